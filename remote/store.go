@@ -1,0 +1,70 @@
+package remote
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Errors every Store returns (wrapped; match with errors.Is).
+var (
+	// ErrNotFound: the key does not exist.
+	ErrNotFound = errors.New("remote: object not found")
+	// ErrPrecondition: a conditional Put (IfNoneMatch / IfMatch) was refused.
+	ErrPrecondition = errors.New("remote: precondition failed")
+)
+
+// ObjectInfo describes one stored object.
+type ObjectInfo struct {
+	Key     string    // relative to the store's root (no prefix)
+	Size    int64     // bytes
+	ETag    string    // opaque version token for IfMatch; changes on every Put
+	ModTime time.Time // when the object was written, as the store reports it
+}
+
+// PutOptions are the conditions of a Put. The zero value is an unconditional put.
+type PutOptions struct {
+	// IfNoneMatch makes the put create-only: it fails with ErrPrecondition if
+	// the key exists (S3 "If-None-Match: *").
+	IfNoneMatch bool
+	// IfMatch, when not empty, makes the put a compare-and-swap: it fails with
+	// ErrPrecondition unless the key exists with exactly this ETag.
+	IfMatch string
+}
+
+// Store is a flat key/value object store rooted at a prefix. Keys are
+// slash-separated relative paths such as "data/ab/abcdef..." and never start
+// with a slash. All methods are safe for concurrent use and honour ctx.
+//
+// The contract, method by method (remote/storetest checks every line):
+//
+//   - Put stores data under key atomically: a concurrent or later Get sees
+//     either the old object or the whole new one, never a part. It returns
+//     the new ETag. With PutOptions it is conditional (see PutOptions); a
+//     refused condition returns an error matching ErrPrecondition and changes
+//     nothing.
+//   - Get returns the whole object and its info; a missing key returns an
+//     error matching ErrNotFound.
+//   - GetRange returns bytes [off, off+n) of the object, clipped at its end;
+//     a range that starts at or past the end returns an empty slice and no
+//     error; n < 0 or off < 0 is an error. Missing key: ErrNotFound.
+//   - Stat returns the info of one object; missing key: ErrNotFound.
+//   - List calls fn for every object whose key starts with prefix, in
+//     lexical key order, across all pages; it stops and returns fn's error if
+//     fn returns one, and ctx.Err() when cancelled.
+//   - Delete removes one key; deleting a missing key is not an error.
+//   - DeleteMany removes many keys (missing ones are not an error) and
+//     returns the first error encountered.
+//   - String names the store for messages (URL without secrets).
+//   - Close releases resources; the Store must not be used afterwards.
+type Store interface {
+	Put(ctx context.Context, key string, data []byte, opts PutOptions) (etag string, err error)
+	Get(ctx context.Context, key string) ([]byte, ObjectInfo, error)
+	GetRange(ctx context.Context, key string, off, n int64) ([]byte, error)
+	Stat(ctx context.Context, key string) (ObjectInfo, error)
+	List(ctx context.Context, prefix string, fn func(ObjectInfo) error) error
+	Delete(ctx context.Context, key string) error
+	DeleteMany(ctx context.Context, keys []string) error
+	String() string
+	Close() error
+}
