@@ -1,0 +1,222 @@
+package remote
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/minio/minio-go/v7"
+)
+
+// MaxObjectSize is the largest object S3 and Dir stores accept or read
+// whole. sealfs objects are at most ~70 MiB; the limit keeps a hostile
+// server from making a Get allocate without bound.
+const MaxObjectSize = 1 << 30
+
+// S3 is a Store on an S3-compatible bucket, under an optional key prefix.
+// It sends every object as one PUT with its size (no multipart buffers) and
+// does not retry by itself: wrap it with WithRetry (Open does).
+type S3 struct {
+	client    *minio.Client
+	core      minio.Core
+	bucket    string
+	prefix    string // "" or ends with "/"
+	endpoint  string // for messages, without credentials
+	transport *http.Transport
+	anonymous bool // no credentials were found
+	accessKey string
+}
+
+var _ Store = (*S3)(nil)
+
+func (s *S3) String() string {
+	return "s3://" + s.bucket + "/" + strings.TrimSuffix(s.prefix, "/")
+}
+
+// Close drops idle connections.
+func (s *S3) Close() error {
+	s.transport.CloseIdleConnections()
+	return nil
+}
+
+// Put stores data with a single PUT; conditions become If-None-Match: * and
+// If-Match: "<etag>".
+func (s *S3) Put(ctx context.Context, key string, data []byte, opts PutOptions) (string, error) {
+	if err := checkKey(key); err != nil {
+		return "", err
+	}
+	if len(data) > MaxObjectSize {
+		return "", fmt.Errorf("remote: put %q: %d bytes is over the %d byte object limit", key, len(data), MaxObjectSize)
+	}
+	po := minio.PutObjectOptions{DisableMultipart: true, ContentType: "application/octet-stream"}
+	if opts.IfNoneMatch {
+		po.SetMatchETagExcept("*")
+	}
+	if opts.IfMatch != "" {
+		po.SetMatchETag(opts.IfMatch)
+	}
+	cond := opts.IfNoneMatch || opts.IfMatch != ""
+	info, err := s.client.PutObject(ctx, s.bucket, s.prefix+key, bytes.NewReader(data), int64(len(data)), po)
+	if err != nil {
+		return "", s.mapErr("put", key, err, cond)
+	}
+	return strings.Trim(info.ETag, `"`), nil
+}
+
+// Get reads the whole object.
+func (s *S3) Get(ctx context.Context, key string) ([]byte, ObjectInfo, error) {
+	if err := checkKey(key); err != nil {
+		return nil, ObjectInfo{}, err
+	}
+	rc, oi, _, err := s.core.GetObject(ctx, s.bucket, s.prefix+key, minio.GetObjectOptions{})
+	if err != nil {
+		return nil, ObjectInfo{}, s.mapErr("get", key, err, false)
+	}
+	defer rc.Close()
+	data, err := readBody(rc, oi.Size)
+	if err != nil {
+		return nil, ObjectInfo{}, s.mapErr("get", key, err, false)
+	}
+	return data, s.info(key, oi), nil
+}
+
+// GetRange reads bytes [off, off+n) with an HTTP range request.
+func (s *S3) GetRange(ctx context.Context, key string, off, n int64) ([]byte, error) {
+	if err := checkKey(key); err != nil {
+		return nil, err
+	}
+	if off < 0 || n < 0 {
+		return nil, fmt.Errorf("remote: get %q: invalid range off=%d n=%d", key, off, n)
+	}
+	if n == 0 {
+		_, err := s.Stat(ctx, key)
+		return []byte{}, err
+	}
+	var gopts minio.GetObjectOptions
+	end := off + n - 1
+	if end < off { // overflow: read to the end
+		end = 1<<63 - 1
+	}
+	if err := gopts.SetRange(off, end); err != nil {
+		return nil, fmt.Errorf("remote: get %q: %w", key, err)
+	}
+	rc, oi, _, err := s.core.GetObject(ctx, s.bucket, s.prefix+key, gopts)
+	if err != nil {
+		if minio.ToErrorResponse(err).Code == "InvalidRange" {
+			return []byte{}, nil // the object exists but starts before off
+		}
+		return nil, s.mapErr("get", key, err, false)
+	}
+	defer rc.Close()
+	data, err := readBody(rc, oi.Size)
+	if err != nil {
+		return nil, s.mapErr("get", key, err, false)
+	}
+	if int64(len(data)) > n {
+		return nil, markTransient(fmt.Errorf("remote: get %q: server sent %d bytes for a %d byte range", key, len(data), n))
+	}
+	return data, nil
+}
+
+// readBody reads exactly size bytes; a short body is transient.
+func readBody(r io.Reader, size int64) ([]byte, error) {
+	if size < 0 || size > MaxObjectSize {
+		return nil, fmt.Errorf("object size %d out of range", size)
+	}
+	buf := make([]byte, size)
+	if _, err := io.ReadFull(r, buf); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, fmt.Errorf("body cut short: %w", markTransient(err))
+	}
+	return buf, nil
+}
+
+// Stat issues a HEAD request.
+func (s *S3) Stat(ctx context.Context, key string) (ObjectInfo, error) {
+	if err := checkKey(key); err != nil {
+		return ObjectInfo{}, err
+	}
+	oi, err := s.client.StatObject(ctx, s.bucket, s.prefix+key, minio.StatObjectOptions{})
+	if err != nil {
+		return ObjectInfo{}, s.mapErr("stat", key, err, false)
+	}
+	return s.info(key, oi), nil
+}
+
+func (s *S3) info(key string, oi minio.ObjectInfo) ObjectInfo {
+	return ObjectInfo{Key: key, Size: oi.Size, ETag: strings.Trim(oi.ETag, `"`), ModTime: oi.LastModified}
+}
+
+// List pages through ListObjectsV2 (1,000 keys a page) and streams keys to
+// fn as pages arrive.
+func (s *S3) List(ctx context.Context, prefix string, fn func(ObjectInfo) error) error {
+	lctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	lopts := minio.ListObjectsOptions{Prefix: s.prefix + prefix, Recursive: true, MaxKeys: 1000}
+	for oi := range s.client.ListObjectsIter(lctx, s.bucket, lopts) {
+		if oi.Err != nil {
+			return s.mapErr("list", prefix, oi.Err, false)
+		}
+		key := strings.TrimPrefix(oi.Key, s.prefix)
+		if key == "" || strings.HasSuffix(key, "/") {
+			continue // a "folder" marker made by some other tool
+		}
+		if err := fn(s.info(key, oi)); err != nil {
+			return err
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("remote: list %q: %w", prefix, err)
+	}
+	return nil
+}
+
+// Delete removes one key; S3 answers 204 for a missing key too.
+func (s *S3) Delete(ctx context.Context, key string) error {
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	err := s.client.RemoveObject(ctx, s.bucket, s.prefix+key, minio.RemoveObjectOptions{})
+	if err != nil && minio.ToErrorResponse(err).Code != minio.NoSuchKey {
+		return s.mapErr("delete", key, err, false)
+	}
+	return nil
+}
+
+// DeleteMany uses multi-object delete requests of up to 1,000 keys.
+func (s *S3) DeleteMany(ctx context.Context, keys []string) error {
+	for _, k := range keys {
+		if err := checkKey(k); err != nil {
+			return err
+		}
+	}
+	ch := make(chan minio.ObjectInfo)
+	go func() {
+		defer close(ch)
+		for _, k := range keys {
+			select {
+			case ch <- minio.ObjectInfo{Key: s.prefix + k}:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	var first error
+	for r := range s.client.RemoveObjectsWithResult(ctx, s.bucket, ch, minio.RemoveObjectsOptions{}) {
+		if r.Err != nil && first == nil && minio.ToErrorResponse(r.Err).Code != minio.NoSuchKey {
+			first = s.mapErr("delete", strings.TrimPrefix(r.ObjectName, s.prefix), r.Err, false)
+		}
+	}
+	if first == nil {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("remote: delete %d keys: %w", len(keys), err)
+		}
+	}
+	return first
+}
