@@ -1,0 +1,277 @@
+package meta
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"syscall"
+
+	"github.com/sealfs/sealfs/crypt"
+)
+
+// opKind names one journal operation. The values are part of the format
+// (docs/FORMAT.md, "Metadata payloads"): never renumber.
+type opKind byte
+
+const (
+	opInode       opKind = 1 // create or overwrite an inode's attributes
+	opLink        opKind = 2 // add a directory entry
+	opUnlink      opKind = 3 // remove a directory entry
+	opDrop        opKind = 4 // forget an inode with nlink 0
+	opSetXattr    opKind = 5 // set one extended attribute
+	opRemoveXattr opKind = 6 // remove one extended attribute
+	opExtents     opKind = 7 // change some extents and the length of the list
+)
+
+// op is one state change. Ops set state rather than repeat a POSIX call, so
+// applying them needs no policy: the live Tree applies exactly the ops it
+// journals (see Tree.do), which makes replay equal the live state by
+// construction. Which fields are used depends on kind.
+type op struct {
+	kind   opKind
+	ino    Ino
+	parent Ino    // opLink, opUnlink
+	name   string // entry name (opLink, opUnlink) or xattr name
+	attr   Attr   // opInode
+	target string // opInode (symlinks only)
+	value  []byte // opSetXattr
+	nExt   uint64 // opExtents: length of the list afterwards
+	sets   []indexedExtent
+}
+
+// indexedExtent sets Extents[Index]; sorted by Index, strictly increasing.
+type indexedExtent struct {
+	Index uint64
+	Extent
+}
+
+// errCorrupt is wrapped by every apply/decode failure of stored metadata.
+var errCorrupt = errors.New("meta: corrupt metadata")
+
+func corrupt(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", errCorrupt, fmt.Sprintf(format, args...))
+}
+
+// apply changes the tree state by one op. It validates everything it relies
+// on so that a bad op (a bug, or bytes that decoded but make no sense) is an
+// error and never a panic or an inconsistent tree. The caller holds t.mu.
+func (t *Tree) apply(o *op) error {
+	switch o.kind {
+	case opInode:
+		return t.applyInode(o)
+	case opLink:
+		return t.applyLink(o)
+	case opUnlink:
+		return t.applyUnlink(o)
+	case opDrop:
+		return t.applyDrop(o)
+	case opSetXattr, opRemoveXattr:
+		return t.applyXattr(o)
+	case opExtents:
+		return t.applyExtents(o)
+	}
+	return corrupt("unknown op %d", o.kind)
+}
+
+func (t *Tree) applyInode(o *op) error {
+	if o.ino == 0 {
+		return corrupt("inode 0")
+	}
+	typ := o.attr.Mode & syscall.S_IFMT
+	if typ != syscall.S_IFREG && typ != syscall.S_IFDIR && typ != syscall.S_IFLNK {
+		return corrupt("inode %d: mode %o", o.ino, o.attr.Mode)
+	}
+	if o.target != "" && typ != syscall.S_IFLNK {
+		return corrupt("inode %d: target on a non-symlink", o.ino)
+	}
+	n := t.nodes[o.ino]
+	if n == nil {
+		if o.ino == RootIno && typ != syscall.S_IFDIR {
+			return corrupt("root is not a directory")
+		}
+		n = &node{attr: Attr{Mode: typ}}
+		if typ == syscall.S_IFDIR {
+			n.entries = make(map[string]Ino)
+		}
+		t.nodes[o.ino] = n
+		t.count(n, 1)
+		t.next = max(t.next, o.ino+1)
+	} else if n.attr.Mode&syscall.S_IFMT != typ {
+		return corrupt("inode %d changes type", o.ino)
+	}
+	if o.attr.Size > MaxFileSize || (typ == syscall.S_IFLNK && o.attr.Size != uint64(len(o.target))) {
+		return corrupt("inode %d: size %d", o.ino, o.attr.Size)
+	}
+	t.count(n, -1)
+	n.attr, n.target = o.attr, o.target
+	t.count(n, 1)
+	return nil
+}
+
+// count adds sign times n to the Stats counters.
+func (t *Tree) count(n *node, sign int) {
+	d := uint64(sign) // two's complement: -1 subtracts
+	switch {
+	case n.attr.IsRegular():
+		t.files += d
+		t.bytes += d * n.attr.Size
+	case n.attr.IsDir():
+		t.dirs += d
+	}
+}
+
+func (t *Tree) applyLink(o *op) error {
+	p, err := t.dirNode(o.parent)
+	if err != nil {
+		return err
+	}
+	if checkName(o.name) != nil {
+		return corrupt("bad name in dir %d", o.parent)
+	}
+	if _, dup := p.entries[o.name]; dup {
+		return corrupt("dir %d: duplicate entry", o.parent)
+	}
+	c := t.nodes[o.ino]
+	if c == nil || o.ino == RootIno {
+		return corrupt("dir %d: entry for inode %d", o.parent, o.ino)
+	}
+	if c.attr.IsDir() {
+		if c.parent != 0 {
+			return corrupt("dir %d linked twice", o.ino)
+		}
+		for a := o.parent; a != 0; a = t.nodes[a].parent {
+			if a == o.ino {
+				return corrupt("dir %d linked into itself", o.ino)
+			}
+		}
+		c.parent = o.parent
+	}
+	p.entries[o.name] = o.ino
+	p.sorted = nil
+	return nil
+}
+
+func (t *Tree) applyUnlink(o *op) error {
+	p, err := t.dirNode(o.parent)
+	if err != nil {
+		return err
+	}
+	ino, ok := p.entries[o.name]
+	if !ok {
+		return corrupt("dir %d: unlink of a missing entry", o.parent)
+	}
+	if c := t.nodes[ino]; c.attr.IsDir() {
+		c.parent = 0 // a rename links it again next
+	}
+	delete(p.entries, o.name)
+	p.sorted = nil
+	return nil
+}
+
+func (t *Tree) dirNode(ino Ino) (*node, error) {
+	n := t.nodes[ino]
+	if n == nil || !n.attr.IsDir() {
+		return nil, corrupt("inode %d is not a directory", ino)
+	}
+	return n, nil
+}
+
+func (t *Tree) applyDrop(o *op) error {
+	n := t.nodes[o.ino]
+	if n == nil || n.attr.Nlink != 0 || o.ino == RootIno || n.parent != 0 || len(n.entries) != 0 {
+		return corrupt("drop of inode %d", o.ino)
+	}
+	t.count(n, -1)
+	delete(t.nodes, o.ino)
+	return nil
+}
+
+func (t *Tree) applyXattr(o *op) error {
+	n := t.nodes[o.ino]
+	if n == nil || o.name == "" || len(o.name) > MaxXattrNameLen || len(o.value) > MaxXattrValueLen {
+		return corrupt("xattr on inode %d", o.ino)
+	}
+	if o.kind == opRemoveXattr {
+		if _, ok := n.xattrs[o.name]; !ok {
+			return corrupt("remove of a missing xattr on inode %d", o.ino)
+		}
+		delete(n.xattrs, o.name)
+		return nil
+	}
+	if n.xattrs == nil {
+		n.xattrs = make(map[string][]byte)
+	}
+	n.xattrs[o.name] = slices.Clone(o.value)
+	return nil
+}
+
+func (t *Tree) applyExtents(o *op) error {
+	n := t.nodes[o.ino]
+	if n == nil || !n.attr.IsRegular() {
+		return corrupt("extents of inode %d", o.ino)
+	}
+	// Sizes are checked against the extents once the whole batch is applied
+	// (checkFile): coalescing makes the states between two ops of one batch
+	// not states the tree ever had.
+	if o.nExt > maxExtents(t.chunk) {
+		return corrupt("inode %d: %d extents", o.ino, o.nExt)
+	}
+	for i, s := range o.sets {
+		if s.Index >= o.nExt || (i > 0 && s.Index <= o.sets[i-1].Index) || checkExtent(s.Extent, t.chunk) != nil {
+			return corrupt("inode %d: extent %d", o.ino, s.Index)
+		}
+	}
+	ext := n.extents
+	if uint64(len(ext)) > o.nExt {
+		ext = ext[:o.nExt]
+	}
+	ext = slices.Grow(ext, int(o.nExt)-len(ext))
+	for uint64(len(ext)) < o.nExt {
+		ext = append(ext, Extent{})
+	}
+	for _, s := range o.sets {
+		ext[s.Index] = s.Extent
+	}
+	if len(ext) > 0 && ext[len(ext)-1].IsHole() {
+		return corrupt("inode %d: extent list ends with a hole", o.ino)
+	}
+	n.extents = ext
+	return nil
+}
+
+// checkFile verifies what single ops cannot: a file's extents end within its
+// size. The caller holds t.mu.
+func (t *Tree) checkFile(ino Ino) error {
+	n := t.nodes[ino]
+	if n != nil && !extentsFit(n.extents, n.attr.Size, t.chunk) {
+		return corrupt("inode %d: extents past the size %d", ino, n.attr.Size)
+	}
+	return nil
+}
+
+// maxExtents is the longest extent list of a file of MaxFileSize bytes.
+func maxExtents(chunk int) uint64 { return (MaxFileSize + uint64(chunk) - 1) / uint64(chunk) }
+
+// checkExtent validates one extent on its own.
+func checkExtent(e Extent, chunk int) error {
+	if e.IsHole() {
+		if e != (Extent{}) {
+			return syscall.EINVAL
+		}
+		return nil
+	}
+	if e.Length == 0 || e.Length > uint32(chunk) || e.ObjectSize > crypt.MaxObjectSize ||
+		uint64(e.Offset)+uint64(e.Length) > uint64(e.ObjectSize) {
+		return syscall.EINVAL
+	}
+	return nil
+}
+
+// extentsFit reports whether no extent reaches past size.
+func extentsFit(ext []Extent, size uint64, chunk int) bool {
+	if len(ext) == 0 {
+		return true
+	}
+	last := uint64(len(ext) - 1)
+	return last*uint64(chunk)+uint64(ext[last].Length) <= size
+}
