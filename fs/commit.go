@@ -1,0 +1,279 @@
+package fs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"sync"
+
+	"github.com/sealfs/sealfs/fs/meta"
+)
+
+// publish makes f's current content part of the tree, atomically: it
+// freezes every unpublished chunk, waits until all of them are in the
+// store, then applies size and extents with one Tree.SetFileData. Writes
+// that arrive meanwhile stay pending for the next publish.
+func (fs *FS) publish(ctx context.Context, f *file) error {
+	f.pubMu.Lock()
+	defer f.pubMu.Unlock()
+
+	f.wmu.Lock()
+	f.mu.Lock()
+	f.queued = false
+	if !f.dirty || f.gone {
+		f.mu.Unlock()
+		f.wmu.Unlock()
+		return nil
+	}
+	gen, size, truncAt := f.gen, f.size, f.truncAt
+	vers := maps.Clone(f.chunks)
+	f.truncAt = noTrunc
+	for _, v := range vers {
+		fs.freezeLocked(v)
+	}
+	f.mu.Unlock()
+	f.wmu.Unlock()
+
+	exts, err := waitVersions(ctx, vers)
+
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err == nil && !f.gone {
+		err = fs.applyLocked(f, size, truncAt, exts)
+	}
+	if err != nil {
+		f.truncAt = min(f.truncAt, truncAt)
+		return fmt.Errorf("fs: publish inode %d: %w", f.ino, err)
+	}
+	for ci, v := range vers {
+		if f.chunks[ci] == v {
+			delete(f.chunks, ci)
+		}
+	}
+	if f.gen == gen {
+		f.dirty = false
+	}
+	return nil
+}
+
+// waitVersions waits for the uploads of vers and returns their extents.
+func waitVersions(ctx context.Context, vers map[int64]*version) (map[int64]meta.Extent, error) {
+	exts := make(map[int64]meta.Extent, len(vers))
+	for ci, v := range vers {
+		v.mu.Lock()
+		done := v.done
+		v.mu.Unlock()
+		if done != nil {
+			select {
+			case <-done:
+			case <-ctx.Done():
+				return nil, fmt.Errorf("waiting for uploads: %w", ctx.Err())
+			}
+		}
+		v.mu.Lock()
+		ext, err := v.ext, v.err
+		v.mu.Unlock()
+		if err != nil {
+			return nil, err
+		}
+		exts[ci] = ext
+	}
+	return exts, nil
+}
+
+// applyLocked publishes one snapshot of f into the tree. Published chunks
+// that a truncation cut off and that the snapshot does not replace become
+// holes.
+func (fs *FS) applyLocked(f *file, size, truncAt int64, exts map[int64]meta.Extent) error {
+	in, ok := fs.tree.Get(f.ino)
+	if !ok {
+		return errors.New("inode is gone")
+	}
+	if truncAt != noTrunc {
+		for ci := (truncAt + fs.cs - 1) / fs.cs; ci < int64(len(in.Extents)) && ci*fs.cs < size; ci++ {
+			if _, ok := exts[ci]; !ok && !in.Extents[ci].IsHole() {
+				exts[ci] = meta.Extent{}
+			}
+		}
+	}
+	if err := fs.tree.SetFileData(f.ino, uint64(size), exts, f.mtime); err != nil {
+		return err
+	}
+	in, _ = fs.tree.Get(f.ino)
+	f.base = in.Extents
+	return nil
+}
+
+// publishAsync publishes f in the background (close(2) does not wait).
+func (fs *FS) publishAsync(f *file) {
+	f.mu.Lock()
+	if !f.dirty || f.queued || f.gone {
+		f.mu.Unlock()
+		fs.maybeDrop(f)
+		return
+	}
+	f.queued = true
+	f.mu.Unlock()
+	fs.bg.Go(func() {
+		err := fs.publish(fs.ctx, f)
+		if err != nil {
+			fs.log.Error("background publish failed; will retry", "inode", uint64(f.ino), "err", err)
+			f.mu.Lock()
+			f.err = err
+			f.mu.Unlock()
+		}
+		fs.maybeDrop(f)
+	})
+}
+
+// fsync returns once f's data and a commit holding it are in the store.
+func (fs *FS) fsync(ctx context.Context, f *file) error {
+	if fs.opts.ReadOnly {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, fs.opts.FsyncTimeout)
+	defer cancel()
+	if err := fs.publish(ctx, f); err != nil {
+		return err
+	}
+	return fs.commit(ctx)
+}
+
+// commit commits whatever is published.
+func (fs *FS) commit(ctx context.Context) error {
+	if fs.opts.ReadOnly {
+		return nil
+	}
+	fs.commitMu.Lock()
+	defer fs.commitMu.Unlock()
+	if !fs.tree.Dirty() {
+		return nil
+	}
+	if _, err := fs.mlog.Commit(ctx, fs.tree); err != nil {
+		if errors.Is(err, meta.ErrFenced) {
+			fs.fenced.Store(true)
+		}
+		return fmt.Errorf("fs: commit: %w", err)
+	}
+	return nil
+}
+
+// commitLoop commits every CommitInterval and retries publishing closed
+// files whose background publish failed.
+func (fs *FS) commitLoop() {
+	defer close(fs.loopDone)
+	if fs.opts.ReadOnly {
+		<-fs.loopStop
+		return
+	}
+	t := timeTicker(fs.opts.CommitInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-fs.loopStop:
+			return
+		case <-t.C:
+		}
+		for _, f := range fs.dirtyFiles(true) {
+			fs.publishAsync(f)
+		}
+		if err := fs.commit(fs.ctx); err != nil {
+			fs.log.Error("periodic commit failed; will retry", "err", err)
+		}
+	}
+}
+
+// dirtyFiles lists files with unpublished data (only closed ones if
+// closedOnly).
+func (fs *FS) dirtyFiles(closedOnly bool) []*file {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	var out []*file
+	for _, f := range fs.files {
+		if closedOnly && f.opens > 0 {
+			continue
+		}
+		f.mu.Lock()
+		if f.dirty && !f.gone {
+			out = append(out, f)
+		}
+		f.mu.Unlock()
+	}
+	return out
+}
+
+// Sync publishes every file's data, open or not, and commits.
+func (fs *FS) Sync(ctx context.Context) error {
+	if fs.opts.ReadOnly {
+		return nil
+	}
+	files := fs.dirtyFiles(false)
+	errs := make([]error, len(files))
+	var wg sync.WaitGroup
+	for i, f := range files {
+		wg.Go(func() { errs[i] = fs.publish(ctx, f) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	return fs.commit(ctx)
+}
+
+// Close publishes and commits everything, writes a full snapshot and stops
+// the engine. It is idempotent; later calls return the first result.
+func (fs *FS) Close(ctx context.Context) error {
+	fs.closeOnce.Do(func() {
+		fs.progBase.Store(fs.up.done.Load())
+		fs.closing.Store(true)
+		close(fs.loopStop)
+		<-fs.loopDone
+		fs.bg.Wait()
+		fs.closeErr = fs.finalCommit(ctx)
+		fs.cancel()
+		fs.up.wg.Wait()
+	})
+	return fs.closeErr
+}
+
+func (fs *FS) finalCommit(ctx context.Context) error {
+	if fs.opts.ReadOnly {
+		return nil
+	}
+	if err := fs.Sync(ctx); err != nil {
+		return err
+	}
+	fs.commitMu.Lock()
+	defer fs.commitMu.Unlock()
+	if _, err := fs.mlog.Snapshot(ctx, fs.tree); err != nil {
+		return fmt.Errorf("fs: final snapshot: %w", err)
+	}
+	return nil
+}
+
+// Progress reports bytes uploaded and bytes to upload since Close began
+// (zeros before).
+func (fs *FS) Progress() (done, total int64) {
+	if !fs.closing.Load() {
+		return 0, 0
+	}
+	base := fs.progBase.Load()
+	done = fs.up.done.Load() - base
+	total = fs.up.queued.Load() - base + fs.unfrozenBytes()
+	return done, max(total, done)
+}
+
+func (fs *FS) unfrozenBytes() int64 {
+	var n int64
+	for _, f := range fs.dirtyFiles(false) {
+		f.mu.Lock()
+		for _, v := range f.chunks {
+			if !v.frozen {
+				n += int64(len(v.data))
+			}
+		}
+		f.mu.Unlock()
+	}
+	return n
+}

@@ -1,0 +1,30 @@
+// Package fs is the sealfs filesystem: it turns the file operations of a
+// FUSE mount into sealed, immutable chunk objects and metadata commits, and
+// serves the tree back from them.
+//
+// The package has two layers:
+//
+//   - The engine (FS) owns the metadata tree (fs/meta), the per-file write
+//     state, the memory budget, the upload pool, the read cache and the
+//     commit loop. It speaks in inode numbers and returns errors.
+//   - The go-fuse nodes (Node, handle) are thin: they hold an inode number,
+//     call into the engine and translate errors with toErrno at the FUSE
+//     boundary.
+//
+// Data path. Writes go into per-chunk plaintext buffers held in memory under
+// a global budget; a full chunk is sealed (crypt.SealObject, fresh random
+// ObjectID) and uploaded in the background while the application keeps
+// writing. A changed chunk always becomes a new object (copy-on-write). A
+// file's new data becomes visible in the tree only atomically, through one
+// meta.Tree.SetFileData call, when the file is flushed, closed, fsynced or
+// the mount ends, and only after every chunk of that version is in the
+// store. The commit loop commits the published tree every CommitInterval.
+// Reads fetch only the 64 KiB segments they need by range, verify them, and
+// keep them in a bounded in-memory cache.
+//
+// What it must not do: write plaintext to local disk (the cache directory,
+// when used, holds ciphertext only); return bytes that failed
+// authentication (those reads fail with EIO); delete objects (garbage
+// collection is done elsewhere, after the commit that stops referencing
+// them); panic on bucket data.
+package fs

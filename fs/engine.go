@@ -1,0 +1,325 @@
+package fs
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/sealfs/sealfs/fs/meta"
+)
+
+// FS is the engine of one mounted (or opened) vault: it owns the metadata
+// tree, the open files' write state, the upload pool, the read cache and
+// the commit loop. Nodes call into it with inode numbers.
+type FS struct {
+	opts   Options
+	log    *slog.Logger
+	tree   *meta.Tree
+	mlog   *meta.Log
+	cs     int64 // chunk size
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	budget *budget
+	up     *uploader
+	cache  *segCache
+	gets   chan struct{} // bounds parallel range GETs
+
+	mu    sync.Mutex
+	files map[meta.Ino]*file // files open or with unpublished data
+
+	commitMu  sync.Mutex
+	bg        sync.WaitGroup // background publishes
+	loopStop  chan struct{}
+	loopDone  chan struct{}
+	closeOnce sync.Once
+	closeErr  error
+	closing   atomic.Bool
+	progBase  atomic.Int64 // up.done when closing began
+	badObj    sync.Map     // object id -> struct{}: integrity failures already logged
+	fenced    atomic.Bool
+}
+
+// Open loads the vault's metadata from opts.Store and prepares the engine
+// without mounting. Call Close when done: it publishes and commits
+// everything.
+func Open(ctx context.Context, opts Options) (*FS, error) {
+	if opts.Store == nil || opts.Keys == nil {
+		return nil, errors.New("fs: open: Store and Keys are required")
+	}
+	opts = opts.withDefaults()
+	tree, mlog, err := meta.Open(ctx, opts.Store, opts.Keys, meta.LogOptions{
+		Device:  opts.Device,
+		MountID: newMountID(),
+		Rand:    opts.Rand,
+		Logger:  opts.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("fs: open vault metadata in %s: %w", opts.Store, err)
+	}
+	return newFS(opts, tree, mlog), nil
+}
+
+func newFS(opts Options, tree *meta.Tree, mlog *meta.Log) *FS {
+	cs := int64(tree.ChunkSize())
+	// A write of MaxWrite bytes touches at most two chunks' worth of new
+	// buffers per MiB; the budget must always fit a few of them.
+	minBudget := 4 * max(cs, maxWrite)
+	ctx, cancel := context.WithCancel(context.Background())
+	fs := &FS{
+		opts:     opts,
+		log:      opts.Logger,
+		tree:     tree,
+		mlog:     mlog,
+		cs:       cs,
+		ctx:      ctx,
+		cancel:   cancel,
+		budget:   newBudget(max(opts.MemoryBudget, minBudget)),
+		cache:    newSegCache(opts.ReadCache),
+		gets:     make(chan struct{}, 16),
+		files:    make(map[meta.Ino]*file),
+		loopStop: make(chan struct{}),
+		loopDone: make(chan struct{}),
+	}
+	fs.up = newUploader(fs, opts.Uploads)
+	go fs.commitLoop()
+	return fs
+}
+
+func newMountID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func now() int64 { return time.Now().UnixNano() }
+
+// checkName rejects names no POSIX directory entry may have.
+func checkName(name string) error {
+	switch {
+	case len(name) > meta.MaxNameLen:
+		return syscall.ENAMETOOLONG
+	case name == "" || name == "." || name == "..":
+		return syscall.EINVAL
+	}
+	for i := 0; i < len(name); i++ {
+		if name[i] == '/' || name[i] == 0 {
+			return syscall.EINVAL
+		}
+	}
+	return nil
+}
+
+func (fs *FS) writable() error {
+	if fs.opts.ReadOnly {
+		return errReadOnly
+	}
+	if fs.fenced.Load() {
+		return fmt.Errorf("fs: another writer took over the vault: %w", syscall.EROFS)
+	}
+	return nil
+}
+
+// getattr returns ino's attributes as the application sees them: a file
+// with unpublished writes shows its in-memory size and mtime.
+func (fs *FS) getattr(ino meta.Ino) (meta.Inode, error) {
+	in, ok := fs.tree.Get(ino)
+	if !ok {
+		return meta.Inode{}, syscall.ENOENT
+	}
+	fs.overlay(&in)
+	return in, nil
+}
+
+func (fs *FS) overlay(in *meta.Inode) {
+	fs.mu.Lock()
+	f := fs.files[in.Ino]
+	fs.mu.Unlock()
+	if f == nil {
+		return
+	}
+	f.mu.Lock()
+	if f.dirty {
+		in.Size = uint64(f.size)
+		in.Mtime, in.Ctime = f.mtime, max(in.Ctime, f.mtime)
+	}
+	f.mu.Unlock()
+}
+
+func (fs *FS) lookup(parent meta.Ino, name string) (meta.Inode, error) {
+	if len(name) > meta.MaxNameLen {
+		return meta.Inode{}, syscall.ENAMETOOLONG
+	}
+	in, err := fs.tree.Lookup(parent, name)
+	if err != nil {
+		return meta.Inode{}, err
+	}
+	fs.overlay(&in)
+	return in, nil
+}
+
+func (fs *FS) readdir(dir meta.Ino) ([]meta.DirEntry, error) {
+	return fs.tree.ReadDir(dir)
+}
+
+func (fs *FS) create(parent meta.Ino, name string, mode, uid, gid uint32) (meta.Inode, error) {
+	if err := fs.checkChange(name); err != nil {
+		return meta.Inode{}, err
+	}
+	return fs.tree.Create(parent, name, mode, uid, gid, now())
+}
+
+func (fs *FS) mkdir(parent meta.Ino, name string, mode, uid, gid uint32) (meta.Inode, error) {
+	if err := fs.checkChange(name); err != nil {
+		return meta.Inode{}, err
+	}
+	return fs.tree.Mkdir(parent, name, mode, uid, gid, now())
+}
+
+func (fs *FS) symlink(parent meta.Ino, name, target string, uid, gid uint32) (meta.Inode, error) {
+	if err := fs.checkChange(name); err != nil {
+		return meta.Inode{}, err
+	}
+	if len(target) >= 4096 || len(target) == 0 {
+		return meta.Inode{}, syscall.ENAMETOOLONG
+	}
+	return fs.tree.Symlink(parent, name, target, uid, gid, now())
+}
+
+func (fs *FS) link(ino, parent meta.Ino, name string) (meta.Inode, error) {
+	if err := fs.checkChange(name); err != nil {
+		return meta.Inode{}, err
+	}
+	in, err := fs.tree.Link(ino, parent, name, now())
+	if err != nil {
+		return meta.Inode{}, err
+	}
+	fs.overlay(&in)
+	return in, nil
+}
+
+func (fs *FS) checkChange(name string) error {
+	if err := fs.writable(); err != nil {
+		return err
+	}
+	return checkName(name)
+}
+
+func (fs *FS) unlink(parent meta.Ino, name string) error {
+	if err := fs.writable(); err != nil {
+		return err
+	}
+	ino, err := fs.tree.Unlink(parent, name, now())
+	if err != nil {
+		return err
+	}
+	fs.maybeForget(ino)
+	return nil
+}
+
+func (fs *FS) rmdir(parent meta.Ino, name string) error {
+	if err := fs.writable(); err != nil {
+		return err
+	}
+	return fs.tree.Rmdir(parent, name, now())
+}
+
+func (fs *FS) rename(oldParent meta.Ino, oldName string, newParent meta.Ino, newName string, flags uint32) error {
+	if err := fs.checkChange(newName); err != nil {
+		return err
+	}
+	if flags&^uint32(meta.RenameNoReplace|meta.RenameExchange) != 0 {
+		return syscall.EINVAL
+	}
+	replaced, err := fs.tree.Rename(oldParent, oldName, newParent, newName, flags, now())
+	if err != nil {
+		return err
+	}
+	if replaced != 0 {
+		fs.maybeForget(replaced)
+	}
+	return nil
+}
+
+// maybeForget releases an inode that lost its last name, unless a handle
+// still has it open (then the last release does it). Its unpublished data
+// is dropped: nothing can reach it any more.
+func (fs *FS) maybeForget(ino meta.Ino) {
+	in, ok := fs.tree.Get(ino)
+	if !ok || in.Nlink > 0 || in.Mode&syscall.S_IFMT == syscall.S_IFDIR {
+		return
+	}
+	fs.mu.Lock()
+	f := fs.files[ino]
+	if f != nil && f.opens > 0 {
+		fs.mu.Unlock()
+		return
+	}
+	delete(fs.files, ino)
+	fs.mu.Unlock()
+	if f != nil {
+		f.discard()
+	}
+	fs.tree.Release(ino)
+}
+
+// setattr changes attributes; a size change goes through the file's write
+// state so that unpublished data and truncation stay in order.
+func (fs *FS) setattr(ctx context.Context, ino meta.Ino, in meta.SetAttrIn) (meta.Inode, error) {
+	if err := fs.writable(); err != nil {
+		return meta.Inode{}, err
+	}
+	if in.Size != nil {
+		if err := fs.truncate(ctx, ino, int64(*in.Size)); err != nil {
+			return meta.Inode{}, err
+		}
+		in.Size = nil
+	}
+	if in.Mode != nil || in.Uid != nil || in.Gid != nil || in.Atime != nil || in.Mtime != nil {
+		if _, err := fs.tree.SetAttr(ino, in, now()); err != nil {
+			return meta.Inode{}, err
+		}
+		if in.Mtime != nil {
+			fs.setPendingMtime(ino, *in.Mtime)
+		}
+	}
+	return fs.getattr(ino)
+}
+
+func (fs *FS) setPendingMtime(ino meta.Ino, mtime int64) {
+	fs.mu.Lock()
+	f := fs.files[ino]
+	fs.mu.Unlock()
+	if f != nil {
+		f.mu.Lock()
+		f.mtime = mtime
+		f.mu.Unlock()
+	}
+}
+
+func (fs *FS) getxattr(ino meta.Ino, name string) ([]byte, error) {
+	return fs.tree.GetXattr(ino, name)
+}
+
+func (fs *FS) listxattr(ino meta.Ino) ([]string, error) { return fs.tree.ListXattr(ino) }
+
+func (fs *FS) setxattr(ino meta.Ino, name string, value []byte, flags uint32) error {
+	if err := fs.writable(); err != nil {
+		return err
+	}
+	return fs.tree.SetXattr(ino, name, value, flags, now())
+}
+
+func (fs *FS) removexattr(ino meta.Ino, name string) error {
+	if err := fs.writable(); err != nil {
+		return err
+	}
+	return fs.tree.RemoveXattr(ino, name, now())
+}

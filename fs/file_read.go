@@ -1,0 +1,291 @@
+package fs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/sealfs/sealfs/crypt"
+	"github.com/sealfs/sealfs/fs/meta"
+)
+
+// objectError is a failed read of one object; reportRead logs it once.
+type objectError struct {
+	ino meta.Ino
+	id  crypt.ObjectID
+	err error
+}
+
+func (e *objectError) Error() string {
+	return fmt.Sprintf("fs: read object %s of inode %d: %v", e.id, e.ino, e.err)
+}
+func (e *objectError) Unwrap() error { return e.err }
+
+func (fs *FS) objectError(ino meta.Ino, id crypt.ObjectID, err error) error {
+	if errors.Is(err, context.Canceled) {
+		return err
+	}
+	return &objectError{ino: ino, id: id, err: err}
+}
+
+// reportRead logs an integrity or availability failure once per object,
+// with the object id and the file's path.
+func (fs *FS) reportRead(h *handle, err error) {
+	var oe *objectError
+	if !errors.As(err, &oe) {
+		return
+	}
+	if _, seen := fs.badObj.LoadOrStore(oe.id, struct{}{}); seen {
+		return
+	}
+	fs.log.Error("cannot read file data", "path", h.node.Path(nil), "inode", uint64(oe.ino),
+		"object", oe.id.String(), "err", oe.err)
+}
+
+// piece is a part of a read served from published data.
+type piece struct {
+	dst []byte
+	ext meta.Extent
+	off int64 // in the chunk
+}
+
+// read fills dest from offset off of h's file and returns the bytes read
+// (short only at the end of the file). Unpublished writes are seen.
+func (fs *FS) read(ctx context.Context, h *handle, dest []byte, off int64) (int, error) {
+	f := h.f
+	f.mu.Lock()
+	size := f.size
+	if off >= size {
+		f.mu.Unlock()
+		return 0, nil
+	}
+	end := min(off+int64(len(dest)), size)
+	pieces := f.resolveLocked(dest[:end-off], off, true)
+	f.mu.Unlock()
+	if err := fs.fetchPieces(ctx, f.ino, pieces); err != nil {
+		return 0, err
+	}
+	fs.readAhead(h, off, end, size)
+	return int(end - off), nil
+}
+
+// resolveLocked fills the parts of dst (file bytes from off) that are in
+// memory or zeros, and returns the pieces to fetch. With fill false it only
+// collects the pieces (for read-ahead).
+func (f *file) resolveLocked(dst []byte, off int64, fill bool) []piece {
+	var pieces []piece
+	cs := f.fs.cs
+	for done := int64(0); done < int64(len(dst)); {
+		pos := off + done
+		ci, co := pos/cs, pos%cs
+		n := min(int64(len(dst))-done, cs-co)
+		d := dst[done : done+n]
+		src, ext, valid := f.chunkSourceLocked(ci)
+		switch {
+		case src != nil || ext.IsHole() || co >= valid:
+			if fill {
+				k := copy(d, src[min(co, int64(len(src))):])
+				clear(d[k:])
+			}
+		default:
+			pieces = append(pieces, piece{dst: d, ext: ext, off: co})
+		}
+		done += n
+	}
+	return pieces
+}
+
+// fetchPieces reads published pieces, in parallel when there are several.
+func (fs *FS) fetchPieces(ctx context.Context, ino meta.Ino, pieces []piece) error {
+	if len(pieces) == 1 {
+		p := pieces[0]
+		if err := fs.readExtent(ctx, p.ext, p.off, p.dst); err != nil {
+			return fs.objectError(ino, p.ext.Object, err)
+		}
+		return nil
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(pieces))
+	for i, p := range pieces {
+		wg.Go(func() {
+			if err := fs.readExtent(ctx, p.ext, p.off, p.dst); err != nil {
+				errs[i] = fs.objectError(ino, p.ext.Object, err)
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// readExtent fills dst with chunk bytes [off, off+len(dst)) of extent e:
+// bytes past e.Length are zeros, the rest comes from the object's
+// segments, through the cache.
+func (fs *FS) readExtent(ctx context.Context, e meta.Extent, off int64, dst []byte) error {
+	if e.IsHole() || off >= int64(e.Length) {
+		clear(dst)
+		return nil
+	}
+	if int64(e.Offset)+int64(e.Length) > int64(e.ObjectSize) || e.ObjectSize > crypt.MaxObjectSize {
+		return fmt.Errorf("extent [%d,+%d) of a %d-byte object: %w", e.Offset, e.Length, e.ObjectSize, errCorrupt)
+	}
+	n := min(int64(len(dst)), int64(e.Length)-off)
+	clear(dst[n:])
+	objOff := int64(e.Offset) + off
+	segs, err := fs.segments(ctx, e.Object, int64(e.ObjectSize), objOff/crypt.SegmentSize, (objOff+n-1)/crypt.SegmentSize)
+	if err != nil {
+		return err
+	}
+	for i, s := range segs {
+		segStart := (objOff/crypt.SegmentSize + int64(i)) * crypt.SegmentSize
+		lo := max(objOff, segStart)
+		hi := min(objOff+n, segStart+int64(len(s)))
+		if hi <= lo {
+			return fmt.Errorf("segment %d is short: %w", segStart/crypt.SegmentSize, errCorrupt)
+		}
+		copy(dst[lo-objOff:hi-objOff], s[lo-segStart:hi-segStart])
+	}
+	return nil
+}
+
+// segments returns plaintext segments [first, last] of object id, from the
+// cache or fetched by one range request per run of missing segments.
+func (fs *FS) segments(ctx context.Context, id crypt.ObjectID, objSize, first, last int64) ([][]byte, error) {
+	entries := make([]*segEntry, last-first+1)
+	var run []*segEntry // missing segments we own, contiguous
+	flush := func() {
+		if len(run) > 0 {
+			fs.fetchRun(ctx, id, objSize, run)
+			run = nil
+		}
+	}
+	for s := first; s <= last; s++ {
+		e, owner := fs.cache.lookup(segKey{id, s})
+		entries[s-first] = e
+		if owner {
+			run = append(run, e)
+		} else {
+			flush()
+		}
+	}
+	flush()
+	out := make([][]byte, len(entries))
+	for i, e := range entries {
+		data, err := e.wait(ctx)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = data
+	}
+	return out, nil
+}
+
+// fetchRun gets a contiguous run of segments with one range request,
+// verifies them and fills their cache entries.
+func (fs *FS) fetchRun(ctx context.Context, id crypt.ObjectID, objSize int64, run []*segEntry) {
+	first := run[0].key.seg
+	off := first * crypt.SegmentSize
+	n := min(int64(len(run))*crypt.SegmentSize, objSize-off)
+	plain, err := fs.getSegments(ctx, id, objSize, off, n)
+	for i, e := range run {
+		if err != nil {
+			fs.cache.fill(e, nil, err)
+			continue
+		}
+		lo := int64(i) * crypt.SegmentSize
+		if lo >= int64(len(plain)) {
+			fs.cache.fill(e, nil, fmt.Errorf("segment %d missing: %w", e.key.seg, errCorrupt))
+			continue
+		}
+		seg := plain[lo:min(lo+crypt.SegmentSize, int64(len(plain)))]
+		fs.cache.fill(e, seg, nil)
+	}
+}
+
+func (fs *FS) getSegments(ctx context.Context, id crypt.ObjectID, objSize, off, n int64) ([]byte, error) {
+	if n <= 0 {
+		return nil, fmt.Errorf("read past the end of a %d-byte object: %w", objSize, errCorrupt)
+	}
+	cOff, cLen, firstSeg := crypt.SegmentSpan(objSize, off, n)
+	select {
+	case fs.gets <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	var ct []byte
+	err := retry(ctx, func(ctx context.Context) error {
+		var err error
+		ct, err = fs.opts.Store.GetRange(ctx, meta.DataKey(id), cOff, cLen)
+		return err
+	})
+	<-fs.gets
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(ct)) != cLen {
+		return nil, fmt.Errorf("object %s: got %d of %d bytes: %w", id, len(ct), cLen, crypt.ErrAuth)
+	}
+	return crypt.OpenSegments(fs.opts.Keys, id, objSize, firstSeg, ct)
+}
+
+// readAhead detects sequential reads on h and fetches the segments after
+// end into the cache in the background, with a window that doubles on
+// every sequential read up to four chunks.
+func (fs *FS) readAhead(h *handle, off, end, size int64) {
+	h.mu.Lock()
+	if off == h.next && off != 0 || off == 0 && h.next == 0 && end > 0 {
+		h.window = min(max(2*h.window, 2*(end-off)), 4*fs.cs)
+	} else {
+		h.window = 0
+	}
+	h.next = end
+	window := h.window
+	h.mu.Unlock()
+	if window == 0 || end >= size {
+		return
+	}
+	ahead := min(end+window, size)
+	f := h.f
+	f.mu.Lock()
+	pieces := f.resolveLocked(make([]byte, ahead-end), end, false)
+	f.mu.Unlock()
+	for _, p := range pieces {
+		fs.prefetch(p)
+	}
+}
+
+// prefetch starts background fetches of a piece's segments that are not
+// cached, in runs of up to 1 MiB so they go in parallel.
+func (fs *FS) prefetch(p piece) {
+	if p.off >= int64(p.ext.Length) || p.ext.ObjectSize > crypt.MaxObjectSize ||
+		int64(p.ext.Offset)+int64(p.ext.Length) > int64(p.ext.ObjectSize) {
+		return
+	}
+	n := min(int64(len(p.dst)), int64(p.ext.Length)-p.off)
+	objOff := int64(p.ext.Offset) + p.off
+	first, last := objOff/crypt.SegmentSize, (objOff+n-1)/crypt.SegmentSize
+	const runMax = (1 << 20) / crypt.SegmentSize
+	var run []*segEntry
+	start := func() {
+		if len(run) > 0 {
+			r := run
+			go fs.fetchRun(fs.ctx, p.ext.Object, int64(p.ext.ObjectSize), r)
+			run = nil
+		}
+	}
+	for s := first; s <= last; s++ {
+		if fs.cache.has(segKey{p.ext.Object, s}) {
+			start()
+			continue
+		}
+		e, owner := fs.cache.lookup(segKey{p.ext.Object, s})
+		if !owner {
+			start()
+			continue
+		}
+		if run = append(run, e); len(run) == runMax {
+			start()
+		}
+	}
+	start()
+}

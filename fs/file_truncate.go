@@ -1,0 +1,106 @@
+package fs
+
+import (
+	"context"
+	"syscall"
+
+	"github.com/sealfs/sealfs/fs/meta"
+)
+
+// closedChan is the done channel of versions that need no upload.
+var closedChan = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
+
+// truncate sets ino's size (truncate(2), ftruncate(2), O_TRUNC).
+func (fs *FS) truncate(ctx context.Context, ino meta.Ino, size int64) error {
+	if size < 0 {
+		return syscall.EINVAL
+	}
+	f, err := fs.acquireFile(ino, true)
+	if err != nil {
+		return err
+	}
+	defer fs.releaseFile(f)
+	return fs.setSize(f, size, false)
+}
+
+// extend grows f to at least size (fallocate).
+func (fs *FS) extend(ctx context.Context, f *file, size int64) error {
+	if err := fs.writable(); err != nil {
+		return err
+	}
+	return fs.setSize(f, size, true)
+}
+
+func (fs *FS) setSize(f *file, size int64, growOnly bool) error {
+	f.wmu.Lock()
+	defer f.wmu.Unlock()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if growOnly && size <= f.size {
+		return nil
+	}
+	if !f.dirty {
+		// Nothing unpublished: the tree truncates atomically.
+		u := uint64(size)
+		if _, err := fs.tree.SetAttr(f.ino, meta.SetAttrIn{Size: &u}, now()); err != nil {
+			return err
+		}
+		in, ok := fs.tree.Get(f.ino)
+		if !ok {
+			return syscall.ENOENT
+		}
+		f.base, f.size, f.mtime = in.Extents, int64(in.Size), in.Mtime
+		return nil
+	}
+	if size < f.size {
+		for ci, v := range f.chunks {
+			if ci*fs.cs >= size {
+				fs.dropVersion(v)
+				delete(f.chunks, ci)
+			}
+		}
+		if k := size % fs.cs; k != 0 {
+			f.clampChunkLocked(size/fs.cs, k)
+		}
+		f.truncAt = min(f.truncAt, size)
+	}
+	f.size = size
+	f.touchLocked()
+	return nil
+}
+
+// clampChunkLocked cuts chunk ci to its first k bytes, so that bytes past
+// them read as zeros if the file grows again.
+func (f *file) clampChunkLocked(ci, k int64) {
+	fs := f.fs
+	v := f.chunks[ci]
+	if v != nil && !v.frozen {
+		if int64(len(v.data)) > k {
+			v.data = v.data[:k]
+		}
+		return
+	}
+	src, ext, n := f.chunkSourceLocked(ci)
+	if n <= k {
+		return
+	}
+	var nv *version
+	if src != nil {
+		c := growCap(0, k, fs.cs)
+		fs.budget.force(c)
+		nv = &version{data: make([]byte, k, c), charged: c}
+		copy(nv.data, src)
+	} else {
+		// Published content: shortening the extent needs no data.
+		ext.Length = uint32(k)
+		nv = &version{frozen: true, ext: ext, done: closedChan}
+	}
+	if v != nil {
+		fs.dropVersion(v)
+	}
+	f.chunks[ci] = nv
+}

@@ -1,0 +1,257 @@
+package fs
+
+import (
+	"context"
+	"time"
+
+	"github.com/sealfs/sealfs/crypt"
+	"github.com/sealfs/sealfs/fs/meta"
+)
+
+// maxWrite is the largest write the kernel sends (MountOptions.MaxWrite).
+const maxWrite = 1 << 20
+
+// write stores data at off in f's chunk buffers. It returns how many bytes
+// were written; an error with n > 0 means a short write.
+func (fs *FS) write(ctx context.Context, f *file, data []byte, off int64) (int, error) {
+	if err := fs.writable(); err != nil {
+		return 0, err
+	}
+	f.wmu.Lock()
+	defer f.wmu.Unlock()
+	done := 0
+	for done < len(data) {
+		pos := off + int64(done)
+		ci, co := pos/fs.cs, pos%fs.cs
+		n := int(min(int64(len(data)-done), fs.cs-co))
+		if err := fs.writeChunk(ctx, f, ci, co, data[done:done+n]); err != nil {
+			return done, err
+		}
+		done += n
+	}
+	return done, nil
+}
+
+// chunkPlan is what writing into one chunk takes, decided under file.mu.
+type chunkPlan struct {
+	inPlace bool        // write into the existing unfrozen version
+	src     []byte      // in-memory content of the chunk to copy (may be nil)
+	ext     meta.Extent // else: published content to read first
+	srcLen  int64       // valid bytes of the old content
+	newCap  int64       // capacity of the buffer after the write
+	need    int64       // budget bytes the write needs
+}
+
+func (fs *FS) planChunk(f *file, ci, end int64) chunkPlan {
+	if v := f.chunks[ci]; v != nil && !v.frozen {
+		newLen := max(int64(len(v.data)), end)
+		p := chunkPlan{inPlace: true, newCap: int64(cap(v.data))}
+		if newLen > p.newCap {
+			p.newCap = growCap(p.newCap, newLen, fs.cs)
+			p.need = p.newCap - int64(cap(v.data))
+		}
+		return p
+	}
+	var p chunkPlan
+	p.src, p.ext, p.srcLen = f.chunkSourceLocked(ci)
+	p.newCap = growCap(0, max(p.srcLen, end), fs.cs)
+	p.need = p.newCap
+	return p
+}
+
+// growCap picks a buffer capacity for n bytes: doubling, in whole
+// segments, at most one chunk.
+func growCap(old, n, chunk int64) int64 {
+	c := max(2*old, (n+crypt.SegmentSize-1)/crypt.SegmentSize*crypt.SegmentSize)
+	return min(max(c, n), chunk)
+}
+
+// chunkSourceLocked returns the current content of chunk ci as either
+// in-memory bytes or an extent to read (a zero extent reads as zeros), and
+// its valid length. The caller holds f.mu.
+func (f *file) chunkSourceLocked(ci int64) ([]byte, meta.Extent, int64) {
+	if v := f.chunks[ci]; v != nil {
+		v.mu.Lock()
+		defer v.mu.Unlock()
+		if v.data != nil {
+			return v.data, meta.Extent{}, int64(len(v.data))
+		}
+		return nil, v.ext, int64(v.ext.Length)
+	}
+	if ci*f.fs.cs >= f.truncAt || ci >= int64(len(f.base)) {
+		return nil, meta.Extent{}, 0
+	}
+	e := f.base[ci]
+	return nil, e, int64(e.Length)
+}
+
+func (fs *FS) writeChunk(ctx context.Context, f *file, ci, co int64, p []byte) error {
+	end := co + int64(len(p))
+	var reserved int64
+	defer func() { fs.budget.release(reserved) }()
+	var plan chunkPlan
+	for {
+		f.mu.Lock()
+		plan = fs.planChunk(f, ci, end)
+		f.mu.Unlock()
+		if plan.need <= reserved {
+			break
+		}
+		if fs.budget.tryAcquire(plan.need - reserved) {
+			reserved = plan.need
+			break
+		}
+		if err := fs.waitForMemory(ctx, f, ci, plan.need-reserved); err != nil {
+			return err
+		}
+		reserved = plan.need
+		// Others may have frozen our buffer meanwhile: plan again.
+	}
+	var old []byte
+	if !plan.inPlace && plan.srcLen > 0 && (co > 0 || end < plan.srcLen) {
+		old = plan.src
+		if old == nil {
+			var err error
+			if old, err = fs.readChunk(ctx, f, plan.ext, plan.srcLen); err != nil {
+				return err
+			}
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var v *version
+	if plan.inPlace {
+		v = f.chunks[ci]
+		v.data = resize(v.data, end, plan.newCap)
+	} else {
+		v = &version{data: make([]byte, max(int64(len(old)), end), plan.newCap)}
+		copy(v.data, old)
+		if prev := f.chunks[ci]; prev != nil {
+			fs.dropVersion(prev)
+		}
+		f.chunks[ci] = v
+	}
+	reserved -= plan.need
+	v.charged += plan.need
+	copy(v.data[co:], p)
+	f.size = max(f.size, ci*fs.cs+end)
+	f.touchLocked()
+	if int64(len(v.data)) == fs.cs && end == fs.cs {
+		// A full chunk: seal and upload it while the writer goes on.
+		fs.freezeLocked(v)
+	}
+	return nil
+}
+
+// resize makes data hold n bytes in a buffer of capacity c, zeroing any
+// bytes it exposes (they may hold data from before a truncate).
+func resize(data []byte, n, c int64) []byte {
+	old := int64(len(data))
+	if n <= old {
+		return data
+	}
+	if n > int64(cap(data)) {
+		nb := make([]byte, n, c)
+		copy(nb, data)
+		return nb
+	}
+	data = data[:n]
+	clear(data[old:])
+	return data
+}
+
+func (f *file) touchLocked() {
+	f.mtime = now()
+	f.gen++
+	f.dirty = true
+}
+
+// readChunk reads the first n bytes of published chunk content.
+func (fs *FS) readChunk(ctx context.Context, f *file, e meta.Extent, n int64) ([]byte, error) {
+	buf := make([]byte, n)
+	if err := fs.readExtent(ctx, e, 0, buf); err != nil {
+		return nil, fs.objectError(f.ino, e.Object, err)
+	}
+	return buf, nil
+}
+
+// waitForMemory blocks until n budget bytes are free. While the budget is
+// exhausted and no upload is running that would free some, it freezes
+// buffers (other files', and this file's other chunks) so that uploads
+// start: writers never wait on memory nobody will free.
+func (fs *FS) waitForMemory(ctx context.Context, f *file, ci, n int64) error {
+	f.mu.Lock()
+	f.waiting = true
+	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		f.waiting = false
+		f.mu.Unlock()
+	}()
+	for {
+		if fs.up.inflight.Load() == 0 {
+			fs.evict(f, ci)
+		}
+		wctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+		err := fs.budget.acquire(wctx, n)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return err
+		}
+	}
+}
+
+// evict freezes (starts uploading) unfrozen buffers: all of other files
+// that are idle or waiting for memory, and self's except chunk keep.
+func (fs *FS) evict(self *file, keep int64) {
+	fs.mu.Lock()
+	files := make([]*file, 0, len(fs.files))
+	for _, g := range fs.files {
+		files = append(files, g)
+	}
+	fs.mu.Unlock()
+	for _, g := range files {
+		switch {
+		case g == self:
+			g.mu.Lock()
+			g.freezeAllLocked(keep)
+			g.mu.Unlock()
+		case g.wmu.TryLock():
+			g.mu.Lock()
+			g.freezeAllLocked(-1)
+			g.mu.Unlock()
+			g.wmu.Unlock()
+		default:
+			g.mu.Lock()
+			if g.waiting {
+				g.freezeAllLocked(-1)
+			}
+			g.mu.Unlock()
+		}
+	}
+}
+
+func (f *file) freezeAllLocked(keep int64) {
+	for ci, v := range f.chunks {
+		if ci != keep {
+			f.fs.freezeLocked(v)
+		}
+	}
+}
+
+// freezeLocked makes v immutable and starts its upload, or restarts an
+// upload that failed. The caller holds the file's mu.
+func (fs *FS) freezeLocked(v *version) {
+	v.frozen = true
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.data == nil || v.dropped {
+		return // only an extent (already uploaded, or clamped)
+	}
+	if v.done == nil || (isClosed(v.done) && v.err != nil) {
+		fs.up.start(v)
+	}
+}

@@ -1,0 +1,154 @@
+package fs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/sealfs/sealfs/fs/meta"
+)
+
+// Kernel cache timeouts. The mount is the only writer, so entries and
+// attributes may be cached briefly; negative entries are cached shorter
+// since a new name may appear at any moment.
+const (
+	entryTimeout    = time.Second
+	attrTimeout     = time.Second
+	negativeTimeout = 500 * time.Millisecond
+)
+
+// ErrBusy is returned by Unmount while files on the mount are in use.
+var ErrBusy = errors.New("mount is busy")
+
+// Mounted is a mounted vault, served in background goroutines. (The type
+// cannot be called Mount: that is the function that makes one.)
+type Mounted struct {
+	dir    string
+	fs     *FS
+	server *fuse.Server
+
+	waitOnce sync.Once
+	waitErr  error
+}
+
+// Mount mounts the vault at mountpoint, which must be an existing empty
+// directory, and serves it in the background.
+func Mount(ctx context.Context, mountpoint string, opts Options) (*Mounted, error) {
+	if err := checkMountpoint(mountpoint); err != nil {
+		return nil, err
+	}
+	fsys, err := Open(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	nodeOpts := fsys.nodeOptions()
+	server, err := fuse.NewServer(gofs.NewNodeFS(&Node{fs: fsys, ino: meta.RootIno}, nodeOpts), mountpoint, &nodeOpts.MountOptions)
+	if err != nil {
+		_ = fsys.Close(ctx)
+		return nil, fmt.Errorf("fs: mount %s: %w", mountpoint, err)
+	}
+	go server.Serve()
+	if err := server.WaitMount(); err != nil {
+		_ = server.Unmount()
+		_ = fsys.Close(ctx)
+		return nil, fmt.Errorf("fs: mount %s: %w", mountpoint, err)
+	}
+	return &Mounted{dir: mountpoint, fs: fsys, server: server}, nil
+}
+
+func checkMountpoint(dir string) error {
+	st, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("fs: mountpoint: %w", err)
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("fs: mountpoint %s is not a directory", dir)
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("fs: mountpoint: %w", err)
+	}
+	defer d.Close()
+	if names, _ := d.Readdirnames(1); len(names) > 0 {
+		return fmt.Errorf("fs: mountpoint %s is not empty (it holds %q)", dir, names[0])
+	}
+	return nil
+}
+
+func (fs *FS) nodeOptions() *gofs.Options {
+	et, at, nt := entryTimeout, attrTimeout, negativeTimeout
+	return &gofs.Options{
+		MountOptions:    fs.mountOptions(),
+		EntryTimeout:    &et,
+		AttrTimeout:     &at,
+		NegativeTimeout: &nt,
+		RootStableAttr:  &gofs.StableAttr{Ino: uint64(meta.RootIno)},
+		Logger:          log.New(io.Discard, "", 0),
+	}
+}
+
+func (fs *FS) mountOptions() fuse.MountOptions {
+	o := fuse.MountOptions{
+		FsName:      "sealfs",
+		Name:        "sealfs",
+		MaxWrite:    maxWrite,
+		DirectMount: true,
+		AllowOther:  fs.opts.AllowOther,
+		Debug:       fs.opts.Debug,
+		// The kernel checks permissions against the mode bits we report,
+		// as on a local file system (matters with AllowOther).
+		Options: []string{"default_permissions"},
+	}
+	if fs.opts.ReadOnly {
+		o.DirectMountFlags = syscall.MS_RDONLY
+	}
+	return o
+}
+
+// FS returns the engine behind the mount.
+func (m *Mounted) FS() *FS { return m.fs }
+
+// Wait returns after the kernel unmounted and the final commit and
+// snapshot are in the store; its error says if that failed.
+func (m *Mounted) Wait() error {
+	m.server.Wait()
+	m.waitOnce.Do(func() {
+		m.waitErr = m.fs.Close(context.Background())
+	})
+	return m.waitErr
+}
+
+// Unmount asks the kernel to unmount (ErrBusy while files are in use),
+// then waits as Wait does.
+func (m *Mounted) Unmount() error {
+	var err error
+	for try := range 5 {
+		if err = syscall.Unmount(m.dir, 0); err == nil || err == syscall.EINVAL {
+			break // EINVAL: already unmounted
+		}
+		// Closing descriptors reach us a moment after close(2) returns.
+		time.Sleep(time.Duration(try+1) * 20 * time.Millisecond)
+	}
+	switch {
+	case err == syscall.EBUSY:
+		return fmt.Errorf("fs: unmount %s: %w", m.dir, ErrBusy)
+	case err != nil && err != syscall.EINVAL:
+		return fmt.Errorf("fs: unmount %s: %w", m.dir, err)
+	}
+	return m.Wait()
+}
+
+// Sync flushes every file's data and commits now.
+func (m *Mounted) Sync(ctx context.Context) error { return m.fs.Sync(ctx) }
+
+// Progress reports bytes uploaded and to upload since unmount began.
+func (m *Mounted) Progress() (done, total int64) { return m.fs.Progress() }

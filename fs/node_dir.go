@@ -1,0 +1,167 @@
+package fs
+
+import (
+	"context"
+	"syscall"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/sealfs/sealfs/fs/meta"
+)
+
+// Node is the go-fuse node of one inode. It holds only the inode number;
+// all state lives in the engine.
+type Node struct {
+	gofs.Inode
+	fs  *FS
+	ino meta.Ino
+}
+
+var (
+	_ = (gofs.NodeLookuper)((*Node)(nil))
+	_ = (gofs.NodeReaddirer)((*Node)(nil))
+	_ = (gofs.NodeMkdirer)((*Node)(nil))
+	_ = (gofs.NodeMknoder)((*Node)(nil))
+	_ = (gofs.NodeCreater)((*Node)(nil))
+	_ = (gofs.NodeSymlinker)((*Node)(nil))
+	_ = (gofs.NodeLinker)((*Node)(nil))
+	_ = (gofs.NodeUnlinker)((*Node)(nil))
+	_ = (gofs.NodeRmdirer)((*Node)(nil))
+	_ = (gofs.NodeRenamer)((*Node)(nil))
+	_ = (gofs.NodeStatfser)((*Node)(nil))
+)
+
+// caller returns the uid and gid of the process making the request.
+func caller(ctx context.Context) (uid, gid uint32) {
+	if c, ok := fuse.FromContext(ctx); ok {
+		return c.Uid, c.Gid
+	}
+	return 0, 0
+}
+
+// child makes the go-fuse inode for in under n and fills out.
+func (n *Node) child(ctx context.Context, in meta.Inode, out *fuse.EntryOut) *gofs.Inode {
+	fillAttr(&out.Attr, in, n.fs.cs)
+	node := &Node{fs: n.fs, ino: in.Ino}
+	return n.NewInode(ctx, node, gofs.StableAttr{Mode: in.Mode & syscall.S_IFMT, Ino: uint64(in.Ino)})
+}
+
+func (n *Node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	in, err := n.fs.lookup(n.ino, name)
+	if err != nil {
+		return nil, toErrno(err)
+	}
+	return n.child(ctx, in, out), 0
+}
+
+func (n *Node) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
+	ents, err := n.fs.readdir(n.ino)
+	if err != nil {
+		return nil, toErrno(err)
+	}
+	list := make([]fuse.DirEntry, 0, len(ents)+2)
+	list = append(list, fuse.DirEntry{Name: ".", Ino: uint64(n.ino), Mode: syscall.S_IFDIR})
+	parent := n.ino
+	if _, p := n.Parent(); p != nil {
+		parent = p.Operations().(*Node).ino
+	}
+	list = append(list, fuse.DirEntry{Name: "..", Ino: uint64(parent), Mode: syscall.S_IFDIR})
+	for _, e := range ents {
+		list = append(list, fuse.DirEntry{Name: e.Name, Ino: uint64(e.Ino), Mode: e.Mode & syscall.S_IFMT})
+	}
+	return gofs.NewListDirStream(list), 0
+}
+
+func (n *Node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	uid, gid := caller(ctx)
+	in, err := n.fs.mkdir(n.ino, name, mode&^syscall.S_IFMT|syscall.S_IFDIR, uid, gid)
+	if err != nil {
+		return nil, toErrno(err)
+	}
+	return n.child(ctx, in, out), 0
+}
+
+// Mknod creates regular files only: sealfs stores backups, not devices,
+// FIFOs or sockets.
+func (n *Node) Mknod(ctx context.Context, name string, mode, dev uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	if mode&syscall.S_IFMT != syscall.S_IFREG && mode&syscall.S_IFMT != 0 {
+		return nil, syscall.EPERM
+	}
+	uid, gid := caller(ctx)
+	in, err := n.fs.create(n.ino, name, mode&^syscall.S_IFMT|syscall.S_IFREG, uid, gid)
+	if err != nil {
+		return nil, toErrno(err)
+	}
+	return n.child(ctx, in, out), 0
+}
+
+func (n *Node) Create(ctx context.Context, name string, flags, mode uint32, out *fuse.EntryOut) (*gofs.Inode, gofs.FileHandle, uint32, syscall.Errno) {
+	uid, gid := caller(ctx)
+	in, err := n.fs.create(n.ino, name, mode&^syscall.S_IFMT|syscall.S_IFREG, uid, gid)
+	if err != nil {
+		return nil, nil, 0, toErrno(err)
+	}
+	ch := n.child(ctx, in, out)
+	h, err := n.fs.open(ch.Operations().(*Node), flags)
+	if err != nil {
+		return nil, nil, 0, toErrno(err)
+	}
+	return ch, h, 0, 0
+}
+
+func (n *Node) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	uid, gid := caller(ctx)
+	in, err := n.fs.symlink(n.ino, name, target, uid, gid)
+	if err != nil {
+		return nil, toErrno(err)
+	}
+	return n.child(ctx, in, out), 0
+}
+
+func (n *Node) Link(ctx context.Context, target gofs.InodeEmbedder, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	t, ok := target.(*Node)
+	if !ok {
+		return nil, syscall.EXDEV
+	}
+	in, err := n.fs.link(t.ino, n.ino, name)
+	if err != nil {
+		return nil, toErrno(err)
+	}
+	return n.child(ctx, in, out), 0
+}
+
+func (n *Node) Unlink(ctx context.Context, name string) syscall.Errno {
+	return toErrno(n.fs.unlink(n.ino, name))
+}
+
+func (n *Node) Rmdir(ctx context.Context, name string) syscall.Errno {
+	return toErrno(n.fs.rmdir(n.ino, name))
+}
+
+func (n *Node) Rename(ctx context.Context, name string, newParent gofs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
+	p, ok := newParent.(*Node)
+	if !ok {
+		return syscall.EXDEV
+	}
+	return toErrno(n.fs.rename(n.ino, name, p.ino, newName, flags))
+}
+
+// Statfs reports the tree's usage; a bucket has no fixed capacity, so the
+// free space is a large constant (as s3fs and rclone do).
+func (n *Node) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
+	const (
+		bsize = 4096
+		free  = 1 << 50 / bsize // 1 PiB
+		inos  = 1 << 32
+	)
+	files, dirs, bytes := n.fs.tree.Stats()
+	used := (bytes + bsize - 1) / bsize
+	out.Bsize, out.Frsize = bsize, bsize
+	out.Blocks = used + free
+	out.Bfree, out.Bavail = free, free
+	out.Files = files + dirs + inos
+	out.Ffree = inos
+	out.NameLen = meta.MaxNameLen
+	return 0
+}

@@ -1,0 +1,180 @@
+package fs
+
+import (
+	"context"
+	"strings"
+	"syscall"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/sealfs/sealfs/fs/meta"
+)
+
+var (
+	_ = (gofs.NodeGetattrer)((*Node)(nil))
+	_ = (gofs.NodeSetattrer)((*Node)(nil))
+	_ = (gofs.NodeOpener)((*Node)(nil))
+	_ = (gofs.NodeReadlinker)((*Node)(nil))
+	_ = (gofs.NodeFsyncer)((*Node)(nil))
+	_ = (gofs.NodeGetxattrer)((*Node)(nil))
+	_ = (gofs.NodeSetxattrer)((*Node)(nil))
+	_ = (gofs.NodeListxattrer)((*Node)(nil))
+	_ = (gofs.NodeRemovexattrer)((*Node)(nil))
+)
+
+// blockSize is st_blksize: the I/O size we ask applications to use.
+const blockSize = 128 << 10
+
+// fillAttr converts meta attributes to FUSE ones. The inode number is the
+// vault's, so it is stable across mounts.
+func fillAttr(out *fuse.Attr, in meta.Inode, chunk int64) {
+	out.Ino = uint64(in.Ino)
+	out.Mode = in.Mode
+	out.Nlink = in.Nlink
+	out.Owner = fuse.Owner{Uid: in.Uid, Gid: in.Gid}
+	out.Size = in.Size
+	if in.Mode&syscall.S_IFMT == syscall.S_IFLNK {
+		out.Size = uint64(len(in.Target))
+	}
+	out.Blocks = (out.Size + 511) / 512
+	out.Blksize = blockSize
+	out.Atime, out.Atimensec = split(in.Atime)
+	out.Mtime, out.Mtimensec = split(in.Mtime)
+	out.Ctime, out.Ctimensec = split(in.Ctime)
+}
+
+func split(ns int64) (uint64, uint32) {
+	sec, nsec := ns/1e9, ns%1e9
+	if nsec < 0 {
+		sec, nsec = sec-1, nsec+1e9
+	}
+	return uint64(sec), uint32(nsec)
+}
+
+func (n *Node) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	in, err := n.fs.getattr(n.ino)
+	if err != nil {
+		return toErrno(err)
+	}
+	fillAttr(&out.Attr, in, n.fs.cs)
+	return 0
+}
+
+func (n *Node) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	var s meta.SetAttrIn
+	if m, ok := in.GetMode(); ok {
+		m &^= syscall.S_IFMT
+		s.Mode = &m
+	}
+	if u, ok := in.GetUID(); ok {
+		s.Uid = &u
+	}
+	if g, ok := in.GetGID(); ok {
+		s.Gid = &g
+	}
+	if sz, ok := in.GetSize(); ok {
+		s.Size = &sz
+	}
+	if t, ok := in.GetATime(); ok {
+		ns := t.UnixNano()
+		s.Atime = &ns
+	}
+	if t, ok := in.GetMTime(); ok {
+		ns := t.UnixNano()
+		s.Mtime = &ns
+	}
+	attr, err := n.fs.setattr(ctx, n.ino, s)
+	if err != nil {
+		return toErrno(err)
+	}
+	fillAttr(&out.Attr, attr, n.fs.cs)
+	return 0
+}
+
+func (n *Node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	h, err := n.fs.open(n, flags)
+	if err != nil {
+		return nil, 0, toErrno(err)
+	}
+	return h, 0, 0
+}
+
+func (n *Node) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
+	in, ok := n.fs.tree.Get(n.ino)
+	if !ok {
+		return nil, syscall.ENOENT
+	}
+	if in.Mode&syscall.S_IFMT != syscall.S_IFLNK {
+		return nil, syscall.EINVAL
+	}
+	return []byte(in.Target), 0
+}
+
+// Fsync on a file handle syncs that file; on a directory it commits.
+func (n *Node) Fsync(ctx context.Context, fh gofs.FileHandle, flags uint32) syscall.Errno {
+	if h, ok := fh.(*handle); ok {
+		return h.Fsync(ctx, flags)
+	}
+	ctx, cancel := context.WithTimeout(ctx, n.fs.opts.FsyncTimeout)
+	defer cancel()
+	return toErrno(n.fs.commit(ctx))
+}
+
+// xattrAllowed keeps the namespaces sealfs stores. POSIX ACLs
+// (system.posix_acl_*) are not supported: permissions are mode bits.
+func xattrAllowed(name string) error {
+	if strings.HasPrefix(name, "system.") {
+		return syscall.EOPNOTSUPP
+	}
+	return nil
+}
+
+func (n *Node) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
+	if err := xattrAllowed(attr); err != nil {
+		return 0, toErrno(err)
+	}
+	v, err := n.fs.getxattr(n.ino, attr)
+	if err != nil {
+		return 0, toErrno(err)
+	}
+	if len(dest) < len(v) {
+		return uint32(len(v)), syscall.ERANGE
+	}
+	return uint32(copy(dest, v)), 0
+}
+
+func (n *Node) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
+	if err := xattrAllowed(attr); err != nil {
+		return toErrno(err)
+	}
+	return toErrno(n.fs.setxattr(n.ino, attr, data, flags))
+}
+
+func (n *Node) Removexattr(ctx context.Context, attr string) syscall.Errno {
+	if err := xattrAllowed(attr); err != nil {
+		return toErrno(err)
+	}
+	return toErrno(n.fs.removexattr(n.ino, attr))
+}
+
+func (n *Node) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
+	names, err := n.fs.listxattr(n.ino)
+	if err != nil {
+		return 0, toErrno(err)
+	}
+	var size int
+	for _, nm := range names {
+		size += len(nm) + 1
+	}
+	if len(dest) < size {
+		return uint32(size), syscall.ERANGE
+	}
+	var off int
+	for _, nm := range names {
+		off += copy(dest[off:], nm)
+		dest[off] = 0
+		off++
+	}
+	return uint32(off), 0
+}

@@ -1,0 +1,78 @@
+package fs
+
+import (
+	"crypto/rand"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/sealfs/sealfs/crypt"
+	"github.com/sealfs/sealfs/remote"
+)
+
+// Defaults used for zero Options fields.
+const (
+	DefaultCommitInterval = 5 * time.Second
+	DefaultMemoryBudget   = 96 << 20
+	DefaultUploads        = 8
+	DefaultFsyncTimeout   = 60 * time.Second
+	DefaultReadCache      = 64 << 20
+)
+
+// Options configure an FS. The zero value of every field but Store and
+// Keys works.
+type Options struct {
+	Store remote.Store
+	Keys  *crypt.Keys
+	// CacheDir is this vault's local directory on this device. It only ever
+	// holds ciphertext; "" means the FS uses no local disk.
+	CacheDir string
+	// Device is the device name recorded in commits.
+	Device   string
+	ReadOnly bool
+	// CommitInterval is how often published changes are committed (0 = 5s).
+	CommitInterval time.Duration
+	// MemoryBudget bounds dirty plaintext held in memory (0 = 96 MiB).
+	// Writers block while it is exhausted, until uploads free memory.
+	MemoryBudget int64
+	// Uploads is the number of parallel uploads (0 = 8).
+	Uploads int
+	// FsyncTimeout bounds how long fsync waits for data and commit (0 = 60s);
+	// past it fsync fails with EIO.
+	FsyncTimeout time.Duration
+	// ReadCache bounds the decrypted segments kept in memory (0 = 64 MiB).
+	ReadCache  int64
+	AllowOther bool
+	Logger     *slog.Logger // nil = discard
+	Rand       io.Reader    // nil = crypto/rand
+	Debug      bool         // go-fuse debug output
+}
+
+// withDefaults returns o with zero fields replaced by their defaults.
+func (o Options) withDefaults() Options {
+	if o.CommitInterval <= 0 {
+		o.CommitInterval = DefaultCommitInterval
+	}
+	if o.MemoryBudget <= 0 {
+		o.MemoryBudget = DefaultMemoryBudget
+	}
+	if o.Uploads <= 0 {
+		o.Uploads = DefaultUploads
+	}
+	if o.FsyncTimeout <= 0 {
+		o.FsyncTimeout = DefaultFsyncTimeout
+	}
+	if o.ReadCache <= 0 {
+		o.ReadCache = DefaultReadCache
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Rand == nil {
+		o.Rand = rand.Reader
+	}
+	return o
+}
+
+// timeTicker is time.NewTicker; a variable so tests could speed it up.
+var timeTicker = time.NewTicker

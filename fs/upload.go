@@ -1,0 +1,206 @@
+package fs
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sealfs/sealfs/crypt"
+	"github.com/sealfs/sealfs/fs/meta"
+	"github.com/sealfs/sealfs/remote"
+)
+
+// budget bounds the plaintext bytes held in write buffers. Writers reserve
+// before they grow a buffer and block while the budget is exhausted; an
+// upload that finishes gives its buffer's bytes back.
+type budget struct {
+	mu    sync.Mutex
+	cond  *sync.Cond
+	limit int64
+	used  int64
+}
+
+func newBudget(limit int64) *budget {
+	b := &budget{limit: limit}
+	b.cond = sync.NewCond(&b.mu)
+	return b
+}
+
+// tryAcquire takes n bytes if they are free now.
+func (b *budget) tryAcquire(n int64) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.used+n > b.limit && b.used > 0 {
+		return false
+	}
+	b.used += n
+	return true
+}
+
+// acquire takes n bytes, waiting until they are free or ctx ends. A request
+// larger than the whole budget is granted once nothing else is held, so it
+// cannot wait forever.
+func (b *budget) acquire(ctx context.Context, n int64) error {
+	stop := context.AfterFunc(ctx, func() {
+		b.mu.Lock()
+		b.cond.Broadcast()
+		b.mu.Unlock()
+	})
+	defer stop()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for b.used+n > b.limit && b.used > 0 {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("fs: waiting for write memory: %w", err)
+		}
+		b.cond.Wait()
+	}
+	b.used += n
+	return nil
+}
+
+// force takes n bytes without waiting; for the rare copies that must not
+// block (truncating a chunk that is being uploaded).
+func (b *budget) force(n int64) {
+	b.mu.Lock()
+	b.used += n
+	b.mu.Unlock()
+}
+
+func (b *budget) release(n int64) {
+	if n == 0 {
+		return
+	}
+	b.mu.Lock()
+	b.used -= n
+	if b.used < 0 {
+		panic("fs: internal error: budget released more than acquired")
+	}
+	b.cond.Broadcast()
+	b.mu.Unlock()
+}
+
+func (b *budget) inUse() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.used
+}
+
+// uploader seals chunk versions and puts them into the store with at most
+// Uploads requests in flight.
+type uploader struct {
+	fs       *FS
+	sem      chan struct{}
+	inflight atomic.Int64 // bytes frozen and not yet uploaded
+	queued   atomic.Int64 // bytes ever submitted
+	done     atomic.Int64 // bytes ever uploaded (or found to be holes)
+	wg       sync.WaitGroup
+}
+
+func newUploader(fs *FS, n int) *uploader {
+	return &uploader{fs: fs, sem: make(chan struct{}, n)}
+}
+
+// start uploads v in the background. v must be frozen: its data no longer
+// changes. The caller holds v.mu.
+func (u *uploader) start(v *version) {
+	v.done = make(chan struct{})
+	v.err = nil
+	n := int64(len(v.data))
+	u.inflight.Add(n)
+	u.queued.Add(n)
+	u.wg.Add(1)
+	go func(data []byte, done chan struct{}) {
+		defer u.wg.Done()
+		u.sem <- struct{}{}
+		ext, err := u.put(data)
+		<-u.sem
+		u.inflight.Add(-n)
+		u.finish(v, n, ext, err, done)
+	}(v.data, v.done)
+}
+
+// finish records the result of an upload. On success the plaintext is
+// dropped and its memory given back; on failure the data stays so a later
+// publish can retry.
+func (u *uploader) finish(v *version, n int64, ext meta.Extent, err error, done chan struct{}) {
+	v.mu.Lock()
+	var freed int64
+	if err == nil {
+		v.ext = ext
+		u.done.Add(n)
+	} else {
+		v.err = err
+	}
+	if err == nil || v.dropped {
+		freed = v.charged
+		v.data, v.charged = nil, 0
+	}
+	v.mu.Unlock()
+	u.fs.budget.release(freed)
+	close(done)
+}
+
+// put seals data as one new object and stores it, retrying transient
+// failures. Trailing zeros are not stored (they read back as zeros), and a
+// chunk of only zeros is a hole that costs nothing in the bucket.
+func (u *uploader) put(data []byte) (meta.Extent, error) {
+	data = bytes.TrimRight(data, "\x00")
+	if len(data) == 0 {
+		return meta.Extent{}, nil
+	}
+	id, err := crypt.NewObjectID(u.fs.opts.Rand)
+	if err != nil {
+		return meta.Extent{}, fmt.Errorf("fs: new object id: %w", err)
+	}
+	sealed, err := crypt.SealObject(u.fs.opts.Keys, id, data)
+	if err != nil {
+		return meta.Extent{}, fmt.Errorf("fs: seal object %s: %w", id, err)
+	}
+	key := meta.DataKey(id)
+	err = retry(u.fs.ctx, func(ctx context.Context) error {
+		// Unconditional: a retry after a put that landed rewrites the
+		// same bytes under a key nobody else can know.
+		_, err := u.fs.opts.Store.Put(ctx, key, sealed, remote.PutOptions{})
+		return err
+	})
+	if err != nil {
+		u.fs.log.Error("upload failed", "object", id.String(), "err", err)
+		return meta.Extent{}, fmt.Errorf("fs: upload object %s: %w", id, err)
+	}
+	n := uint32(len(data))
+	return meta.Extent{Object: id, ObjectSize: n, Length: n}, nil
+}
+
+// retry runs op with a per-attempt timeout and exponential backoff until it
+// succeeds, fails permanently or ctx ends.
+func retry(ctx context.Context, op func(context.Context) error) error {
+	const attempts = 5
+	delay := 100 * time.Millisecond
+	var err error
+	for i := range attempts {
+		actx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		err = op(actx)
+		cancel()
+		if err == nil || !transient(err) || i == attempts-1 {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (after: %w)", ctx.Err(), err)
+		case <-time.After(delay):
+		}
+		delay *= 2
+	}
+	return err
+}
+
+// transient reports whether trying again may help.
+func transient(err error) bool {
+	return !errors.Is(err, remote.ErrNotFound) && !errors.Is(err, crypt.ErrAuth) &&
+		!errors.Is(err, context.Canceled)
+}
