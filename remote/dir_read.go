@@ -232,6 +232,9 @@ func (d *Dir) Delete(ctx context.Context, key string) error {
 	}
 	defer unlock()
 	p := d.path(key)
+	if fi, err := os.Lstat(p); err == nil && fi.IsDir() {
+		return nil // a directory holding other keys, not a key
+	}
 	err = os.Remove(p)
 	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ENOTDIR) {
 		return nil

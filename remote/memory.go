@@ -89,7 +89,7 @@ func (m *Memory) GetRange(ctx context.Context, key string, off, n int64) ([]byte
 	if off >= size {
 		return []byte{}, nil
 	}
-	end := min(off+n, size)
+	end := off + min(n, size-off) // off+n may overflow
 	return append([]byte(nil), o.data[off:end]...), nil
 }
 
@@ -150,7 +150,7 @@ func (m *Memory) Close() error   { return nil }
 
 // checkKey rejects keys that no store can hold the same way.
 func checkKey(key string) error {
-	if key == "" || strings.HasPrefix(key, "/") || strings.Contains(key, "//") ||
+	if key == "" || strings.HasPrefix(key, "/") || strings.HasSuffix(key, "/") || strings.Contains(key, "//") ||
 		strings.Contains(key, "\\") || strings.Contains("/"+key+"/", "/../") || strings.Contains("/"+key+"/", "/./") {
 		return fmt.Errorf("remote: invalid key %q: %w", key, errInvalidKey)
 	}

@@ -163,6 +163,9 @@ func (s *S3) List(ctx context.Context, prefix string, fn func(ObjectInfo) error)
 		if oi.Err != nil {
 			return s.mapErr("list", prefix, oi.Err, false)
 		}
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("remote: list %q: %w", prefix, err)
+		}
 		key := strings.TrimPrefix(oi.Key, s.prefix)
 		if key == "" || strings.HasSuffix(key, "/") {
 			continue // a "folder" marker made by some other tool

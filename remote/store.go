@@ -18,7 +18,7 @@ var (
 type ObjectInfo struct {
 	Key     string    // relative to the store's root (no prefix)
 	Size    int64     // bytes
-	ETag    string    // opaque version token for IfMatch; changes on every Put
+	ETag    string    // opaque version token for IfMatch; see Store
 	ModTime time.Time // when the object was written, as the store reports it
 }
 
@@ -33,8 +33,17 @@ type PutOptions struct {
 }
 
 // Store is a flat key/value object store rooted at a prefix. Keys are
-// slash-separated relative paths such as "data/ab/abcdef..." and never start
-// with a slash. All methods are safe for concurrent use and honour ctx.
+// slash-separated relative paths such as "data/ab/abcdef..."; they have no
+// empty, "." or ".." parts and no leading or trailing slash (other keys are
+// refused with an error). A key must not be a "directory" of another key
+// ("a/b" beside "a/b/c"): MinIO and the directory store cannot hold both, and
+// sealfs's layout never needs it. All methods are safe for concurrent use and
+// honour ctx (a cancelled call returns an error matching ctx.Err()).
+//
+// ETags: a Put that changes an object's content gives it a new ETag, which
+// Put, Get, Stat and List all report alike. Putting identical bytes again may
+// keep the ETag (S3's ETag is the content's MD5); so objects that are
+// replaced by compare-and-swap should hold content unique to each write.
 //
 // The contract, method by method (remote/storetest checks every line):
 //
@@ -50,11 +59,13 @@ type PutOptions struct {
 //     error; n < 0 or off < 0 is an error. Missing key: ErrNotFound.
 //   - Stat returns the info of one object; missing key: ErrNotFound.
 //   - List calls fn for every object whose key starts with prefix, in
-//     lexical key order, across all pages; it stops and returns fn's error if
-//     fn returns one, and ctx.Err() when cancelled.
+//     lexical (byte) key order, across all pages, streaming (fn runs while
+//     later pages are still unread); it stops and returns fn's error if fn
+//     returns one, and an error matching ctx.Err() when cancelled. Objects
+//     put or deleted during a List may or may not be reported.
 //   - Delete removes one key; deleting a missing key is not an error.
 //   - DeleteMany removes many keys (missing ones are not an error) and
-//     returns the first error encountered.
+//     returns the first error encountered; S3 sends 1,000 keys per request.
 //   - String names the store for messages (URL without secrets).
 //   - Close releases resources; the Store must not be used afterwards.
 type Store interface {
