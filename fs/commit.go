@@ -142,7 +142,7 @@ func (fs *FS) fsync(ctx context.Context, f *file) error {
 
 // commit commits whatever is published.
 func (fs *FS) commit(ctx context.Context) error {
-	if fs.opts.ReadOnly {
+	if fs.opts.ReadOnly || fs.mlog == nil {
 		return nil
 	}
 	fs.commitMu.Lock()
@@ -243,6 +243,9 @@ func (fs *FS) finalCommit(ctx context.Context) error {
 	}
 	if err := fs.Sync(ctx); err != nil {
 		return err
+	}
+	if fs.mlog == nil {
+		return nil
 	}
 	fs.commitMu.Lock()
 	defer fs.commitMu.Unlock()

@@ -85,7 +85,7 @@ func (f *file) clampChunkLocked(ci, k int64) {
 		return
 	}
 	src, ext, n := f.chunkSourceLocked(ci)
-	if n <= k {
+	if n <= k || src == nil && ext.IsHole() {
 		return
 	}
 	var nv *version

@@ -50,6 +50,11 @@ func Mount(ctx context.Context, mountpoint string, opts Options) (*Mounted, erro
 	if err != nil {
 		return nil, err
 	}
+	return mountFS(ctx, mountpoint, fsys)
+}
+
+// mountFS serves fsys at mountpoint; on failure it closes fsys.
+func mountFS(ctx context.Context, mountpoint string, fsys *FS) (*Mounted, error) {
 	nodeOpts := fsys.nodeOptions()
 	server, err := fuse.NewServer(gofs.NewNodeFS(&Node{fs: fsys, ino: meta.RootIno}, nodeOpts), mountpoint, &nodeOpts.MountOptions)
 	if err != nil {
