@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // ObjectHeader is the cleartext header of a sealed chunk object:
@@ -101,6 +102,14 @@ func (s *objectSealer) segNonce(i int64, last bool) []byte {
 // STREAM nonce and the header as AAD. id must be fresh (NewObjectID) for
 // every call: sealing different plaintext under one id reuses nonces.
 func SealObject(k *Keys, id ObjectID, plaintext []byte) ([]byte, error) {
+	return AppendSealObject(nil, k, id, plaintext)
+}
+
+// AppendSealObject is SealObject appending the sealed object to dst, so a
+// caller that reuses buffers (a sync.Pool of chunk buffers) seals without
+// allocating: fresh multi-MiB buffers cost page faults that dwarf the AEAD.
+// dst's spare capacity must not overlap plaintext. On error it returns nil.
+func AppendSealObject(dst []byte, k *Keys, id ObjectID, plaintext []byte) ([]byte, error) {
 	plainLen := int64(len(plaintext))
 	if err := checkPlainLen(plainLen); err != nil {
 		return nil, err
@@ -109,8 +118,8 @@ func SealObject(k *Keys, id ObjectID, plaintext []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]byte, ObjectHeaderSize, ObjectCipherSize(plainLen))
-	copy(out, s.hdr[:])
+	out := slices.Grow(dst, int(ObjectCipherSize(plainLen)))
+	out = append(out, s.hdr[:]...)
 	nseg := segmentCount(plainLen)
 	for i := range nseg {
 		seg := plaintext[i*SegmentSize : i*SegmentSize+segmentPlainLen(plainLen, i)]
@@ -123,6 +132,13 @@ func SealObject(k *Keys, id ObjectID, plaintext []byte) ([]byte, error) {
 // sealed under k, and returns its plaintext. Any mismatch (header, length,
 // key, segment order, truncation, extension) is ErrAuth.
 func OpenObject(k *Keys, id ObjectID, sealed []byte) ([]byte, error) {
+	return AppendOpenObject(nil, k, id, sealed)
+}
+
+// AppendOpenObject is OpenObject appending the plaintext to dst (which must
+// not overlap sealed). On error it returns nil and leaves no plaintext in
+// dst's spare capacity.
+func AppendOpenObject(dst []byte, k *Keys, id ObjectID, sealed []byte) ([]byte, error) {
 	s, err := newObjectSealer(k, id)
 	if err != nil {
 		return nil, err
@@ -134,7 +150,7 @@ func OpenObject(k *Keys, id ObjectID, sealed []byte) ([]byte, error) {
 	if err != nil {
 		return nil, authErr(id)
 	}
-	return s.open(id, plainLen, 0, sealed[ObjectHeaderSize:])
+	return s.open(dst, id, plainLen, 0, sealed[ObjectHeaderSize:])
 }
 
 // OpenSegments authenticates whole segments of the object id, whose whole
@@ -144,6 +160,13 @@ func OpenObject(k *Keys, id ObjectID, sealed []byte) ([]byte, error) {
 // Ciphertext that does not end on a segment boundary, runs past the last
 // segment, or fails to authenticate is ErrAuth.
 func OpenSegments(k *Keys, id ObjectID, plainLen, firstSeg int64, ciphertext []byte) ([]byte, error) {
+	return AppendOpenSegments(nil, k, id, plainLen, firstSeg, ciphertext)
+}
+
+// AppendOpenSegments is OpenSegments appending the plaintext to dst (which
+// must not overlap ciphertext); the appended part starts at object offset
+// firstSeg*SegmentSize. On error it returns nil.
+func AppendOpenSegments(dst []byte, k *Keys, id ObjectID, plainLen, firstSeg int64, ciphertext []byte) ([]byte, error) {
 	if err := checkPlainLen(plainLen); err != nil {
 		return nil, err
 	}
@@ -154,10 +177,10 @@ func OpenSegments(k *Keys, id ObjectID, plainLen, firstSeg int64, ciphertext []b
 	if err != nil {
 		return nil, err
 	}
-	return s.open(id, plainLen, firstSeg, ciphertext)
+	return s.open(dst, id, plainLen, firstSeg, ciphertext)
 }
 
-func (s *objectSealer) open(id ObjectID, plainLen, first int64, ct []byte) ([]byte, error) {
+func (s *objectSealer) open(dst []byte, id ObjectID, plainLen, first int64, ct []byte) ([]byte, error) {
 	nseg := segmentCount(plainLen)
 	count := (int64(len(ct)) + cipherSegmentSize - 1) / cipherSegmentSize
 	last := first + count - 1
@@ -168,13 +191,13 @@ func (s *objectSealer) open(id ObjectID, plainLen, first int64, ct []byte) ([]by
 	if int64(len(ct)) != plainEnd-plainStart+count*SegmentOverhead {
 		return nil, authErr(id)
 	}
-	out := make([]byte, 0, plainEnd-plainStart)
+	out := slices.Grow(dst, int(plainEnd-plainStart))
 	for i := first; i <= last; i++ {
 		seg := ct[:segmentPlainLen(plainLen, i)+SegmentOverhead]
 		ct = ct[len(seg):]
 		o, err := s.aead.Open(out, s.segNonce(i, i == nseg-1), seg, s.hdr[:])
 		if err != nil {
-			clear(out[:cap(out)]) // never leave plaintext of earlier segments behind
+			clear(out[len(dst):cap(out)]) // never leave plaintext of earlier segments behind
 			return nil, authErr(id)
 		}
 		out = o

@@ -206,3 +206,36 @@ func TestObjectIDText(t *testing.T) {
 		t.Fatal("NewObjectID(nil) not random")
 	}
 }
+
+func TestAppendVariants(t *testing.T) {
+	k := testKeys(t, SuiteXChaCha20Poly1305)
+	id := testID("append")
+	pt := detBytes("append", 2*SegmentSize+3)
+	prefix := []byte("prefix")
+	sealed, err := AppendSealObject(bytes.Clone(prefix), k, id, pt)
+	if err != nil || !bytes.HasPrefix(sealed, prefix) {
+		t.Fatalf("AppendSealObject: %v", err)
+	}
+	want, _ := SealObject(k, id, pt)
+	if !bytes.Equal(sealed[len(prefix):], want) {
+		t.Fatal("AppendSealObject differs from SealObject")
+	}
+	got, err := AppendOpenObject(bytes.Clone(prefix), k, id, want)
+	if err != nil || !bytes.Equal(got, append(bytes.Clone(prefix), pt...)) {
+		t.Fatalf("AppendOpenObject: %v", err)
+	}
+	co, cl, first := SegmentSpan(int64(len(pt)), SegmentSize+5, 10)
+	got, err = AppendOpenSegments(bytes.Clone(prefix), k, id, int64(len(pt)), first, want[co:co+cl])
+	if err != nil || !bytes.Equal(got[len(prefix):], pt[SegmentSize:2*SegmentSize]) {
+		t.Fatalf("AppendOpenSegments: %v", err)
+	}
+	// A failure leaves no plaintext in the caller's buffer.
+	buf := make([]byte, 0, len(pt))
+	bad := bytes.Clone(want)
+	bad[len(bad)-1] ^= 1
+	got, err = AppendOpenObject(buf, k, id, bad)
+	wantAuth(t, got, err)
+	if !allZero(buf[:cap(buf)]) {
+		t.Fatal("plaintext of authenticated segments left in dst after a later segment failed")
+	}
+}
