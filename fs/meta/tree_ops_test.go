@@ -369,8 +369,8 @@ func TestCoalescing(t *testing.T) {
 
 func TestManyEntries(t *testing.T) {
 	n := 1_000_000
-	if testing.Short() {
-		n = 20_000
+	if testing.Short() || raceEnabled {
+		n = 50_000
 	}
 	tr := NewTree(testChunk, 0, 0, 1)
 	names := make([]string, n)

@@ -1,0 +1,229 @@
+package meta
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/sealfs/sealfs/crypt"
+	"github.com/sealfs/sealfs/remote"
+)
+
+// Commit seals the Tree's pending changes as one journal batch (or a full
+// snapshot when due), puts it, then swaps head with If-Match. If anything
+// fails the changes stay pending in the Tree for the next Commit. A refused
+// swap returns ErrFenced. Commits are serialised; nothing pending is a no-op.
+func (l *Log) Commit(ctx context.Context, t *Tree) (Head, error) { return l.commit(ctx, t, false) }
+
+// Snapshot commits everything pending as a full snapshot (also when nothing
+// is pending, to compact the journal).
+func (l *Log) Snapshot(ctx context.Context, t *Tree) (Head, error) { return l.commit(ctx, t, true) }
+
+// doubt is a head put whose outcome is unknown: it returned an error and
+// reading head back failed too (a timeout, a dropped connection, a cancelled
+// ctx). The put may have landed. Its ops were put back in front of the
+// Tree's pending list, so the next commit must first find out: if head now
+// holds exactly these sealed bytes (random nonce: nobody else can produce
+// them) the commit happened and those ops must not be committed twice.
+type doubt struct {
+	sealed   []byte
+	rec      headRecord
+	nops     int
+	size     int
+	snapshot bool
+}
+
+// headState is what reading head back after a failed put tells.
+type headState int
+
+const (
+	headLanded    headState = iota // holds the bytes we tried to put
+	headUnchanged                  // still the head we built on
+	headMoved                      // someone else's head
+)
+
+func (l *Log) commit(ctx context.Context, t *Tree, snapshot bool) (Head, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.fenced {
+		return l.Head(), ErrFenced
+	}
+	if l.doubt != nil {
+		if err := l.resolve(ctx, t); err != nil {
+			return l.Head(), err
+		}
+	}
+	if !snapshot && !t.Dirty() {
+		return l.Head(), nil
+	}
+	snapshot = snapshot || len(l.head.journal) >= l.opts.SnapshotEvery || l.journalBytes > l.snapBytes
+	seq := l.head.seq + 1
+	var ops []*op
+	var encoded []byte
+	var next Ino
+	if snapshot {
+		// Taking the ops and encoding the state must be one atomic step:
+		// an op landing in between would be in the snapshot and pending.
+		t.mu.Lock()
+		ops, next = t.pend.ops, t.next
+		t.pend = journal{}
+		encoded = t.encodeSnapshotLocked(seq)
+		t.mu.Unlock()
+	} else {
+		ops, next = t.takePending()
+		if len(ops) == 0 {
+			return l.Head(), nil
+		}
+		encoded = encodeBatch(nil, &batch{kind: crypt.KindJournal, seq: seq, prev: l.chainTip(), ops: ops})
+	}
+	h, err := l.publish(ctx, t, ops, snapshot, seq, encoded, next)
+	if err != nil {
+		return h, fmt.Errorf("meta: commit %d: %w", seq, err)
+	}
+	return h, nil
+}
+
+// chainTip is the hash the next journal batch links to.
+func (l *Log) chainTip() [32]byte {
+	if n := len(l.head.journal); n > 0 {
+		return l.head.journal[n-1].hash
+	}
+	return l.head.snapshot.hash
+}
+
+// publish uploads one encoded batch or snapshot and swaps head to name it.
+// On failure it puts ops back into t, unless the commit landed after all.
+func (l *Log) publish(ctx context.Context, t *Tree, ops []*op, snapshot bool, seq uint64, encoded []byte, next Ino) (Head, error) {
+	kind, ext := crypt.KindJournal, journalExt
+	if snapshot {
+		kind, ext = crypt.KindSnapshot, snapExt
+	}
+	sealed, err := sealBatch(l.opts.Rand, l.k, kind, seq, encoded)
+	var key string
+	if err == nil {
+		key, err = metaKey(l.opts.Rand, seq, ext)
+	}
+	if err == nil {
+		// Create-only: a key is never overwritten, whatever went wrong before.
+		_, err = l.s.Put(ctx, key, sealed, remote.PutOptions{IfNoneMatch: true})
+	}
+	if err != nil {
+		t.putBack(ops)
+		return l.Head(), err
+	}
+	rec := l.head
+	rec.seq, rec.time = seq, time.Now().UnixNano()
+	rec.device, rec.mountID, rec.nextIno = l.opts.Device, l.opts.MountID, next
+	r := ref{seq: seq, key: key, hash: hashOf(sealed)}
+	if snapshot {
+		rec.snapshot, rec.journal = r, nil
+	} else {
+		rec.journal = append(slices.Clone(rec.journal), r)
+	}
+	d := &doubt{rec: rec, nops: len(ops), size: len(sealed), snapshot: snapshot}
+	if err := l.swapHead(ctx, d); err != nil {
+		t.putBack(ops)
+		return l.Head(), err
+	}
+	l.opts.Logger.Debug("meta: committed", "seq", seq, "ops", len(ops), "bytes", len(sealed), "snapshot", snapshot)
+	return l.Head(), nil
+}
+
+// swapHead seals d.rec and replaces head with it by compare-and-swap on the
+// etag we last saw (create-only for the first head). A failed put is not
+// trusted: an S3 request can fail after the server applied it (lost
+// response), and a retrying client then sees its own retry refused with
+// 412. So head is read back: our exact bytes mean the swap happened, the
+// old etag means it did not, anything else means another writer won
+// (ErrFenced). If head cannot be read either, the outcome stays in doubt
+// (l.doubt) until the next commit resolves it before doing anything else.
+func (l *Log) swapHead(ctx context.Context, d *doubt) error {
+	sealed, err := crypt.SealRecord(l.opts.Rand, l.k.Meta, crypt.KindHead, d.rec.seq, encodeHead(&d.rec))
+	if err != nil {
+		return fmt.Errorf("seal head: %w", err)
+	}
+	d.sealed = sealed
+	opts := remote.PutOptions{IfMatch: l.etag, IfNoneMatch: l.etag == ""}
+	etag, putErr := l.s.Put(ctx, headKey, sealed, opts)
+	if putErr == nil {
+		l.adopt(d, etag)
+		return nil
+	}
+	state, etag, other, err := l.readBack(ctx, sealed)
+	switch {
+	case err != nil:
+		l.doubt = d
+		return fmt.Errorf("put %s: %w (outcome unknown until the next commit: %v)", headKey, putErr, err)
+	case state == headLanded:
+		l.adopt(d, etag)
+		return nil
+	case state == headUnchanged:
+		return fmt.Errorf("put %s: %w", headKey, putErr)
+	case l.etag == "":
+		return fmt.Errorf("put %s: a head exists: %w", headKey, remote.ErrPrecondition)
+	}
+	l.fenced = true
+	return fenced(other)
+}
+
+// resolve settles l.doubt (see doubt).
+func (l *Log) resolve(ctx context.Context, t *Tree) error {
+	d := l.doubt
+	state, etag, other, err := l.readBack(ctx, d.sealed)
+	switch {
+	case err != nil:
+		return fmt.Errorf("meta: commit: outcome of commit %d still unknown: %w", d.rec.seq, err)
+	case state == headLanded:
+		l.adopt(d, etag)
+		t.dropFront(d.nops)
+		l.opts.Logger.Info("meta: commit found committed after an error", "seq", d.rec.seq)
+	case state == headUnchanged:
+	default:
+		l.fenced = true
+		l.doubt = nil
+		return fmt.Errorf("meta: commit: %w", fenced(other))
+	}
+	l.doubt = nil
+	return nil
+}
+
+// readBack reads head after a failed put of sealed and says what it holds;
+// for a moved head it also returns it if it opens (for the message).
+func (l *Log) readBack(ctx context.Context, sealed []byte) (headState, string, *headRecord, error) {
+	cur, info, err := l.s.Get(ctx, headKey)
+	switch {
+	case errors.Is(err, remote.ErrNotFound) && l.etag == "":
+		return headUnchanged, "", nil, nil
+	case err != nil:
+		return 0, "", nil, fmt.Errorf("read %s back: %w", headKey, err)
+	case bytes.Equal(cur, sealed):
+		return headLanded, info.ETag, nil, nil
+	case l.etag != "" && info.ETag == l.etag:
+		return headUnchanged, "", nil, nil
+	}
+	other, _ := openHead(l.k, cur)
+	return headMoved, "", other, nil
+}
+
+func fenced(other *headRecord) error {
+	if other == nil {
+		return fmt.Errorf("%w (its head does not open with this vault's key)", ErrFenced)
+	}
+	return fmt.Errorf("%w (commit %d by device %q, mount %s, at %s)", ErrFenced,
+		other.seq, other.device, other.mountID, time.Unix(0, other.time).UTC().Format(time.RFC3339))
+}
+
+// adopt makes d the current head.
+func (l *Log) adopt(d *doubt, etag string) {
+	l.hmu.Lock()
+	defer l.hmu.Unlock()
+	l.head, l.etag = d.rec, etag
+	if d.snapshot {
+		l.snapBytes, l.journalBytes = d.size, 0
+	} else {
+		l.journalBytes += d.size
+	}
+}

@@ -1,0 +1,217 @@
+package meta
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sealfs/sealfs/crypt"
+	"github.com/sealfs/sealfs/remote"
+)
+
+// headKey is the store key of the commit head.
+const headKey = "head"
+
+// headVersion is the first byte of the head payload.
+const headVersion = 1
+
+// Head describes the commit head names.
+type Head struct {
+	Seq     uint64    // commit sequence number, +1 per commit
+	Time    time.Time // when it was committed (writer's clock)
+	Device  string    // writer's device name
+	MountID string    // writer's mount instance
+	// Snapshot is the store key of the snapshot the head builds on, and
+	// Batches the number of journal batches applied on top of it.
+	Snapshot string
+	Batches  int
+}
+
+// ref names one sealed metadata object: the commit seq it was sealed with,
+// its key and the SHA-256 of its sealed bytes.
+type ref struct {
+	seq  uint64
+	key  string
+	hash [32]byte
+}
+
+// headRecord is the payload of the head object:
+//
+//	version(1) || uvarint seq || varint time (Unix ns) || string device ||
+//	string mount id || uvarint next inode || snapshot ref ||
+//	uvarint n || n journal refs
+//
+// where a ref is uvarint seq || string key || SHA-256(32).
+type headRecord struct {
+	seq      uint64
+	time     int64
+	device   string
+	mountID  string
+	nextIno  Ino
+	snapshot ref
+	journal  []ref
+}
+
+func (h *headRecord) public() Head {
+	return Head{
+		Seq: h.seq, Time: time.Unix(0, h.time), Device: h.device, MountID: h.mountID,
+		Snapshot: h.snapshot.key, Batches: len(h.journal),
+	}
+}
+
+func encodeHead(h *headRecord) []byte {
+	b := []byte{headVersion}
+	b = appendUvarints(b, h.seq)
+	b = appendVarint(b, h.time)
+	b = appendString(b, h.device)
+	b = appendString(b, h.mountID)
+	b = appendUvarints(b, uint64(h.nextIno))
+	b = appendRef(b, h.snapshot)
+	b = appendUvarints(b, uint64(len(h.journal)))
+	for _, r := range h.journal {
+		b = appendRef(b, r)
+	}
+	return b
+}
+
+func appendRef(b []byte, r ref) []byte {
+	b = appendUvarints(b, r.seq)
+	b = appendString(b, r.key)
+	return append(b, r.hash[:]...)
+}
+
+// maxHeadString bounds device names and mount ids.
+const maxHeadString = 1024
+
+// decodeHead parses a head payload strictly, including the order of the
+// chain: snapshot seq < journal seqs (increasing) <= head seq, keys named
+// after their seq and kind.
+func decodeHead(data []byte) (*headRecord, error) {
+	r := &reader{buf: data}
+	if v := r.byte(); v != headVersion && r.err == nil {
+		return nil, corrupt("head version %d", v)
+	}
+	h := &headRecord{seq: r.uvarint(), time: r.varint()}
+	h.device, h.mountID = r.string(maxHeadString), r.string(maxHeadString)
+	h.nextIno = Ino(r.uvarint())
+	h.snapshot = r.ref(snapExt)
+	n := r.count(34)
+	for range n {
+		h.journal = append(h.journal, r.ref(journalExt))
+	}
+	if r.err == nil && r.pos != len(data) {
+		r.fail("%d trailing bytes", len(data)-r.pos)
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	last := h.snapshot.seq
+	for _, j := range h.journal {
+		if j.seq <= last {
+			return nil, corrupt("head: journal seq %d after %d", j.seq, last)
+		}
+		last = j.seq
+	}
+	if last > h.seq || h.nextIno <= RootIno {
+		return nil, corrupt("head: seq %d, chain up to %d, next inode %d", h.seq, last, h.nextIno)
+	}
+	return h, nil
+}
+
+func (r *reader) ref(ext string) ref {
+	var x ref
+	x.seq = r.uvarint()
+	x.key = r.string(64)
+	copy(x.hash[:], r.bytes(32))
+	if r.err == nil {
+		if seq, e, ok := parseMetaKey(x.key); !ok || seq != x.seq || e != ext {
+			r.fail("bad object key")
+		}
+	}
+	return x
+}
+
+// Object keys of sealed metadata: "meta/<seq, 16 hex>-<8 random hex>.snap"
+// and ".jrnl". They are never overwritten; the random part keeps the upload
+// of a retried commit (same seq) from ever replacing one another.
+const (
+	snapExt    = ".snap"
+	journalExt = ".jrnl"
+)
+
+func metaKey(rnd io.Reader, seq uint64, ext string) (string, error) {
+	var b [4]byte
+	if _, err := io.ReadFull(rnd, b[:]); err != nil {
+		return "", fmt.Errorf("meta: random key: %w", err)
+	}
+	return fmt.Sprintf("meta/%016x-%x%s", seq, b, ext), nil
+}
+
+// parseMetaKey splits a key written by metaKey.
+func parseMetaKey(key string) (seq uint64, ext string, ok bool) {
+	rest, found := strings.CutPrefix(key, "meta/")
+	if !found || len(rest) != 16+1+8+5 || rest[16] != '-' {
+		return 0, "", false
+	}
+	ext = rest[25:]
+	if ext != snapExt && ext != journalExt || !isLowerHex(rest[:16]) || !isLowerHex(rest[17:25]) {
+		return 0, "", false
+	}
+	seq, err := strconv.ParseUint(rest[:16], 16, 64)
+	return seq, ext, err == nil
+}
+
+func isLowerHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !('0' <= s[i] && s[i] <= '9' || 'a' <= s[i] && s[i] <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// readHead gets and opens the head object. A head that does not
+// authenticate, or authenticates but does not parse, wraps crypt.ErrAuth.
+func readHead(ctx context.Context, s remote.Store, k *crypt.Keys) (*headRecord, []byte, remote.ObjectInfo, error) {
+	sealed, info, err := s.Get(ctx, headKey)
+	if err != nil {
+		return nil, nil, info, fmt.Errorf("meta: read %s: %w", headKey, err)
+	}
+	h, err := openHead(k, sealed)
+	return h, sealed, info, err
+}
+
+func openHead(k *crypt.Keys, sealed []byte) (*headRecord, error) {
+	seq, err := crypt.RecordSeq(sealed)
+	if err != nil { // truncated or garbled: as much tampering as a bad tag
+		return nil, fmt.Errorf("meta: open %s: %w: %w", headKey, crypt.ErrAuth, err)
+	}
+	payload, err := crypt.OpenRecord(k.Meta, crypt.KindHead, seq, sealed)
+	if err != nil {
+		return nil, fmt.Errorf("meta: open %s: %w", headKey, err)
+	}
+	h, err := decodeHead(payload)
+	if err == nil && h.seq != seq {
+		err = corrupt("head seq %d sealed as %d", h.seq, seq)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("meta: open %s: %w: %w", headKey, crypt.ErrAuth, err)
+	}
+	return h, nil
+}
+
+// ReadHead reads and opens the current head without loading the tree (for
+// info and read-only followers polling for changes).
+func ReadHead(ctx context.Context, s remote.Store, k *crypt.Keys) (Head, error) {
+	h, _, _, err := readHead(ctx, s, k)
+	if err != nil {
+		return Head{}, err
+	}
+	return h.public(), nil
+}
+
+func hashOf(b []byte) [32]byte { return sha256.Sum256(b) }

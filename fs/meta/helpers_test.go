@@ -1,0 +1,84 @@
+package meta
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/sealfs/sealfs/crypt"
+	"github.com/sealfs/sealfs/remote"
+)
+
+func testKeys() *crypt.Keys {
+	var master crypt.Key
+	copy(master[:], "meta test master key, 32 bytes!!")
+	return crypt.DeriveKeys(master, crypt.SuiteAES256GCM, testChunk)
+}
+
+// newVault creates a vault on s holding the fixture tree.
+func newVault(tb testing.TB, s remote.Store, opts LogOptions) (*fixture, *Log) {
+	tb.Helper()
+	fx := newFixture(tb)
+	if opts.MountID == "" {
+		opts.MountID = "mount-1"
+	}
+	l, err := Create(context.Background(), s, testKeys(), fx.t, opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return fx, l
+}
+
+func reopen(tb testing.TB, s remote.Store) (*Tree, *Log) {
+	tb.Helper()
+	t, l, err := Open(context.Background(), s, testKeys(), LogOptions{MountID: "mount-2"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return t, l
+}
+
+// dump renders the linked part of a tree (inodes with nlink > 0) in a
+// canonical text form, for comparing a live tree with a reloaded one.
+func dump(t *Tree) string {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	var b strings.Builder
+	for _, ino := range slices.Sorted(maps.Keys(t.nodes)) {
+		n := t.nodes[ino]
+		if n.attr.Nlink == 0 && ino != RootIno {
+			continue
+		}
+		fmt.Fprintf(&b, "%d %+v target=%q parent=%d ext=%v\n", ino, n.attr, n.target, n.parent, n.extents)
+		for _, k := range slices.Sorted(maps.Keys(n.xattrs)) {
+			fmt.Fprintf(&b, "  xattr %q=%q\n", k, n.xattrs[k])
+		}
+		names := slices.Collect(maps.Keys(n.entries))
+		sort.Strings(names)
+		for _, name := range names {
+			fmt.Fprintf(&b, "  %q -> %d\n", name, n.entries[name])
+		}
+	}
+	f, d, by := t.files, t.dirs, t.bytes
+	fmt.Fprintf(&b, "stats %d %d %d\n", f, d, by)
+	return b.String()
+}
+
+// linkedStats is Stats without inodes of nlink 0 (which a reload drops).
+func sameTree(tb testing.TB, live, loaded *Tree) {
+	tb.Helper()
+	a, b := dumpLinked(live), dumpLinked(loaded)
+	if a != b {
+		tb.Fatalf("reloaded tree differs:\n--- live\n%s\n--- loaded\n%s", a, b)
+	}
+}
+
+// dumpLinked is dump without the stats line, which counts open unlinked files.
+func dumpLinked(t *Tree) string {
+	s := dump(t)
+	return s[:strings.LastIndex(s, "stats ")]
+}

@@ -1,0 +1,156 @@
+package meta
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/sealfs/sealfs/crypt"
+	"github.com/sealfs/sealfs/remote"
+)
+
+// ErrFenced means another writer replaced head since we last read it: this
+// Log must stop committing (its pending changes are kept in the Tree).
+var ErrFenced = errors.New("meta: head changed by another writer")
+
+// Open returns remote.ErrNotFound (wrapped) when there is no head, which is
+// how the caller tells "no vault here" from a damaged one.
+
+// DefaultSnapshotEvery is the number of journal batches after which a
+// commit writes a full snapshot instead.
+const DefaultSnapshotEvery = 64
+
+// DefaultCleanupGrace is how old an unreferenced metadata object must be
+// before Cleanup deletes it.
+const DefaultCleanupGrace = time.Hour
+
+// LogOptions configure a Log. The zero value works (Rand = crypto/rand,
+// Logger discards, sensible snapshot cadence).
+type LogOptions struct {
+	Device  string
+	MountID string
+	Rand    io.Reader
+	Logger  *slog.Logger
+	// SnapshotEvery writes a full snapshot instead of a journal batch after
+	// this many batches since the last snapshot (0 = default).
+	SnapshotEvery int
+	// CleanupGrace protects unreferenced metadata objects younger than this
+	// from Cleanup (0 = DefaultCleanupGrace), so that the fresh uploads of
+	// a commit in flight elsewhere are never deleted.
+	CleanupGrace time.Duration
+}
+
+func (o LogOptions) withDefaults() LogOptions {
+	if o.Rand == nil {
+		o.Rand = rand.Reader
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.SnapshotEvery <= 0 {
+		o.SnapshotEvery = DefaultSnapshotEvery
+	}
+	if o.CleanupGrace <= 0 {
+		o.CleanupGrace = DefaultCleanupGrace
+	}
+	return o
+}
+
+// Log persists a Tree in a Store: sealed snapshots plus sealed,
+// hash-chained journal batches; "head" names the latest and is replaced only
+// by compare-and-swap, which is the commit point.
+type Log struct {
+	s    remote.Store
+	k    *crypt.Keys
+	opts LogOptions
+
+	mu sync.Mutex // serialises Commit, Snapshot and Cleanup
+
+	hmu          sync.Mutex // guards head for Head() during a commit
+	head         headRecord
+	etag         string // of head as we last wrote or read it
+	snapBytes    int    // sealed size of the current snapshot
+	journalBytes int    // sealed size of the journal batches since
+	fenced       bool
+	doubt        *doubt // a head put whose outcome we do not know
+}
+
+// Head returns the last head this Log read or wrote.
+func (l *Log) Head() Head {
+	l.hmu.Lock()
+	defer l.hmu.Unlock()
+	return l.head.public()
+}
+
+// Create writes the first snapshot (of whatever t holds, usually just the
+// root) and head with a create-only put. It fails (wrapping
+// remote.ErrPrecondition) if head exists.
+func Create(ctx context.Context, s remote.Store, k *crypt.Keys, t *Tree, opts LogOptions) (*Log, error) {
+	if t.chunk != k.ChunkSize {
+		return nil, fmt.Errorf("meta: create: tree chunk size %d, vault %d", t.chunk, k.ChunkSize)
+	}
+	l := &Log{s: s, k: k, opts: opts.withDefaults()}
+	if _, err := l.commit(ctx, t, true); err != nil {
+		return nil, fmt.Errorf("meta: create: %w", err)
+	}
+	return l, nil
+}
+
+// Open loads head, its snapshot and the journal after it, verifying every
+// hash and seal; any failure is an error (crypt.ErrAuth wrapped for
+// tampering, remote.ErrNotFound for a missing object, the key in the
+// message), never a partial tree.
+func Open(ctx context.Context, s remote.Store, k *crypt.Keys, opts LogOptions) (*Tree, *Log, error) {
+	h, _, info, err := readHead(ctx, s, k)
+	if err != nil {
+		return nil, nil, fmt.Errorf("meta: open: %w", err)
+	}
+	l := &Log{s: s, k: k, opts: opts.withDefaults(), head: *h, etag: info.ETag}
+	t := newEmptyTree(k.ChunkSize)
+	prev := h.snapshot.hash
+	for i, r := range append([]ref{h.snapshot}, h.journal...) {
+		kind := crypt.KindJournal
+		if i == 0 {
+			kind = crypt.KindSnapshot
+		}
+		n, err := l.load(ctx, t, kind, r, prev)
+		if err != nil {
+			return nil, nil, fmt.Errorf("meta: open: %w", err)
+		}
+		if i == 0 {
+			l.snapBytes = n
+		} else {
+			l.journalBytes += n
+		}
+		prev = r.hash
+	}
+	if err := t.finishLoad(h.nextIno); err != nil {
+		return nil, nil, fmt.Errorf("meta: open: %w: %w", crypt.ErrAuth, err)
+	}
+	return t, l, nil
+}
+
+// load fetches, verifies and applies one snapshot or journal batch whose
+// chain link must be prev (ignored for a snapshot). It returns its size.
+func (l *Log) load(ctx context.Context, t *Tree, kind crypt.RecordKind, r ref, prev [32]byte) (int, error) {
+	sealed, _, err := l.s.Get(ctx, r.key)
+	if err != nil {
+		return 0, fmt.Errorf("read %s: %w", r.key, err)
+	}
+	b, err := openBatch(l.k, kind, r, sealed)
+	if err != nil {
+		return 0, err
+	}
+	if kind == crypt.KindJournal && b.prev != prev {
+		return 0, fmt.Errorf("%s: broken hash chain: %w", r.key, crypt.ErrAuth)
+	}
+	if err := t.applyBatch(b); err != nil {
+		return 0, fmt.Errorf("%s: %w: %w", r.key, crypt.ErrAuth, err)
+	}
+	return len(sealed), nil
+}

@@ -1,0 +1,52 @@
+package meta
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/sealfs/sealfs/crypt"
+)
+
+// Encoded batches are compressed with zstd before sealing; crypt pads the
+// sealed record (Padmé), so the stored size says little about the tree.
+var (
+	zEnc, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1))
+	zDec, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(crypt.MaxRecordSize*4))
+)
+
+// sealBatch compresses and seals an encoded batch as record (kind, seq).
+func sealBatch(rnd io.Reader, k *crypt.Keys, kind crypt.RecordKind, seq uint64, encoded []byte) ([]byte, error) {
+	sealed, err := crypt.SealRecord(rnd, k.Meta, kind, seq, zEnc.EncodeAll(encoded, nil))
+	if err != nil {
+		return nil, fmt.Errorf("meta: seal batch %d: %w", seq, err)
+	}
+	return sealed, nil
+}
+
+// openBatch verifies a sealed batch or snapshot fetched for ref (its hash,
+// its seal as record (kind, ref.seq)), then decompresses and decodes it. A
+// failure after authentication (which only a bug or a leaked key can cause)
+// wraps both crypt.ErrAuth and errCorrupt.
+func openBatch(k *crypt.Keys, kind crypt.RecordKind, r ref, sealed []byte) (*batch, error) {
+	if hashOf(sealed) != r.hash {
+		return nil, fmt.Errorf("meta: %s: hash mismatch: %w", r.key, crypt.ErrAuth)
+	}
+	payload, err := crypt.OpenRecord(k.Meta, kind, r.seq, sealed)
+	if err != nil {
+		return nil, fmt.Errorf("meta: %s: %w", r.key, err)
+	}
+	encoded, err := zDec.DecodeAll(payload, nil)
+	if err != nil {
+		return nil, fmt.Errorf("meta: %s: %w: %w", r.key, crypt.ErrAuth, corrupt("decompress: %v", err))
+	}
+	b, err := decodeBatch(encoded)
+	if err == nil && (b.kind != kind || b.seq != r.seq) {
+		err = corrupt("batch kind %d seq %d, want %d seq %d", b.kind, b.seq, kind, r.seq)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("meta: %s: %w: %w", r.key, crypt.ErrAuth, err)
+	}
+	return b, nil
+}
