@@ -76,14 +76,14 @@ func putRecordHeader(b []byte, kind RecordKind, seq uint64) {
 // under key and returns its payload. A record of another kind or position,
 // under another key, edited, truncated or with bad padding is ErrAuth.
 func OpenRecord(key Key, kind RecordKind, seq uint64, sealed []byte) ([]byte, error) {
-	fail := fmt.Errorf("crypt: record kind %d seq %d: %w", kind, seq, ErrAuth)
+	fail := func() error { return fmt.Errorf("crypt: record kind %d seq %d: %w", kind, seq, ErrAuth) }
 	if len(sealed) < RecordOverhead {
-		return nil, fail
+		return nil, fail()
 	}
 	var want [recordHeaderSize]byte
 	putRecordHeader(want[:], kind, seq)
 	if string(sealed[:recordHeaderSize]) != string(want[:]) {
-		return nil, fail
+		return nil, fail()
 	}
 	aead, err := chacha20poly1305.NewX(key[:])
 	if err != nil {
@@ -92,14 +92,14 @@ func OpenRecord(key Key, kind RecordKind, seq uint64, sealed []byte) ([]byte, er
 	nonce := sealed[recordHeaderSize : recordHeaderSize+recordNonceSize]
 	pt, err := aead.Open(nil, nonce, sealed[recordHeaderSize+recordNonceSize:], want[:])
 	if err != nil {
-		return nil, fail
+		return nil, fail()
 	}
 	n := binary.BigEndian.Uint64(pt)
 	// Authenticated, so a mismatch here is a bug in whoever sealed it; still
 	// refuse rather than guess.
 	if n > MaxRecordSize || padme(recordLenSize+n) != uint64(len(pt)) || !allZero(pt[recordLenSize+n:]) {
 		clear(pt)
-		return nil, fail
+		return nil, fail()
 	}
 	return pt[recordLenSize : recordLenSize+n : recordLenSize+n], nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -125,5 +126,42 @@ func TestDeriveKeysDistinct(t *testing.T) {
 			t.Fatalf("%s key equals %s key", name, prev)
 		}
 		seen[key] = name
+	}
+}
+
+// allocated returns the bytes f allocates.
+func allocated(f func()) uint64 {
+	var a, b runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&a)
+	f()
+	runtime.ReadMemStats(&b)
+	return b.TotalAlloc - a.TotalAlloc
+}
+
+// TestRecoveryUnlockIsFast: the recovery slot runs no memory-hard KDF
+// (Argon2id at MinKDF would allocate 64 MiB).
+func TestRecoveryUnlockIsFast(t *testing.T) {
+	v, sv := testVault(t)
+	var err error
+	n := allocated(func() { _, err = v.UnlockRecovery(sv.rk) })
+	if err != nil || n > 1<<20 {
+		t.Fatalf("UnlockRecovery allocated %d bytes (err %v), want no Argon2", n, err)
+	}
+	if m := allocated(func() { v.UnlockPassphrase(testPass) }); m < 64<<20 {
+		t.Fatalf("passphrase unlock allocated only %d bytes: is Argon2 running?", m)
+	}
+}
+
+// TestWeakKDFRefusedBeforeArgon2: a vault whose slot asks for less than
+// MinKDF is refused without running the KDF at all.
+func TestWeakKDFRefusedBeforeArgon2(t *testing.T) {
+	v, _ := testVault(t)
+	v.slots[0].kdf = KDFParams{Time: 1, MemoryMiB: 1, Threads: 1}
+	var err error
+	n := allocated(func() { _, err = v.UnlockPassphrase(testPass) })
+	var ke *KDFParamError
+	if !errors.As(err, &ke) || ke.Param != "time" || n > 1<<20 {
+		t.Fatalf("err = %v after allocating %d bytes, want *KDFParamError before Argon2", err, n)
 	}
 }
