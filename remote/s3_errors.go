@@ -2,9 +2,13 @@ package remote
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"net/url"
 
 	"github.com/minio/minio-go/v7"
 )
@@ -19,7 +23,7 @@ func (s *S3) mapErr(op, key string, err error, cond bool) error {
 	}
 	var resp minio.ErrorResponse
 	if !errors.As(err, &resp) {
-		if IsTransient(err) {
+		if IsTransient(err) || transportFailure(err) {
 			return fmt.Errorf("remote: %s %q at %s: %w", op, key, s.endpoint, markTransient(err))
 		}
 		return fmt.Errorf("remote: %s %q at %s: %w", op, key, s.endpoint, err)
@@ -47,7 +51,32 @@ func (s *S3) mapErr(op, key string, err error, cond bool) error {
 		resp.Code == "SlowDown" || resp.Code == "RequestTimeout":
 		// 409 is S3's ConditionalRequestConflict: a concurrent conditional
 		// write is in flight; asking again yields 200 or 412.
-		return fmt.Errorf("remote: %s %q at %s: %w", op, key, s.endpoint, markTransient(err))
+		return fmt.Errorf("remote: %s %q at %s: HTTP %d %s: %w", op, key, s.endpoint, resp.StatusCode, resp.Code, markTransient(err))
 	}
-	return fmt.Errorf("remote: %s %q at %s: %w", op, key, s.endpoint, err)
+	return fmt.Errorf("remote: %s %q at %s: HTTP %d %s: %w", op, key, s.endpoint, resp.StatusCode, resp.Code, err)
+}
+
+// transportFailure reports whether err is an HTTP request that failed on
+// the way (connection closed, reset or cut short mid-request) rather than
+// one that can never work (certificate rejected, unknown host).
+func transportFailure(err error) bool {
+	var ue *url.Error
+	if !errors.As(err, &ue) {
+		return false
+	}
+	var (
+		dns      *net.DNSError
+		unknown  x509.UnknownAuthorityError
+		hostname x509.HostnameError
+		invalid  x509.CertificateInvalidError
+		record   tls.RecordHeaderError
+		verify   *tls.CertificateVerificationError
+	)
+	switch {
+	case errors.As(err, &dns) && dns.IsNotFound,
+		errors.As(err, &unknown), errors.As(err, &hostname), errors.As(err, &invalid),
+		errors.As(err, &record), errors.As(err, &verify):
+		return false
+	}
+	return true
 }

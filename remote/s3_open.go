@@ -198,7 +198,12 @@ func (s *S3) check(ctx context.Context, timeout time.Duration) error {
 			}
 			var resp minio.ErrorResponse
 			if !errors.As(oi.Err, &resp) {
-				return fmt.Errorf("remote: cannot reach S3 endpoint %s: %v: check --s3-endpoint / AWS_ENDPOINT_URL and that the server is up", s.endpoint, oi.Err)
+				cause := oi.Err
+				var oe *net.OpError
+				if errors.As(cause, &oe) {
+					cause = oe.Err
+				}
+				return fmt.Errorf("remote: cannot reach S3 endpoint %s: %w: check --s3-endpoint / AWS_ENDPOINT_URL and that the server is up", s.endpoint, cause)
 			}
 			return s.mapErr("open", "", oi.Err, false)
 		}

@@ -96,19 +96,22 @@ func FailAfterKeys(n int, err error) *Rule { return &Rule{kind: kindListAfter, n
 // If restricts the rule to calls for which pred is true.
 func (r *Rule) If(pred func(Call) bool) *Rule { r.pred = pred; return r }
 
-// Nth restricts the rule to the n-th call it matches (1-based).
+// Nth restricts the rule to the n-th call (1-based) of its op that passes
+// its If predicate, counting calls that other rules decided.
 func (r *Rule) Nth(n int) *Rule { r.nth = n; return r }
 
 // Times lets the rule fire at most n times.
 func (r *Rule) Times(n int) *Rule { r.times = n; return r }
 
-// fires reports whether r applies to c and counts it; called under Store.mu.
-func (r *Rule) fires(c Call) bool {
+// fires reports whether r applies to c and counts it; called under
+// Store.mu. A call counts as matched even when an earlier rule decided it
+// (may is false), so Nth always means the n-th call of r's op and predicate.
+func (r *Rule) fires(c Call, may bool) bool {
 	if r.pred != nil && !r.pred(c) {
 		return false
 	}
 	r.matched++
-	if (r.nth > 0 && r.matched != r.nth) || (r.times > 0 && r.fired >= r.times) {
+	if !may || (r.nth > 0 && r.matched != r.nth) || (r.times > 0 && r.fired >= r.times) {
 		return false
 	}
 	r.fired++
@@ -176,10 +179,7 @@ func (f *Store) plan(c Call) plan {
 		if in.op != Any && in.op != c.Op {
 			continue
 		}
-		if p.out != nil && in.rule.kind != kindDelay {
-			continue
-		}
-		if !in.rule.fires(c) {
+		if !in.rule.fires(c, p.out == nil || in.rule.kind == kindDelay) {
 			continue
 		}
 		if in.rule.kind == kindDelay {

@@ -1,0 +1,117 @@
+package remote_test
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sealfs/sealfs/remote"
+	"github.com/sealfs/sealfs/remote/s3test"
+)
+
+// flakyProxy sits between the S3 store and MinIO and spoils the next
+// failures requests in the chosen way: a 503 SlowDown, a 500, or a
+// connection closed without an answer.
+type flakyProxy struct {
+	*httptest.Server
+	mode     atomic.Value // "503", "500", "reset"
+	failures atomic.Int32
+	requests atomic.Int32
+}
+
+func newFlakyProxy(t *testing.T, target string) *flakyProxy {
+	u, _ := url.Parse(target)
+	rp := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
+		r.SetURL(u)
+		r.Out.Host = r.In.Host // keep the signed Host header
+	}}
+	p := &flakyProxy{}
+	p.mode.Store("503")
+	p.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.requests.Add(1)
+		if p.failures.Add(-1) < 0 {
+			p.failures.Store(0)
+			rp.ServeHTTP(w, r)
+			return
+		}
+		switch p.mode.Load().(string) {
+		case "reset":
+			conn, _, _ := w.(http.Hijacker).Hijack()
+			if tc, ok := conn.(*net.TCPConn); ok {
+				tc.SetLinger(0) // RST instead of FIN
+			}
+			conn.Close()
+		case "500":
+			w.WriteHeader(http.StatusInternalServerError)
+			w.Write([]byte(`<?xml version="1.0"?><Error><Code>InternalError</Code><Message>injected</Message></Error>`))
+		default:
+			w.WriteHeader(http.StatusServiceUnavailable)
+			w.Write([]byte(`<?xml version="1.0"?><Error><Code>SlowDown</Code><Message>injected</Message></Error>`))
+		}
+	}))
+	t.Cleanup(p.Close)
+	return p
+}
+
+// Real HTTP failures from an S3 endpoint are classified as transient and
+// retried by the store Open returns.
+func TestS3RetriesRealTransientFailures(t *testing.T) {
+	srv := s3test.Server(t)
+	bucket := s3test.NewBucket(t)
+	proxy := newFlakyProxy(t, srv.Endpoint)
+	opts := srv.Options()
+	opts.Endpoint = proxy.URL
+	opts.Retry = remote.RetryOptions{MaxAttempts: 5, BaseDelay: 10 * time.Millisecond}
+	ctx := context.Background()
+	s, err := remote.Open(ctx, "s3://"+bucket+"/p", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	data := bytes.Repeat([]byte("sealed"), 10000)
+	for _, mode := range []string{"503", "500", "reset"} {
+		t.Run(mode, func(t *testing.T) {
+			proxy.mode.Store(mode)
+			proxy.failures.Store(2)
+			before := proxy.requests.Load()
+			if _, err := s.Put(ctx, "obj-"+mode, data, remote.PutOptions{IfNoneMatch: true}); err != nil {
+				t.Fatalf("put through 2 failures: %v", err)
+			}
+			if n := proxy.requests.Load() - before; n != 3 {
+				t.Errorf("%d requests, want 3", n)
+			}
+			proxy.failures.Store(2)
+			got, _, err := s.Get(ctx, "obj-"+mode)
+			if err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("get through 2 failures: %d bytes, %v", len(got), err)
+			}
+			proxy.failures.Store(2)
+			if _, err := s.Stat(ctx, "obj-"+mode); err != nil {
+				t.Fatalf("stat through 2 failures: %v", err)
+			}
+		})
+	}
+	t.Run("permanent", func(t *testing.T) {
+		proxy.mode.Store("503")
+		proxy.failures.Store(1000)
+		defer proxy.failures.Store(0)
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		start := time.Now()
+		_, _, err := s.Get(cctx, "obj-503")
+		if err == nil || !remote.IsTransient(err) {
+			t.Fatalf("get from a failing endpoint: %v", err)
+		}
+		if took := time.Since(start); took > 5*time.Second {
+			t.Fatalf("took %s", took)
+		}
+		t.Logf("error: %v", err)
+	})
+}
