@@ -1,6 +1,7 @@
 package remote_test
 
 import (
+	"os"
 	"testing"
 
 	"github.com/sealfs/sealfs/remote"
@@ -8,7 +9,13 @@ import (
 	"github.com/sealfs/sealfs/remote/storetest"
 )
 
-func TestMain(m *testing.M) { s3test.Main(m) }
+func TestMain(m *testing.M) {
+	if spec := os.Getenv(helperEnv); spec != "" {
+		dirHelper(spec)
+		os.Exit(0)
+	}
+	s3test.Main(m)
+}
 
 func newDir(tb testing.TB) remote.Store {
 	d, err := remote.NewDir(tb.TempDir())
