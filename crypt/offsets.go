@@ -100,3 +100,16 @@ func checkPlainLen(plainLen int64) error {
 	}
 	return nil
 }
+
+// PaddedSize is the Padmé length of n (see padme): n rounded up so that
+// only O(log log n) bits of it show, at most 12% more. Chunk objects are
+// sealed at their exact size, so a file's last chunk would reveal the file
+// size modulo the chunk size; a caller that wants to hide it seals the tail
+// chunk zero-padded to PaddedSize(n) and keeps the true length in its own
+// (sealed) metadata, e.g. an extent's Length below its ObjectSize.
+func PaddedSize(n int64) int64 {
+	if n <= 0 {
+		return 0
+	}
+	return int64(padme(uint64(n)))
+}

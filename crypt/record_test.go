@@ -141,3 +141,16 @@ func TestSecretsRedacted(t *testing.T) {
 		}
 	}
 }
+
+func TestPaddedSize(t *testing.T) {
+	for _, c := range [][2]int64{{0, 0}, {1, 1}, {100, 104}, {1000, 1024}, {SegmentSize + 1, 67584}, {DefaultChunkSize - 1, DefaultChunkSize}} {
+		if got := PaddedSize(c[0]); got != c[1] {
+			t.Errorf("PaddedSize(%d) = %d, want %d", c[0], got, c[1])
+		}
+	}
+	for n := int64(1); n <= MaxObjectSize; n = n*3/2 + 1 {
+		if p := PaddedSize(n); p < n || p > MaxObjectSize || float64(p) > float64(n)*1.12+1 {
+			t.Fatalf("PaddedSize(%d) = %d", n, p)
+		}
+	}
+}
