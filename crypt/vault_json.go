@@ -94,7 +94,7 @@ func ParseVault(data []byte) (*Vault, error) {
 	}
 	v := &Vault{chunkSize: j.ChunkSize}
 	var err error
-	if v.suite, err = ParseSuite(j.Suite); err != nil {
+	if v.suite, err = ParseSuite(j.Suite); err != nil || j.Suite != v.suite.String() {
 		return nil, parseErr("vault.json", "suite", "unknown cipher suite %q", j.Suite)
 	}
 	if err := checkVaultParams(v.suite, v.chunkSize); err != nil {

@@ -123,6 +123,7 @@ func TestParseVaultErrors(t *testing.T) {
 		{name: "unknown version", edit: func(m map[string]any) { m["version"] = 2 }, field: "version"},
 		{name: "downgraded version", edit: func(m map[string]any) { m["version"] = 0 }, field: "version"},
 		{name: "unknown suite", edit: func(m map[string]any) { m["suite"] = "rot13" }, field: "suite"},
+		{name: "suite alias", edit: func(m map[string]any) { m["suite"] = "AES-256-GCM" }, field: "suite"},
 		{name: "chunk size not segment multiple", edit: func(m map[string]any) { m["chunk_size"] = 1000 }, field: "chunk_size"},
 		{name: "chunk size too large", edit: func(m map[string]any) { m["chunk_size"] = 2 * MaxObjectSize }, field: "chunk_size"},
 		{name: "short id", edit: func(m map[string]any) { m["id"] = "abcd" }, field: "id"},
