@@ -1,0 +1,32 @@
+// Package localstate is a device's sealed memory of one vault, kept in a
+// small file in the device's cache directory (one directory per vault,
+// chosen by the caller):
+//
+//   - the high-water mark: the highest commit (number, time, device, mount)
+//     this device has seen. A store that later presents an older head, or
+//     a different commit under the same number, is refused with a
+//     *RollbackError showing both commits; Accept takes it on purpose.
+//   - the lease sighting: which version of a lease held by another device
+//     this device saw first, and when (it implements lease.Observer), so a
+//     refused mount retried after the holder's TTL can take a crashed
+//     holder's lease over.
+//
+// The limit, by construction: a brand-new device, or one whose state file
+// was removed, has no mark and cannot detect a rollback; it trusts the
+// store as it finds it (the head still shows who wrote last and when).
+// Someone who can write this device's disk can restore an older state file
+// and so hide a rollback from it; the local disk is trusted with integrity
+// of this file only as far as it is trusted not to do that.
+//
+// The file is sealed with Keys.Local as a crypt record (KindLocal, seq 0)
+// and holds no plaintext; it is written atomically (temporary file in the
+// same directory, fsync, rename, fsync of the directory) with mode 0600 in
+// a 0700 directory. A file that cannot be read or authenticated is an
+// error naming the file and the fix, never silently reset: a reset would
+// quietly disable rollback detection. The format is in
+// docs/FORMAT-lease.md.
+//
+// One process per vault directory: the caller serialises mounts of the same
+// vault on this device (a lock on the cache directory); within a process
+// State is safe for concurrent use.
+package localstate

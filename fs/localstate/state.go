@@ -1,0 +1,212 @@
+package localstate
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/sealfs/sealfs/crypt"
+	"github.com/sealfs/sealfs/fs/lease"
+)
+
+// FileName is the state file's name inside the directory given to Open.
+const FileName = "state"
+
+// payloadWhat names the purpose of the sealed payload, so that another
+// local file sealed under the same key and record kind cannot stand in
+// for the state file.
+const payloadWhat = "sealfs local state"
+
+const payloadVersion = 1
+
+// payload is the sealed content of the state file (JSON, fields below;
+// docs/FORMAT-lease.md):
+type payload struct {
+	What    string    `json:"what"` // payloadWhat
+	Version int       `json:"v"`    // payloadVersion
+	High    *commit   `json:"high,omitempty"`
+	Lease   *sighting `json:"lease_seen,omitempty"`
+}
+
+// commit is the highest commit this device has seen.
+type commit struct {
+	Seq     uint64 `json:"seq"`
+	TimeNS  int64  `json:"time_ns"` // the writer's clock, Unix ns
+	Device  string `json:"device"`
+	MountID string `json:"mount_id"`
+}
+
+// sighting is the lease version this device saw first at FirstNS (its clock).
+type sighting struct {
+	Version string `json:"version"`
+	FirstNS int64  `json:"first_seen_ns"`
+}
+
+// State is this device's sealed memory of one vault. Its methods are safe
+// for concurrent use within one process.
+type State struct {
+	path string
+	key  crypt.Key
+
+	mu sync.Mutex
+	p  payload
+}
+
+var _ lease.Observer = (*State)(nil)
+
+// Open reads the state file in dir (creating dir with mode 0700 if needed,
+// and tightening it to 0700 if it is looser). A missing file is a fresh
+// state: this device has not seen the vault before. A file that cannot be
+// read, authenticated or parsed is a *FileError and is never replaced
+// silently: that would reset the high-water mark and so disable rollback
+// detection.
+func Open(dir string, key crypt.Key) (*State, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("localstate: create %s: %w", dir, err)
+	}
+	if fi, err := os.Stat(dir); err != nil {
+		return nil, fmt.Errorf("localstate: %w", err)
+	} else if fi.Mode().Perm()&0o077 != 0 {
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("localstate: restrict %s to its owner: %w", dir, err)
+		}
+	}
+	s := &State{path: filepath.Join(dir, FileName), key: key}
+	sealed, err := os.ReadFile(s.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		s.p = payload{What: payloadWhat, Version: payloadVersion}
+		return s, nil
+	}
+	if err != nil {
+		return nil, &FileError{Path: s.path, Err: err}
+	}
+	if s.p, err = decode(key, sealed); err != nil {
+		return nil, &FileError{Path: s.path, Err: err}
+	}
+	return s, nil
+}
+
+// FileError reports a state file that cannot be used.
+type FileError struct {
+	Path string
+	Err  error // wraps crypt.ErrAuth for a damaged, edited or foreign file
+}
+
+func (e *FileError) Error() string {
+	return fmt.Sprintf("local state file %s cannot be used (%v): it was damaged or edited, or belongs to another vault; "+
+		"remove %s to trust the store as a new device would (rollback detection then restarts from the store's current commit)",
+		e.Path, e.Err, e.Path)
+}
+
+func (e *FileError) Unwrap() error { return e.Err }
+
+func decode(key crypt.Key, sealed []byte) (payload, error) {
+	plain, err := crypt.OpenRecord(key, crypt.KindLocal, 0, sealed)
+	if err != nil {
+		return payload{}, err
+	}
+	defer clear(plain)
+	var p payload
+	d := json.NewDecoder(bytes.NewReader(plain))
+	d.DisallowUnknownFields()
+	if err := d.Decode(&p); err != nil {
+		return payload{}, fmt.Errorf("malformed state: %w", err)
+	}
+	if d.More() {
+		return payload{}, errors.New("malformed state: trailing data")
+	}
+	if p.What != payloadWhat {
+		return payload{}, fmt.Errorf("not a state file (%q)", p.What)
+	}
+	if p.Version != payloadVersion {
+		return payload{}, fmt.Errorf("state version %d (this sealfs reads %d; written by a newer sealfs?)", p.Version, payloadVersion)
+	}
+	return p, nil
+}
+
+// Path is the state file's path.
+func (s *State) Path() string { return s.path }
+
+// save writes the state atomically: a sealed temporary file in the same
+// directory, fsync, rename over the old file, fsync the directory. s.mu
+// is held.
+func (s *State) save() error {
+	plain, err := json.Marshal(&s.p)
+	if err != nil {
+		return fmt.Errorf("localstate: internal error: %w", err)
+	}
+	sealed, err := crypt.SealRecord(nil, s.key, crypt.KindLocal, 0, plain)
+	clear(plain)
+	if err != nil {
+		return fmt.Errorf("localstate: %w", err)
+	}
+	if err := writeAtomic(s.path, sealed); err != nil {
+		return fmt.Errorf("localstate: save %s: %w", s.path, err)
+	}
+	return nil
+}
+
+func writeAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+"-*.tmp") // mode 0600
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	if _, err := f.Write(data); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	ok = true
+	return syncDir(dir)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// Seen implements lease.Observer: when this device first saw the lease
+// version, if it is the one it remembers.
+func (s *State) Seen(version string) (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.p.Lease == nil || s.p.Lease.Version != version {
+		return time.Time{}, false
+	}
+	return time.Unix(0, s.p.Lease.FirstNS), true
+}
+
+// Record implements lease.Observer: it remembers version as first seen at
+// t (replacing any other) and saves the state.
+func (s *State) Record(version string, t time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.p.Lease = &sighting{Version: version, FirstNS: t.UnixNano()}
+	return s.save()
+}
