@@ -41,7 +41,7 @@ func SelfTestConditional(ctx context.Context, s Store) (err error) {
 
 func selfTest(ctx context.Context, s Store, key, missing string) error {
 	unsupported := func(what string) error {
-		return fmt.Errorf("remote: self-test on %s: %s was accepted, so the endpoint ignores conditional writes: %w; use a service that supports If-None-Match and If-Match on PUT (AWS S3, MinIO, Ceph RGW, Cloudflare R2 ...)", s, what, ErrNoConditionalWrites)
+		return fmt.Errorf("%w: %s accepted %s; sealfs needs them so that two devices never commit at once: use a service that supports If-None-Match and If-Match on PUT (AWS S3, MinIO, Ceph RGW, Cloudflare R2 ...)", ErrNoConditionalWrites, s, what)
 	}
 	etag1, err := s.Put(ctx, key, []byte("sealfs self-test 1 "+key), PutOptions{IfNoneMatch: true})
 	if err != nil {

@@ -1,0 +1,66 @@
+package faults_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/sealfs/sealfs/remote"
+	"github.com/sealfs/sealfs/remote/faults"
+)
+
+func TestRules(t *testing.T) {
+	ctx := context.Background()
+	f := faults.New(remote.NewMemory())
+	f.Store.Put(ctx, "k", []byte("0123456789"), remote.PutOptions{})
+	boom := errors.New("boom")
+
+	get := func() error { _, _, err := f.Get(ctx, "k"); return err }
+	f.Inject(faults.Get, faults.Fail(boom).Nth(2))
+	for i, want := range []error{nil, boom, nil} {
+		if err := get(); !errors.Is(err, want) && !(err == nil && want == nil) {
+			t.Errorf("Nth(2): call %d: %v, want %v", i+1, err, want)
+		}
+	}
+	f.Clear()
+	f.Inject(faults.Get, faults.Fail(faults.ErrServer).Times(2))
+	for i, want := range []bool{true, true, false} {
+		if err := get(); (err != nil) != want || (err != nil && !remote.IsTransient(err)) {
+			t.Errorf("Times(2): call %d: %v", i+1, err)
+		}
+	}
+	f.Clear()
+	f.Inject(faults.Get, faults.Truncate(4))
+	if got, _, err := f.Get(ctx, "k"); err != nil || string(got) != "0123" {
+		t.Errorf("Truncate(4): %q, %v", got, err)
+	}
+	f.Clear()
+	f.Inject(faults.Put, faults.LoseResponse(faults.ErrReset).If(faults.KeyPrefix("lost/")))
+	if _, err := f.Put(ctx, "lost/x", []byte("v"), remote.PutOptions{}); !remote.IsTransient(err) {
+		t.Errorf("LoseResponse: %v", err)
+	}
+	if _, err := f.Store.Stat(ctx, "lost/x"); err != nil {
+		t.Errorf("LoseResponse did not apply the put: %v", err)
+	}
+	if _, err := f.Put(ctx, "kept/x", []byte("v"), remote.PutOptions{}); err != nil {
+		t.Errorf("If(KeyPrefix): rule fired for another key: %v", err)
+	}
+	f.Clear()
+	f.Inject(faults.Any, faults.Delay(50*time.Millisecond))
+	start := time.Now()
+	f.Stat(ctx, "k")
+	if d := time.Since(start); d < 50*time.Millisecond {
+		t.Errorf("Delay: call took %s", d)
+	}
+	f.Clear()
+	f.Inject(faults.Stat, faults.Hang())
+	hctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	if _, err := f.Stat(hctx, "k"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Hang: %v", err)
+	}
+	if f.Calls(faults.Get) != 7 || f.Calls(faults.Any) != 11 {
+		t.Errorf("Calls: get=%d any=%d, want 7 and 11", f.Calls(faults.Get), f.Calls(faults.Any))
+	}
+}
