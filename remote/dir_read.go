@@ -142,6 +142,9 @@ func (d *Dir) List(ctx context.Context, prefix string, fn func(ObjectInfo) error
 	start := ""
 	if i := strings.LastIndex(prefix, "/"); i >= 0 {
 		start = prefix[:i+1]
+		if checkKey(start[:i]) != nil {
+			return nil // no valid key has this prefix; never walk outside root
+		}
 	}
 	err := d.walk(ctx, start, prefix, fn)
 	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ENOTDIR) {

@@ -64,19 +64,20 @@ func transportFailure(err error) bool {
 	if !errors.As(err, &ue) {
 		return false
 	}
+	var dns *net.DNSError
+	return !(errors.As(err, &dns) && dns.IsNotFound) && !certificateProblem(err)
+}
+
+// certificateProblem reports whether err is a TLS verification failure:
+// asking again cannot help, a CA bundle can.
+func certificateProblem(err error) bool {
 	var (
-		dns      *net.DNSError
 		unknown  x509.UnknownAuthorityError
 		hostname x509.HostnameError
 		invalid  x509.CertificateInvalidError
 		record   tls.RecordHeaderError
 		verify   *tls.CertificateVerificationError
 	)
-	switch {
-	case errors.As(err, &dns) && dns.IsNotFound,
-		errors.As(err, &unknown), errors.As(err, &hostname), errors.As(err, &invalid),
-		errors.As(err, &record), errors.As(err, &verify):
-		return false
-	}
-	return true
+	return errors.As(err, &unknown) || errors.As(err, &hostname) || errors.As(err, &invalid) ||
+		errors.As(err, &record) || errors.As(err, &verify)
 }

@@ -3,11 +3,14 @@ package remote_test
 import (
 	"bytes"
 	"context"
+	"encoding/pem"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"os"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -114,4 +117,42 @@ func TestS3RetriesRealTransientFailures(t *testing.T) {
 		}
 		t.Logf("error: %v", err)
 	})
+}
+
+// An HTTPS endpoint with a private CA works once its bundle is given, and
+// fails with a clear message (not after retries) without it.
+func TestS3CustomCA(t *testing.T) {
+	srv := s3test.Server(t)
+	bucket := s3test.NewBucket(t)
+	u, _ := url.Parse(srv.Endpoint)
+	tlsProxy := httptest.NewTLSServer(&httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
+		r.SetURL(u)
+		r.Out.Host = r.In.Host
+	}})
+	defer tlsProxy.Close()
+	opts := srv.Options()
+	opts.Endpoint = tlsProxy.URL
+	start := time.Now()
+	msg := openErr(t, "s3://"+bucket, opts)
+	wantAll(t, msg, "does not trust", "CA bundle", "AWS_CA_BUNDLE")
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("untrusted certificate took %s to report", took)
+	}
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: tlsProxy.Certificate().Raw})
+	if err := os.WriteFile(caFile, certPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	opts.CACertFile = caFile
+	s, err := remote.Open(context.Background(), "s3://"+bucket, opts)
+	if err != nil {
+		t.Fatalf("open with the CA bundle: %v", err)
+	}
+	defer s.Close()
+	if _, err := s.Put(context.Background(), "k", []byte("over https"), remote.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, err := s.Get(context.Background(), "k"); err != nil || string(got) != "over https" {
+		t.Fatalf("get over https: %q, %v", got, err)
+	}
 }

@@ -197,6 +197,14 @@ func (s *S3) check(ctx context.Context, timeout time.Duration) error {
 				return fmt.Errorf("remote: no answer from S3 endpoint %s within %s: check --s3-endpoint / AWS_ENDPOINT_URL and that the server is up", s.endpoint, timeout)
 			}
 			var resp minio.ErrorResponse
+			if certificateProblem(oi.Err) {
+				cause := oi.Err
+				var ue *url.Error
+				if errors.As(cause, &ue) {
+					cause = ue.Err // without the request URL
+				}
+				return fmt.Errorf("remote: S3 endpoint %s presented a certificate this machine does not trust: %w: give its CA bundle (CA certificate option, or AWS_CA_BUNDLE)", s.endpoint, cause)
+			}
 			if !errors.As(oi.Err, &resp) {
 				cause := oi.Err
 				var oe *net.OpError

@@ -63,6 +63,9 @@ func build(dir string) (string, error) {
 		return "", err
 	}
 	defer lock.Close()
+	if syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
+		fmt.Fprintf(os.Stderr, "s3test: waiting for another test binary that is building MinIO (%s) ...\n", lock.Name())
+	}
 	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
 		return "", fmt.Errorf("lock %s: %w", lock.Name(), err)
 	}

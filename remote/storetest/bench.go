@@ -74,6 +74,7 @@ func benchGet(b *testing.B, s remote.Store, size int, par bool) {
 	}
 	b.SetBytes(int64(size))
 	b.ReportAllocs()
+	b.ResetTimer() // RunParallel, unlike b.Loop, would count the setup
 	var n atomic.Int64
 	one := func() {
 		if _, _, err := s.Get(ctx, fmt.Sprintf("o%d", n.Add(1)%objects)); err != nil {
