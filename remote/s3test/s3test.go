@@ -127,19 +127,31 @@ func NewStore(tb testing.TB) remote.Store {
 	return NewStoreOptions(tb, Server(tb).Options())
 }
 
-// NewStoreOptions is NewStore with options (e.g. a Logger or Retry
-// settings); the endpoint and credentials must come from Options().
-func NewStoreOptions(tb testing.TB, opts remote.Options) remote.Store {
+// OpenStore opens the store at s3://bucket/prefix on the test server,
+// e.g. to "remount" a bucket as a second device would. It is closed when
+// the test ends.
+func OpenStore(tb testing.TB, bucket, prefix string) remote.Store {
 	tb.Helper()
-	bucket := NewBucket(tb)
+	return open(tb, "s3://"+bucket+"/"+prefix, Server(tb).Options())
+}
+
+func open(tb testing.TB, location string, opts remote.Options) remote.Store {
+	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	s, err := remote.Open(ctx, "s3://"+bucket+"/p", opts)
+	s, err := remote.Open(ctx, location, opts)
 	if err != nil {
 		tb.Fatalf("s3test: open store: %v", err)
 	}
 	tb.Cleanup(func() { s.Close() })
 	return s
+}
+
+// NewStoreOptions is NewStore with options (e.g. a Logger or Retry
+// settings); the endpoint and credentials must come from Options().
+func NewStoreOptions(tb testing.TB, opts remote.Options) remote.Store {
+	tb.Helper()
+	return open(tb, "s3://"+NewBucket(tb)+"/p", opts)
 }
 
 // Require skips the test because what is unavailable (err != nil), or

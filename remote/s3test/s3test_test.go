@@ -32,6 +32,21 @@ func TestServerRoundTrip(t *testing.T) {
 	}
 }
 
+func TestOpenStoreSeesSameBucket(t *testing.T) {
+	bucket := s3test.NewBucket(t)
+	a, b := s3test.OpenStore(t, bucket, "x"), s3test.OpenStore(t, bucket, "x")
+	ctx := context.Background()
+	if _, err := a.Put(ctx, "k", []byte("v"), remote.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, err := b.Get(ctx, "k"); err != nil || string(got) != "v" {
+		t.Fatalf("second store: %q, %v", got, err)
+	}
+	if _, _, err := s3test.OpenStore(t, bucket, "y").Get(ctx, "k"); err == nil {
+		t.Fatal("another prefix sees the key")
+	}
+}
+
 func TestBucketsAreSeparate(t *testing.T) {
 	a, b := s3test.NewBucket(t), s3test.NewBucket(t)
 	if a == b {
