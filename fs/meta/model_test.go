@@ -1,0 +1,567 @@
+package meta
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sealfs/sealfs/remote"
+)
+
+var modelSeed = flag.Uint64("meta.seed", 0, "seed of TestModel (0 = from the clock)")
+
+// mnode is one inode of the model: a deliberately naive file system kept
+// in maps, whose nlink counts are derived by scanning rather than tracked.
+type mnode struct {
+	mode    uint32
+	size    uint64
+	target  string
+	xattrs  map[string]string
+	ext     map[uint64]Extent // non-hole extents by chunk index
+	entries map[string]Ino
+}
+
+type model struct {
+	nodes map[Ino]*mnode
+	next  Ino
+}
+
+func newModel() *model {
+	return &model{nodes: map[Ino]*mnode{RootIno: {mode: syscall.S_IFDIR | 0o755, entries: map[string]Ino{}}}, next: 2}
+}
+
+func (m *model) isDir(ino Ino) bool { return m.nodes[ino].mode&syscall.S_IFMT == syscall.S_IFDIR }
+
+// parentOf finds the directory holding dir (0 if none).
+func (m *model) parentOf(dir Ino) Ino {
+	for p, n := range m.nodes {
+		for _, c := range n.entries {
+			if c == dir {
+				return p
+			}
+		}
+	}
+	return 0
+}
+
+func (m *model) nlink(ino Ino) uint32 { return m.scan().nlink(ino) }
+
+// linkScan is one pass over all entries: how many name each inode and
+// which directory holds each directory.
+type linkScan struct {
+	m      *model
+	names  map[Ino]uint32
+	parent map[Ino]Ino
+}
+
+func (m *model) scan() *linkScan {
+	ls := &linkScan{m: m, names: map[Ino]uint32{}, parent: map[Ino]Ino{}}
+	for p, n := range m.nodes {
+		for _, c := range n.entries {
+			ls.names[c]++
+			ls.parent[c] = p
+		}
+	}
+	return ls
+}
+
+func (ls *linkScan) nlink(ino Ino) uint32 {
+	m := ls.m
+	if !m.isDir(ino) {
+		return ls.names[ino]
+	}
+	if ino != RootIno && ls.names[ino] == 0 {
+		return 0
+	}
+	var sub uint32
+	for _, c := range m.nodes[ino].entries {
+		if m.isDir(c) {
+			sub++
+		}
+	}
+	return 2 + sub
+}
+
+func (m *model) dir(ino Ino) (*mnode, error) {
+	n := m.nodes[ino]
+	switch {
+	case n == nil:
+		return nil, syscall.ENOENT
+	case n.mode&syscall.S_IFMT != syscall.S_IFDIR:
+		return nil, syscall.ENOTDIR
+	}
+	return n, nil
+}
+
+// freeName returns the live directory parent if name is free in it.
+func (m *model) freeName(parent Ino, name string) (*mnode, error) {
+	p, err := m.dir(parent)
+	switch {
+	case err != nil:
+		return nil, err
+	case p.entries[name] != 0:
+		return nil, syscall.EEXIST
+	case m.nlink(parent) == 0:
+		return nil, syscall.ENOENT
+	}
+	return p, nil
+}
+
+func (m *model) add(parent Ino, name string, n *mnode) (Ino, error) {
+	p, err := m.freeName(parent, name)
+	if err != nil {
+		return 0, err
+	}
+	ino := m.next
+	m.next++
+	m.nodes[ino] = n
+	p.entries[name] = ino
+	return ino, nil
+}
+
+// within reports whether ino is dir or below it.
+func (m *model) within(ino, dir Ino) bool {
+	if !m.isDir(dir) {
+		return false
+	}
+	for a := ino; a != 0; a = m.parentOf(a) {
+		if a == dir {
+			return true
+		}
+	}
+	return false
+}
+
+func (m *model) rename(op Ino, on string, np Ino, nn string, flags uint32) (Ino, error) {
+	o, err := m.dir(op)
+	if err != nil {
+		return 0, err
+	}
+	src := o.entries[on]
+	if src == 0 {
+		return 0, syscall.ENOENT
+	}
+	n, err := m.dir(np)
+	if err != nil {
+		return 0, err
+	}
+	if m.nlink(np) == 0 {
+		return 0, syscall.ENOENT
+	}
+	if m.within(np, src) {
+		return 0, syscall.EINVAL
+	}
+	dst := n.entries[nn]
+	if flags == RenameExchange {
+		switch {
+		case dst == 0:
+			return 0, syscall.ENOENT
+		case dst == src:
+			return 0, nil
+		case m.within(op, dst):
+			return 0, syscall.EINVAL
+		}
+		o.entries[on], n.entries[nn] = dst, src
+		return 0, nil
+	}
+	if dst != 0 {
+		sd, dd := m.isDir(src), m.isDir(dst)
+		switch {
+		case flags == RenameNoReplace:
+			return 0, syscall.EEXIST
+		case dst == src:
+			return 0, nil
+		case sd && !dd:
+			return 0, syscall.ENOTDIR
+		case !sd && dd:
+			return 0, syscall.EISDIR
+		case len(m.nodes[dst].entries) > 0:
+			return 0, syscall.ENOTEMPTY
+		}
+	}
+	delete(o.entries, on)
+	n.entries[nn] = src
+	return dst, nil
+}
+
+func (m *model) clamp(n *mnode, size uint64) {
+	for i, e := range n.ext {
+		start := i * testChunk
+		switch {
+		case start >= size:
+			delete(n.ext, i)
+		case start+uint64(e.Length) > size:
+			e.Length = uint32(size - start)
+			n.ext[i] = e
+		}
+	}
+	n.size = size
+}
+
+// check compares the tree with the model, inode by inode.
+func (m *model) check(t *Tree) error {
+	t.mu.RLock()
+	count := len(t.nodes)
+	t.mu.RUnlock()
+	if count != len(m.nodes) {
+		return fmt.Errorf("tree has %d inodes, model %d", count, len(m.nodes))
+	}
+	var files, dirs, bytes uint64
+	ls := m.scan()
+	for ino, mn := range m.nodes {
+		in, ok := t.Get(ino)
+		if !ok {
+			return fmt.Errorf("inode %d missing", ino)
+		}
+		if in.Mode != mn.mode || in.Size != mn.size || in.Target != mn.target || in.Nlink != ls.nlink(ino) {
+			return fmt.Errorf("inode %d: tree %+v target %q, model mode %o size %d nlink %d target %q",
+				ino, in.Attr, in.Target, mn.mode, mn.size, ls.nlink(ino), mn.target)
+		}
+		if len(in.Xattrs) != len(mn.xattrs) {
+			return fmt.Errorf("inode %d: xattrs %v, model %v", ino, in.Xattrs, mn.xattrs)
+		}
+		for k, v := range mn.xattrs {
+			if string(in.Xattrs[k]) != v {
+				return fmt.Errorf("inode %d: xattr %q", ino, k)
+			}
+		}
+		if err := sameExtents(in.Extents, mn.ext); err != nil {
+			return fmt.Errorf("inode %d: %v", ino, err)
+		}
+		switch mn.mode & syscall.S_IFMT {
+		case syscall.S_IFDIR:
+			dirs++
+			ents, err := t.ReadDir(ino)
+			if err != nil || len(ents) != len(mn.entries) {
+				return fmt.Errorf("dir %d: ReadDir %v %v, model %v", ino, ents, err, mn.entries)
+			}
+			for i, e := range ents {
+				if mn.entries[e.Name] != e.Ino || i > 0 && ents[i-1].Name >= e.Name || e.Mode != m.nodes[e.Ino].mode {
+					return fmt.Errorf("dir %d: entry %+v, model %v", ino, e, mn.entries)
+				}
+			}
+		case syscall.S_IFREG:
+			files++
+			bytes += mn.size
+		}
+	}
+	if f, d, b := t.Stats(); f != files || d != dirs || b != bytes {
+		return fmt.Errorf("Stats %d %d %d, model %d %d %d", f, d, b, files, dirs, bytes)
+	}
+	return nil
+}
+
+func sameExtents(got []Extent, want map[uint64]Extent) error {
+	n := 0
+	for i, e := range got {
+		if !e.IsHole() {
+			n++
+			if want[uint64(i)] != e {
+				return fmt.Errorf("extent %d = %v, model %v", i, e, want[uint64(i)])
+			}
+		}
+	}
+	if n != len(want) {
+		return fmt.Errorf("extents %v, model %v", got, want)
+	}
+	return nil
+}
+
+// dropOrphans is what a remount does to the model.
+func (m *model) dropOrphans() {
+	ls := m.scan()
+	for ino := range m.nodes {
+		if ino != RootIno && ls.nlink(ino) == 0 {
+			delete(m.nodes, ino)
+		}
+	}
+}
+
+func TestModel(t *testing.T) {
+	seed := *modelSeed
+	if seed == 0 {
+		seed = uint64(time.Now().UnixNano())
+	}
+	steps := 6000
+	if testing.Short() || raceEnabled {
+		steps = 2000
+	}
+	for run := range 3 {
+		s := seed + uint64(run)
+		t.Run(fmt.Sprintf("seed=%d", s), func(t *testing.T) {
+			summary, err := runModel(s, steps)
+			if err != nil {
+				t.Fatalf("seed %d (rerun: go test ./fs/meta -run TestModel -meta.seed=%d): %v", s, s, err)
+			}
+			t.Log(summary)
+		})
+	}
+}
+
+func runModel(seed uint64, steps int) (summary string, err error) {
+	ok, failed := map[string]int{}, map[string]int{}
+	maxInodes := 0
+	defer func() {
+		summary = fmt.Sprintf("ok %v, errors %v, max inodes %d", ok, failed, maxInodes)
+	}()
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	store := remote.NewMemory()
+	k := testKeys()
+	tr := NewTree(testChunk, 0, 0, 0)
+	lopts := LogOptions{SnapshotEvery: 1 + rng.IntN(8), Rand: rand.NewChaCha8([32]byte{byte(seed), byte(seed >> 8), byte(seed >> 16)})}
+	log, err := Create(ctx, store, k, tr, lopts)
+	if err != nil {
+		return "", err
+	}
+	m := newModel()
+	names := []string{"a", "b", "c", "d", "e", "f"}
+	pickIno := func() Ino {
+		inos := slices.Sorted(maps.Keys(m.nodes))
+		if rng.IntN(20) == 0 {
+			return m.next + 5 // missing
+		}
+		return inos[rng.IntN(len(inos))]
+	}
+	name := func() string { return names[rng.IntN(len(names))] }
+	pickDir := func() Ino {
+		var dirs []Ino
+		for _, ino := range slices.Sorted(maps.Keys(m.nodes)) {
+			if m.isDir(ino) {
+				dirs = append(dirs, ino)
+			}
+		}
+		if rng.IntN(8) == 0 {
+			return pickIno()
+		}
+		return dirs[rng.IntN(len(dirs))]
+	}
+	pickFile := func() Ino {
+		var files []Ino
+		for _, ino := range slices.Sorted(maps.Keys(m.nodes)) {
+			if m.nodes[ino].mode&syscall.S_IFMT == syscall.S_IFREG {
+				files = append(files, ino)
+			}
+		}
+		if len(files) == 0 || rng.IntN(5) == 0 {
+			return pickIno()
+		}
+		return files[rng.IntN(len(files))]
+	}
+	// pickEntry picks a directory and, mostly, one of its names.
+	pickEntry := func() (Ino, string) {
+		p := pickDir()
+		if n := m.nodes[p]; n != nil && len(n.entries) > 0 && rng.IntN(4) != 0 {
+			ents := slices.Sorted(maps.Keys(n.entries))
+			return p, ents[rng.IntN(len(ents))]
+		}
+		return p, name()
+	}
+	for step := range steps {
+		now := int64(step + 1)
+		var desc string
+		var got, want error
+		switch r := rng.IntN(100); {
+		case r < 15:
+			p, nm, mode := pickDir(), name(), uint32(rng.IntN(0o1000))
+			desc = fmt.Sprintf("Create(%d, %q)", p, nm)
+			var in Inode
+			in, got = tr.Create(p, nm, mode, 0, 0, now)
+			var ino Ino
+			ino, want = m.add(p, nm, &mnode{mode: syscall.S_IFREG | mode, ext: map[uint64]Extent{}})
+			if got == nil && in.Ino != ino {
+				return "", fmt.Errorf("step %d %s: inode %d, model %d", step, desc, in.Ino, ino)
+			}
+		case r < 25:
+			p, nm := pickDir(), name()
+			desc = fmt.Sprintf("Mkdir(%d, %q)", p, nm)
+			_, got = tr.Mkdir(p, nm, 0o755, 0, 0, now)
+			_, want = m.add(p, nm, &mnode{mode: syscall.S_IFDIR | 0o755, entries: map[string]Ino{}})
+		case r < 28:
+			p, nm, target := pickDir(), name(), "t"+name()
+			desc = fmt.Sprintf("Symlink(%d, %q)", p, nm)
+			_, got = tr.Symlink(p, nm, target, 0, 0, now)
+			_, want = m.add(p, nm, &mnode{mode: syscall.S_IFLNK | 0o777, target: target, size: uint64(len(target))})
+		case r < 33:
+			ino, p, nm := pickIno(), pickDir(), name()
+			desc = fmt.Sprintf("Link(%d, %d, %q)", ino, p, nm)
+			_, got = tr.Link(ino, p, nm, now)
+			switch n := m.nodes[ino]; {
+			case n == nil || m.nlink(ino) == 0:
+				want = syscall.ENOENT
+			case m.isDir(ino):
+				want = syscall.EPERM
+			default:
+				var pn *mnode
+				if pn, want = m.freeName(p, nm); want == nil {
+					pn.entries[nm] = ino
+				}
+			}
+		case r < 43:
+			p, nm := pickEntry()
+			desc = fmt.Sprintf("Unlink(%d, %q)", p, nm)
+			_, got = tr.Unlink(p, nm, now)
+			want = m.unlink(p, nm, false)
+		case r < 48:
+			p, nm := pickEntry()
+			desc = fmt.Sprintf("Rmdir(%d, %q)", p, nm)
+			got = tr.Rmdir(p, nm, now)
+			want = m.unlink(p, nm, true)
+		case r < 63:
+			op, on := pickEntry()
+			np, nn := pickEntry()
+			flags := []uint32{0, 0, RenameNoReplace, RenameExchange}[rng.IntN(4)]
+			desc = fmt.Sprintf("Rename(%d, %q, %d, %q, %d)", op, on, np, nn, flags)
+			var gr, wr Ino
+			gr, got = tr.Rename(op, on, np, nn, flags, now)
+			wr, want = m.rename(op, on, np, nn, flags)
+			if got == nil && want == nil && gr != wr {
+				return "", fmt.Errorf("step %d %s: replaced %d, model %d", step, desc, gr, wr)
+			}
+		case r < 70:
+			ino, size := pickFile(), uint64(rng.IntN(5*testChunk))
+			desc = fmt.Sprintf("Truncate(%d, %d)", ino, size)
+			_, got = tr.SetAttr(ino, SetAttrIn{Size: &size, Mode: ptr(uint32(0o640))}, now)
+			want = m.setData(ino, size, nil)
+		case r < 82:
+			ino, size := pickFile(), uint64(rng.IntN(5*testChunk))
+			sets := map[int64]Extent{}
+			for range rng.IntN(4) {
+				i := rng.IntN(5)
+				e := Extent{}
+				if rng.IntN(4) != 0 {
+					l := uint32(1 + rng.IntN(testChunk))
+					e = ext(byte(1+rng.IntN(250)), l+10, 10, l)
+				}
+				sets[int64(i)] = e
+			}
+			desc = fmt.Sprintf("SetFileData(%d, %d, %v)", ino, size, sets)
+			got = tr.SetFileData(ino, size, sets, now)
+			want = m.setData(ino, size, sets)
+		case r < 88:
+			ino, nm, flags := pickIno(), "user."+name(), uint32(rng.IntN(3))
+			val := name() + name()
+			desc = fmt.Sprintf("SetXattr(%d, %q, %d)", ino, nm, flags)
+			got = tr.SetXattr(ino, nm, []byte(val), flags, now)
+			want = m.setXattr(ino, nm, val, flags)
+		case r < 91:
+			ino, nm := pickIno(), "user."+name()
+			desc = fmt.Sprintf("RemoveXattr(%d, %q)", ino, nm)
+			got = tr.RemoveXattr(ino, nm, now)
+			if n := m.nodes[ino]; n == nil {
+				want = syscall.ENOENT
+			} else if _, ok := n.xattrs[nm]; !ok {
+				want = syscall.ENODATA
+			} else {
+				delete(n.xattrs, nm)
+			}
+		case r < 95:
+			ino := pickIno()
+			desc = fmt.Sprintf("Release(%d)", ino)
+			tr.Release(ino)
+			if m.nodes[ino] != nil && ino != RootIno && m.nlink(ino) == 0 {
+				delete(m.nodes, ino)
+			}
+		default:
+			desc = "Commit"
+			if _, err := log.Commit(ctx, tr); err != nil {
+				return "", fmt.Errorf("step %d: commit: %v", step, err)
+			}
+			loaded, l2, err := Open(ctx, store, k, lopts)
+			if err != nil {
+				return "", fmt.Errorf("step %d: open: %v", step, err)
+			}
+			if a, b := dumpLinked(tr), dumpLinked(loaded); a != b {
+				return "", fmt.Errorf("step %d: reloaded tree differs:\n--- live\n%s\n--- loaded\n%s", step, a, b)
+			}
+			if rng.IntN(3) == 0 { // remount: go on with the loaded tree
+				tr, log = loaded, l2
+				m.dropOrphans()
+			}
+		}
+		if got != want {
+			return "", fmt.Errorf("step %d %s: err %v, model %v", step, desc, got, want)
+		}
+		if err := m.check(tr); err != nil {
+			return "", fmt.Errorf("step %d after %s: %v", step, desc, err)
+		}
+		op, _, _ := strings.Cut(desc, "(")
+		if got == nil {
+			ok[op]++
+		} else {
+			failed[op]++
+		}
+		maxInodes = max(maxInodes, len(m.nodes))
+	}
+	return "", nil
+}
+
+func (m *model) unlink(p Ino, nm string, dir bool) error {
+	pn, err := m.dir(p)
+	if err != nil {
+		return err
+	}
+	ino := pn.entries[nm]
+	switch {
+	case ino == 0:
+		return syscall.ENOENT
+	case !dir && m.isDir(ino):
+		return syscall.EISDIR
+	case dir && !m.isDir(ino):
+		return syscall.ENOTDIR
+	case dir && len(m.nodes[ino].entries) > 0:
+		return syscall.ENOTEMPTY
+	}
+	delete(pn.entries, nm)
+	return nil
+}
+
+func (m *model) setData(ino Ino, size uint64, sets map[int64]Extent) error {
+	n := m.nodes[ino]
+	switch {
+	case n == nil:
+		return syscall.ENOENT
+	case m.isDir(ino):
+		return syscall.EISDIR
+	case n.mode&syscall.S_IFMT != syscall.S_IFREG:
+		return syscall.EINVAL
+	}
+	for i, e := range sets {
+		if e.IsHole() {
+			delete(n.ext, uint64(i))
+		} else {
+			n.ext[uint64(i)] = e
+		}
+	}
+	if sets == nil { // SetAttr: also changes the mode
+		n.mode = syscall.S_IFREG | 0o640
+	}
+	m.clamp(n, size)
+	return nil
+}
+
+func (m *model) setXattr(ino Ino, nm, val string, flags uint32) error {
+	n := m.nodes[ino]
+	if n == nil {
+		return syscall.ENOENT
+	}
+	_, exists := n.xattrs[nm]
+	switch {
+	case exists && flags&XattrCreate != 0:
+		return syscall.EEXIST
+	case !exists && flags&XattrReplace != 0:
+		return syscall.ENODATA
+	}
+	if n.xattrs == nil {
+		n.xattrs = map[string]string{}
+	}
+	n.xattrs[nm] = val
+	return nil
+}
