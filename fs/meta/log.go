@@ -18,6 +18,10 @@ import (
 // Log must stop committing (its pending changes are kept in the Tree).
 var ErrFenced = errors.New("meta: head changed by another writer")
 
+// ErrRollback means head is older than LogOptions.MinSeq. It is returned
+// wrapped together with crypt.ErrAuth.
+var ErrRollback = errors.New("meta: head is older than one this device has seen (rollback or stale view)")
+
 // Open returns remote.ErrNotFound (wrapped) when there is no head, which is
 // how the caller tells "no vault here" from a damaged one.
 
@@ -43,6 +47,10 @@ type LogOptions struct {
 	// from Cleanup (0 = DefaultCleanupGrace), so that the fresh uploads of
 	// a commit in flight elsewhere are never deleted.
 	CleanupGrace time.Duration
+	// MinSeq is the highest head seq this device has seen before (its
+	// high-water mark, kept by the caller). Open refuses an older head with
+	// ErrRollback: the bucket was rolled back or is serving a stale view.
+	MinSeq uint64
 }
 
 func (o LogOptions) withDefaults() LogOptions {
@@ -109,6 +117,9 @@ func Open(ctx context.Context, s remote.Store, k *crypt.Keys, opts LogOptions) (
 	h, _, info, err := readHead(ctx, s, k)
 	if err != nil {
 		return nil, nil, fmt.Errorf("meta: open: %w", err)
+	}
+	if h.seq < opts.MinSeq {
+		return nil, nil, fmt.Errorf("meta: open: head seq %d < %d: %w: %w", h.seq, opts.MinSeq, ErrRollback, crypt.ErrAuth)
 	}
 	l := &Log{s: s, k: k, opts: opts.withDefaults(), head: *h, etag: info.ETag}
 	t := newEmptyTree(k.ChunkSize)

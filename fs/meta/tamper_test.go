@@ -1,0 +1,144 @@
+package meta
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/sealfs/sealfs/crypt"
+	"github.com/sealfs/sealfs/remote"
+)
+
+// tamperVault is a vault with a snapshot and three journal batches; it
+// returns the store, the live tree, the head bytes after the second batch
+// and the keys of the snapshot and batches in order.
+func tamperVault(t *testing.T) (*remote.Memory, *Tree, []byte, []string) {
+	ctx := context.Background()
+	s := remote.NewMemory()
+	fx, l := newVault(t, s, LogOptions{SnapshotEvery: 100})
+	for i := range 200 {
+		must(t)(fx.t.Create(fx.d, "pad-"+itoa(i), 0o644, 0, 0, 5))
+	}
+	if _, err := l.Snapshot(ctx, fx.t); err != nil {
+		t.Fatal(err)
+	}
+	var oldHead []byte
+	for i := range 3 {
+		must(t)(fx.t.Create(RootIno, "n"+itoa(i), 0o644, 0, 0, 10))
+		if _, err := l.Commit(ctx, fx.t); err != nil {
+			t.Fatal(err)
+		}
+		if i == 1 {
+			oldHead, _, _ = s.Get(ctx, headKey)
+		}
+	}
+	h := l.head
+	keys := []string{h.snapshot.key}
+	for _, r := range h.journal {
+		keys = append(keys, r.key)
+	}
+	if len(keys) != 4 {
+		t.Fatalf("chain %v", keys)
+	}
+	return s, fx.t, oldHead, keys
+}
+
+func TestTamper(t *testing.T) {
+	ctx := context.Background()
+	flip := func(s *remote.Memory, key string, at int) {
+		b, _, _ := s.Get(ctx, key)
+		if at < 0 {
+			at += len(b)
+		}
+		b[at] ^= 0x01
+		s.Put(ctx, key, b, remote.PutOptions{})
+	}
+	tests := []struct {
+		name   string
+		tamper func(s *remote.Memory, oldHead []byte, keys []string)
+		minSeq uint64
+		want   error
+	}{
+		{"flip head header", func(s *remote.Memory, _ []byte, _ []string) { flip(s, headKey, 5) }, 0, crypt.ErrAuth},
+		{"flip head body", func(s *remote.Memory, _ []byte, _ []string) { flip(s, headKey, 40) }, 0, crypt.ErrAuth},
+		{"flip head tag", func(s *remote.Memory, _ []byte, _ []string) { flip(s, headKey, -1) }, 0, crypt.ErrAuth},
+		{"truncate head", func(s *remote.Memory, _ []byte, _ []string) {
+			b, _, _ := s.Get(ctx, headKey)
+			s.Put(ctx, headKey, b[:20], remote.PutOptions{})
+		}, 0, crypt.ErrAuth},
+		{"flip snapshot", func(s *remote.Memory, _ []byte, k []string) { flip(s, k[0], 60) }, 0, crypt.ErrAuth},
+		{"flip batch", func(s *remote.Memory, _ []byte, k []string) { flip(s, k[2], 50) }, 0, crypt.ErrAuth},
+		{"flip last batch tag", func(s *remote.Memory, _ []byte, k []string) { flip(s, k[3], -1) }, 0, crypt.ErrAuth},
+		{"truncate batch", func(s *remote.Memory, _ []byte, k []string) {
+			b, _, _ := s.Get(ctx, k[1])
+			s.Put(ctx, k[1], b[:len(b)-16], remote.PutOptions{})
+		}, 0, crypt.ErrAuth},
+		{"delete batch", func(s *remote.Memory, _ []byte, k []string) { s.Delete(ctx, k[2]) }, 0, remote.ErrNotFound},
+		{"delete snapshot", func(s *remote.Memory, _ []byte, k []string) { s.Delete(ctx, k[0]) }, 0, remote.ErrNotFound},
+		{"swap two batches", func(s *remote.Memory, _ []byte, k []string) {
+			a, _, _ := s.Get(ctx, k[1])
+			b, _, _ := s.Get(ctx, k[2])
+			s.Put(ctx, k[1], b, remote.PutOptions{})
+			s.Put(ctx, k[2], a, remote.PutOptions{})
+		}, 0, crypt.ErrAuth},
+		{"batch replaces snapshot", func(s *remote.Memory, _ []byte, k []string) {
+			b, _, _ := s.Get(ctx, k[1])
+			s.Put(ctx, k[0], b, remote.PutOptions{})
+		}, 0, crypt.ErrAuth},
+		{"older head, device saw newer", func(s *remote.Memory, old []byte, _ []string) {
+			s.Put(ctx, headKey, old, remote.PutOptions{})
+		}, 5, crypt.ErrAuth},
+		{"head of another vault", func(s *remote.Memory, _ []byte, _ []string) {
+			other := remote.NewMemory()
+			var master crypt.Key
+			k := crypt.DeriveKeys(master, crypt.SuiteAES256GCM, testChunk)
+			if _, err := Create(ctx, other, k, NewTree(testChunk, 0, 0, 1), LogOptions{}); err != nil {
+				panic(err)
+			}
+			b, _, _ := other.Get(ctx, headKey)
+			s.Put(ctx, headKey, b, remote.PutOptions{})
+		}, 0, crypt.ErrAuth},
+		{"delete head", func(s *remote.Memory, _ []byte, _ []string) { s.Delete(ctx, headKey) }, 0, remote.ErrNotFound},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, _, oldHead, keys := tamperVault(t)
+			tc.tamper(s, oldHead, keys)
+			tr, l, err := Open(ctx, s, testKeys(), LogOptions{MinSeq: tc.minSeq})
+			if !errors.Is(err, tc.want) || tr != nil || l != nil {
+				t.Fatalf("Open = %v, %v, %v; want %v", tr != nil, l != nil, err, tc.want)
+			}
+			if tc.want == remote.ErrNotFound && !strings.Contains(err.Error(), "head") && !strings.Contains(err.Error(), "meta/") {
+				t.Fatalf("error does not name the object: %v", err)
+			}
+		})
+	}
+}
+
+// TestOlderHeadOpens documents the limit: without a high-water mark an
+// older, intact head is a valid (older) state and opens as such.
+func TestOlderHeadOpens(t *testing.T) {
+	ctx := context.Background()
+	s, _, oldHead, _ := tamperVault(t)
+	s.Put(ctx, headKey, oldHead, remote.PutOptions{})
+	tr, l, err := Open(ctx, s, testKeys(), LogOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tr.Lookup(RootIno, "n2"); err == nil || l.Head().Seq != 4 {
+		t.Fatalf("older head: seq %d, n2 present: %v", l.Head().Seq, err == nil)
+	}
+	if _, _, err := Open(ctx, s, testKeys(), LogOptions{MinSeq: 4}); err != nil {
+		t.Fatalf("MinSeq equal to head: %v", err)
+	}
+	if _, _, err := Open(ctx, s, testKeys(), LogOptions{MinSeq: 5}); !errors.Is(err, ErrRollback) {
+		t.Fatalf("MinSeq past head: %v", err)
+	}
+}
+
+func TestTamperUntouchedOpens(t *testing.T) {
+	s, live, _, _ := tamperVault(t)
+	got, _ := reopen(t, s)
+	sameTree(t, live, got)
+}
