@@ -3,6 +3,8 @@ package lease
 import (
 	"context"
 	"crypto/rand"
+	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -22,6 +24,17 @@ func TestMain(m *testing.M) {
 func eachStore(t *testing.T, fn func(t *testing.T, s remote.Store)) {
 	t.Run("memory", func(t *testing.T) { fn(t, remote.NewMemory()) })
 	t.Run("s3", func(t *testing.T) { fn(t, s3test.NewStore(t)) })
+}
+
+// eachStoreFactory is eachStore for tests that need several fresh stores.
+func eachStoreFactory(t *testing.T, fn func(t *testing.T, newStore func(t *testing.T) remote.Store)) {
+	t.Run("memory", func(t *testing.T) {
+		fn(t, func(*testing.T) remote.Store { return remote.NewMemory() })
+	})
+	t.Run("s3", func(t *testing.T) {
+		s3test.Server(t) // skip here, not in every case, when there is no MinIO
+		fn(t, func(t *testing.T) remote.Store { return s3test.NewStore(t) })
+	})
 }
 
 func newKeys(t testing.TB) *crypt.Keys {
@@ -92,4 +105,16 @@ func mustRead(t *testing.T, s remote.Store, k *crypt.Keys) Info {
 		t.Fatalf("Read: %v", err)
 	}
 	return i
+}
+
+// testLogger sends log records to t.Log.
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type tWriter struct{ t *testing.T }
+
+func (w tWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimSuffix(string(b), "\n"))
+	return len(b), nil
 }

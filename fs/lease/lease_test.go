@@ -192,7 +192,8 @@ func TestRunKeepsLeaseThenReleaseFreesIt(t *testing.T) {
 	eachStore(t, func(t *testing.T, s remote.Store) {
 		k := newKeys(t)
 		ao := device("phone-a", nil)
-		ao.TTL = 300 * time.Millisecond
+		ao.TTL = 900 * time.Millisecond // generous: MinIO under -race on a shared machine
+		ao.Logger = testLogger(t)
 		a := mustAcquire(t, s, k, ao)
 		done := make(chan struct{})
 		go func() {
@@ -200,7 +201,7 @@ func TestRunKeepsLeaseThenReleaseFreesIt(t *testing.T) {
 			a.Run(ctxT(t), func(err error) { t.Errorf("onLost(%v) while renewing", err) })
 		}()
 		b := device("laptop", nil) // real clock, one observer across tries
-		for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); {
+		for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); {
 			var held *HeldError
 			if _, err := Acquire(ctxT(t), s, k, b); !errors.As(err, &held) {
 				t.Fatalf("while a renews: got %v, want *HeldError", err)
