@@ -106,7 +106,7 @@ func (a *acquirer) contend(ctx context.Context, cur *record, etag string) (*Leas
 	}
 	held := &HeldError{
 		Device: cur.Device, MountID: cur.MountID, Since: cur.Acquired, LastRenewed: cur.Renewed,
-		TTL: cur.TTL, RetryAfter: cur.TTL - now.Sub(first),
+		TTL: cur.TTL, RetryAfter: cur.TTL - now.Sub(first), SameDevice: cur.Device == a.o.Device,
 	}
 	if !a.o.Wait {
 		return nil, 0, held

@@ -31,9 +31,17 @@ type HeldError struct {
 	// RetryAfter is how much longer this device must see the lease
 	// unchanged before it counts as stale (a crashed holder).
 	RetryAfter time.Duration
+	// SameDevice: the holder has this device's name (another mount here,
+	// or one that crashed).
+	SameDevice bool
 }
 
 func (e *HeldError) Error() string {
+	if e.SameDevice {
+		return fmt.Sprintf("vault is held by another mount on this device (%q) since %s: "+
+			"unmount it, mount read-only with --read-only, wait %s if it crashed, or take over with --force",
+			e.Device, formatTime(e.Since), roundUp(e.RetryAfter))
+	}
 	return fmt.Sprintf("vault is held by device %q since %s (mounted read-write there): "+
 		"unmount it there, mount read-only here with --read-only, wait %s if it crashed, or take over with --force",
 		e.Device, formatTime(e.Since), roundUp(e.RetryAfter))

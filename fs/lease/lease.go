@@ -162,7 +162,7 @@ func (l *Lease) Run(ctx context.Context, onLost func(error)) {
 		case <-ctx.Done():
 		}
 	}()
-	every := l.rec.TTL / 3
+	every := l.TTL() / 3
 	wait := every
 	for {
 		l.o.Sleep(wait, ctx.Done())

@@ -267,3 +267,28 @@ func TestNoPlaintextInLeaseObject(t *testing.T) {
 		}
 	}
 }
+
+func TestHeldBySameDeviceSaysSo(t *testing.T) {
+	s, k := remote.NewMemory(), newKeys(t)
+	mustAcquire(t, s, k, device("laptop", nil))
+	again := device("laptop", nil)
+	again.MountID = "laptop-mount-2" // a second (or restarted) mount here
+	_, err := Acquire(ctxT(t), s, k, again)
+	var held *HeldError
+	if !errors.As(err, &held) || !held.SameDevice || !strings.Contains(err.Error(), `another mount on this device ("laptop")`) {
+		t.Errorf("got %v, want *HeldError about another mount on this device", err)
+	}
+}
+
+func TestTinyTTLIsClamped(t *testing.T) {
+	s, k := remote.NewMemory(), newKeys(t)
+	o := device("phone-a", nil)
+	o.TTL = time.Microsecond // would be 0 ms in the record
+	l := mustAcquire(t, s, k, o)
+	if l.TTL() != minTTL {
+		t.Errorf("TTL %v, want %v", l.TTL(), minTTL)
+	}
+	if i := mustRead(t, s, k); i.TTL != minTTL || i.State != StateHeld {
+		t.Errorf("Read = %+v", i)
+	}
+}

@@ -10,6 +10,8 @@ import (
 const (
 	// DefaultTTL is the lease lifetime when Options.TTL is zero.
 	DefaultTTL = 60 * time.Second
+	// minTTL is the shortest TTL Acquire uses (tests use short ones).
+	minTTL = 100 * time.Millisecond
 	// maxTTL bounds the TTL a record may claim, so a lease cannot be
 	// made to look live for years.
 	maxTTL = 24 * time.Hour
@@ -27,8 +29,9 @@ type Options struct {
 	// (random). A lease already held by this MountID is kept as is.
 	MountID string
 	// TTL is how long this device's lease stays live without a renewal
-	// (default DefaultTTL). Renewals happen every TTL/3. Contenders wait
-	// the TTL written in the lease, not their own.
+	// (default DefaultTTL, at least 100ms, at most 24h). Renewals happen
+	// every TTL/3. Contenders wait the TTL written in the lease, not their
+	// own.
 	TTL time.Duration
 	// Force takes the lease even if another device holds it, and replaces
 	// a lease object that cannot be authenticated.
@@ -57,9 +60,8 @@ func (o *Options) withDefaults() Options {
 	if c.TTL <= 0 {
 		c.TTL = DefaultTTL
 	}
-	if c.TTL > maxTTL {
-		c.TTL = maxTTL
-	}
+	// The record holds whole milliseconds.
+	c.TTL = min(max(c.TTL, minTTL), maxTTL).Truncate(time.Millisecond)
 	if c.Observer == nil {
 		c.Observer = NewMemoryObserver()
 	}
