@@ -2,7 +2,6 @@ package faults
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -230,5 +229,3 @@ func (p plan) truncate(b []byte) []byte {
 	}
 	return b
 }
-
-var errNoOp = errors.New("faults: no such op")

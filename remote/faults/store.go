@@ -2,6 +2,7 @@ package faults
 
 import (
 	"context"
+	"errors"
 
 	"github.com/sealfs/sealfs/remote"
 )
@@ -78,7 +79,7 @@ func (f *Store) List(ctx context.Context, prefix string, fn func(remote.ObjectIn
 	return err
 }
 
-var errStopList = errNoOp
+var errStopList = errors.New("faults: list stopped")
 
 func (f *Store) Delete(ctx context.Context, key string) error {
 	p := f.plan(Call{Op: Delete, Key: key})

@@ -34,12 +34,18 @@ var (
 	stopped   bool
 )
 
-// Main runs the tests and then stops the server, if one was started. Call
-// it from TestMain in every package that uses Server, NewBucket or NewStore.
-func Main(m *testing.M) {
+// Main runs the tests, stops the server if one was started, and returns
+// m.Run's exit code. Call it from TestMain in every package that uses
+// Server, NewBucket or NewStore, either as the whole body (a TestMain that
+// returns exits with m.Run's code):
+//
+//	func TestMain(m *testing.M) { s3test.Main(m) }
+//
+// or with cleanup of your own: code := s3test.Main(m); ...; os.Exit(code).
+func Main(m *testing.M) int {
 	code := m.Run()
 	Stop()
-	os.Exit(code)
+	return code
 }
 
 // Stop stops the server and removes its data. Main calls it; call it
