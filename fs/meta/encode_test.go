@@ -1,0 +1,229 @@
+package meta
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+
+	"github.com/sealfs/sealfs/crypt"
+)
+
+// sampleOps has one op of every kind.
+func sampleOps() []*op {
+	return []*op{
+		{kind: opInode, ino: 2, attr: Attr{Mode: syscall.S_IFREG | 0o644, Uid: 1000, Gid: 1000, Size: 3000, Nlink: 1, Atime: -5, Mtime: 1 << 62, Ctime: 7}},
+		{kind: opInode, ino: 3, attr: Attr{Mode: syscall.S_IFLNK | 0o777, Size: 6, Nlink: 1}, target: "target"},
+		{kind: opLink, parent: 1, name: "a\xffb", ino: 2},
+		{kind: opUnlink, parent: 1, name: "a\xffb"},
+		{kind: opDrop, ino: 2},
+		{kind: opSetXattr, ino: 3, name: "user.x", value: []byte{0, 1, 2}},
+		{kind: opRemoveXattr, ino: 3, name: "user.x"},
+		{kind: opExtents, ino: 2, nExt: 3, sets: []indexedExtent{{0, Extent{}}, {2, ext(9, 100, 10, 90)}}},
+	}
+}
+
+func sampleBatch() []byte {
+	return encodeBatch(nil, &batch{kind: crypt.KindJournal, seq: 300, prev: [32]byte{1, 2, 3}, ops: sampleOps()})
+}
+
+// withOp turns an encoded empty batch into one holding the raw op bytes.
+func withOp(empty []byte, raw ...byte) []byte {
+	return append(append(empty[:len(empty)-1:len(empty)-1], 1), raw...)
+}
+
+func TestEncodeRoundTrip(t *testing.T) {
+	data := sampleBatch()
+	b, err := decodeBatch(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.seq != 300 || b.kind != crypt.KindJournal || b.prev != [32]byte{1, 2, 3} || len(b.ops) != len(sampleOps()) {
+		t.Fatalf("decoded %+v", b)
+	}
+	for i, o := range sampleOps() {
+		if fmt.Sprint(*o) != fmt.Sprint(*b.ops[i]) {
+			t.Fatalf("op %d: %+v, want %+v", i, *b.ops[i], *o)
+		}
+	}
+	if re := encodeBatch(nil, b); !bytes.Equal(re, data) {
+		t.Fatal("re-encoding differs")
+	}
+}
+
+// TestDecodeStrict: each malformed input is an error wrapping errCorrupt.
+func TestDecodeStrict(t *testing.T) {
+	enc := func(kind crypt.RecordKind, prev byte, ops ...*op) []byte {
+		return encodeBatch(nil, &batch{kind: kind, seq: 1, prev: [32]byte{prev}, ops: ops})
+	}
+	good := sampleBatch()
+	inode := func(mode uint32, size uint64, target string) *op {
+		return &op{kind: opInode, ino: 2, attr: Attr{Mode: mode, Size: size}, target: target}
+	}
+	tests := []struct {
+		name string
+		data []byte
+	}{
+		{"empty", nil},
+		{"version 2", append([]byte{2}, good[1:]...)},
+		{"kind head", append([]byte{1, byte(crypt.KindHead)}, good[2:]...)},
+		{"trailing byte", append(bytes.Clone(good), 0)},
+		{"truncated", good[:len(good)-1]},
+		{"truncated in prev", good[:10]},
+		{"unknown op", withOp(enc(crypt.KindJournal, 0), 99)},
+		{"op 0", withOp(enc(crypt.KindJournal, 0), 0)},
+		{"snapshot with prev", enc(crypt.KindSnapshot, 1)},
+		{"non-minimal varint", func() []byte {
+			b := []byte{1, byte(crypt.KindJournal), 0x81, 0x00} // seq 1 in two bytes
+			b = append(b, make([]byte, 32)...)
+			return append(b, 0)
+		}()},
+		{"op count past input", func() []byte {
+			b := enc(crypt.KindJournal, 0)
+			return binary.AppendUvarint(b[:len(b)-1], 1<<40)
+		}()},
+		{"inode 0", enc(crypt.KindJournal, 0, &op{kind: opDrop, ino: 0})},
+		{"mode type fifo", enc(crypt.KindJournal, 0, inode(syscall.S_IFIFO|0o644, 0, ""))},
+		{"mode high bits", enc(crypt.KindJournal, 0, inode(1<<20|syscall.S_IFREG, 0, ""))},
+		{"symlink without target", enc(crypt.KindJournal, 0, inode(syscall.S_IFLNK|0o777, 0, ""))},
+		{"target on a file", enc(crypt.KindJournal, 0, inode(syscall.S_IFREG|0o644, 0, "x"))},
+		{"symlink size", enc(crypt.KindJournal, 0, inode(syscall.S_IFLNK|0o777, 2, "x"))},
+		{"size past max", enc(crypt.KindJournal, 0, inode(syscall.S_IFREG|0o644, MaxFileSize+1, ""))},
+		{"uid past 32 bits", func() []byte {
+			b := []byte{1, byte(crypt.KindJournal), 1}
+			b = append(b, make([]byte, 32)...)
+			b = append(b, 1, byte(opInode), 2, 0x80|0o44, 0x81, 0x02 /* mode */)
+			return binary.AppendUvarint(b, 1<<32)
+		}()},
+		{"name with slash", enc(crypt.KindJournal, 0, &op{kind: opLink, parent: 1, name: "a/b", ino: 2})},
+		{"name dotdot", enc(crypt.KindJournal, 0, &op{kind: opUnlink, parent: 1, name: ".."})},
+		{"name 256", enc(crypt.KindJournal, 0, &op{kind: opUnlink, parent: 1, name: string(bytes.Repeat([]byte{'a'}, 256))})},
+		{"empty xattr name", enc(crypt.KindJournal, 0, &op{kind: opRemoveXattr, ino: 1})},
+		{"xattr value 64KiB+1", enc(crypt.KindJournal, 0, &op{kind: opSetXattr, ino: 1, name: "n", value: make([]byte, 64<<10+1)})},
+		{"extent index past count", enc(crypt.KindJournal, 0, &op{kind: opExtents, ino: 2, nExt: 1, sets: []indexedExtent{{1, ext(1, 10, 0, 10)}}})},
+		{"extents unsorted", enc(crypt.KindJournal, 0, &op{kind: opExtents, ino: 2, nExt: 5, sets: []indexedExtent{{2, ext(1, 10, 0, 10)}, {1, ext(1, 10, 0, 10)}}})},
+		{"extents repeated", enc(crypt.KindJournal, 0, &op{kind: opExtents, ino: 2, nExt: 5, sets: []indexedExtent{{1, ext(1, 10, 0, 10)}, {1, ext(1, 10, 0, 10)}}})},
+		{"extent past object", enc(crypt.KindJournal, 0, &op{kind: opExtents, ino: 2, nExt: 1, sets: []indexedExtent{{0, ext(1, 10, 5, 10)}}})},
+		{"extent of length 0", enc(crypt.KindJournal, 0, &op{kind: opExtents, ino: 2, nExt: 1, sets: []indexedExtent{{0, ext(1, 10, 0, 0)}}})},
+		{"hole with a length", enc(crypt.KindJournal, 0, &op{kind: opExtents, ino: 2, nExt: 1, sets: []indexedExtent{{0, Extent{Length: 1}}}})},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := decodeBatch(tc.data)
+			if !errors.Is(err, errCorrupt) || b != nil {
+				t.Fatalf("decodeBatch = %v, %v; want errCorrupt", b, err)
+			}
+		})
+	}
+}
+
+// TestApplyRejects: ops that decode but make no sense for the tree they
+// apply to are errors, never panics or a changed tree shape.
+func TestApplyRejects(t *testing.T) {
+	reg := Attr{Mode: syscall.S_IFREG | 0o644, Nlink: 1}
+	tests := []struct {
+		name string
+		ops  []*op
+	}{
+		{"link into missing dir", []*op{{kind: opLink, parent: 9, name: "a", ino: 1}}},
+		{"link missing inode", []*op{{kind: opLink, parent: 1, name: "a", ino: 9}}},
+		{"link root", []*op{{kind: opLink, parent: 1, name: "a", ino: 1}}},
+		{"duplicate name", []*op{{kind: opInode, ino: 2, attr: reg}, {kind: opLink, parent: 1, name: "a", ino: 2}, {kind: opLink, parent: 1, name: "a", ino: 2}}},
+		{"dir linked twice", []*op{{kind: opInode, ino: 2, attr: Attr{Mode: syscall.S_IFDIR, Nlink: 2}},
+			{kind: opLink, parent: 1, name: "a", ino: 2}, {kind: opLink, parent: 1, name: "b", ino: 2}}},
+		{"dir into itself", []*op{{kind: opInode, ino: 2, attr: Attr{Mode: syscall.S_IFDIR, Nlink: 2}},
+			{kind: opLink, parent: 2, name: "a", ino: 2}}},
+		{"unlink missing", []*op{{kind: opUnlink, parent: 1, name: "a"}}},
+		{"type change", []*op{{kind: opInode, ino: 1, attr: reg}}},
+		{"drop linked", []*op{{kind: opDrop, ino: 1}}},
+		{"drop missing", []*op{{kind: opDrop, ino: 5}}},
+		{"extents of a dir", []*op{{kind: opExtents, ino: 1, nExt: 0}}},
+		{"extents past size", []*op{{kind: opInode, ino: 2, attr: reg}, {kind: opExtents, ino: 2, nExt: 1, sets: []indexedExtent{{0, ext(1, 10, 0, 10)}}}}},
+		{"extents end in hole", []*op{{kind: opInode, ino: 2, attr: Attr{Mode: reg.Mode, Size: 5000}}, {kind: opExtents, ino: 2, nExt: 2}}},
+		{"extent longer than chunk", []*op{{kind: opInode, ino: 2, attr: Attr{Mode: reg.Mode, Size: 5000}},
+			{kind: opExtents, ino: 2, nExt: 1, sets: []indexedExtent{{0, ext(1, 4000, 0, 2000)}}}}},
+		{"remove missing xattr", []*op{{kind: opRemoveXattr, ino: 1, name: "x"}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := NewTree(testChunk, 0, 0, 1)
+			err := tr.applyBatch(&batch{ops: tc.ops})
+			if !errors.Is(err, errCorrupt) {
+				t.Fatalf("applyBatch = %v, want errCorrupt", err)
+			}
+		})
+	}
+}
+
+var updateSeeds = flag.Bool("meta.update-seeds", false, "rewrite testdata/fuzz/FuzzDecodeBatch seeds")
+
+// seedBatches are real encoded batches: a snapshot of the fixture and the
+// journal of its creation.
+func seedBatches(tb testing.TB) [][]byte {
+	fx := newFixture(tb)
+	fx.t.SetFileData(fx.f, 3000, map[int64]Extent{0: ext(1, testChunk, 0, testChunk), 2: ext(2, 1000, 0, 952)}, 9)
+	fx.t.SetXattr(fx.d, "user.k", []byte("v"), 0, 9)
+	fx.t.Rename(fx.d, "g", RootIno, "f", 0, 10)
+	ops, _ := fx.t.takePending()
+	journal := encodeBatch(nil, &batch{kind: crypt.KindJournal, seq: 2, prev: [32]byte{9}, ops: ops})
+	fx.t.mu.Lock()
+	snap := fx.t.encodeSnapshotLocked(3)
+	fx.t.mu.Unlock()
+	return [][]byte{journal, snap, sampleBatch()}
+}
+
+func FuzzDecodeBatch(f *testing.F) {
+	seeds := seedBatches(f)
+	if *updateSeeds {
+		dir := filepath.Join("testdata", "fuzz", "FuzzDecodeBatch")
+		os.MkdirAll(dir, 0o755)
+		for i, s := range seeds {
+			body := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", s)
+			if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("seed-%d", i)), []byte(body), 0o644); err != nil {
+				f.Fatal(err)
+			}
+		}
+	}
+	for _, s := range seeds {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		b, err := decodeBatch(data)
+		if err != nil {
+			if b != nil || !errors.Is(err, errCorrupt) {
+				t.Fatalf("decodeBatch = %v, %v", b, err)
+			}
+			return
+		}
+		if re := encodeBatch(nil, b); !bytes.Equal(re, data) {
+			t.Fatalf("accepted input re-encodes differently:\n%x\n%x", data, re)
+		}
+		// Applying must not panic either, onto nothing or a small tree.
+		newEmptyTree(testChunk).applyBatch(b)
+		newFixture(t).t.applyBatch(b)
+	})
+}
+
+func FuzzDecodeHead(f *testing.F) {
+	h := &headRecord{seq: 9, time: 5, device: "d", mountID: "m", nextIno: 40,
+		snapshot: ref{seq: 3, key: "meta/0000000000000003-0badf00d.snap"},
+		journal:  []ref{{seq: 4, key: "meta/0000000000000004-00000000.jrnl"}}}
+	f.Add(encodeHead(h))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		h, err := decodeHead(data)
+		if err != nil {
+			if h != nil {
+				t.Fatal("result with an error")
+			}
+			return
+		}
+		if re := encodeHead(h); !bytes.Equal(re, data) {
+			t.Fatalf("accepted head re-encodes differently")
+		}
+	})
+}
