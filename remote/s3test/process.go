@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -28,6 +30,7 @@ func start() (*S3Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	removeStale()
 	var lastErr error
 	for range 3 { // a free port may be taken between probing and binding
 		s, err := launch(bin)
@@ -71,18 +74,53 @@ func launch(bin string) (*S3Server, error) {
 	// Own process group for a clean kill; SIGKILL if the test binary dies
 	// without calling Stop.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	os.WriteFile(filepath.Join(dir, "owner.pid"), []byte(strconv.Itoa(os.Getpid())), 0o600)
+	p := &process{cmd: cmd, dir: dir, exited: make(chan struct{})}
+	if err := p.start(); err != nil {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
-	p := &process{cmd: cmd, dir: dir, exited: make(chan struct{})}
-	go func() { cmd.Wait(); close(p.exited) }()
 	srv.proc = p
 	if err := p.waitReady(srv, 90*time.Second); err != nil {
 		p.stop()
 		return nil, err
 	}
 	return srv, nil
+}
+
+// start starts the process from a goroutine locked to its OS thread for
+// the process's whole life: Pdeathsig fires when the *thread* that forked
+// exits, and the Go runtime ends threads whose goroutine exits locked, so
+// an ordinary thread could take MinIO down in the middle of the tests.
+func (p *process) start() error {
+	started := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		if err := p.cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		p.cmd.Wait()
+		close(p.exited)
+	}()
+	return <-started
+}
+
+// removeStale deletes data directories of servers whose test binary died
+// without stopping them (killed by a timeout, say).
+func removeStale() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "sealfs-minio-*"))
+	for _, dir := range dirs {
+		b, err := os.ReadFile(filepath.Join(dir, "owner.pid"))
+		if err != nil {
+			continue
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err == nil && pid > 0 && syscall.Kill(pid, 0) == syscall.ESRCH {
+			os.RemoveAll(dir)
+		}
+	}
 }
 
 // waitReady polls the health endpoint, then checks that the root
