@@ -58,15 +58,14 @@ func TestCommitFaults(t *testing.T) {
 	for _, tc := range tests {
 		for _, every := range []int{100, 1} { // journal batch, then snapshot
 			t.Run(fmt.Sprintf("%s/snapshotEvery=%d", tc.name, every), func(t *testing.T) {
-				runCommitFault(t, every, tc.inject, tc.stillBroken, tc.wantErr, tc.landed)
+				runCommitFault(t, remote.NewMemory(), every, tc.inject, tc.stillBroken, tc.wantErr, tc.landed)
 			})
 		}
 	}
 }
 
-func runCommitFault(t *testing.T, every int, inject, stillBroken func(*faults.Store), wantErr, landed bool) {
+func runCommitFault(t *testing.T, mem remote.Store, every int, inject, stillBroken func(*faults.Store), wantErr, landed bool) {
 	ctx := context.Background()
-	mem := remote.NewMemory()
 	f := faults.New(mem)
 	fx, l := newVault(t, f, LogOptions{SnapshotEvery: every})
 	for i := range 100 {
@@ -129,9 +128,10 @@ func runCommitFault(t *testing.T, every int, inject, stillBroken func(*faults.St
 	sameTree(t, fx.t, got)
 }
 
-func TestFenced(t *testing.T) {
+func TestFenced(t *testing.T) { runFenced(t, remote.NewMemory()) }
+
+func runFenced(t *testing.T, s remote.Store) {
 	ctx := context.Background()
-	s := remote.NewMemory()
 	fx, l1 := newVault(t, s, LogOptions{Device: "phone"})
 	t2, l2 := reopen(t, s)
 	must(t)(fx.t.Create(RootIno, "one", 0o644, 0, 0, 10))

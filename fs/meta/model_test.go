@@ -296,7 +296,7 @@ func TestModel(t *testing.T) {
 	for run := range 3 {
 		s := seed + uint64(run)
 		t.Run(fmt.Sprintf("seed=%d", s), func(t *testing.T) {
-			summary, err := runModel(s, steps)
+			summary, err := runModel(s, steps, remote.NewMemory())
 			if err != nil {
 				t.Fatalf("seed %d (rerun: go test ./fs/meta -run TestModel -meta.seed=%d): %v", s, s, err)
 			}
@@ -305,7 +305,7 @@ func TestModel(t *testing.T) {
 	}
 }
 
-func runModel(seed uint64, steps int) (summary string, err error) {
+func runModel(seed uint64, steps int, store remote.Store) (summary string, err error) {
 	ok, failed := map[string]int{}, map[string]int{}
 	maxInodes := 0
 	defer func() {
@@ -313,7 +313,6 @@ func runModel(seed uint64, steps int) (summary string, err error) {
 	}()
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
-	store := remote.NewMemory()
 	k := testKeys()
 	tr := NewTree(testChunk, 0, 0, 0)
 	lopts := LogOptions{SnapshotEvery: 1 + rng.IntN(8), Rand: rand.NewChaCha8([32]byte{byte(seed), byte(seed >> 8), byte(seed >> 16)})}
