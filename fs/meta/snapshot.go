@@ -17,20 +17,21 @@ import (
 // still refer to them; loading drops them at the end. The caller holds t.mu.
 func (t *Tree) encodeSnapshotLocked(seq uint64) []byte {
 	inos := slices.Sorted(maps.Keys(t.nodes))
-	var body []byte
+	body := make([]byte, 0, 64*len(inos))
 	nops := 0
-	add := func(o *op) {
-		body = encodeOp(body, o)
+	for _, ino := range inos {
+		n := t.nodes[ino]
+		body = encodeOp(body, &op{kind: opInode, ino: ino, attr: n.attr, target: n.target})
 		nops++
 	}
 	for _, ino := range inos {
 		n := t.nodes[ino]
-		add(&op{kind: opInode, ino: ino, attr: n.attr, target: n.target})
-	}
-	for _, ino := range inos {
-		n := t.nodes[ino]
+		if len(n.xattrs) == 0 {
+			continue
+		}
 		for _, name := range slices.Sorted(maps.Keys(n.xattrs)) {
-			add(&op{kind: opSetXattr, ino: ino, name: name, value: n.xattrs[name]})
+			body = encodeOp(body, &op{kind: opSetXattr, ino: ino, name: name, value: n.xattrs[name]})
+			nops++
 		}
 	}
 	for _, ino := range inos {
@@ -45,21 +46,24 @@ func (t *Tree) encodeSnapshotLocked(seq uint64) []byte {
 			n.sorted = names
 		}
 		for _, name := range names {
-			add(&op{kind: opLink, parent: ino, name: name, ino: n.entries[name]})
+			body = encodeOp(body, &op{kind: opLink, parent: ino, name: name, ino: n.entries[name]})
+			nops++
 		}
 	}
+	var sets []indexedExtent
 	for _, ino := range inos {
 		n := t.nodes[ino]
 		if len(n.extents) == 0 {
 			continue
 		}
-		sets := make([]indexedExtent, 0, len(n.extents))
+		sets = sets[:0]
 		for i, e := range n.extents {
 			if !e.IsHole() {
 				sets = append(sets, indexedExtent{Index: uint64(i), Extent: e})
 			}
 		}
-		add(&op{kind: opExtents, ino: ino, nExt: uint64(len(n.extents)), sets: sets})
+		body = encodeOp(body, &op{kind: opExtents, ino: ino, nExt: uint64(len(n.extents)), sets: sets})
+		nops++
 	}
 	head := encodeBatch(nil, &batch{kind: crypt.KindSnapshot, seq: seq})
 	head = head[:len(head)-1] // drop the op count of the empty batch
