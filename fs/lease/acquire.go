@@ -21,6 +21,8 @@ var errConflict = errors.New("lease: conditional write lost a race")
 //   - no lease object: create it (create-only put);
 //   - released by its last holder: take it at once (compare-and-swap);
 //   - held by this MountID: keep it;
+//   - held by Options.Reclaim (this device's earlier mount, known dead):
+//     take it over at once;
 //   - held by another mount: with Options.Force take it over; if this
 //     device has seen the same lease version unchanged for the holder's
 //     whole TTL (see Observer), the holder stopped renewing: take it over;
@@ -80,6 +82,10 @@ func (a *acquirer) try(ctx context.Context) (*Lease, time.Duration, error) {
 		return a.take(ctx, etag, cur.Epoch+1)
 	case cur.MountID == a.o.MountID:
 		return a.adopt(ctx, cur, etag)
+	case a.o.Reclaim != "" && cur.MountID == a.o.Reclaim:
+		a.o.Logger.Info("lease: reclaiming the lease of this device's previous mount, which is no longer running",
+			slog.String("mount", cur.MountID))
+		return a.take(ctx, etag, cur.Epoch+1)
 	case a.o.Force:
 		a.o.Logger.Warn("lease: taking over the lease by force", slog.String("holder", cur.Device),
 			slog.Time("since", cur.Acquired))

@@ -292,3 +292,25 @@ func TestTinyTTLIsClamped(t *testing.T) {
 		t.Errorf("Read = %+v", i)
 	}
 }
+
+func TestReclaimAfterCrashOnThisDevice(t *testing.T) {
+	s, k := remote.NewMemory(), newKeys(t)
+	first := device("laptop", nil)
+	old := mustAcquire(t, s, k, first) // then crashes
+	restart := device("laptop", nil)
+	restart.MountID = "laptop-mount-2"
+
+	restart.Reclaim = "some-other-mount"
+	var held *HeldError
+	if _, err := Acquire(ctxT(t), s, k, restart); !errors.As(err, &held) {
+		t.Fatalf("Reclaim of a mount that does not hold the lease: %v, want *HeldError", err)
+	}
+	restart.Reclaim = first.MountID
+	l := mustAcquire(t, s, k, restart)
+	if l.Epoch() != 2 {
+		t.Errorf("epoch %d, want 2", l.Epoch())
+	}
+	if err := old.Renew(ctxT(t)); !errors.Is(err, ErrLost) {
+		t.Errorf("old mount's Renew: %v, want ErrLost", err)
+	}
+}

@@ -33,6 +33,13 @@ type Options struct {
 	// every TTL/3. Contenders wait the TTL written in the lease, not their
 	// own.
 	TTL time.Duration
+	// Reclaim is the mount id of an earlier read-write mount of this vault
+	// on this device that is known to be no longer running: the caller
+	// holds localstate.Lock, which that mount held while it ran, and took
+	// the id from localstate's LastMount. A lease still held by that mount
+	// is taken over at once, so a restart after a crash need not wait for
+	// the TTL.
+	Reclaim string
 	// Force takes the lease even if another device holds it, and replaces
 	// a lease object that cannot be authenticated.
 	Force bool

@@ -26,7 +26,29 @@
 // quietly disable rollback detection. The format is in
 // docs/FORMAT-lease.md.
 //
-// One process per vault directory: the caller serialises mounts of the same
-// vault on this device (a lock on the cache directory); within a process
-// State is safe for concurrent use.
+// Several processes may use the same state at once (a read-write mount,
+// read-only mounts, "sealfs info"): every save takes a short flock, reads
+// what the others saved and merges it (the mark only rises; each process's
+// own lease sighting and mount id win), so none undoes another's save.
+// Lock is the separate, long-held lock of a read-write mount: it keeps a
+// second read-write mount of the vault on this device out, and because the
+// kernel drops it when a process dies, its holder knows the mount recorded
+// by SetMount is gone and may reclaim that mount's lease at once.
+//
+// The intended mount sequence (read-write):
+//
+//	unlock, err := localstate.Lock(dir)      // ErrLocked: mounted here already
+//	st, err := localstate.Open(dir, keys.Local)
+//	l, err := lease.Acquire(ctx, store, keys, lease.Options{
+//		Device: dev, MountID: id, Observer: st, Reclaim: st.LastMount(), Force: force})
+//	err = st.SetMount(id)
+//	head := ...                              // read the head
+//	err = st.CheckRollback(head)             // *RollbackError; --accept-rollback: st.Accept(head)
+//	err = st.Observe(head)
+//	go l.Run(ctx, onLost)                    // onLost: stop committing, say so loudly
+//	// each commit: l.Check() before the head compare-and-swap, st.Observe(newHead) after
+//	// unmount: last commit, l.Release(ctx), unlock()
+//
+// A read-only mount skips Lock, the lease and SetMount, and still calls
+// CheckRollback and Observe.
 package localstate

@@ -89,7 +89,7 @@ func (s *State) Observe(head meta.Head) error {
 	if s.p.High != nil && head.Seq <= s.p.High.Seq {
 		return nil
 	}
-	return s.set(head)
+	return s.set(head, false)
 }
 
 // Accept sets the high-water mark to head even if it is older: the user
@@ -97,13 +97,13 @@ func (s *State) Observe(head meta.Head) error {
 func (s *State) Accept(head meta.Head) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.set(head)
+	return s.set(head, true)
 }
 
-func (s *State) set(head meta.Head) error {
+func (s *State) set(head meta.Head, lower bool) error {
 	old := s.p.High
 	s.p.High = &commit{Seq: head.Seq, TimeNS: head.Time.UnixNano(), Device: head.Device, MountID: head.MountID}
-	if err := s.save(); err != nil {
+	if err := s.save(lower); err != nil {
 		s.p.High = old
 		return err
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
@@ -32,6 +31,7 @@ type payload struct {
 	Version int       `json:"v"`    // payloadVersion
 	High    *commit   `json:"high,omitempty"`
 	Lease   *sighting `json:"lease_seen,omitempty"`
+	Mount   string    `json:"last_mount,omitempty"` // SetMount
 }
 
 // commit is the highest commit this device has seen.
@@ -56,6 +56,9 @@ type State struct {
 
 	mu sync.Mutex
 	p  payload
+	// Which fields this State has set: they win over the file's when
+	// saving merges in what other processes wrote.
+	ownLease, ownMount bool
 }
 
 var _ lease.Observer = (*State)(nil)
@@ -78,17 +81,14 @@ func Open(dir string, key crypt.Key) (*State, error) {
 		}
 	}
 	s := &State{path: filepath.Join(dir, FileName), key: key}
-	sealed, err := os.ReadFile(s.path)
-	if errors.Is(err, fs.ErrNotExist) {
-		s.p = payload{What: payloadWhat, Version: payloadVersion}
-		return s, nil
-	}
+	p, err := readState(s.path, key)
 	if err != nil {
-		return nil, &FileError{Path: s.path, Err: err}
+		return nil, err
 	}
-	if s.p, err = decode(key, sealed); err != nil {
-		return nil, &FileError{Path: s.path, Err: err}
+	if p == nil {
+		p = &payload{What: payloadWhat, Version: payloadVersion}
 	}
+	s.p = *p
 	return s, nil
 }
 
@@ -133,64 +133,6 @@ func decode(key crypt.Key, sealed []byte) (payload, error) {
 // Path is the state file's path.
 func (s *State) Path() string { return s.path }
 
-// save writes the state atomically: a sealed temporary file in the same
-// directory, fsync, rename over the old file, fsync the directory. s.mu
-// is held.
-func (s *State) save() error {
-	plain, err := json.Marshal(&s.p)
-	if err != nil {
-		return fmt.Errorf("localstate: internal error: %w", err)
-	}
-	sealed, err := crypt.SealRecord(nil, s.key, crypt.KindLocal, 0, plain)
-	clear(plain)
-	if err != nil {
-		return fmt.Errorf("localstate: %w", err)
-	}
-	if err := writeAtomic(s.path, sealed); err != nil {
-		return fmt.Errorf("localstate: save %s: %w", s.path, err)
-	}
-	return nil
-}
-
-func writeAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+"-*.tmp") // mode 0600
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if _, err := f.Write(data); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	ok = true
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
-
 // Seen implements lease.Observer: when this device first saw the lease
 // version, if it is the one it remembers.
 func (s *State) Seen(version string) (time.Time, bool) {
@@ -207,6 +149,24 @@ func (s *State) Seen(version string) (time.Time, bool) {
 func (s *State) Record(version string, t time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.p.Lease = &sighting{Version: version, FirstNS: t.UnixNano()}
-	return s.save()
+	s.p.Lease, s.ownLease = &sighting{Version: version, FirstNS: t.UnixNano()}, true
+	return s.save(false)
+}
+
+// LastMount is the mount id recorded by the last SetMount, by this or an
+// earlier process ("" if none). A process that holds Lock knows that mount
+// is no longer running (lease.Options.Reclaim).
+func (s *State) LastMount() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.p.Mount
+}
+
+// SetMount records the mount id of this device's read-write mount, once it
+// holds the lease, and saves the state.
+func (s *State) SetMount(id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.p.Mount, s.ownMount = id, true
+	return s.save(false)
 }

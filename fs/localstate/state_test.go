@@ -207,8 +207,16 @@ func TestStateFileIsSealedAndPrivate(t *testing.T) {
 		}
 	}
 	entries, _ := os.ReadDir(dir)
-	if len(entries) != 1 {
-		t.Errorf("directory holds %d entries, want only the state file (no temporary files left)", len(entries))
+	for _, e := range entries {
+		switch e.Name() {
+		case FileName:
+		case saveLockName: // empty: it only carries the flock
+			if fi, err := e.Info(); err != nil || fi.Size() != 0 || fi.Mode().Perm() != 0o600 {
+				t.Errorf("%s: %v, %v; want empty, mode 0600", e.Name(), fi, err)
+			}
+		default:
+			t.Errorf("unexpected file %s left in the state directory", e.Name())
+		}
 	}
 }
 
