@@ -34,6 +34,9 @@ type S3 struct {
 var _ Store = (*S3)(nil)
 
 func (s *S3) String() string {
+	if s.prefix == "" {
+		return "s3://" + s.bucket
+	}
 	return "s3://" + s.bucket + "/" + strings.TrimSuffix(s.prefix, "/")
 }
 
