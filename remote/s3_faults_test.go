@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/pem"
+	"errors"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -20,8 +21,9 @@ import (
 )
 
 // flakyProxy sits between the S3 store and MinIO and spoils the next
-// failures requests in the chosen way: a 503 SlowDown, a 500, or a
-// connection closed without an answer.
+// failures requests in the chosen way: a 503 SlowDown, a 500, a
+// connection closed without an answer, or ("lose") a request forwarded to
+// MinIO whose answer is then lost.
 type flakyProxy struct {
 	*httptest.Server
 	mode     atomic.Value // "503", "500", "reset"
@@ -45,6 +47,9 @@ func newFlakyProxy(t *testing.T, target string) *flakyProxy {
 			return
 		}
 		switch p.mode.Load().(string) {
+		case "lose": // forward, then lose the answer
+			rp.ServeHTTP(httptest.NewRecorder(), r)
+			fallthrough
 		case "reset":
 			conn, _, _ := w.(http.Hijacker).Hijack()
 			if tc, ok := conn.(*net.TCPConn); ok {
@@ -154,5 +159,45 @@ func TestS3CustomCA(t *testing.T) {
 	}
 	if got, _, err := s.Get(context.Background(), "k"); err != nil || string(got) != "over https" {
 		t.Fatalf("get over https: %q, %v", got, err)
+	}
+}
+
+// A conditional put whose first request lands on MinIO but whose answer is
+// lost: the retry is refused with 412, and Retry must find out that the
+// object is its own rather than report a failure (or overwrite blindly).
+func TestS3ConditionalPutAnswerLost(t *testing.T) {
+	srv := s3test.Server(t)
+	bucket := s3test.NewBucket(t)
+	proxy := newFlakyProxy(t, srv.Endpoint)
+	opts := srv.Options()
+	opts.Endpoint = proxy.URL
+	opts.Retry = remote.RetryOptions{MaxAttempts: 5, BaseDelay: 10 * time.Millisecond}
+	ctx := context.Background()
+	s, err := remote.Open(ctx, "s3://"+bucket+"/p", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	proxy.mode.Store("lose")
+
+	proxy.failures.Store(1)
+	etag, err := s.Put(ctx, "lease", []byte("device A, generation 1"), remote.PutOptions{IfNoneMatch: true})
+	if err != nil {
+		t.Fatalf("create-only whose answer was lost: %v", err)
+	}
+	proxy.failures.Store(1)
+	etag2, err := s.Put(ctx, "lease", []byte("device A, generation 2"), remote.PutOptions{IfMatch: etag})
+	if err != nil {
+		t.Fatalf("CAS whose answer was lost: %v", err)
+	}
+	info, err := s.Stat(ctx, "lease")
+	if err != nil || info.ETag != etag2 {
+		t.Fatalf("stat: %+v, %v; want ETag %q", info, err, etag2)
+	}
+	// Someone else's object is not mistaken for ours.
+	proxy.failures.Store(1)
+	_, err = s.Put(ctx, "lease", []byte("device B"), remote.PutOptions{IfMatch: etag})
+	if !errors.Is(err, remote.ErrPrecondition) {
+		t.Fatalf("stale CAS with a lost answer: %v, want ErrPrecondition", err)
 	}
 }
