@@ -80,7 +80,11 @@ func Open(ctx context.Context, location string, opts Options) (Store, error) {
 		s = WithLogging(s, opts.Logger)
 	}
 	if _, isS3 := unwrapS3(s); isS3 {
-		s = WithRetry(s, opts.Retry)
+		ro := opts.Retry
+		if ro.Logger == nil {
+			ro.Logger = opts.Logger
+		}
+		s = WithRetry(s, ro)
 	}
 	return s, nil
 }
