@@ -15,11 +15,12 @@ import (
 	"github.com/sealfs/sealfs/fs/lease"
 	"github.com/sealfs/sealfs/fs/meta"
 	"github.com/sealfs/sealfs/remote"
+	"github.com/sealfs/sealfs/remote/s3test"
 )
 
 func TestMain(m *testing.M) {
 	time.Local = time.UTC // messages show times in the local zone
-	os.Exit(m.Run())
+	s3test.Main(m)
 }
 
 func newKey(t *testing.T) crypt.Key {
@@ -224,8 +225,13 @@ func TestStateFileIsSealedAndPrivate(t *testing.T) {
 // later run of sealfs (a new State over the same file) takes a crashed
 // holder's lease over once the TTL has passed on this device's clock.
 func TestLeaseSightingSurvivesRestart(t *testing.T) {
+	t.Run("memory", func(t *testing.T) { testSightingRestart(t, remote.NewMemory()) })
+	t.Run("s3", func(t *testing.T) { testSightingRestart(t, s3test.NewStore(t)) })
+}
+
+func testSightingRestart(t *testing.T, store remote.Store) {
 	ctx := context.Background()
-	store, dir, k := remote.NewMemory(), t.TempDir(), newKey(t)
+	dir, k := t.TempDir(), newKey(t)
 	var master crypt.Key
 	copy(master[:], k[:])
 	keys := crypt.DeriveKeys(master, crypt.SuiteAES256GCM, 4<<20)
@@ -251,4 +257,24 @@ func TestLeaseSightingSurvivesRestart(t *testing.T) {
 	if err := contend(); err != nil {
 		t.Fatalf("after the TTL: %v, want the lease", err)
 	}
+}
+
+func FuzzDecodeState(f *testing.F) {
+	f.Add([]byte(`{"what":"sealfs local state","v":1,"high":{"seq":15,"time_ns":1,"device":"d","mount_id":"m"}}`))
+	f.Add([]byte(`{"what":"sealfs local state","v":1,"lease_seen":{"version":"1.2.x","first_seen_ns":5},"last_mount":"m"}`))
+	f.Add([]byte(`{}`))
+	var k crypt.Key
+	f.Fuzz(func(t *testing.T, plain []byte) {
+		sealed, err := crypt.SealRecord(nil, k, crypt.KindLocal, 0, plain)
+		if err != nil {
+			t.Skip()
+		}
+		p, err := decode(k, sealed)
+		if err != nil {
+			return
+		}
+		if p.What != payloadWhat || p.Version != payloadVersion {
+			t.Fatalf("accepted %+v", p)
+		}
+	})
 }
