@@ -192,30 +192,34 @@ func (s *S3) check(ctx context.Context, timeout time.Duration) error {
 	defer cancel()
 	lopts := minio.ListObjectsOptions{Prefix: s.prefix, Recursive: true, MaxKeys: 1}
 	for oi := range s.client.ListObjectsIter(cctx, s.bucket, lopts) {
-		if oi.Err != nil {
-			if ctx.Err() == nil && cctx.Err() != nil {
-				return fmt.Errorf("remote: no answer from S3 endpoint %s within %s: check --s3-endpoint / AWS_ENDPOINT_URL and that the server is up", s.endpoint, timeout)
-			}
-			var resp minio.ErrorResponse
-			if certificateProblem(oi.Err) {
-				cause := oi.Err
-				var ue *url.Error
-				if errors.As(cause, &ue) {
-					cause = ue.Err // without the request URL
-				}
-				return fmt.Errorf("remote: S3 endpoint %s presented a certificate this machine does not trust: %w: give its CA bundle (CA certificate option, or AWS_CA_BUNDLE)", s.endpoint, cause)
-			}
-			if !errors.As(oi.Err, &resp) {
-				cause := oi.Err
-				var oe *net.OpError
-				if errors.As(cause, &oe) {
-					cause = oe.Err
-				}
-				return fmt.Errorf("remote: cannot reach S3 endpoint %s: %w: check --s3-endpoint / AWS_ENDPOINT_URL and that the server is up", s.endpoint, cause)
-			}
-			return s.mapErr("open", "", oi.Err, false)
+		if oi.Err == nil {
+			break
 		}
-		break
+		if ctx.Err() == nil && cctx.Err() != nil {
+			return fmt.Errorf("remote: no answer from S3 endpoint %s within %s: check --s3-endpoint / AWS_ENDPOINT_URL and that the server is up", s.endpoint, timeout)
+		}
+		return s.checkErr(oi.Err)
 	}
 	return nil
+}
+
+// checkErr explains why the first request to the endpoint failed.
+func (s *S3) checkErr(err error) error {
+	var resp minio.ErrorResponse
+	if errors.As(err, &resp) {
+		return s.mapErr("open", "", err, false)
+	}
+	cause := err
+	var ue *url.Error
+	if errors.As(cause, &ue) {
+		cause = ue.Err // without the request URL
+	}
+	if certificateProblem(err) {
+		return fmt.Errorf("remote: S3 endpoint %s presented a certificate this machine does not trust: %w: give its CA bundle (CA certificate option, or AWS_CA_BUNDLE)", s.endpoint, cause)
+	}
+	var oe *net.OpError
+	if errors.As(cause, &oe) {
+		cause = oe.Err
+	}
+	return fmt.Errorf("remote: cannot reach S3 endpoint %s: %w: check --s3-endpoint / AWS_ENDPOINT_URL and that the server is up", s.endpoint, cause)
 }
