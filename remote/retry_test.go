@@ -178,11 +178,20 @@ func TestRetryListResumesWithoutDuplicates(t *testing.T) {
 // The whole contract holds through Retry over a store that fails a third
 // of all calls transiently, before or after doing them.
 func TestRetryConformanceUnderFaults(t *testing.T) {
+	var mu sync.Mutex
+	injected := 0
 	storetest.Run(t, func(t *testing.T) remote.Store {
 		f := faults.New(remote.NewMemory())
-		var mu sync.Mutex
 		rnd := rand.New(rand.NewPCG(1, 2))
-		coin := func(faults.Call) bool { mu.Lock(); defer mu.Unlock(); return rnd.IntN(6) == 0 }
+		coin := func(faults.Call) bool {
+			mu.Lock()
+			defer mu.Unlock()
+			hit := rnd.IntN(6) == 0
+			if hit {
+				injected++
+			}
+			return hit
+		}
 		f.Inject(faults.Any, faults.Fail(faults.ErrUnavailable).If(coin))
 		f.Inject(faults.Any, faults.Fail(faults.ErrReset).If(coin))
 		// Lost replies of unconditional writes only: a lost CAS reply with
@@ -192,4 +201,8 @@ func TestRetryConformanceUnderFaults(t *testing.T) {
 		}))
 		return remote.WithRetry(f, remote.RetryOptions{MaxAttempts: 30, BaseDelay: 100 * time.Microsecond, MaxDelay: time.Millisecond})
 	})
+	if injected < 1000 {
+		t.Errorf("only %d faults injected", injected)
+	}
+	t.Logf("%d faults injected", injected)
 }
