@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
@@ -99,9 +100,14 @@ type FileError struct {
 }
 
 func (e *FileError) Error() string {
-	return fmt.Sprintf("local state file %s cannot be used (%v): it was damaged or edited, or belongs to another vault; "+
+	why := "it was damaged or edited, or belongs to another vault"
+	var pe *fs.PathError
+	if errors.As(e.Err, &pe) {
+		why = "check its permissions and the disk"
+	}
+	return fmt.Sprintf("local state file %s cannot be used (%v): %s; "+
 		"remove %s to trust the store as a new device would (rollback detection then restarts from the store's current commit)",
-		e.Path, e.Err, e.Path)
+		e.Path, e.Err, why, e.Path)
 }
 
 func (e *FileError) Unwrap() error { return e.Err }

@@ -172,8 +172,9 @@ func TestDamagedStateFileIsNotReset(t *testing.T) {
 			t.Fatal(err)
 		}
 		var fe *FileError
-		if _, err := Open(dir, k); !errors.As(err, &fe) {
-			t.Errorf("Open over a directory: %v, want *FileError", err)
+		_, err := Open(dir, k)
+		if !errors.As(err, &fe) || !strings.Contains(err.Error(), "check its permissions") || errors.Is(err, crypt.ErrAuth) {
+			t.Errorf("Open over a directory: %v, want an I/O *FileError", err)
 		}
 	})
 }
