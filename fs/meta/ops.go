@@ -210,11 +210,15 @@ func (t *Tree) applyExtents(o *op) error {
 	if n == nil || !n.attr.IsRegular() {
 		return corrupt("extents of inode %d", o.ino)
 	}
-	// Sizes are checked against the extents once the whole batch is applied
-	// (checkFile): coalescing makes the states between two ops of one batch
-	// not states the tree ever had.
-	if o.nExt > maxExtents(t.chunk) {
-		return corrupt("inode %d: %d extents", o.ino, o.nExt)
+	// Every batch has an opInode of this inode before its opExtents, and
+	// coalescing keeps the latest attributes in it, so the size here is the
+	// one the extents were cut to. That bounds the allocation below by the
+	// file size. Whether each extent ends within the size is checked once
+	// the whole batch is applied (checkFile): coalescing makes the states
+	// between two ops of one batch not states the tree ever had.
+	chunk := uint64(t.chunk)
+	if o.nExt > (n.attr.Size+chunk-1)/chunk {
+		return corrupt("inode %d: %d extents for %d bytes", o.ino, o.nExt, n.attr.Size)
 	}
 	for i, s := range o.sets {
 		if s.Index >= o.nExt || (i > 0 && s.Index <= o.sets[i-1].Index) || checkExtent(s.Extent, t.chunk) != nil {
