@@ -197,9 +197,14 @@ func (h *handle) Write(ctx context.Context, data []byte, off int64) (uint32, sys
 	return uint32(n), 0
 }
 
-// Flush runs at every close(2) of a descriptor: it starts publishing the
-// file in the background and reports an earlier background failure once.
+// Flush runs at every close(2) of a descriptor: closing a descriptor open
+// for writing starts publishing the file in the background and reports an
+// earlier background failure once. Closing a read-only descriptor does
+// neither: readers must not publish another descriptor's writes.
 func (h *handle) Flush(ctx context.Context) syscall.Errno {
+	if h.flags&syscall.O_ACCMODE == syscall.O_RDONLY {
+		return 0
+	}
 	f := h.f
 	f.mu.Lock()
 	err := f.err

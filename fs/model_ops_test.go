@@ -15,8 +15,8 @@ func (m *modelRun) do() {
 		weight int
 		fn     func()
 	}{
-		{10, m.opCreate}, {20, m.opWriteHandle}, {10, m.opWritePath}, {5, m.opTruncHandle},
-		{5, m.opTruncPath}, {10, m.opClose}, {3, m.opFsync}, {5, m.opReadHandle},
+		{10, m.opCreate}, {25, m.opWriteHandle}, {6, m.opWritePath}, {8, m.opTruncHandle},
+		{3, m.opTruncPath}, {10, m.opClose}, {3, m.opFsync}, {5, m.opReadHandle},
 		{8, m.opRename}, {5, m.opUnlink}, {5, m.opMkdir}, {4, m.opRmdir}, {3, m.opSymlink},
 		{3, m.opChmod}, {1, m.remount},
 	}
@@ -68,7 +68,7 @@ func (m *modelRun) opWriteHandle() {
 	if h == nil {
 		return
 	}
-	off, b := m.randOff(), m.randData()
+	off, b := m.randOff(h.ino), m.randData()
 	m.logf("write handle %s off=%d n=%d", h.f.Name(), off, len(b))
 	_, err := h.f.WriteAt(b, off)
 	m.check(err, "write")
@@ -81,7 +81,7 @@ func (m *modelRun) opWritePath() {
 		return
 	}
 	ino, _ := m.resolve(p)
-	off, b := m.randOff(), m.randData()
+	off, b := m.randOff(ino), m.randData()
 	m.logf("write path %s off=%d n=%d", p, off, len(b))
 	f, err := os.OpenFile(m.abs(p), os.O_WRONLY, 0)
 	m.check(err, "open "+p)
@@ -99,7 +99,7 @@ func (m *modelRun) opTruncHandle() {
 	if h == nil {
 		return
 	}
-	size := m.randOff()
+	size := m.randOff(h.ino)
 	m.logf("ftruncate %s %d", h.f.Name(), size)
 	m.check(h.f.Truncate(size), "ftruncate")
 	truncModel(h.ino, size)
@@ -111,7 +111,7 @@ func (m *modelRun) opTruncPath() {
 		return
 	}
 	ino, _ := m.resolve(p)
-	size := m.randOff()
+	size := m.randOff(ino)
 	m.logf("truncate %s %d", p, size)
 	m.check(os.Truncate(m.abs(p), size), "truncate "+p)
 	truncModel(ino, size)
@@ -240,12 +240,16 @@ func (m *modelRun) opChmod() {
 // again as a new device would.
 func (m *modelRun) remount() {
 	m.logf("remount")
-	for _, h := range m.handles {
-		m.check(h.f.Close(), "close before unmount")
-	}
-	m.handles = nil
+	m.closeAll()
 	m.mt.unmount(m.t)
 	m.mt = m.v.mount(m.t, func(o *Options) { o.MemoryBudget = 1 })
+}
+
+func (m *modelRun) closeAll() {
+	for _, h := range m.handles {
+		m.check(h.f.Close(), "close")
+	}
+	m.handles = nil
 }
 
 // compare checks the whole mount against the model.

@@ -75,6 +75,7 @@ func TestModel(t *testing.T) {
 		m.do()
 		m.compare()
 		if t.Failed() {
+			m.closeAll()
 			t.Fatalf("seed %d, step %d; last operations:\n%s", seed, m.step, m.recent())
 		}
 	}
@@ -165,8 +166,8 @@ func (m *modelRun) newPath() string {
 
 func (m *modelRun) randData() []byte {
 	var n int
-	switch m.r.IntN(4) {
-	case 0:
+	switch m.r.IntN(5) {
+	case 0, 4:
 		n = 1 + m.r.IntN(100)
 	case 1:
 		n = modelChunk
@@ -182,9 +183,14 @@ func (m *modelRun) randData() []byte {
 	return b
 }
 
-func (m *modelRun) randOff() int64 {
-	if m.r.IntN(3) == 0 {
-		return int64(m.r.IntN(4)) * modelChunk // chunk-aligned
+// randOff returns an offset or size for a file: chunk-aligned, near the
+// file's end (where truncate and append interact) or anywhere.
+func (m *modelRun) randOff(n *mInode) int64 {
+	switch m.r.IntN(3) {
+	case 0:
+		return int64(m.r.IntN(4)) * modelChunk
+	case 1:
+		return max(0, int64(len(n.data))+int64(m.r.IntN(400))-300)
 	}
 	return int64(m.r.IntN(4*modelChunk + 100))
 }

@@ -134,6 +134,20 @@ var semantics = []semantic{
 		copy(want[2*testChunk:], "end")
 		wantContent(t, mt.path("ft"), want)
 	}},
+	{"truncate inside a buffered chunk, then write past it", func(t *testing.T, mt *mounted) {
+		f, err := os.Create(mt.path("tb"))
+		ok(t, err)
+		_, err = f.Write(pattern(14, 1000))
+		ok(t, err)
+		ok(t, f.Truncate(10))
+		_, err = f.WriteAt([]byte("x"), 500)
+		ok(t, err)
+		ok(t, f.Close())
+		want := make([]byte, 501)
+		copy(want, pattern(14, 10))
+		want[500] = 'x'
+		wantContent(t, mt.path("tb"), want)
+	}},
 	{"getattr of an open file shows written size", func(t *testing.T, mt *mounted) {
 		f, err := os.Create(mt.path("open"))
 		ok(t, err)
