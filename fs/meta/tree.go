@@ -81,6 +81,17 @@ func (t *Tree) Get(ino Ino) (Inode, bool) {
 	return n.copy(ino), true
 }
 
+// GetAttr returns the attributes of inode ino. Unlike Get it copies no
+// extents or xattrs: use it for getattr on large files.
+func (t *Tree) GetAttr(ino Ino) (Attr, bool) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if n := t.nodes[ino]; n != nil {
+		return n.attr, true
+	}
+	return Attr{}, false
+}
+
 func (n *node) copy(ino Ino) Inode {
 	in := Inode{Ino: ino, Attr: n.attr, Target: n.target, Extents: slices.Clone(n.extents)}
 	if len(n.xattrs) > 0 {

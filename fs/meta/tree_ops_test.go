@@ -219,6 +219,12 @@ func TestRename(t *testing.T) {
 func TestSetAttr(t *testing.T) {
 	fx := newFixture(t)
 	tr := fx.t
+	if a, ok := tr.GetAttr(fx.s); !ok || !a.IsSymlink() || a.Size != 1 {
+		t.Fatalf("GetAttr(symlink) = %+v, %v", a, ok)
+	}
+	if _, ok := tr.GetAttr(999); ok {
+		t.Fatal("GetAttr of a missing inode")
+	}
 	in, err := tr.SetAttr(fx.f, SetAttrIn{Mode: ptr(uint32(syscall.S_IFDIR | 0o4751)), Uid: ptr(uint32(5)), Gid: ptr(uint32(6)),
 		Atime: ptr(int64(100)), Mtime: ptr(int64(200))}, 300)
 	if err != nil {
