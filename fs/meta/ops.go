@@ -92,6 +92,7 @@ func (t *Tree) applyInode(o *op) error {
 		n = &node{attr: Attr{Mode: typ}}
 		if typ == syscall.S_IFDIR {
 			n.entries = make(map[string]Ino)
+			n.sorted = []string{}
 		}
 		t.nodes[o.ino] = n
 		t.count(n, 1)
@@ -147,7 +148,14 @@ func (t *Tree) applyLink(o *op) error {
 		c.parent = o.parent
 	}
 	p.entries[o.name] = o.ino
-	p.sorted = nil
+	// Names often arrive in order (IMG-0001, IMG-0002 ..., and always when
+	// loading a snapshot): then the sorted list stays valid by appending.
+	// Slices handed out earlier are never changed below their length.
+	if k := len(p.sorted); p.sorted != nil && (k == 0 || p.sorted[k-1] < o.name) {
+		p.sorted = append(p.sorted, o.name)
+	} else {
+		p.sorted = nil
+	}
 	return nil
 }
 

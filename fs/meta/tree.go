@@ -34,7 +34,7 @@ type node struct {
 	extents []Extent
 	parent  Ino            // directories: the one directory holding it (0 = none)
 	entries map[string]Ino // directories
-	sorted  []string       // directories: entry names sorted, nil when stale
+	sorted  []string       // directories: entry names sorted, nil when stale; append-only otherwise
 }
 
 // journal is the list of ops not yet committed. inodeAt and extAt remember
