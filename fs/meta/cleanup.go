@@ -25,6 +25,9 @@ func (l *Log) CleanupKeep(ctx context.Context, keep func(key string) bool) error
 	if l.fenced {
 		return ErrFenced
 	}
+	if l.doubt != nil {
+		return fmt.Errorf("meta: cleanup: the outcome of commit %d is unknown; commit first", l.doubt.rec.seq)
+	}
 	h, _, info, err := readHead(ctx, l.s, l.k)
 	if err != nil {
 		return fmt.Errorf("meta: cleanup: %w", err)
