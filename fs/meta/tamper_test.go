@@ -142,3 +142,42 @@ func TestTamperUntouchedOpens(t *testing.T) {
 	got, _ := reopen(t, s)
 	sameTree(t, live, got)
 }
+
+// TestNoPlaintextInBucket: names, symlink targets and xattrs never appear in
+// any stored object, in snapshots or in journal batches.
+func TestNoPlaintextInBucket(t *testing.T) {
+	ctx := context.Background()
+	s := remote.NewMemory()
+	fx, l := newVault(t, s, LogOptions{Device: "dev", SnapshotEvery: 100})
+	secrets := []string{"SECRET-NAME-1", "SECRET-TARGET-2", "SECRET-XATTR-3", "SECRET-VALUE-4"}
+	write := func(suffix string) {
+		in := must(t)(fx.t.Create(RootIno, secrets[0]+suffix, 0o644, 0, 0, 9))
+		must(t)(fx.t.Symlink(fx.d, "l"+suffix, secrets[1]+suffix, 0, 0, 9))
+		if err := fx.t.SetXattr(in.Ino, "user."+secrets[2]+suffix, []byte(secrets[3]+suffix), 0, 9); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("a")
+	if _, err := l.Snapshot(ctx, fx.t); err != nil {
+		t.Fatal(err)
+	}
+	write("b")
+	if h, err := l.Commit(ctx, fx.t); err != nil || h.Batches != 1 {
+		t.Fatalf("commit: %+v, %v", h, err)
+	}
+	err := s.List(ctx, "", func(o remote.ObjectInfo) error {
+		b, _, err := s.Get(ctx, o.Key)
+		if err != nil {
+			return err
+		}
+		for _, sec := range secrets {
+			if strings.Contains(string(b), sec[:10]) || strings.Contains(o.Key, sec[:10]) {
+				t.Errorf("%s holds %q in plaintext", o.Key, sec)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
