@@ -156,6 +156,7 @@ type handle struct {
 	mu     sync.Mutex // sequential-read detection
 	next   int64      // where a sequential read would start
 	window int64      // current read-ahead, bytes
+	ahead  int64      // read-ahead was issued up to here
 }
 
 var (

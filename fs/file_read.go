@@ -43,11 +43,12 @@ func (fs *FS) reportRead(h *handle, err error) {
 		"object", oe.id.String(), "err", oe.err)
 }
 
-// piece is a part of a read served from published data.
+// piece is a part of a read served from published data: chunk bytes
+// [off, off+n) of ext, going to dst (nil for read-ahead).
 type piece struct {
-	dst []byte
-	ext meta.Extent
-	off int64 // in the chunk
+	dst    []byte
+	ext    meta.Extent
+	off, n int64
 }
 
 // read fills dest from offset off of h's file and returns the bytes read
@@ -61,7 +62,7 @@ func (fs *FS) read(ctx context.Context, h *handle, dest []byte, off int64) (int,
 		return 0, nil
 	}
 	end := min(off+int64(len(dest)), size)
-	pieces := f.resolveLocked(dest[:end-off], off, true)
+	pieces := f.resolveLocked(dest[:end-off], off, end-off)
 	f.mu.Unlock()
 	if err := fs.fetchPieces(ctx, f.ino, pieces); err != nil {
 		return 0, err
@@ -70,26 +71,27 @@ func (fs *FS) read(ctx context.Context, h *handle, dest []byte, off int64) (int,
 	return int(end - off), nil
 }
 
-// resolveLocked fills the parts of dst (file bytes from off) that are in
-// memory or zeros, and returns the pieces to fetch. With fill false it only
-// collects the pieces (for read-ahead).
-func (f *file) resolveLocked(dst []byte, off int64, fill bool) []piece {
+// resolveLocked fills the parts of file bytes [off, off+size) that are in
+// memory or zeros into dst, and returns the pieces to fetch. With dst nil
+// it only collects the pieces (for read-ahead).
+func (f *file) resolveLocked(dst []byte, off, size int64) []piece {
 	var pieces []piece
 	cs := f.fs.cs
-	for done := int64(0); done < int64(len(dst)); {
+	for done := int64(0); done < size; {
 		pos := off + done
 		ci, co := pos/cs, pos%cs
-		n := min(int64(len(dst))-done, cs-co)
-		d := dst[done : done+n]
+		n := min(size-done, cs-co)
+		var d []byte
+		if dst != nil {
+			d = dst[done : done+n]
+		}
 		src, ext, valid := f.chunkSourceLocked(ci)
 		switch {
 		case src != nil || ext.IsHole() || co >= valid:
-			if fill {
-				k := copy(d, src[min(co, int64(len(src))):])
-				clear(d[k:])
-			}
+			k := copy(d, src[min(co, int64(len(src))):])
+			clear(d[k:])
 		default:
-			pieces = append(pieces, piece{dst: d, ext: ext, off: co})
+			pieces = append(pieces, piece{dst: d, ext: ext, off: co, n: n})
 		}
 		done += n
 	}
@@ -230,24 +232,33 @@ func (fs *FS) getSegments(ctx context.Context, id crypt.ObjectID, objSize, off, 
 
 // readAhead detects sequential reads on h and fetches the segments after
 // end into the cache in the background, with a window that doubles on
-// every sequential read up to four chunks.
+// every sequential read up to four chunks. The kernel issues its own
+// read-ahead requests in parallel, so a read that starts near where the
+// last one ended (either side) still counts as sequential.
 func (fs *FS) readAhead(h *handle, off, end, size int64) {
 	h.mu.Lock()
-	if off == h.next && off != 0 || off == 0 && h.next == 0 && end > 0 {
+	if d := off - h.next; d >= -2*maxWrite && d <= 2*maxWrite {
 		h.window = min(max(2*h.window, 2*(end-off)), 4*fs.cs)
 	} else {
 		h.window = 0
 	}
-	h.next = end
-	window := h.window
-	h.mu.Unlock()
-	if window == 0 || end >= size {
+	h.next = max(h.next, end)
+	if h.window == 0 {
+		h.next, h.ahead = end, end
+	}
+	// Issue only what was not issued before, in whole MiB steps, so that
+	// each range request is large.
+	from := max(end, h.ahead)
+	to := min((end+h.window+maxWrite-1)/maxWrite*maxWrite, size)
+	if h.window == 0 || to-from < maxWrite && to < size || from >= to {
+		h.mu.Unlock()
 		return
 	}
-	ahead := min(end+window, size)
+	h.ahead = to
+	h.mu.Unlock()
 	f := h.f
 	f.mu.Lock()
-	pieces := f.resolveLocked(make([]byte, ahead-end), end, false)
+	pieces := f.resolveLocked(nil, from, to-from)
 	f.mu.Unlock()
 	for _, p := range pieces {
 		fs.prefetch(p)
@@ -261,7 +272,7 @@ func (fs *FS) prefetch(p piece) {
 		int64(p.ext.Offset)+int64(p.ext.Length) > int64(p.ext.ObjectSize) {
 		return
 	}
-	n := min(int64(len(p.dst)), int64(p.ext.Length)-p.off)
+	n := min(p.n, int64(p.ext.Length)-p.off)
 	objOff := int64(p.ext.Offset) + p.off
 	first, last := objOff/crypt.SegmentSize, (objOff+n-1)/crypt.SegmentSize
 	const runMax = (1 << 20) / crypt.SegmentSize

@@ -103,12 +103,15 @@ func (fs *FS) nodeOptions() *gofs.Options {
 
 func (fs *FS) mountOptions() fuse.MountOptions {
 	o := fuse.MountOptions{
-		FsName:      "sealfs",
-		Name:        "sealfs",
-		MaxWrite:    maxWrite,
-		DirectMount: true,
-		AllowOther:  fs.opts.AllowOther,
-		Debug:       fs.opts.Debug,
+		FsName:   "sealfs",
+		Name:     "sealfs",
+		MaxWrite: maxWrite,
+		// Let the kernel read ahead in large requests; sealfs adds its own
+		// read-ahead of whole chunks behind them.
+		MaxReadAhead: maxWrite,
+		DirectMount:  true,
+		AllowOther:   fs.opts.AllowOther,
+		Debug:        fs.opts.Debug,
 		// The kernel checks permissions against the mode bits we report,
 		// as on a local file system (matters with AllowOther).
 		Options: []string{"default_permissions"},
