@@ -3,7 +3,6 @@ package fs
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -22,6 +21,7 @@ type budget struct {
 	cond  *sync.Cond
 	limit int64
 	used  int64
+	max   int64 // highest used, for tests and diagnostics
 }
 
 func newBudget(limit int64) *budget {
@@ -37,7 +37,7 @@ func (b *budget) tryAcquire(n int64) bool {
 	if b.used+n > b.limit && b.used > 0 {
 		return false
 	}
-	b.used += n
+	b.add(n)
 	return true
 }
 
@@ -59,7 +59,7 @@ func (b *budget) acquire(ctx context.Context, n int64) error {
 		}
 		b.cond.Wait()
 	}
-	b.used += n
+	b.add(n)
 	return nil
 }
 
@@ -67,8 +67,19 @@ func (b *budget) acquire(ctx context.Context, n int64) error {
 // block (truncating a chunk that is being uploaded).
 func (b *budget) force(n int64) {
 	b.mu.Lock()
-	b.used += n
+	b.add(n)
 	b.mu.Unlock()
+}
+
+func (b *budget) add(n int64) {
+	b.used += n
+	b.max = max(b.max, b.used)
+}
+
+func (b *budget) peak() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.max
 }
 
 func (b *budget) release(n int64) {
@@ -179,7 +190,9 @@ func (u *uploader) put(data []byte) (meta.Extent, error) {
 // retry runs op with a per-attempt timeout and exponential backoff until it
 // succeeds, fails permanently or ctx ends.
 func retry(ctx context.Context, op func(context.Context) error) error {
-	const attempts = 5
+	// The S3 store retries on its own; these attempts cover stores that
+	// do not, and outages longer than one store-level retry.
+	const attempts = 4
 	delay := 100 * time.Millisecond
 	var err error
 	for i := range attempts {
@@ -200,7 +213,4 @@ func retry(ctx context.Context, op func(context.Context) error) error {
 }
 
 // transient reports whether trying again may help.
-func transient(err error) bool {
-	return !errors.Is(err, remote.ErrNotFound) && !errors.Is(err, crypt.ErrAuth) &&
-		!errors.Is(err, context.Canceled)
-}
+func transient(err error) bool { return remote.IsTransient(err) }
