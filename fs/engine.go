@@ -252,22 +252,26 @@ func (fs *FS) rename(oldParent meta.Ino, oldName string, newParent meta.Ino, new
 // still has it open (then the last release does it). Its unpublished data
 // is dropped: nothing can reach it any more.
 func (fs *FS) maybeForget(ino meta.Ino) {
+	// fs.mu is held across the check and the Release, so that an open
+	// (acquireFile, also under fs.mu) either comes first and keeps the
+	// inode, or comes after and finds it gone.
+	fs.mu.Lock()
 	in, ok := fs.tree.Get(ino)
 	if !ok || in.Nlink > 0 || in.Mode&syscall.S_IFMT == syscall.S_IFDIR {
+		fs.mu.Unlock()
 		return
 	}
-	fs.mu.Lock()
 	f := fs.files[ino]
 	if f != nil && f.opens > 0 {
 		fs.mu.Unlock()
 		return
 	}
 	delete(fs.files, ino)
-	fs.mu.Unlock()
 	if f != nil {
 		f.discard()
 	}
 	fs.tree.Release(ino)
+	fs.mu.Unlock()
 }
 
 // setattr changes attributes; a size change goes through the file's write
