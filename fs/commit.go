@@ -28,7 +28,7 @@ func (fs *FS) publish(ctx context.Context, f *file) error {
 	}
 	gen, size, truncAt := f.gen, f.size, f.truncAt
 	vers := maps.Clone(f.chunks)
-	f.truncAt = noTrunc
+	f.truncNew = noTrunc
 	for _, v := range vers {
 		fs.freezeLocked(v)
 	}
@@ -43,9 +43,11 @@ func (fs *FS) publish(ctx context.Context, f *file) error {
 		err = fs.applyLocked(f, size, truncAt, exts)
 	}
 	if err != nil {
-		f.truncAt = min(f.truncAt, truncAt)
 		return fmt.Errorf("fs: publish inode %d: %w", f.ino, err)
 	}
+	// The new base has the snapshot's truncations applied; only later
+	// ones still mask it.
+	f.truncAt = f.truncNew
 	for ci, v := range vers {
 		if f.chunks[ci] == v {
 			delete(f.chunks, ci)

@@ -138,6 +138,10 @@ func (fs *FS) getattr(ino meta.Ino) (meta.Inode, error) {
 	return in, nil
 }
 
+// overlay applies unpublished writes to in. For a file with write state
+// it reads the inode again under the file's lock: a publish swaps tree
+// state and pending state under that lock, so the result is never the
+// old tree state without the pending writes.
 func (fs *FS) overlay(in *meta.Inode) {
 	fs.mu.Lock()
 	f := fs.files[in.Ino]
@@ -146,11 +150,14 @@ func (fs *FS) overlay(in *meta.Inode) {
 		return
 	}
 	f.mu.Lock()
+	defer f.mu.Unlock()
+	if fresh, ok := fs.tree.Get(in.Ino); ok {
+		*in = fresh
+	}
 	if f.dirty {
 		in.Size = uint64(f.size)
 		in.Mtime, in.Ctime = f.mtime, max(in.Ctime, f.mtime)
 	}
-	f.mu.Unlock()
 }
 
 func (fs *FS) lookup(parent meta.Ino, name string) (meta.Inode, error) {
@@ -287,25 +294,31 @@ func (fs *FS) setattr(ctx context.Context, ino meta.Ino, in meta.SetAttrIn) (met
 		in.Size = nil
 	}
 	if in.Mode != nil || in.Uid != nil || in.Gid != nil || in.Atime != nil || in.Mtime != nil {
-		if _, err := fs.tree.SetAttr(ino, in, now()); err != nil {
+		if err := fs.setAttrs(ino, in); err != nil {
 			return meta.Inode{}, err
-		}
-		if in.Mtime != nil {
-			fs.setPendingMtime(ino, *in.Mtime)
 		}
 	}
 	return fs.getattr(ino)
 }
 
-func (fs *FS) setPendingMtime(ino meta.Ino, mtime int64) {
+// setAttrs changes attributes other than the size. A file with write state
+// keeps the new mtime too, under its lock, so that a publish (which sets
+// mtime from that state under the same lock) cannot undo a utimens.
+func (fs *FS) setAttrs(ino meta.Ino, in meta.SetAttrIn) error {
 	fs.mu.Lock()
 	f := fs.files[ino]
 	fs.mu.Unlock()
 	if f != nil {
 		f.mu.Lock()
-		f.mtime = mtime
-		f.mu.Unlock()
+		defer f.mu.Unlock()
 	}
+	if _, err := fs.tree.SetAttr(ino, in, now()); err != nil {
+		return err
+	}
+	if f != nil && in.Mtime != nil {
+		f.mtime = *in.Mtime
+	}
+	return nil
 }
 
 func (fs *FS) getxattr(ino meta.Ino, name string) ([]byte, error) {

@@ -30,18 +30,19 @@ type file struct {
 
 	opens int // guarded by fs.mu
 
-	mu      sync.Mutex
-	base    []meta.Extent // the published extents (a copy of the tree's)
-	size    int64         // current size, including unpublished writes
-	mtime   int64
-	dirty   bool   // something is not yet published
-	gen     uint64 // bumped by every change
-	truncAt int64  // lowest size since the last publish snapshot; published extents at/after it read as zeros
-	chunks  map[int64]*version
-	waiting bool  // a writer waits for memory: the evictor may freeze its buffers
-	queued  bool  // a background publish is queued
-	err     error // failure of a background publish, reported once by flush/fsync
-	gone    bool  // unlinked and released: drop everything
+	mu       sync.Mutex
+	base     []meta.Extent // the published extents (a copy of the tree's)
+	size     int64         // current size, including unpublished writes
+	mtime    int64
+	dirty    bool   // something is not yet published
+	gen      uint64 // bumped by every change
+	truncAt  int64  // lowest size since the last applied publish: base extents at/after it read as zeros
+	truncNew int64  // lowest size since the last publish snapshot: truncAt once that publish applies
+	chunks   map[int64]*version
+	waiting  bool  // a writer waits for memory: the evictor may freeze its buffers
+	queued   bool  // a background publish is queued
+	err      error // failure of a background publish, reported once by flush/fsync
+	gone     bool  // unlinked and released: drop everything
 }
 
 // version is one chunk's new content, not yet published. While not frozen
@@ -74,7 +75,7 @@ func (fs *FS) acquireFile(ino meta.Ino, open bool) (*file, error) {
 			return nil, syscall.EISDIR
 		}
 		f = &file{fs: fs, ino: ino, base: in.Extents, size: int64(in.Size),
-			mtime: in.Mtime, truncAt: noTrunc, chunks: make(map[int64]*version)}
+			mtime: in.Mtime, truncAt: noTrunc, truncNew: noTrunc, chunks: make(map[int64]*version)}
 		fs.files[ino] = f
 	}
 	if open {

@@ -67,6 +67,7 @@ func (fs *FS) setSize(f *file, size int64, growOnly bool) error {
 			f.clampChunkLocked(size/fs.cs, k)
 		}
 		f.truncAt = min(f.truncAt, size)
+		f.truncNew = min(f.truncNew, size)
 	}
 	f.size = size
 	f.touchLocked()
