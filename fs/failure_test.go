@@ -89,3 +89,25 @@ func TestMountpointChecks(t *testing.T) {
 		})
 	}
 }
+
+// TestTruncateDuringPublish: a file truncated down and up again while its
+// previous version is still being uploaded reads zeros past the cut at
+// every moment: before, during and after both publishes.
+func TestTruncateDuringPublish(t *testing.T) {
+	store := faults.New(remote.NewMemory())
+	store.Inject(faults.Put, faults.Delay(300*time.Millisecond).If(faults.KeyPrefix("data/")))
+	v := newVault(t, store, testChunk)
+	mt := v.mount(t)
+	data := pattern(42, 2*testChunk+99)
+	ok(t, os.WriteFile(mt.path("f"), data, 0o644)) // publish starts, uploads are slow
+	ok(t, os.Truncate(mt.path("f"), testChunk/2+3))
+	ok(t, os.Truncate(mt.path("f"), 3*testChunk))
+	want := make([]byte, 3*testChunk)
+	copy(want, data[:testChunk/2+3])
+	for _, wait := range []time.Duration{0, 450 * time.Millisecond, 400 * time.Millisecond} {
+		time.Sleep(wait)
+		wantContent(t, mt.path("f"), want)
+	}
+	ok(t, mt.m.Sync(context.Background()))
+	wantContent(t, mt.path("f"), want)
+}
