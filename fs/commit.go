@@ -235,6 +235,7 @@ func (fs *FS) Close(ctx context.Context) error {
 		fs.closeErr = fs.finalCommit(ctx)
 		fs.cancel()
 		fs.up.wg.Wait()
+		fs.bgReads.Wait()
 	})
 	return fs.closeErr
 }

@@ -37,6 +37,7 @@ type FS struct {
 
 	commitMu  sync.Mutex
 	bg        sync.WaitGroup // background publishes
+	bgReads   sync.WaitGroup // read-ahead fetches
 	loopStop  chan struct{}
 	loopDone  chan struct{}
 	closeOnce sync.Once

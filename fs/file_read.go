@@ -280,7 +280,7 @@ func (fs *FS) prefetch(p piece) {
 	start := func() {
 		if len(run) > 0 {
 			r := run
-			go fs.fetchRun(fs.ctx, p.ext.Object, int64(p.ext.ObjectSize), r)
+			fs.bgReads.Go(func() { fs.fetchRun(fs.ctx, p.ext.Object, int64(p.ext.ObjectSize), r) })
 			run = nil
 		}
 	}

@@ -36,6 +36,9 @@ func (fs *FS) extend(ctx context.Context, f *file, size int64) error {
 }
 
 func (fs *FS) setSize(f *file, size int64, growOnly bool) error {
+	if uint64(size) > meta.MaxFileSize {
+		return syscall.EFBIG
+	}
 	f.wmu.Lock()
 	defer f.wmu.Unlock()
 	f.mu.Lock()

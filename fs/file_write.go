@@ -2,6 +2,7 @@ package fs
 
 import (
 	"context"
+	"syscall"
 	"time"
 
 	"github.com/sealfs/sealfs/crypt"
@@ -16,6 +17,9 @@ const maxWrite = 1 << 20
 func (fs *FS) write(ctx context.Context, f *file, data []byte, off int64) (int, error) {
 	if err := fs.writable(); err != nil {
 		return 0, err
+	}
+	if off < 0 || uint64(off)+uint64(len(data)) > meta.MaxFileSize {
+		return 0, syscall.EFBIG
 	}
 	f.wmu.Lock()
 	defer f.wmu.Unlock()

@@ -314,6 +314,16 @@ var semantics = []semantic{
 		ok(t, os.Remove(mt.path("h1")))
 		wantContent(t, mt.path("h2"), []byte("FIRST"))
 	}},
+	{"files larger than the format allows are EFBIG", func(t *testing.T, mt *mounted) {
+		f, err := os.Create(mt.path("huge"))
+		ok(t, err)
+		defer f.Close()
+		_, err = f.WriteAt([]byte("x"), int64(meta.MaxFileSize))
+		mustErrno(t, err, syscall.EFBIG)
+		mustErrno(t, f.Truncate(int64(meta.MaxFileSize)+1), syscall.EFBIG)
+		ok(t, f.Truncate(int64(meta.MaxFileSize)))
+		ok(t, f.Truncate(10))
+	}},
 	{"names: 255 bytes, any byte but slash and NUL", func(t *testing.T, mt *mounted) {
 		long := strings.Repeat("n", 255)
 		ok(t, os.WriteFile(mt.path(long), nil, 0o644))
