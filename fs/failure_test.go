@@ -61,7 +61,7 @@ func TestUnmountBusy(t *testing.T) {
 	mt := v.mount(t)
 	f, err := os.Create(mt.path("open"))
 	ok(t, err)
-	if err := mt.m.Unmount(); !errors.Is(err, ErrBusy) || !strings.Contains(err.Error(), "mount is busy") {
+	if err := mt.m.Unmount(); !errors.Is(err, ErrBusy) || !errors.Is(err, syscall.EBUSY) || !strings.Contains(err.Error(), "mount is busy") {
 		t.Errorf("unmount with an open file: %v, want %q", err, "mount is busy")
 	}
 	ok(t, f.Close())

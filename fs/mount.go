@@ -26,7 +26,8 @@ const (
 	negativeTimeout = 500 * time.Millisecond
 )
 
-// ErrBusy is returned by Unmount while files on the mount are in use.
+// ErrBusy is returned by Unmount while files on the mount are in use (the
+// error matches syscall.EBUSY too).
 var ErrBusy = errors.New("mount is busy")
 
 // Mounted is a mounted vault, served in background goroutines. (The type
@@ -148,7 +149,7 @@ func (m *Mounted) Unmount() error {
 	}
 	switch {
 	case err == syscall.EBUSY:
-		return fmt.Errorf("fs: unmount %s: %w", m.dir, ErrBusy)
+		return fmt.Errorf("fs: unmount %s: %w (%w)", m.dir, ErrBusy, syscall.EBUSY)
 	case err != nil && err != syscall.EINVAL:
 		return fmt.Errorf("fs: unmount %s: %w", m.dir, err)
 	}
