@@ -64,8 +64,12 @@ func (fs *FS) planChunk(f *file, ci, end int64) chunkPlan {
 }
 
 // growCap picks a buffer capacity for n bytes: doubling, in whole
-// segments, at most one chunk.
+// segments, at most one chunk. A buffer past a quarter chunk is most likely
+// a sequential writer's: it gets the whole chunk at once, saving copies.
 func growCap(old, n, chunk int64) int64 {
+	if n >= chunk/4 {
+		return chunk
+	}
 	c := max(2*old, (n+crypt.SegmentSize-1)/crypt.SegmentSize*crypt.SegmentSize)
 	return min(max(c, n), chunk)
 }
