@@ -173,3 +173,38 @@ func TestBadBucketData(t *testing.T) {
 		})
 	}
 }
+
+// TestRewriteIsAtomicInCommits: a file rewritten in place (O_TRUNC, then
+// new content) is committed as the old or the new content, never as the
+// emptied or half-written file, even when a commit happens mid-rewrite.
+func TestRewriteIsAtomicInCommits(t *testing.T) {
+	v := newVault(t, remote.NewMemory(), testChunk)
+	mt := v.mount(t, func(o *Options) { o.CommitInterval = time.Hour })
+	old, new := pattern(50, 3*testChunk), pattern(51, 2*testChunk+7)
+	ok(t, os.WriteFile(mt.path("db"), old, 0o644))
+	ok(t, mt.m.Sync(context.Background()))
+	f, err := os.OpenFile(mt.path("db"), os.O_WRONLY|os.O_TRUNC, 0)
+	ok(t, err)
+	_, err = f.Write(new[:testChunk+5])
+	ok(t, err)
+	ok(t, mt.m.FS().commit(context.Background())) // a periodic commit mid-rewrite
+	committed := func() uint64 {
+		fsys, err := Open(context.Background(), Options{Store: v.store, Keys: v.keys, ReadOnly: true})
+		ok(t, err)
+		defer fsys.Close(context.Background())
+		in, err := fsys.tree.Lookup(meta.RootIno, "db")
+		ok(t, err)
+		return in.Size
+	}
+	if got := committed(); got != uint64(len(old)) {
+		t.Errorf("mid-rewrite commit holds a %d-byte file, want the old %d bytes", got, len(old))
+	}
+	_, err = f.Write(new[testChunk+5:])
+	ok(t, err)
+	ok(t, f.Close())
+	ok(t, mt.m.Sync(context.Background()))
+	if got := committed(); got != uint64(len(new)) {
+		t.Errorf("after close the commit holds %d bytes, want %d", got, len(new))
+	}
+	wantContent(t, v.readOnly(t).path("db"), new)
+}

@@ -35,6 +35,10 @@ func (fs *FS) extend(ctx context.Context, f *file, size int64) error {
 	return fs.setSize(f, size, true)
 }
 
+// setSize changes the size as an unpublished change, like a write: it is
+// published together with the writes around it. So O_TRUNC followed by
+// the new content replaces the old content in one publish, and no commit
+// ever holds the emptied file (the nightly database rewrite).
 func (fs *FS) setSize(f *file, size int64, growOnly bool) error {
 	if uint64(size) > meta.MaxFileSize {
 		return syscall.EFBIG
@@ -44,19 +48,6 @@ func (fs *FS) setSize(f *file, size int64, growOnly bool) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if growOnly && size <= f.size {
-		return nil
-	}
-	if !f.dirty {
-		// Nothing unpublished: the tree truncates atomically.
-		u := uint64(size)
-		if _, err := fs.tree.SetAttr(f.ino, meta.SetAttrIn{Size: &u}, now()); err != nil {
-			return err
-		}
-		in, ok := fs.tree.Get(f.ino)
-		if !ok {
-			return syscall.ENOENT
-		}
-		f.base, f.size, f.mtime = in.Extents, int64(in.Size), in.Mtime
 		return nil
 	}
 	if size < f.size {
