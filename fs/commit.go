@@ -54,7 +54,7 @@ func (fs *FS) publish(ctx context.Context, f *file) error {
 		}
 	}
 	if f.gen == gen {
-		f.dirty = false
+		f.dirty, f.renamed = false, false
 	}
 	return nil
 }
@@ -142,13 +142,28 @@ func (fs *FS) fsync(ctx context.Context, f *file) error {
 	return fs.commit(ctx)
 }
 
-// commit commits whatever is published.
+// commit commits whatever is published. Files closed (or renamed) with
+// unpublished data are published first, so that a commit never names a
+// file whose content is not in it yet: a temporary file renamed over
+// yesterday's backup is committed with its data or not at all.
 func (fs *FS) commit(ctx context.Context) error {
 	if fs.opts.ReadOnly || fs.mlog == nil {
 		return nil
 	}
 	fs.commitMu.Lock()
 	defer fs.commitMu.Unlock()
+	// Publish without blocking renames first; then block them (nsMu) only
+	// for what was closed or renamed meanwhile, and for the commit itself.
+	for range 2 {
+		if err := fs.publishAll(ctx, fs.dirtyFiles(true)); err != nil {
+			return err
+		}
+	}
+	fs.nsMu.Lock()
+	defer fs.nsMu.Unlock()
+	if err := fs.publishAll(ctx, fs.dirtyFiles(true)); err != nil {
+		return err
+	}
 	if !fs.tree.Dirty() {
 		return nil
 	}
@@ -161,8 +176,19 @@ func (fs *FS) commit(ctx context.Context) error {
 	return nil
 }
 
-// commitLoop commits every CommitInterval and retries publishing closed
-// files whose background publish failed.
+// publishAll publishes files in parallel.
+func (fs *FS) publishAll(ctx context.Context, files []*file) error {
+	errs := make([]error, len(files))
+	var wg sync.WaitGroup
+	for i, f := range files {
+		wg.Go(func() { errs[i] = fs.publish(ctx, f) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// commitLoop commits every CommitInterval; commit also retries publishing
+// closed files whose background publish failed.
 func (fs *FS) commitLoop() {
 	defer close(fs.loopDone)
 	if fs.opts.ReadOnly {
@@ -177,27 +203,21 @@ func (fs *FS) commitLoop() {
 			return
 		case <-t.C:
 		}
-		for _, f := range fs.dirtyFiles(true) {
-			fs.publishAsync(f)
-		}
 		if err := fs.commit(fs.ctx); err != nil {
 			fs.log.Error("periodic commit failed; will retry", "err", err)
 		}
 	}
 }
 
-// dirtyFiles lists files with unpublished data (only closed ones if
-// closedOnly).
+// dirtyFiles lists files with unpublished data; with closedOnly only
+// those closed or renamed since they were written.
 func (fs *FS) dirtyFiles(closedOnly bool) []*file {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	var out []*file
 	for _, f := range fs.files {
-		if closedOnly && f.opens > 0 {
-			continue
-		}
 		f.mu.Lock()
-		if f.dirty && !f.gone {
+		if f.dirty && !f.gone && (!closedOnly || f.opens == 0 || f.renamed) {
 			out = append(out, f)
 		}
 		f.mu.Unlock()
@@ -210,14 +230,7 @@ func (fs *FS) Sync(ctx context.Context) error {
 	if fs.opts.ReadOnly {
 		return nil
 	}
-	files := fs.dirtyFiles(false)
-	errs := make([]error, len(files))
-	var wg sync.WaitGroup
-	for i, f := range files {
-		wg.Go(func() { errs[i] = fs.publish(ctx, f) })
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	if err := fs.publishAll(ctx, fs.dirtyFiles(false)); err != nil {
 		return err
 	}
 	return fs.commit(ctx)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/sealfs/sealfs/fs/meta"
 	"github.com/sealfs/sealfs/remote"
+	"github.com/sealfs/sealfs/remote/faults"
 )
 
 // readOnly mounts a second, read-only view of the vault: a fresh engine
@@ -207,4 +208,29 @@ func TestRewriteIsAtomicInCommits(t *testing.T) {
 		t.Errorf("after close the commit holds %d bytes, want %d", got, len(new))
 	}
 	wantContent(t, v.readOnly(t).path("db"), new)
+}
+
+// TestRenameOverIsAtomicInCommits: the backup pattern (write a temporary
+// file, close, rename it over the old one) never commits the new name
+// without the new content, even when the commit comes while the upload is
+// still running.
+func TestRenameOverIsAtomicInCommits(t *testing.T) {
+	store := faults.New(remote.NewMemory())
+	v := newVault(t, store, testChunk)
+	mt := v.mount(t, func(o *Options) { o.CommitInterval = time.Hour })
+	old, new := pattern(52, testChunk), pattern(53, 2*testChunk+3)
+	ok(t, os.WriteFile(mt.path("db"), old, 0o644))
+	ok(t, mt.m.Sync(context.Background()))
+	store.Inject(faults.Put, faults.Delay(300*time.Millisecond).If(faults.KeyPrefix("data/")))
+	ok(t, os.WriteFile(mt.path("db.tmp"), new, 0o644))
+	ok(t, syscall.Rename(mt.path("db.tmp"), mt.path("db")))
+	ok(t, mt.m.FS().commit(context.Background()))
+	fsys, err := Open(context.Background(), Options{Store: v.store, Keys: v.keys, ReadOnly: true})
+	ok(t, err)
+	defer fsys.Close(context.Background())
+	in, err := fsys.tree.Lookup(meta.RootIno, "db")
+	ok(t, err)
+	if in.Size != uint64(len(new)) {
+		t.Errorf("committed db has %d bytes, want the new %d", in.Size, len(new))
+	}
 }

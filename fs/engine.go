@@ -36,6 +36,7 @@ type FS struct {
 	files map[meta.Ino]*file // files open or with unpublished data
 
 	commitMu  sync.Mutex
+	nsMu      sync.RWMutex   // renames and links (read) vs. the end of a commit
 	bg        sync.WaitGroup // background publishes
 	bgReads   sync.WaitGroup // read-ahead fetches
 	loopStop  chan struct{}
@@ -205,10 +206,13 @@ func (fs *FS) link(ino, parent meta.Ino, name string) (meta.Inode, error) {
 	if err := fs.checkChange(name); err != nil {
 		return meta.Inode{}, err
 	}
+	fs.nsMu.RLock()
+	defer fs.nsMu.RUnlock()
 	in, err := fs.tree.Link(ino, parent, name, now())
 	if err != nil {
 		return meta.Inode{}, err
 	}
+	fs.markRenamed(ino)
 	fs.overlay(&in)
 	return in, nil
 }
@@ -246,14 +250,37 @@ func (fs *FS) rename(oldParent meta.Ino, oldName string, newParent meta.Ino, new
 	if flags&^uint32(meta.RenameNoReplace|meta.RenameExchange) != 0 {
 		return syscall.EINVAL
 	}
+	fs.nsMu.RLock()
+	defer fs.nsMu.RUnlock()
 	replaced, err := fs.tree.Rename(oldParent, oldName, newParent, newName, flags, now())
 	if err != nil {
 		return err
+	}
+	for _, name := range []struct {
+		p meta.Ino
+		n string
+	}{{newParent, newName}, {oldParent, oldName}} {
+		if in, err := fs.tree.Lookup(name.p, name.n); err == nil {
+			fs.markRenamed(in.Ino) // the old name exists again after an exchange
+		}
 	}
 	if replaced != 0 {
 		fs.maybeForget(replaced)
 	}
 	return nil
+}
+
+// markRenamed notes that ino got a name while it has unpublished data:
+// the next commit publishes it first, even if it is still open.
+func (fs *FS) markRenamed(ino meta.Ino) {
+	fs.mu.Lock()
+	f := fs.files[ino]
+	fs.mu.Unlock()
+	if f != nil {
+		f.mu.Lock()
+		f.renamed = f.dirty
+		f.mu.Unlock()
+	}
 }
 
 // maybeForget releases an inode that lost its last name, unless a handle

@@ -28,7 +28,7 @@ type file struct {
 	pubMu sync.Mutex // serialises publishes, so they reach the tree in order
 	wmu   sync.Mutex // serialises writes, truncates and publish's freeze
 
-	opens int // guarded by fs.mu
+	opens int // guarded by fs.mu (and read under f.mu with fs.mu held)
 
 	mu       sync.Mutex
 	base     []meta.Extent // the published extents (a copy of the tree's)
@@ -41,6 +41,7 @@ type file struct {
 	chunks   map[int64]*version
 	waiting  bool  // a writer waits for memory: the evictor may freeze its buffers
 	queued   bool  // a background publish is queued
+	renamed  bool  // given a name while dirty: publish before the next commit
 	err      error // failure of a background publish, reported once by flush/fsync
 	gone     bool  // unlinked and released: drop everything
 }
