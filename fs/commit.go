@@ -147,7 +147,7 @@ func (fs *FS) fsync(ctx context.Context, f *file) error {
 // file whose content is not in it yet: a temporary file renamed over
 // yesterday's backup is committed with its data or not at all.
 func (fs *FS) commit(ctx context.Context) error {
-	if fs.opts.ReadOnly || fs.mlog == nil {
+	if fs.opts.ReadOnly {
 		return nil
 	}
 	fs.commitMu.Lock()
@@ -259,9 +259,6 @@ func (fs *FS) finalCommit(ctx context.Context) error {
 	}
 	if err := fs.Sync(ctx); err != nil {
 		return err
-	}
-	if fs.mlog == nil {
-		return nil
 	}
 	fs.commitMu.Lock()
 	defer fs.commitMu.Unlock()

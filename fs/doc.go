@@ -18,9 +18,17 @@
 // file's new data becomes visible in the tree only atomically, through one
 // meta.Tree.SetFileData call, when the file is flushed, closed, fsynced or
 // the mount ends, and only after every chunk of that version is in the
-// store. The commit loop commits the published tree every CommitInterval.
+// store. Truncation is an unpublished change like a write, so an in-place
+// rewrite (O_TRUNC, new content, close) replaces the old content in one
+// publish. The commit loop commits the published tree every CommitInterval;
+// before each commit it publishes the files that were closed or renamed
+// with unpublished data, so a temporary file renamed over an old backup is
+// never committed without its content. fsync publishes the file and
+// commits before it returns.
+//
 // Reads fetch only the 64 KiB segments they need by range, verify them, and
-// keep them in a bounded in-memory cache.
+// keep them in a bounded in-memory cache; sequential reads are detected and
+// read ahead by up to four chunks in parallel range requests.
 //
 // What it must not do: write plaintext to local disk (the cache directory,
 // when used, holds ciphertext only); return bytes that failed
