@@ -47,6 +47,7 @@ func (n *Node) child(ctx context.Context, in meta.Inode, out *fuse.EntryOut) *go
 	return n.NewInode(ctx, node, gofs.StableAttr{Mode: in.Mode & syscall.S_IFMT, Ino: uint64(in.Ino)})
 }
 
+// Lookup implements gofs.NodeLookuper.
 func (n *Node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
 	in, err := n.fs.lookup(n.ino, name)
 	if err != nil {
@@ -55,6 +56,7 @@ func (n *Node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*go
 	return n.child(ctx, in, out), 0
 }
 
+// Readdir implements gofs.NodeReaddirer.
 func (n *Node) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
 	ents, err := n.fs.readdir(n.ino)
 	if err != nil {
@@ -73,6 +75,7 @@ func (n *Node) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
 	return gofs.NewListDirStream(list), 0
 }
 
+// Mkdir implements gofs.NodeMkdirer.
 func (n *Node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
 	uid, gid := caller(ctx)
 	in, err := n.fs.mkdir(n.ino, name, mode&^syscall.S_IFMT|syscall.S_IFDIR, uid, gid)
@@ -96,6 +99,7 @@ func (n *Node) Mknod(ctx context.Context, name string, mode, dev uint32, out *fu
 	return n.child(ctx, in, out), 0
 }
 
+// Create implements gofs.NodeCreater.
 func (n *Node) Create(ctx context.Context, name string, flags, mode uint32, out *fuse.EntryOut) (*gofs.Inode, gofs.FileHandle, uint32, syscall.Errno) {
 	uid, gid := caller(ctx)
 	in, err := n.fs.create(n.ino, name, mode&^syscall.S_IFMT|syscall.S_IFREG, uid, gid)
@@ -110,6 +114,7 @@ func (n *Node) Create(ctx context.Context, name string, flags, mode uint32, out 
 	return ch, h, 0, 0
 }
 
+// Symlink implements gofs.NodeSymlinker.
 func (n *Node) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
 	uid, gid := caller(ctx)
 	in, err := n.fs.symlink(n.ino, name, target, uid, gid)
@@ -119,6 +124,7 @@ func (n *Node) Symlink(ctx context.Context, target, name string, out *fuse.Entry
 	return n.child(ctx, in, out), 0
 }
 
+// Link implements gofs.NodeLinker.
 func (n *Node) Link(ctx context.Context, target gofs.InodeEmbedder, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
 	t, ok := target.(*Node)
 	if !ok {
@@ -131,14 +137,17 @@ func (n *Node) Link(ctx context.Context, target gofs.InodeEmbedder, name string,
 	return n.child(ctx, in, out), 0
 }
 
+// Unlink implements gofs.NodeUnlinker.
 func (n *Node) Unlink(ctx context.Context, name string) syscall.Errno {
 	return toErrno(n.fs.unlink(n.ino, name))
 }
 
+// Rmdir implements gofs.NodeRmdirer.
 func (n *Node) Rmdir(ctx context.Context, name string) syscall.Errno {
 	return toErrno(n.fs.rmdir(n.ino, name))
 }
 
+// Rename implements gofs.NodeRenamer.
 func (n *Node) Rename(ctx context.Context, name string, newParent gofs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
 	p, ok := newParent.(*Node)
 	if !ok {

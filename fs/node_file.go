@@ -52,6 +52,7 @@ func split(ns int64) (uint64, uint32) {
 	return uint64(sec), uint32(nsec)
 }
 
+// Getattr implements gofs.NodeGetattrer.
 func (n *Node) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	in, err := n.fs.getattr(n.ino)
 	if err != nil {
@@ -61,6 +62,7 @@ func (n *Node) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOu
 	return 0
 }
 
+// Setattr implements gofs.NodeSetattrer.
 func (n *Node) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
 	var s meta.SetAttrIn
 	if m, ok := in.GetMode(); ok {
@@ -92,6 +94,7 @@ func (n *Node) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttr
 	return 0
 }
 
+// Open implements gofs.NodeOpener.
 func (n *Node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
 	h, err := n.fs.open(n, flags)
 	if err != nil {
@@ -100,6 +103,7 @@ func (n *Node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32,
 	return h, 0, 0
 }
 
+// Readlink implements gofs.NodeReadlinker.
 func (n *Node) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
 	in, ok := n.fs.tree.Get(n.ino)
 	if !ok {
@@ -130,6 +134,7 @@ func xattrAllowed(name string) error {
 	return nil
 }
 
+// Getxattr implements gofs.NodeGetxattrer.
 func (n *Node) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
 	if err := xattrAllowed(attr); err != nil {
 		return 0, toErrno(err)
@@ -144,6 +149,7 @@ func (n *Node) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, 
 	return uint32(copy(dest, v)), 0
 }
 
+// Setxattr implements gofs.NodeSetxattrer.
 func (n *Node) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
 	if err := xattrAllowed(attr); err != nil {
 		return toErrno(err)
@@ -151,6 +157,7 @@ func (n *Node) Setxattr(ctx context.Context, attr string, data []byte, flags uin
 	return toErrno(n.fs.setxattr(n.ino, attr, data, flags))
 }
 
+// Removexattr implements gofs.NodeRemovexattrer.
 func (n *Node) Removexattr(ctx context.Context, attr string) syscall.Errno {
 	if err := xattrAllowed(attr); err != nil {
 		return toErrno(err)
@@ -158,6 +165,7 @@ func (n *Node) Removexattr(ctx context.Context, attr string) syscall.Errno {
 	return toErrno(n.fs.removexattr(n.ino, attr))
 }
 
+// Listxattr implements gofs.NodeListxattrer.
 func (n *Node) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
 	names, err := n.fs.listxattr(n.ino)
 	if err != nil {
