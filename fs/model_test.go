@@ -9,6 +9,7 @@ import (
 	"path"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -51,6 +52,9 @@ type modelRun struct {
 
 const modelChunk = 64 << 10 // one segment: every write crosses chunks
 
+// longName is a name near the limit, and a plaintext marker.
+var longName = "long-" + strings.Repeat("x", 200)
+
 // TestModel applies thousands of random operations to the mount and to a
 // plain in-memory model, comparing the whole tree after every step and
 // after every remount. Reproduce a failure with -model.seed=N.
@@ -71,6 +75,10 @@ func TestModel(t *testing.T) {
 	m := &modelRun{t: t, r: rand.New(rand.NewPCG(seed, 0)), v: v, seed: seed,
 		root: &mInode{dir: true, mode: 0o755, children: map[string]*mInode{}}}
 	m.mt = v.mount(t, func(o *Options) { o.MemoryBudget = 1 }) // smallest budget: exercise backpressure
+	mark := marker(t, "model")
+	ok(t, os.WriteFile(m.mt.path(mark), []byte(mark), 0o644))
+	m.root.children[mark] = &mInode{mode: 0o644, data: []byte(mark)}
+	caches := []string{m.mt.cache}
 	for m.step = 0; m.step < ops; m.step++ {
 		m.do()
 		m.compare()
@@ -81,6 +89,9 @@ func TestModel(t *testing.T) {
 	}
 	m.remount()
 	m.compare()
+	m.mt.unmount(t)
+	caches = append(caches, m.mt.cache)
+	assertNoPlaintext(t, [][]byte{[]byte(mark), []byte(longName)}, caches, v.store)
 }
 
 func (m *modelRun) recent() string {
@@ -160,7 +171,7 @@ func (m *modelRun) newPath() string {
 	if m.r.IntN(3) > 0 {
 		dir = m.pick(isDir)
 	}
-	names := []string{"a", "b", "c", "d", "e", "long-" + string(bytes.Repeat([]byte{'x'}, 200))}
+	names := []string{"a", "b", "c", "d", "e", longName}
 	return path.Join(dir, names[m.r.IntN(len(names))])
 }
 

@@ -284,6 +284,14 @@ var semantics = []semantic{
 		p := mt.path("xa")
 		ok(t, os.WriteFile(p, nil, 0o644))
 		ok(t, unix.Setxattr(p, "user.color", []byte("blue"), 0))
+		if n, err := unix.Getxattr(p, "user.color", nil); n != 4 || err != nil {
+			t.Errorf("getxattr size query: %d, %v", n, err)
+		}
+		if n, err := unix.Listxattr(p, nil); n != len("user.color\x00") || err != nil {
+			t.Errorf("listxattr size query: %d, %v", n, err)
+		}
+		_, err := unix.Getxattr(p, "user.color", make([]byte, 2))
+		mustErrno(t, err, syscall.ERANGE)
 		buf := make([]byte, 64)
 		n, err := unix.Getxattr(p, "user.color", buf)
 		ok(t, err)
