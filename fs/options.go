@@ -32,8 +32,9 @@ type Options struct {
 	ReadOnly bool
 	// CommitInterval is how often published changes are committed (0 = 5s).
 	CommitInterval time.Duration
-	// MemoryBudget bounds dirty plaintext held in memory (0 = 96 MiB).
-	// Writers block while it is exhausted, until uploads free memory.
+	// MemoryBudget bounds dirty plaintext held in memory (0 = 96 MiB; at
+	// least four chunks and four MaxWrite). Writers block while it is
+	// exhausted, until uploads free memory.
 	MemoryBudget int64
 	// Uploads is the number of parallel uploads (0 = 8).
 	Uploads int
