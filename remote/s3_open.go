@@ -215,7 +215,7 @@ func (s *S3) checkErr(err error) error {
 		cause = ue.Err // without the request URL
 	}
 	if certificateProblem(err) {
-		return fmt.Errorf("remote: S3 endpoint %s presented a certificate this machine does not trust: %w: give its CA bundle (CA certificate option, or AWS_CA_BUNDLE)", s.endpoint, cause)
+		return fmt.Errorf("remote: S3 endpoint %s presented a certificate this machine does not trust: %w: give its CA bundle (--s3-ca-cert FILE, or AWS_CA_BUNDLE)", s.endpoint, cause)
 	}
 	var oe *net.OpError
 	if errors.As(cause, &oe) {

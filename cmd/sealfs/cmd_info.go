@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sealfs/sealfs/crypt"
+	"github.com/sealfs/sealfs/fs/meta"
+	"github.com/sealfs/sealfs/remote"
+)
+
+func (a *app) infoCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "info STORE",
+		Short: "Show the vault's format, cipher, size and last commit",
+		Args:  exactArgs(1, "STORE"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			s, err := a.openStore(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			u, err := a.unlock(ctx, s)
+			if err != nil {
+				return err
+			}
+			return a.printInfo(ctx, s, u)
+		},
+	}
+}
+
+func (a *app) printInfo(ctx context.Context, s remote.Store, u *unlocked) error {
+	usage, err := storeUsage(ctx, s)
+	if err != nil {
+		return err
+	}
+	kdf := u.vault.KDF()
+	w := a.stdout
+	fmt.Fprintf(w, "Store:        %s\n", s)
+	fmt.Fprintf(w, "Format:       version %d\n", crypt.FormatVersion)
+	fmt.Fprintf(w, "Cipher:       %s, chunks of %s\n", u.vault.Suite(), humanBytes(int64(u.vault.ChunkSize())))
+	fmt.Fprintf(w, "Passphrase:   Argon2id, %d MiB, %d passes, %d threads\n", kdf.MemoryMiB, kdf.Time, kdf.Threads)
+	head, err := meta.ReadHead(ctx, s, u.keys)
+	if err != nil {
+		fmt.Fprintf(w, "Last commit:  unreadable: %v\n", err)
+	} else {
+		fmt.Fprintf(w, "Last commit:  #%d at %s by device %q\n", head.Seq, head.Time.Local().Format(time.RFC3339), head.Device)
+	}
+	for _, k := range []string{"data", "meta"} {
+		fmt.Fprintf(w, "%-13s %d objects, %s\n", strings.ToUpper(k[:1])+k[1:]+":", usage[k].count, humanBytes(usage[k].bytes))
+	}
+	return nil
+}
+
+type usageCount struct{ count, bytes int64 }
+
+// storeUsage counts objects and bytes under each top-level prefix.
+func storeUsage(ctx context.Context, s remote.Store) (map[string]usageCount, error) {
+	out := map[string]usageCount{}
+	err := s.List(ctx, "", func(o remote.ObjectInfo) error {
+		top, _, _ := strings.Cut(o.Key, "/")
+		u := out[top]
+		u.count++
+		u.bytes += o.Size
+		out[top] = u
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing %s: %w", s, err)
+	}
+	return out, nil
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sealfs/sealfs/crypt"
+	"github.com/sealfs/sealfs/fs/meta"
+	"github.com/sealfs/sealfs/remote"
+)
+
+// initOptions are the parameters of a new vault.
+type initOptions struct {
+	kdfMemory  uint32
+	kdfTime    uint32
+	kdfThreads uint8
+	cipher     string
+}
+
+func (o *initOptions) addFlags(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.Uint32Var(&o.kdfMemory, "kdf-memory", crypt.DefaultKDF.MemoryMiB,
+		fmt.Sprintf("Argon2id memory in MiB (at least %d)", crypt.MinKDF.MemoryMiB))
+	f.Uint32Var(&o.kdfTime, "kdf-time", crypt.DefaultKDF.Time,
+		fmt.Sprintf("Argon2id passes (at least %d)", crypt.MinKDF.Time))
+	f.Uint8Var(&o.kdfThreads, "kdf-threads", crypt.DefaultKDF.Threads, "Argon2id parallelism")
+	f.StringVar(&o.cipher, "cipher", "aes-gcm", "content cipher: aes-gcm or xchacha20")
+}
+
+func (a *app) initCommand() *cobra.Command {
+	var o initOptions
+	cmd := &cobra.Command{
+		Use:   "init STORE",
+		Short: "Create a new vault in STORE and print its recovery key",
+		Long: `init creates a new, empty vault in STORE: a random master key wrapped by your
+passphrase (Argon2id) and by a recovery key. The recovery key is printed once:
+write it down. init never overwrites an existing vault.`,
+		Args: exactArgs(1, "STORE"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := a.openStore(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			_, err = a.initVault(cmd.Context(), s, o)
+			return err
+		},
+	}
+	o.addFlags(cmd)
+	return cmd
+}
+
+// initVault creates the vault and the first (empty) commit, prints the
+// recovery key, and returns the unlocked vault.
+func (a *app) initVault(ctx context.Context, s remote.Store, o initOptions) (*unlocked, error) {
+	kdf := crypt.KDFParams{Time: o.kdfTime, MemoryMiB: o.kdfMemory, Threads: o.kdfThreads}
+	if kdf.MemoryMiB < crypt.MinKDF.MemoryMiB || kdf.Time < crypt.MinKDF.Time || kdf.Threads < 1 {
+		return nil, usageErr("Argon2id parameters too weak (memory %d MiB, time %d, threads %d): the minimum is %d MiB, time %d, 1 thread",
+			kdf.MemoryMiB, kdf.Time, kdf.Threads, crypt.MinKDF.MemoryMiB, crypt.MinKDF.Time)
+	}
+	suite, err := crypt.ParseSuite(o.cipher)
+	if err != nil {
+		return nil, usageErr("unknown --cipher %q: use aes-gcm or xchacha20", o.cipher)
+	}
+	if _, err := s.Stat(ctx, vaultKey); err == nil {
+		return nil, errVaultExists(s)
+	} else if !errors.Is(err, remote.ErrNotFound) {
+		return nil, fmt.Errorf("checking for an existing vault: %w", err)
+	}
+	pass, err := a.newPassphrase(a.passphraseFile, "SEALFS_PASSPHRASE")
+	if err != nil {
+		return nil, err
+	}
+	v, master, rk, err := crypt.NewVault(nil, suite, crypt.DefaultChunkSize, pass, kdf)
+	clear(pass)
+	if err != nil {
+		return nil, fmt.Errorf("creating vault: %w", err)
+	}
+	data, err := v.Marshal()
+	if err != nil {
+		return nil, fmt.Errorf("encoding vault: %w", err)
+	}
+	etag, err := s.Put(ctx, vaultKey, data, remote.PutOptions{IfNoneMatch: true})
+	if errors.Is(err, remote.ErrPrecondition) {
+		return nil, errVaultExists(s)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("writing %s: %w", vaultKey, err)
+	}
+	u := &unlocked{vault: v, master: master, keys: crypt.DeriveKeys(master, suite, v.ChunkSize()), etag: etag}
+	if err := createHead(ctx, s, u.keys); err != nil {
+		return nil, err
+	}
+	a.printRecoveryKey(s, suite, kdf, rk)
+	return u, nil
+}
+
+// createHead writes the first, empty commit of a vault.
+func createHead(ctx context.Context, s remote.Store, k *crypt.Keys) error {
+	tree := meta.NewTree(k.ChunkSize, uint32(os.Getuid()), uint32(os.Getgid()), time.Now().UnixNano())
+	if _, err := meta.Create(ctx, s, k, tree, meta.LogOptions{Device: deviceName()}); err != nil {
+		return fmt.Errorf("writing the first commit: %w", err)
+	}
+	return nil
+}
+
+func errVaultExists(s remote.Store) error {
+	return fmt.Errorf("a vault already exists in %s: refusing to overwrite it (mount it, or choose another location)", s)
+}
+
+func (a *app) printRecoveryKey(s remote.Store, suite crypt.Suite, kdf crypt.KDFParams, rk crypt.RecoveryKey) {
+	fmt.Fprintf(a.stdout, `Created a sealfs vault in %s (cipher %s, Argon2id %d MiB, %d passes).
+
+RECOVERY KEY - write it down now and keep it somewhere safe.
+It is shown only this once. With it you can open this vault and set a new
+passphrase if you ever forget yours ('sealfs passwd --recovery-key-file').
+
+    %s
+
+Next: sealfs mount %s MOUNTPOINT
+`, s, suite, kdf.MemoryMiB, kdf.Time, rk.Display(), s)
+}

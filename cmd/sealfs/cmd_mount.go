@@ -1,0 +1,197 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sealfs/sealfs/fs"
+	"github.com/sealfs/sealfs/fs/meta"
+	"github.com/sealfs/sealfs/remote"
+)
+
+type mountOptions struct {
+	readOnly       bool
+	cacheDir       string
+	device         string
+	allowOther     bool
+	commitInterval time.Duration
+	daemon         bool
+	init           bool
+	initOpts       initOptions
+}
+
+func (a *app) mountCommand() *cobra.Command {
+	var o mountOptions
+	cmd := &cobra.Command{
+		Use:   "mount STORE MOUNTPOINT",
+		Short: "Mount the vault in STORE at MOUNTPOINT",
+		Long: `mount serves the vault in STORE at the empty directory MOUNTPOINT. It runs in
+the foreground until unmounted (Ctrl-C, SIGTERM, 'sealfs umount MOUNTPOINT' or
+'fusermount3 -u MOUNTPOINT'), then commits everything and exits 0 only if
+every change is in the store. With --daemon it returns once the mount is ready.
+
+Changes are committed every --commit-interval, on fsync, and at unmount.`,
+		Args: exactArgs(2, "STORE and MOUNTPOINT"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.runMount(cmd.Context(), args[0], args[1], o)
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVar(&o.readOnly, "read-only", false, "mount read-only")
+	f.StringVar(&o.cacheDir, "cache-dir", "", "local directory for this vault's sealed cache and state (default $XDG_CACHE_HOME/sealfs/...)")
+	f.StringVar(&o.device, "device", deviceName(), "name of this device, recorded with each commit")
+	f.BoolVar(&o.allowOther, "allow-other", false, "let other users access the mount (needs user_allow_other in /etc/fuse.conf for non-root)")
+	f.DurationVar(&o.commitInterval, "commit-interval", 5*time.Second, "how often changes are committed without fsync")
+	f.BoolVar(&o.daemon, "daemon", false, "run in the background; return once the mount is ready")
+	f.BoolVar(&o.init, "init", false, "create the vault first if STORE has none (prints the recovery key)")
+	o.initOpts.addFlags(cmd)
+	return cmd
+}
+
+func (a *app) runMount(ctx context.Context, location, mountpoint string, o mountOptions) (err error) {
+	defer func() { daemonReady(err) }() // a daemon's parent waits for this
+	if o.commitInterval < 100*time.Millisecond {
+		return usageErr("--commit-interval %s is too short: use at least 100ms", o.commitInterval)
+	}
+	mnt, err := checkMountpoint(mountpoint)
+	if err != nil {
+		return err
+	}
+	if err := checkFUSE(); err != nil {
+		return err
+	}
+	s, err := a.openStore(ctx, location)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+
+	u, err := a.unlockForMount(ctx, s, o)
+	if err != nil {
+		return err
+	}
+	if o.daemon && !isDaemonChild() {
+		return a.startDaemon(u)
+	}
+	cacheDir := o.cacheDir
+	if cacheDir == "" {
+		if cacheDir, err = defaultCacheDir(s); err != nil {
+			return err
+		}
+	}
+	// The mount outlives the signal context: Ctrl-C must end in a clean
+	// unmount and a final commit, not in cancelled uploads.
+	m, err := fs.Mount(context.WithoutCancel(ctx), mnt, fs.Options{
+		Store:          s,
+		Keys:           u.keys,
+		CacheDir:       cacheDir,
+		Device:         o.device,
+		ReadOnly:       o.readOnly,
+		CommitInterval: o.commitInterval,
+		AllowOther:     o.allowOther,
+		Logger:         a.logger,
+	})
+	if err != nil {
+		return fmt.Errorf("cannot mount %s at %s: %w", s, mnt, err)
+	}
+	return a.serve(s, mnt, m)
+}
+
+// unlockForMount unlocks the vault, creating it first with --init.
+func (a *app) unlockForMount(ctx context.Context, s remote.Store, o mountOptions) (*unlocked, error) {
+	if isDaemonChild() {
+		return a.unlockFromParent(ctx, s)
+	}
+	if o.init {
+		if _, err := s.Stat(ctx, vaultKey); errors.Is(err, remote.ErrNotFound) {
+			return a.initVault(ctx, s, o.initOpts)
+		}
+	}
+	u, err := a.unlock(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	// A vault whose init stopped before its first commit gets it now.
+	if _, err := meta.ReadHead(ctx, s, u.keys); errors.Is(err, remote.ErrNotFound) {
+		if err := createHead(ctx, s, u.keys); err != nil {
+			return nil, err
+		}
+	}
+	return u, nil
+}
+
+// serve waits until the mount ends: a signal asks for an unmount (refused
+// while busy), an external unmount ends it directly. It returns the result of
+// the final commit.
+func (a *app) serve(s remote.Store, mnt string, m *fs.Mounted) error {
+	ctl, err := startControl(mnt, m)
+	if err != nil {
+		a.logger.Warn("sealfs umount will not be able to wait for this mount", "err", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- m.Wait() }()
+	daemonReady(nil)
+	if !isDaemonChild() {
+		fmt.Fprintf(a.stderr, "sealfs: %s mounted at %s; press Ctrl-C or run 'sealfs umount %s' to unmount\n", s, mnt, mnt)
+	}
+	// Each SIGINT/SIGTERM asks for an unmount; a busy mount refuses and
+	// keeps serving, so a later signal can try again.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	unmounting := make(chan struct{}, 1)
+	var result error
+	for waiting := true; waiting; {
+		select {
+		case result = <-done:
+			waiting = false
+		case <-sigs:
+			select {
+			case unmounting <- struct{}{}:
+			default:
+				continue // one attempt at a time
+			}
+			go func() {
+				defer func() { <-unmounting }()
+				bar := newProgress(a.stderr, "committing")
+				stopBar := watchProgress(m, bar)
+				defer stopBar()
+				if err := m.Unmount(); err != nil && isBusy(err) {
+					fmt.Fprintf(a.stderr, "sealfs: %s is busy: close the files open in it (see 'lsof %s'), then unmount again\n", mnt, mnt)
+				}
+			}()
+		}
+	}
+	if ctl != nil {
+		ctl.close()
+	}
+	if result != nil {
+		return fmt.Errorf("final commit failed: %w (the changes are kept in the local cache; mount again to finish)", result)
+	}
+	return nil
+}
+
+// watchProgress updates bar from m until the returned stop is called.
+func watchProgress(m mountHandle, bar *progress) (stop func()) {
+	quit := make(chan struct{})
+	go func() {
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-t.C:
+				bar.update(m.Progress())
+			}
+		}
+	}()
+	return func() { close(quit); bar.finish() }
+}

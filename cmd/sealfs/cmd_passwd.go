@@ -1,0 +1,67 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sealfs/sealfs/crypt"
+	"github.com/sealfs/sealfs/remote"
+)
+
+func (a *app) passwdCommand() *cobra.Command {
+	var newFile string
+	var kdf initOptions
+	cmd := &cobra.Command{
+		Use:   "passwd STORE",
+		Short: "Change the passphrase (with the old one or the recovery key)",
+		Long: `passwd sets a new passphrase. Unlock with the current passphrase, or with
+--recovery-key-file if it is lost. Only the passphrase key slot is rewritten;
+no data is touched and the recovery key stays valid. The new passphrase comes
+from --new-passphrase-file, SEALFS_NEW_PASSPHRASE, or a prompt.`,
+		Args: exactArgs(1, "STORE"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			s, err := a.openStore(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			u, err := a.unlock(ctx, s)
+			if err != nil {
+				return err
+			}
+			pass, err := a.newPassphrase(newFile, "SEALFS_NEW_PASSPHRASE")
+			if err != nil {
+				return err
+			}
+			params := crypt.KDFParams{Time: kdf.kdfTime, MemoryMiB: kdf.kdfMemory, Threads: kdf.kdfThreads}
+			if !cmd.Flags().Changed("kdf-memory") && !cmd.Flags().Changed("kdf-time") && !cmd.Flags().Changed("kdf-threads") {
+				params = u.vault.KDF() // keep the vault's strength unless asked
+			}
+			err = u.vault.SetPassphrase(nil, u.master, pass, params)
+			clear(pass)
+			if err != nil {
+				return withCode(exitUsage, err, "")
+			}
+			data, err := u.vault.Marshal()
+			if err != nil {
+				return err
+			}
+			// Compare-and-swap: a concurrent passwd must not be lost silently.
+			if _, err := s.Put(ctx, vaultKey, data, remote.PutOptions{IfMatch: u.etag}); err != nil {
+				if errors.Is(err, remote.ErrPrecondition) {
+					return errors.New("the vault changed while we worked (another passwd?): nothing was changed, run passwd again")
+				}
+				return fmt.Errorf("writing %s: %w", vaultKey, err)
+			}
+			fmt.Fprintln(a.stdout, "Passphrase changed. The recovery key is unchanged.")
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&newFile, "new-passphrase-file", "", "read the new passphrase from this file")
+	kdf.addFlags(cmd)
+	cmd.Flags().MarkHidden("cipher")
+	return cmd
+}

@@ -1,0 +1,169 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// The control socket lets 'sealfs umount' ask the serving process to
+// unmount and wait until the final commit is in the store. One JSON request
+// per connection; the server answers with progress lines and one final line.
+
+type controlRequest struct {
+	Op string `json:"op"` // "unmount"
+}
+
+type controlReply struct {
+	Done  int64  `json:"done,omitempty"`
+	Total int64  `json:"total,omitempty"`
+	Final bool   `json:"final,omitempty"`
+	Error string `json:"error,omitempty"`
+}
+
+// runtimeDir holds control sockets; never anything secret.
+func runtimeDir() string {
+	if os.Geteuid() == 0 {
+		return "/run/sealfs"
+	}
+	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
+		return filepath.Join(d, "sealfs")
+	}
+	return filepath.Join(os.TempDir(), fmt.Sprintf("sealfs-%d", os.Geteuid()))
+}
+
+// controlPath names the socket of the mount at mountpoint (absolute path).
+func controlPath(mountpoint string) string {
+	sum := sha256.Sum256([]byte(mountpoint))
+	return filepath.Join(runtimeDir(), hex.EncodeToString(sum[:12])+".sock")
+}
+
+// mountHandle is what the control server needs from a mount.
+type mountHandle interface {
+	Unmount() error
+	Progress() (done, total int64)
+}
+
+type controlServer struct {
+	ln       net.Listener
+	path     string
+	m        mountHandle
+	inflight sync.WaitGroup
+}
+
+func startControl(mountpoint string, m mountHandle) (*controlServer, error) {
+	path := controlPath(mountpoint)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	_ = os.Remove(path) // a stale socket of a crashed mount at the same place
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	_ = os.Chmod(path, 0o600)
+	c := &controlServer{ln: ln, path: path, m: m}
+	go c.serve()
+	return c, nil
+}
+
+func (c *controlServer) serve() {
+	for {
+		conn, err := c.ln.Accept()
+		if err != nil {
+			return
+		}
+		c.inflight.Add(1)
+		go func() {
+			defer c.inflight.Done()
+			defer conn.Close()
+			c.handle(conn)
+		}()
+	}
+}
+
+func (c *controlServer) handle(conn net.Conn) {
+	var req controlRequest
+	if err := json.NewDecoder(bufio.NewReader(conn)).Decode(&req); err != nil {
+		return
+	}
+	enc := json.NewEncoder(conn)
+	if req.Op != "unmount" {
+		_ = enc.Encode(controlReply{Final: true, Error: "unknown request " + req.Op})
+		return
+	}
+	stop := make(chan struct{})
+	go func() {
+		t := time.NewTicker(200 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				done, total := c.m.Progress()
+				_ = enc.Encode(controlReply{Done: done, Total: total})
+			}
+		}
+	}()
+	err := c.m.Unmount()
+	close(stop)
+	reply := controlReply{Final: true}
+	if err != nil {
+		reply.Error = err.Error()
+	}
+	_ = enc.Encode(reply)
+}
+
+// close stops accepting and waits (bounded) for replies in flight.
+func (c *controlServer) close() {
+	c.ln.Close()
+	_ = os.Remove(c.path)
+	done := make(chan struct{})
+	go func() { c.inflight.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+	}
+}
+
+// requestUnmount asks the serving process of mountpoint to unmount and
+// commit; progress is called with each update. errNoServer means nothing
+// answered on the socket.
+func requestUnmount(ctx context.Context, mountpoint string, progress func(done, total int64)) error {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", controlPath(mountpoint))
+	if err != nil {
+		return errNoServer
+	}
+	defer conn.Close()
+	if err := json.NewEncoder(conn).Encode(controlRequest{Op: "unmount"}); err != nil {
+		return errNoServer
+	}
+	dec := json.NewDecoder(bufio.NewReader(conn))
+	for {
+		var r controlReply
+		if err := dec.Decode(&r); err != nil {
+			return errors.New("the sealfs process exited without confirming the final commit: check its log, then mount again to finish")
+		}
+		if !r.Final {
+			progress(r.Done, r.Total)
+			continue
+		}
+		if r.Error != "" {
+			return errors.New(r.Error)
+		}
+		return nil
+	}
+}
+
+var errNoServer = errors.New("no sealfs process answers for this mount")

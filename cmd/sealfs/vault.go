@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/sealfs/sealfs/crypt"
+	"github.com/sealfs/sealfs/remote"
+)
+
+// vaultKey is where the vault (key slots and parameters) lives in a store.
+const vaultKey = "vault.json"
+
+// openStore opens STORE (a local path or s3://bucket/prefix).
+func (a *app) openStore(ctx context.Context, location string) (remote.Store, error) {
+	s, err := remote.Open(ctx, location, remote.Options{
+		Endpoint:   a.s3Endpoint,
+		Insecure:   a.insecureHTTP,
+		CACertFile: a.caCert,
+		Logger:     a.logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cannot open store %s: %w", location, err)
+	}
+	return s, nil
+}
+
+// unlocked is an opened vault.
+type unlocked struct {
+	vault  *crypt.Vault
+	master crypt.Key
+	keys   *crypt.Keys
+	etag   string // of vault.json, for compare-and-swap rewrites
+}
+
+// readVault fetches and parses vault.json.
+func readVault(ctx context.Context, s remote.Store) (*crypt.Vault, string, error) {
+	data, info, err := s.Get(ctx, vaultKey)
+	if errors.Is(err, remote.ErrNotFound) {
+		return nil, "", withCode(exitError, fmt.Errorf("no sealfs vault in %s", s),
+			fmt.Sprintf("create one with 'sealfs init %s', or check the store address", s))
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("reading %s: %w", vaultKey, err)
+	}
+	v, err := crypt.ParseVault(data)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s in %s is damaged or from a newer sealfs: %w", vaultKey, s, err)
+	}
+	return v, info.ETag, nil
+}
+
+// unlock opens the vault with the recovery key if one was given, else with
+// the passphrase. A wrong secret exits with code 10.
+func (a *app) unlock(ctx context.Context, s remote.Store) (*unlocked, error) {
+	v, etag, err := readVault(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	rk, haveRK, err := a.recoveryKey()
+	if err != nil {
+		return nil, err
+	}
+	var master crypt.Key
+	if haveRK {
+		master, err = v.UnlockRecovery(rk)
+		if errors.Is(err, crypt.ErrAuth) {
+			return nil, withCode(exitWrongKey, errors.New("wrong recovery key for this vault"),
+				"check the 64 digits, or unlock with the passphrase instead")
+		}
+	} else {
+		var pass []byte
+		if pass, err = a.passphrase(); err != nil {
+			return nil, err
+		}
+		master, err = v.UnlockPassphrase(pass)
+		clear(pass)
+		if errors.Is(err, crypt.ErrAuth) {
+			return nil, withCode(exitWrongKey, errors.New("wrong passphrase for this vault"),
+				"try again, or unlock with --recovery-key-file")
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cannot open vault: %w", err)
+	}
+	keys := crypt.DeriveKeys(master, v.Suite(), v.ChunkSize())
+	return &unlocked{vault: v, master: master, keys: keys, etag: etag}, nil
+}
+
+// defaultCacheDir is this vault's local directory on this device: ciphertext
+// only (staged objects, sealed local state). Keyed by the store address so two
+// vaults never share one.
+func defaultCacheDir(s remote.Store) (string, error) {
+	base := os.Getenv("XDG_CACHE_HOME")
+	if base == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("no cache directory: set --cache-dir or HOME: %w", err)
+		}
+		base = filepath.Join(home, ".cache")
+	}
+	sum := sha256.Sum256([]byte(s.String()))
+	return filepath.Join(base, "sealfs", hex.EncodeToString(sum[:8])), nil
+}
+
+// deviceName is the default --device: the host name.
+func deviceName() string {
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		return "unknown-device"
+	}
+	return h
+}
