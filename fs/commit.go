@@ -167,13 +167,40 @@ func (fs *FS) commit(ctx context.Context) error {
 	if !fs.tree.Dirty() {
 		return nil
 	}
-	if _, err := fs.mlog.Commit(ctx, fs.tree); err != nil {
+	if err := fs.checkLease(); err != nil {
+		return err
+	}
+	h, err := fs.mlog.Commit(ctx, fs.tree)
+	if err != nil {
 		if errors.Is(err, meta.ErrFenced) {
 			fs.fenced.Store(true)
 		}
 		return fmt.Errorf("fs: commit: %w", err)
 	}
+	fs.committed(h)
 	return nil
+}
+
+// checkLease fences the mount when its writer lease is gone: another
+// device may be writing, so this one must not commit.
+func (fs *FS) checkLease() error {
+	if fs.opts.Lease == nil {
+		return nil
+	}
+	if err := fs.opts.Lease.Check(); err != nil {
+		if !fs.fenced.Swap(true) {
+			fs.log.Error("the writer lease is lost: this mount stops committing and is read-only now", "err", err)
+		}
+		return fmt.Errorf("fs: commit: writer lease: %w", err)
+	}
+	return nil
+}
+
+// committed reports a new head to Options.OnCommit.
+func (fs *FS) committed(h meta.Head) {
+	if fs.opts.OnCommit != nil {
+		fs.opts.OnCommit(h)
+	}
 }
 
 // publishAll publishes files in parallel.
@@ -262,9 +289,14 @@ func (fs *FS) finalCommit(ctx context.Context) error {
 	}
 	fs.commitMu.Lock()
 	defer fs.commitMu.Unlock()
-	if _, err := fs.mlog.Snapshot(ctx, fs.tree); err != nil {
+	if err := fs.checkLease(); err != nil {
+		return err
+	}
+	h, err := fs.mlog.Snapshot(ctx, fs.tree)
+	if err != nil {
 		return fmt.Errorf("fs: final snapshot: %w", err)
 	}
+	fs.committed(h)
 	return nil
 }
 

@@ -59,12 +59,16 @@ func Open(ctx context.Context, opts Options) (*FS, error) {
 	opts = opts.withDefaults()
 	tree, mlog, err := meta.Open(ctx, opts.Store, opts.Keys, meta.LogOptions{
 		Device:  opts.Device,
-		MountID: newMountID(),
+		MountID: opts.MountID,
 		Rand:    opts.Rand,
 		Logger:  opts.Logger,
+		MinSeq:  opts.MinSeq,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("fs: open vault metadata in %s: %w", opts.Store, err)
+	}
+	if opts.OnCommit != nil {
+		opts.OnCommit(mlog.Head())
 	}
 	return newFS(opts, tree, mlog), nil
 }

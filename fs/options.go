@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sealfs/sealfs/crypt"
+	"github.com/sealfs/sealfs/fs/meta"
 	"github.com/sealfs/sealfs/remote"
 )
 
@@ -44,9 +45,24 @@ type Options struct {
 	// ReadCache bounds the decrypted segments kept in memory (0 = 64 MiB).
 	ReadCache  int64
 	AllowOther bool
-	Logger     *slog.Logger // nil = discard
-	Rand       io.Reader    // nil = crypto/rand
-	Debug      bool         // go-fuse debug output
+	// MountID identifies this mount instance in commits and in the writer
+	// lease ("" = random). Give the lease and the FS the same one.
+	MountID string
+	// MinSeq is the highest commit this device has seen (its sealed local
+	// high-water mark). Open refuses an older head: the bucket was rolled
+	// back or serves a stale view (see meta.ErrRollback).
+	MinSeq uint64
+	// Lease, when set, is checked before every commit: a writer that lost
+	// its lease must not commit. A failed check fences the mount (EROFS)
+	// like a head changed by another writer.
+	Lease interface{ Check() error }
+	// OnCommit, when set, is called with the head after Open loads it and
+	// after every commit this mount makes (to keep the local high-water
+	// mark). It must not block for long.
+	OnCommit func(meta.Head)
+	Logger   *slog.Logger // nil = discard
+	Rand     io.Reader    // nil = crypto/rand
+	Debug    bool         // go-fuse debug output
 }
 
 // withDefaults returns o with zero fields replaced by their defaults.
@@ -68,6 +84,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.MountID == "" {
+		o.MountID = newMountID()
 	}
 	if o.Rand == nil {
 		o.Rand = rand.Reader
