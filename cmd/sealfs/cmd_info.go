@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sealfs/sealfs/crypt"
+	"github.com/sealfs/sealfs/fs/lease"
 	"github.com/sealfs/sealfs/fs/meta"
 	"github.com/sealfs/sealfs/remote"
 )
@@ -50,6 +51,11 @@ func (a *app) printInfo(ctx context.Context, s remote.Store, u *unlocked) error 
 		fmt.Fprintf(w, "Last commit:  unreadable: %v\n", err)
 	} else {
 		fmt.Fprintf(w, "Last commit:  #%d at %s by device %q\n", head.Seq, head.Time.Local().Format(time.RFC3339), head.Device)
+	}
+	if li, err := lease.Read(ctx, s, u.keys); err != nil {
+		fmt.Fprintf(w, "Writer lease: unreadable: %v\n", err)
+	} else {
+		fmt.Fprintf(w, "Writer lease: %s\n", li)
 	}
 	for _, k := range []string{"data", "meta"} {
 		fmt.Fprintf(w, "%-13s %d objects, %s\n", strings.ToUpper(k[:1])+k[1:]+":", usage[k].count, humanBytes(usage[k].bytes))

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sealfs/sealfs/fs"
+	"github.com/sealfs/sealfs/fs/localstate"
 	"github.com/sealfs/sealfs/fs/meta"
 	"github.com/sealfs/sealfs/remote"
 )
@@ -25,6 +26,9 @@ type mountOptions struct {
 	daemon         bool
 	init           bool
 	initOpts       initOptions
+	force          bool // take over a writer lease another device holds
+	acceptRollback bool // accept a store older than this device has seen
+	singleDevice   bool // accept a store without conditional writes
 }
 
 func (a *app) mountCommand() *cobra.Command {
@@ -51,6 +55,9 @@ Changes are committed every --commit-interval, on fsync, and at unmount.`,
 	f.DurationVar(&o.commitInterval, "commit-interval", 5*time.Second, "how often changes are committed without fsync")
 	f.BoolVar(&o.daemon, "daemon", false, "run in the background; return once the mount is ready")
 	f.BoolVar(&o.init, "init", false, "create the vault first if STORE has none (prints the recovery key)")
+	f.BoolVar(&o.force, "force", false, "take over the vault even if another device holds the writer lease (that device stops committing)")
+	f.BoolVar(&o.acceptRollback, "accept-rollback", false, "accept a store whose last commit is older than one this device has seen (after restoring a backup of the bucket on purpose)")
+	f.BoolVar(&o.singleDevice, "single-device", false, "mount read-write even if the store does not honour conditional writes (never mount it on two devices at once)")
 	o.initOpts.addFlags(cmd)
 	return cmd
 }
@@ -88,7 +95,8 @@ func (a *app) runMount(ctx context.Context, location, mountpoint string, o mount
 	}
 	// The mount outlives the signal context: Ctrl-C must end in a clean
 	// unmount and a final commit, not in cancelled uploads.
-	m, err := fs.Mount(context.WithoutCancel(ctx), mnt, fs.Options{
+	ctx = context.WithoutCancel(ctx)
+	opts := fs.Options{
 		Store:          s,
 		Keys:           u.keys,
 		CacheDir:       cacheDir,
@@ -97,11 +105,25 @@ func (a *app) runMount(ctx context.Context, location, mountpoint string, o mount
 		CommitInterval: o.commitInterval,
 		AllowOther:     o.allowOther,
 		Logger:         a.logger,
-	})
+	}
+	g, err := a.guardMount(ctx, s, u, cacheDir, o, &opts)
 	if err != nil {
+		return err
+	}
+	m, err := fs.Mount(ctx, mnt, opts)
+	if err != nil {
+		_ = g.close(ctx, true) // nothing was written: let another device in at once
+		var rb *localstate.RollbackError
+		if errors.Is(err, meta.ErrRollback) || errors.As(err, &rb) {
+			return withCode(exitError, fmt.Errorf("cannot mount %s: %w", s, err), "if you restored the store on purpose, mount with --accept-rollback")
+		}
 		return fmt.Errorf("cannot mount %s at %s: %w", s, mnt, err)
 	}
-	return a.serve(s, mnt, m)
+	err = a.serve(s, mnt, m)
+	if cerr := g.close(ctx, err == nil); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // unlockForMount unlocks the vault, creating it first with --init.

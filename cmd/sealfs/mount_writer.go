@@ -1,0 +1,167 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/sealfs/sealfs/fs"
+	"github.com/sealfs/sealfs/fs/lease"
+	"github.com/sealfs/sealfs/fs/localstate"
+	"github.com/sealfs/sealfs/fs/meta"
+	"github.com/sealfs/sealfs/remote"
+)
+
+// deviceGuard is what a mount holds on this device and in the store besides
+// the filesystem: the local state lock and file (rollback detection) and,
+// for a read-write mount, the writer lease.
+type deviceGuard struct {
+	state  *localstate.State
+	unlock func() error // localstate.Lock; nil for read-only mounts
+	lease  *lease.Lease // nil for read-only mounts
+	stop   context.CancelFunc
+}
+
+// guardMount runs the device checks of a mount in order, before anything is
+// served: one read-write mount per cache directory (local lock), a store
+// that honours conditional writes, the writer lease (exit 11 while another
+// device holds it), and rollback detection against this device's high-water
+// mark. It fills in the fs.Options that depend on them.
+func (a *app) guardMount(ctx context.Context, s remote.Store, u *unlocked, cacheDir string, o mountOptions, opts *fs.Options) (g *deviceGuard, err error) {
+	g = &deviceGuard{}
+	defer func() {
+		if err != nil {
+			_ = g.close(ctx, true) // nothing was written: let another device in at once
+		}
+	}()
+	if !o.readOnly {
+		if g.unlock, err = localstate.Lock(cacheDir); err != nil {
+			if errors.Is(err, localstate.ErrLocked) {
+				return g, withCode(exitLeaseHeld, err, "unmount it first, or mount read-only with --read-only")
+			}
+			return g, fmt.Errorf("locking the cache directory: %w", err)
+		}
+	}
+	if g.state, err = localstate.Open(cacheDir, u.keys.Local); err != nil {
+		return g, fmt.Errorf("this device's state for the vault: %w", err)
+	}
+	if !o.readOnly {
+		if err := a.selfTest(ctx, s, o); err != nil {
+			return g, err
+		}
+		opts.MountID = newMountID()
+		g.lease, err = lease.Acquire(ctx, s, u.keys, lease.Options{
+			Device:   o.device,
+			MountID:  opts.MountID,
+			Force:    o.force,
+			Observer: g.state,
+			Reclaim:  g.state.LastMount(),
+			Logger:   a.logger,
+		})
+		var held *lease.HeldError
+		if errors.As(err, &held) {
+			return g, withCode(exitLeaseHeld, err, "")
+		}
+		if err != nil {
+			return g, fmt.Errorf("taking the writer lease: %w", err)
+		}
+		if err := g.state.SetMount(opts.MountID); err != nil {
+			return g, err
+		}
+	}
+	if err := a.checkRollback(ctx, s, u, g.state, o, opts); err != nil {
+		return g, err
+	}
+	if !o.readOnly {
+		opts.Lease = g.lease
+		opts.OnCommit = func(h meta.Head) {
+			if err := g.state.Observe(h); err != nil {
+				a.logger.Warn("cannot record the new commit in this device's state; rollback detection may miss it", "err", err)
+			}
+		}
+		runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		g.stop = cancel
+		go g.lease.Run(runCtx, func(err error) {
+			fmt.Fprintf(a.stderr, "sealfs: error: %v: another device took over this vault; this mount no longer commits (changes made from now on are not saved)\n", err)
+		})
+	}
+	return g, nil
+}
+
+// selfTest refuses a read-write mount of a store whose conditional writes do
+// not work, unless the user accepted single-device mode.
+func (a *app) selfTest(ctx context.Context, s remote.Store, o mountOptions) error {
+	err := remote.SelfTestConditional(ctx, s)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, remote.ErrNoConditionalWrites) && o.singleDevice:
+		a.logger.Warn("the store does not honour conditional writes; continuing in single-device mode", "err", err)
+		fmt.Fprintf(a.stderr, "sealfs: warning: %s does not honour conditional writes: never mount it read-write on two devices at once\n", s)
+		return nil
+	case errors.Is(err, remote.ErrNoConditionalWrites):
+		return withCode(exitError, err, "use another S3 endpoint, or accept single-device mode with --single-device (never mount it read-write on two devices at once)")
+	}
+	return fmt.Errorf("checking the store's conditional writes: %w", err)
+}
+
+// checkRollback compares the store's head with the highest commit this
+// device has seen, and passes that mark to the FS (which re-checks it when
+// it loads the head).
+func (a *app) checkRollback(ctx context.Context, s remote.Store, u *unlocked, st *localstate.State, o mountOptions, opts *fs.Options) error {
+	head, err := meta.ReadHead(ctx, s, u.keys)
+	if err != nil {
+		return fmt.Errorf("reading the vault's last commit: %w", err)
+	}
+	if o.acceptRollback {
+		if o.readOnly {
+			return nil // accepting is recorded by the next read-write mount
+		}
+		return st.Accept(head)
+	}
+	if err := st.CheckRollback(head); err != nil {
+		var rb *localstate.RollbackError
+		if errors.As(err, &rb) {
+			return withCode(exitError, err, "")
+		}
+		return err
+	}
+	if hw, ok := st.HighWater(); ok {
+		opts.MinSeq = hw.Seq
+	}
+	if !o.readOnly {
+		return st.Observe(head)
+	}
+	return nil
+}
+
+// close releases the lease (only when nothing is left uncommitted: otherwise
+// it expires, and this device reclaims it at once on the next mount) and the
+// local lock.
+func (g *deviceGuard) close(ctx context.Context, clean bool) error {
+	var err error
+	if g.stop != nil {
+		g.stop()
+	}
+	if g.lease != nil && clean {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		err = g.lease.Release(rctx)
+		cancel()
+		if err != nil {
+			err = fmt.Errorf("releasing the writer lease (another device can take over once it expires): %w", err)
+		}
+	}
+	if g.unlock != nil {
+		_ = g.unlock()
+	}
+	return err
+}
+
+func newMountID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
