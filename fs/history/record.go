@@ -1,0 +1,204 @@
+package history
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sealfs/sealfs/crypt"
+	"github.com/sealfs/sealfs/fs/meta"
+)
+
+// Prefix is where catalog records live in the store.
+const Prefix = "snapshots/"
+
+// recordVersion is the first byte of a catalog record's payload.
+const recordVersion = 1
+
+// idLen is the length of a snapshot id: 8 lowercase hex digits (32 random
+// bits; a catalog holds at most thousands, and Record retries a clash).
+const idLen = 8
+
+// maxDevice bounds the device name, as in the head.
+const maxDevice = 1024
+
+// Snapshot is one named point in time of the vault.
+type Snapshot struct {
+	ID     string    // 8 lowercase hex digits, unique in the catalog
+	Time   time.Time // when the snapshot was committed (the writer's clock)
+	Device string    // the writer's device name
+	Files  uint64    // regular files in the tree
+	Bytes  uint64    // their bytes (apparent size)
+	// Tree is the meta snapshot the catalog entry names.
+	Tree meta.ObjectRef
+	// Key is the catalog record's own store key.
+	Key string
+}
+
+// recordKey is the store key of a catalog record: the meta snapshot's seq
+// (16 hex, so keys list oldest first) and the id.
+func recordKey(seq uint64, id string) string {
+	return fmt.Sprintf("%s%016x-%s", Prefix, seq, id)
+}
+
+// parseRecordKey splits a key written by recordKey.
+func parseRecordKey(key string) (seq uint64, id string, ok bool) {
+	rest, found := strings.CutPrefix(key, Prefix)
+	if !found || len(rest) != 16+1+idLen || rest[16] != '-' || !isLowerHex(rest[:16]) || !isLowerHex(rest[17:]) {
+		return 0, "", false
+	}
+	seq, err := strconv.ParseUint(rest[:16], 16, 64)
+	return seq, rest[17:], err == nil
+}
+
+func isLowerHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !('0' <= s[i] && s[i] <= '9' || 'a' <= s[i] && s[i] <= 'f') {
+			return false
+		}
+	}
+	return len(s) > 0
+}
+
+// encodeRecord is the payload of a catalog record:
+//
+//	version(1) = 1 || string id || varint time (Unix ns) || string device ||
+//	uvarint files || uvarint bytes || uvarint tree seq || string tree key ||
+//	tree SHA-256 (32)
+//
+// with uvarint/varint/string as in the metadata payloads (minimal LEB128,
+// string = uvarint length || bytes).
+func encodeRecord(s *Snapshot) []byte {
+	b := []byte{recordVersion}
+	b = appendString(b, s.ID)
+	b = binary.AppendVarint(b, s.Time.UnixNano())
+	b = appendString(b, s.Device)
+	b = binary.AppendUvarint(b, s.Files)
+	b = binary.AppendUvarint(b, s.Bytes)
+	b = binary.AppendUvarint(b, s.Tree.Seq)
+	b = appendString(b, s.Tree.Key)
+	return append(b, s.Tree.Hash[:]...)
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+// errCorrupt marks a record that authenticated but does not decode.
+var errCorrupt = errors.New("malformed catalog record")
+
+// decodeRecord parses a payload strictly: an accepted payload re-encodes to
+// the same bytes (so no non-minimal varint or trailing byte passes).
+func decodeRecord(p []byte) (*Snapshot, error) {
+	d := &decoder{b: p}
+	if v := d.byte(); v != recordVersion && d.err == nil {
+		return nil, fmt.Errorf("%w: version %d", errCorrupt, v)
+	}
+	s := &Snapshot{ID: d.string(idLen)}
+	s.Time = time.Unix(0, d.varint())
+	s.Device = d.string(maxDevice)
+	s.Files, s.Bytes = d.uvarint(), d.uvarint()
+	s.Tree.Seq = d.uvarint()
+	s.Tree.Key = d.string(64)
+	copy(s.Tree.Hash[:], d.take(32))
+	if d.err != nil {
+		return nil, d.err
+	}
+	if !bytes.Equal(encodeRecord(s), p) {
+		return nil, fmt.Errorf("%w: not canonical", errCorrupt)
+	}
+	return s, nil
+}
+
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) fail(what string) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: bad %s", errCorrupt, what)
+	}
+}
+
+func (d *decoder) take(n int) []byte {
+	if d.err != nil || n > len(d.b) {
+		d.fail("length")
+		return nil
+	}
+	out := d.b[:n]
+	d.b = d.b[n:]
+	return out
+}
+
+func (d *decoder) byte() byte {
+	if b := d.take(1); b != nil {
+		return b[0]
+	}
+	return 0
+}
+
+func (d *decoder) uvarint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail("uvarint")
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) varint() int64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.fail("varint")
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) string(maxLen int) string {
+	n := d.uvarint()
+	if n > uint64(maxLen) {
+		d.fail("string length")
+		return ""
+	}
+	return string(d.take(int(n)))
+}
+
+// openRecord authenticates the record stored under key and checks that it
+// names what its key says: the same seq and id, and a meta snapshot key of
+// that seq. Anything else wraps crypt.ErrAuth.
+func openRecord(k *crypt.Keys, key string, sealed []byte) (*Snapshot, error) {
+	seq, id, ok := parseRecordKey(key)
+	if !ok {
+		return nil, fmt.Errorf("history: %s: not a catalog key: %w", key, crypt.ErrAuth)
+	}
+	payload, err := crypt.OpenRecord(k.Meta, crypt.KindSnapIndex, seq, sealed)
+	if err != nil {
+		return nil, fmt.Errorf("history: %s: %w", key, err)
+	}
+	s, err := decodeRecord(payload)
+	if err == nil {
+		if mseq, mok := meta.MetaKeySeq(s.Tree.Key); s.ID != id || s.Tree.Seq != seq || !mok || mseq != seq || !strings.HasSuffix(s.Tree.Key, ".snap") {
+			err = fmt.Errorf("%w: names id %q, snapshot %q", errCorrupt, s.ID, s.Tree.Key)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("history: %s: %w: %w", key, crypt.ErrAuth, err)
+	}
+	s.Key = key
+	return s, nil
+}
