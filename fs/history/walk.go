@@ -15,7 +15,7 @@ const HeadLabel = "current"
 
 // tree is one loaded tree to keep or check: the head's or a snapshot's.
 type tree struct {
-	label string   // HeadLabel or a snapshot id
+	label string // HeadLabel or a snapshot id
 	t     *meta.Tree
 	meta  []string // store keys of the metadata objects it was loaded from
 }
