@@ -1,0 +1,237 @@
+package history
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"maps"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/sealfs/sealfs/fs/meta"
+	"github.com/sealfs/sealfs/remote"
+	"github.com/sealfs/sealfs/remote/s3test"
+)
+
+// history3 is a vault with three snapshots and a head that moved on:
+// chat.db is rewritten each time (two chunks), photo.jpg never changes.
+type history3 struct {
+	*vault
+	snaps  []Snapshot
+	chat   [][]string // chat.db's object keys: versions 1..4 (4 = head only)
+	photo  []string
+	chatV4 []byte
+}
+
+func chatVersion(n int) []byte {
+	return bytes.Repeat([]byte{byte('0' + n)}, testChunk+100)
+}
+
+func newHistory3(t testing.TB, s remote.Store) *history3 {
+	h := &history3{vault: newVault(t, s)}
+	h.photo = h.write(meta.RootIno, "photo.jpg", []byte("a photo"))
+	for n := 1; n <= 3; n++ {
+		h.chat = append(h.chat, h.write(meta.RootIno, "chat.db", chatVersion(n)))
+		h.commit()
+		h.snaps = append(h.snaps, h.snapshot())
+	}
+	h.chatV4 = chatVersion(4)
+	h.chat = append(h.chat, h.write(meta.RootIno, "chat.db", h.chatV4))
+	h.commit()
+	return h
+}
+
+func TestPruneMemory(t *testing.T) { testPrune(t, remote.NewMemory()) }
+
+func TestPruneS3(t *testing.T) { testPrune(t, s3test.NewStore(t)) }
+
+func testPrune(t *testing.T, s remote.Store) {
+	ctx := context.Background()
+	h := newHistory3(t, s)
+	before := keys(t, s, "")
+	policy := Policy{KeepLast: 1}
+
+	// Within the grace period nothing goes.
+	res, err := Prune(ctx, s, h.c, PruneOptions{Policy: policy, DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Deleted) != 0 || res.Young == 0 {
+		t.Fatalf("dry run within the grace period: deletes %d, young %d", len(res.Deleted), res.Young)
+	}
+	// A dry run past it says what would go and changes nothing.
+	dry, err := Prune(ctx, s, h.c, PruneOptions{Policy: policy, DryRun: true, Now: later})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !maps.Equal(before, keys(t, s, "")) {
+		t.Fatal("a dry run changed the store")
+	}
+	if ids(dry.Forgotten) != h.snaps[0].ID+" "+h.snaps[1].ID || ids(dry.Kept) != h.snaps[2].ID {
+		t.Fatalf("dry run forgets %q keeps %q", ids(dry.Forgotten), ids(dry.Kept))
+	}
+
+	var progress int64
+	res, err = Prune(ctx, s, h.c, PruneOptions{Policy: policy, Now: later, Progress: func(d, _ int64) { progress = d }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := keys(t, s, "")
+	gone := map[string]bool{}
+	for k := range before {
+		if _, ok := after[k]; !ok {
+			gone[k] = true
+		}
+	}
+	// Exactly chat.db versions 1 and 2, the two forgotten catalog entries
+	// and metadata no kept tree uses.
+	for _, k := range slices.Concat(h.chat[0], h.chat[1]) {
+		if !gone[k] {
+			t.Errorf("object %s only old snapshots used is still there", k)
+		}
+	}
+	for _, k := range slices.Concat(h.chat[2], h.chat[3], h.photo) {
+		if gone[k] {
+			t.Errorf("object %s a kept tree uses was deleted", k)
+		}
+	}
+	for _, sn := range h.snaps[:2] {
+		if !gone[sn.Key] || !gone[sn.Tree.Key] {
+			t.Errorf("forgotten snapshot %s: catalog entry or meta snapshot left", sn.ID)
+		}
+	}
+	if len(res.Deleted) != len(dry.Deleted) || int64(len(res.Deleted)) != progress {
+		t.Errorf("deleted %d objects, dry run said %d, progress %d", len(res.Deleted), len(dry.Deleted), progress)
+	}
+	var sizeBefore, sizeAfter int64
+	for _, n := range before {
+		sizeBefore += n
+	}
+	for _, n := range after {
+		sizeAfter += n
+	}
+	if len(after) >= len(before) || sizeAfter >= sizeBefore {
+		t.Fatalf("objects %d -> %d, bytes %d -> %d: want both down", len(before), len(after), sizeBefore, sizeAfter)
+	}
+
+	// What is left is whole and nothing is garbage.
+	chk, err := Check(ctx, s, h.c, CheckOptions{ReadData: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if chk.Damaged() || len(chk.Unreferenced) != 0 {
+		t.Fatalf("check after prune: damage %v, unreferenced %d", chk.Damage, len(chk.Unreferenced))
+	}
+	tr, _, err := meta.Open(ctx, s, h.k, meta.LogOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := read(t, s, h.k, tr, meta.RootIno, "chat.db"); !bytes.Equal(got, h.chatV4) {
+		t.Fatal("the current chat.db changed")
+	}
+	old, _, err := h.c.Open(ctx, h.snaps[2].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := read(t, s, h.k, old, meta.RootIno, "chat.db"); !bytes.Equal(got, chatVersion(3)) {
+		t.Fatal("the kept snapshot's chat.db changed")
+	}
+
+	// A second prune has nothing left to do.
+	res, err = Prune(ctx, s, h.c, PruneOptions{Policy: policy, Now: later})
+	if err != nil || len(res.Deleted) != 0 || len(res.Forgotten) != 0 {
+		t.Fatalf("second prune: %+v, %v", res, err)
+	}
+}
+
+// failDeletes fails DeleteMany for keys under data/ until healed.
+type failDeletes struct {
+	remote.Store
+	healed bool
+}
+
+func (f *failDeletes) DeleteMany(ctx context.Context, keys []string) error {
+	if !f.healed && slices.ContainsFunc(keys, func(k string) bool { return strings.HasPrefix(k, "data/") }) {
+		return errors.New("connection reset")
+	}
+	return f.Store.DeleteMany(ctx, keys)
+}
+
+// TestPruneInterrupted: a prune that dies after forgetting leaves no kept
+// snapshot naming a deleted object, and the rerun finishes the job.
+func TestPruneInterrupted(t *testing.T) {
+	ctx := context.Background()
+	fs := &failDeletes{Store: remote.NewMemory()}
+	h := newHistory3(t, fs)
+	if _, err := Prune(ctx, fs, h.c, PruneOptions{Policy: Policy{KeepLast: 1}, Now: later}); err == nil {
+		t.Fatal("prune succeeded although deletes failed")
+	}
+	chk, err := Check(ctx, fs, h.c, CheckOptions{ReadData: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if chk.Damaged() || chk.Snapshots != 1 || len(chk.Unreferenced) == 0 {
+		t.Fatalf("after the interrupted prune: damage %v, %d snapshots, %d unreferenced", chk.Damage, chk.Snapshots, len(chk.Unreferenced))
+	}
+	fs.healed = true
+	res, err := Prune(ctx, fs, h.c, PruneOptions{Policy: Policy{KeepLast: 1}, Now: later})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Deleted) != len(chk.Unreferenced) {
+		t.Fatalf("rerun deleted %d, %d were left", len(res.Deleted), len(chk.Unreferenced))
+	}
+	if _, err := fs.Stat(ctx, h.chat[0][0]); !errors.Is(err, remote.ErrNotFound) {
+		t.Fatal("the rerun left an object only a forgotten snapshot used")
+	}
+}
+
+// TestPruneRefusesWhenUnsure: a kept snapshot that does not load, or a
+// damaged catalog entry, stops the prune before it deletes anything.
+func TestPruneRefusesWhenUnsure(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name   string
+		damage func(h *history3)
+	}{
+		{"kept snapshot's tree missing", func(h *history3) { h.s.Delete(ctx, h.snaps[1].Tree.Key) }},
+		{"kept snapshot's tree tampered", func(h *history3) { flip(t, h.s, h.snaps[1].Tree.Key, 70) }},
+		{"catalog entry tampered", func(h *history3) { flip(t, h.s, h.snaps[0].Key, 70) }},
+		{"head tampered", func(h *history3) { flip(t, h.s, "head", 70) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// Undamaged, the same prune has garbage to delete.
+			ok := newHistory3(t, remote.NewMemory())
+			if res, err := Prune(ctx, ok.s, ok.c, PruneOptions{Policy: Policy{KeepLast: 5}, Now: later}); err != nil || len(res.Deleted) == 0 {
+				t.Fatalf("undamaged prune: %v, %v", res, err)
+			}
+			h := newHistory3(t, remote.NewMemory())
+			tc.damage(h)
+			before := keys(t, h.s, "")
+			if _, err := Prune(ctx, h.s, h.c, PruneOptions{Policy: Policy{KeepLast: 5}, Now: later}); err == nil {
+				t.Fatal("prune went ahead")
+			}
+			if !maps.Equal(before, keys(t, h.s, "")) {
+				t.Fatal("a refused prune deleted objects")
+			}
+		})
+	}
+}
+
+// TestPruneKeepsUnknownKeys: prune only deletes what sealfs writes.
+func TestPruneKeepsUnknownKeys(t *testing.T) {
+	ctx := context.Background()
+	h := newHistory3(t, remote.NewMemory())
+	for _, k := range []string{"data/README", "meta/notes.txt", "selftest/x", "lease"} {
+		h.s.Put(ctx, k, []byte("x"), remote.PutOptions{})
+	}
+	if _, err := Prune(ctx, h.s, h.c, PruneOptions{Policy: Policy{KeepLast: 1}, Now: later}); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"data/README", "meta/notes.txt", "selftest/x", "lease", "vault.json"} {
+		if _, err := h.s.Stat(ctx, k); err != nil && k != "vault.json" {
+			t.Errorf("prune deleted %s: %v", k, err)
+		}
+	}
+}
