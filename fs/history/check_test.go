@@ -10,9 +10,13 @@ import (
 	"github.com/sealfs/sealfs/remote/s3test"
 )
 
-func TestCheckMemory(t *testing.T) { testCheck(t, func(testing.TB) remote.Store { return remote.NewMemory() }) }
+func TestCheckMemory(t *testing.T) {
+	testCheck(t, func(testing.TB) remote.Store { return remote.NewMemory() })
+}
 
-func TestCheckS3(t *testing.T) { testCheck(t, func(tb testing.TB) remote.Store { return s3test.NewStore(tb) }) }
+func TestCheckS3(t *testing.T) {
+	testCheck(t, func(tb testing.TB) remote.Store { return s3test.NewStore(tb) })
+}
 
 func testCheck(t *testing.T, newStore func(testing.TB) remote.Store) {
 	ctx := context.Background()
