@@ -47,6 +47,7 @@ type FS struct {
 	progBase  atomic.Int64 // up.done when closing began
 	badObj    sync.Map     // object id -> struct{}: integrity failures already logged
 	fenced    atomic.Bool
+	follow    follower // a read-only mount following the writer (follow.go)
 }
 
 // Open loads the vault's metadata from opts.Store and prepares the engine
@@ -96,6 +97,7 @@ func newFS(opts Options, tree *meta.Tree, mlog *meta.Log) *FS {
 	}
 	fs.up = newUploader(fs, opts.Uploads)
 	go fs.commitLoop()
+	fs.startFollow()
 	return fs
 }
 

@@ -57,7 +57,9 @@ func Mount(ctx context.Context, mountpoint string, opts Options) (*Mounted, erro
 // mountFS serves fsys at mountpoint; on failure it closes fsys.
 func mountFS(ctx context.Context, mountpoint string, fsys *FS) (*Mounted, error) {
 	nodeOpts := fsys.nodeOptions()
-	server, err := fuse.NewServer(gofs.NewNodeFS(&Node{fs: fsys, ino: meta.RootIno}, nodeOpts), mountpoint, &nodeOpts.MountOptions)
+	root := &Node{fs: fsys, ino: meta.RootIno}
+	fsys.follow.root.Store(root)
+	server, err := fuse.NewServer(gofs.NewNodeFS(root, nodeOpts), mountpoint, &nodeOpts.MountOptions)
 	if err != nil {
 		_ = fsys.Close(ctx)
 		return nil, fmt.Errorf("fs: mount %s: %w", mountpoint, err)
@@ -119,6 +121,11 @@ func (fs *FS) mountOptions() fuse.MountOptions {
 	}
 	if fs.opts.ReadOnly {
 		o.DirectMountFlags = syscall.MS_RDONLY
+	}
+	if fs.opts.following() {
+		// Files are opened with direct I/O (see openFlags); this keeps
+		// shared mmap working on kernels that support it (6.6+).
+		o.ExtraCapabilities |= fuse.CAP_DIRECT_IO_ALLOW_MMAP
 	}
 	return o
 }

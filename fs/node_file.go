@@ -100,7 +100,7 @@ func (n *Node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32,
 	if err != nil {
 		return nil, 0, toErrno(err)
 	}
-	return h, 0, 0
+	return h, n.fs.openFlags(), 0
 }
 
 // Readlink implements gofs.NodeReadlinker.

@@ -56,13 +56,18 @@ type Options struct {
 	// its lease must not commit. A failed check fences the mount (EROFS)
 	// like a head changed by another writer.
 	Lease interface{ Check() error }
-	// OnCommit, when set, is called with the head after Open loads it and
-	// after every commit this mount makes (to keep the local high-water
-	// mark). It must not block for long.
+	// OnCommit, when set, is called with the head after Open loads it,
+	// after every commit this mount makes and, on a read-only mount, after
+	// every newer commit it follows (to keep the local high-water mark).
+	// It must not block for long.
 	OnCommit func(meta.Head)
-	Logger   *slog.Logger // nil = discard
-	Rand     io.Reader    // nil = crypto/rand
-	Debug    bool         // go-fuse debug output
+	// FollowInterval is how often a read-only mount polls the head for
+	// the writer's new commits and then shows them (0 = 2s; negative =
+	// never: the mount shows the commit it opened).
+	FollowInterval time.Duration
+	Logger         *slog.Logger // nil = discard
+	Rand           io.Reader    // nil = crypto/rand
+	Debug          bool         // go-fuse debug output
 }
 
 // withDefaults returns o with zero fields replaced by their defaults.
@@ -81,6 +86,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.ReadCache <= 0 {
 		o.ReadCache = DefaultReadCache
+	}
+	if o.FollowInterval == 0 {
+		o.FollowInterval = DefaultFollowInterval
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

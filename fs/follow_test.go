@@ -1,0 +1,346 @@
+package fs
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sealfs/sealfs/fs/meta"
+	"github.com/sealfs/sealfs/remote"
+)
+
+// followPoll is the follower's poll interval in tests: short, so tests
+// are quick; nothing asserts how long following takes.
+const followPoll = 20 * time.Millisecond
+
+// follower mounts a read-only view of v that follows the writer; its log
+// goes to the returned buffer.
+func (v *testVault) follower(t *testing.T) (*mounted, *logBuffer) {
+	logs := &logBuffer{}
+	mt := v.mount(t, func(o *Options) {
+		o.ReadOnly = true
+		o.FollowInterval = followPoll
+		o.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	return mt, logs
+}
+
+// eventually retries check until it returns nil, failing the test with
+// its last error if that takes unreasonably long.
+func eventually(t *testing.T, what string, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: still %v", what, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// hasContent checks p's content through a fresh open.
+func hasContent(p string, want []byte) error {
+	got, err := os.ReadFile(p)
+	switch {
+	case err != nil:
+		return err
+	case !bytes.Equal(got, want):
+		return fmt.Errorf("%d bytes, want %d (or different bytes)", len(got), len(want))
+	}
+	return nil
+}
+
+func isGone(p string) error {
+	if _, err := os.Lstat(p); !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("lstat: %v, want ENOENT", err)
+	}
+	return nil
+}
+
+func hasSize(p string, want int64) error {
+	st, err := os.Stat(p)
+	if err != nil {
+		return err
+	}
+	if st.Size() != want {
+		return fmt.Errorf("size %d, want %d", st.Size(), want)
+	}
+	return nil
+}
+
+func commitNow(t *testing.T, mt *mounted) {
+	t.Helper()
+	ok(t, mt.m.Sync(context.Background()))
+}
+
+// TestFollowSeesChanges: a read-only mount on a second device shows the
+// writer's new files, new contents, sizes, renames and deletions after
+// they are committed, without a remount; including names it had looked
+// up before (cached by the kernel) and names it had found missing.
+func TestFollowSeesChanges(t *testing.T) {
+	forEachStore(t, func(t *testing.T, v *testVault) {
+		w := v.mount(t)
+		ro, _ := v.follower(t)
+		ok(t, isGone(ro.path("a"))) // a negative entry the kernel may cache
+
+		a1 := pattern(1, 2*testChunk+77)
+		ok(t, os.WriteFile(w.path("a"), a1, 0o644))
+		commitNow(t, w)
+		eventually(t, "new file", func() error { return hasContent(ro.path("a"), a1) })
+
+		a2 := pattern(2, 3*testChunk+1) // rewritten in place, larger
+		ok(t, os.WriteFile(w.path("a"), a2, 0o644))
+		commitNow(t, w)
+		eventually(t, "larger rewrite", func() error { return hasContent(ro.path("a"), a2) })
+
+		a3 := pattern(3, 100) // in place, smaller
+		ok(t, os.WriteFile(w.path("a"), a3, 0o644))
+		commitNow(t, w)
+		eventually(t, "smaller size", func() error { return hasSize(ro.path("a"), int64(len(a3))) })
+		wantContent(t, ro.path("a"), a3)
+
+		ok(t, os.Mkdir(w.path("dir"), 0o755))
+		ok(t, os.Mkdir(w.path("dir/sub"), 0o755))
+		f := pattern(4, testChunk+3)
+		ok(t, os.WriteFile(w.path("dir/sub/f"), f, 0o600))
+		commitNow(t, w)
+		eventually(t, "new tree", func() error { return hasContent(ro.path("dir/sub/f"), f) })
+
+		ok(t, os.Rename(w.path("dir"), w.path("moved")))
+		commitNow(t, w)
+		eventually(t, "renamed dir", func() error { return hasContent(ro.path("moved/sub/f"), f) })
+		eventually(t, "old dir name", func() error { return isGone(ro.path("dir")) })
+		ents, err := os.ReadDir(ro.path(""))
+		ok(t, err)
+		if names := entryNames(ents); names != "a moved" {
+			t.Errorf("root lists %q, want %q", names, "a moved")
+		}
+
+		ok(t, os.Chmod(w.path("moved/sub/f"), 0o640))
+		ok(t, os.Remove(w.path("a")))
+		commitNow(t, w)
+		eventually(t, "deleted file", func() error { return isGone(ro.path("a")) })
+		eventually(t, "mode change", func() error {
+			st, err := os.Stat(ro.path("moved/sub/f"))
+			if err == nil && st.Mode().Perm() != 0o640 {
+				err = fmt.Errorf("mode %v, want 0640", st.Mode().Perm())
+			}
+			return err
+		})
+		mustErrno(t, os.WriteFile(ro.path("x"), nil, 0o644), syscall.EROFS)
+	})
+}
+
+func entryNames(ents []os.DirEntry) string {
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	return strings.Join(names, " ")
+}
+
+// TestFollowOpenHandle: a reader holding a file open on the follower
+// while the writer replaces it (rewritten in place, or a temporary file
+// renamed over it, or deleted) goes on reading the whole version it
+// opened, never bytes of the new one; a fresh open sees the new version.
+func TestFollowOpenHandle(t *testing.T) {
+	replace := []struct {
+		name string
+		do   func(t *testing.T, w *mounted, data []byte)
+	}{
+		{"rewritten in place", func(t *testing.T, w *mounted, data []byte) {
+			ok(t, os.WriteFile(w.path("db"), data, 0o644))
+		}},
+		{"renamed over", func(t *testing.T, w *mounted, data []byte) {
+			ok(t, os.WriteFile(w.path("db.tmp"), data, 0o644))
+			ok(t, os.Rename(w.path("db.tmp"), w.path("db")))
+		}},
+		{"deleted", func(t *testing.T, w *mounted, data []byte) {
+			ok(t, os.Remove(w.path("db")))
+		}},
+	}
+	forEachStore(t, func(t *testing.T, v *testVault) {
+		w := v.mount(t)
+		ro, _ := v.follower(t)
+		for i, r := range replace {
+			t.Run(r.name, func(t *testing.T) {
+				old := pattern(byte(10+i), 3*testChunk+11)
+				ok(t, os.WriteFile(w.path("db"), old, 0o644))
+				commitNow(t, w)
+				eventually(t, "old version", func() error { return hasContent(ro.path("db"), old) })
+
+				h, err := os.Open(ro.path("db"))
+				ok(t, err)
+				defer h.Close()
+				half := len(old) / 2
+				got := make([]byte, len(old)+100)
+				n, err := io.ReadFull(h, got[:half])
+				ok(t, err)
+
+				neu := pattern(byte(20+i), testChunk/2) // shorter than where the reader is
+				r.do(t, w, neu)
+				commitNow(t, w)
+				if r.name == "deleted" {
+					eventually(t, "deletion", func() error { return isGone(ro.path("db")) })
+				} else {
+					eventually(t, "new version", func() error { return hasContent(ro.path("db"), neu) })
+				}
+
+				m, err := io.ReadFull(h, got[n:])
+				if err != io.ErrUnexpectedEOF {
+					t.Fatalf("reading on: %d bytes, %v", m, err)
+				}
+				if !bytes.Equal(got[:n+m], old) {
+					t.Fatalf("open handle read %d bytes that are not the version it opened (%d bytes)", n+m, len(old))
+				}
+			})
+		}
+	})
+}
+
+// TestFollowUnderChurn: readers on the follower list and read while the
+// writer commits new versions again and again; every read returns one
+// whole committed version, never a mix. (Run with -race.)
+func TestFollowUnderChurn(t *testing.T) {
+	forEachStore(t, func(t *testing.T, v *testVault) {
+		w := v.mount(t)
+		ro, _ := v.follower(t)
+		const versions = 12
+		version := func(i int) []byte { // size and bytes name the version
+			return pattern(byte(i), testChunk/2+i*(testChunk/3))
+		}
+		valid := func(b []byte) bool {
+			for i := range versions {
+				if bytes.Equal(b, version(i)) {
+					return true
+				}
+			}
+			return false
+		}
+		ok(t, os.WriteFile(w.path("f"), version(0), 0o644))
+		commitNow(t, w)
+		eventually(t, "first version", func() error { return hasContent(ro.path("f"), version(0)) })
+
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		var bad []string
+		for range 3 {
+			wg.Go(func() {
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					_, _ = os.ReadDir(ro.path(""))
+					b, err := os.ReadFile(ro.path("f"))
+					if err == nil && !valid(b) {
+						mu.Lock()
+						bad = append(bad, fmt.Sprintf("%d bytes", len(b)))
+						mu.Unlock()
+					}
+				}
+			})
+		}
+		for i := 1; i < versions; i++ {
+			tmp := fmt.Sprintf("f.%d", i)
+			ok(t, os.WriteFile(w.path(tmp), version(i), 0o644))
+			if i%2 == 0 {
+				ok(t, os.Rename(w.path(tmp), w.path("f")))
+			} else {
+				ok(t, os.Remove(w.path(tmp)))
+				ok(t, os.WriteFile(w.path("f"), version(i), 0o644))
+			}
+			commitNow(t, w)
+			time.Sleep(3 * followPoll) // let readers see some versions
+		}
+		eventually(t, "last version", func() error { return hasContent(ro.path("f"), version(versions-1)) })
+		close(stop)
+		wg.Wait()
+		if len(bad) > 0 {
+			t.Fatalf("%d reads returned no committed version: %v", len(bad), bad)
+		}
+	})
+}
+
+// TestFollowRefusesBadHeads: a head that goes back to an older commit, or
+// that does not authenticate, is never shown: the follower logs it and
+// keeps serving the last good commit, and follows again once a genuine
+// newer commit appears.
+func TestFollowRefusesBadHeads(t *testing.T) {
+	forEachStore(t, func(t *testing.T, v *testVault) {
+		ctx := context.Background()
+		ro, logs := v.follower(t)
+
+		w := v.mount(t)
+		ok(t, os.WriteFile(w.path("one"), []byte("1"), 0o644))
+		commitNow(t, w)
+		oldHead, _, err := v.store.Get(ctx, meta.HeadKey)
+		ok(t, err)
+		ok(t, os.WriteFile(w.path("two"), []byte("2"), 0o644))
+		w.unmount(t)
+		eventually(t, "second commit", func() error { return hasContent(ro.path("two"), []byte("2")) })
+		goodHead, _, err := v.store.Get(ctx, meta.HeadKey)
+		ok(t, err)
+
+		t.Run("rolled back", func(t *testing.T) {
+			_, err := v.store.Put(ctx, meta.HeadKey, oldHead, remote.PutOptions{})
+			ok(t, err)
+			eventually(t, "rollback logged", func() error { return logged(logs, "older commit") })
+			wantContent(t, ro.path("two"), []byte("2"))
+		})
+		t.Run("tampered", func(t *testing.T) {
+			bad := bytes.Clone(goodHead)
+			bad[len(bad)-1] ^= 1
+			_, err := v.store.Put(ctx, meta.HeadKey, bad, remote.PutOptions{})
+			ok(t, err)
+			eventually(t, "tampering logged", func() error { return logged(logs, "does not authenticate") })
+			wantContent(t, ro.path("two"), []byte("2"))
+			wantContent(t, ro.path("one"), []byte("1"))
+		})
+		t.Run("then a new commit", func(t *testing.T) {
+			_, err := v.store.Put(ctx, meta.HeadKey, goodHead, remote.PutOptions{})
+			ok(t, err)
+			w := v.mount(t)
+			ok(t, os.WriteFile(w.path("three"), []byte("3"), 0o644))
+			w.unmount(t)
+			eventually(t, "third commit", func() error { return hasContent(ro.path("three"), []byte("3")) })
+		})
+	})
+}
+
+func logged(logs *logBuffer, what string) error {
+	if !strings.Contains(logs.String(), what) {
+		return fmt.Errorf("log does not say %q", what)
+	}
+	return nil
+}
+
+// TestFollowDisabled: with a negative FollowInterval a read-only mount
+// keeps showing the commit it opened.
+func TestFollowDisabled(t *testing.T) {
+	v := newVault(t, remote.NewMemory(), testChunk)
+	w := v.mount(t)
+	ro := v.mount(t, func(o *Options) { o.ReadOnly = true; o.FollowInterval = -1 })
+	ok(t, os.WriteFile(w.path("new"), []byte("x"), 0o644))
+	commitNow(t, w)
+	// Wait until a following mount sees it, then check this one does not.
+	fol, _ := v.follower(t)
+	eventually(t, "following mount", func() error { return hasContent(fol.path("new"), []byte("x")) })
+	time.Sleep(5 * followPoll)
+	ok(t, isGone(ro.path("new")))
+}
