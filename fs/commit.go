@@ -292,11 +292,9 @@ func (fs *FS) finalCommit(ctx context.Context) error {
 	if err := fs.checkLease(); err != nil {
 		return err
 	}
-	h, err := fs.mlog.Snapshot(ctx, fs.tree)
-	if err != nil {
+	if _, err := fs.snapshotLocked(ctx, false); err != nil {
 		return fmt.Errorf("fs: final snapshot: %w", err)
 	}
-	fs.committed(h)
 	return nil
 }
 

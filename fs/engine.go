@@ -58,6 +58,9 @@ func Open(ctx context.Context, opts Options) (*FS, error) {
 		return nil, errors.New("fs: open: Store and Keys are required")
 	}
 	opts = opts.withDefaults()
+	if opts.Snapshot != "" {
+		return openSnapshot(ctx, opts)
+	}
 	tree, mlog, err := meta.Open(ctx, opts.Store, opts.Keys, meta.LogOptions{
 		Device:  opts.Device,
 		MountID: opts.MountID,
@@ -98,6 +101,7 @@ func newFS(opts Options, tree *meta.Tree, mlog *meta.Log) *FS {
 	fs.up = newUploader(fs, opts.Uploads)
 	go fs.commitLoop()
 	fs.startFollow()
+	fs.startSnapshots()
 	return fs
 }
 

@@ -61,6 +61,13 @@ type Options struct {
 	// every newer commit it follows (to keep the local high-water mark).
 	// It must not block for long.
 	OnCommit func(meta.Head)
+	// SnapshotEvery, when positive, takes a named snapshot (fs/history)
+	// this often while mounted read-write, skipping it when nothing
+	// changed. Every clean unmount takes one anyway.
+	SnapshotEvery time.Duration
+	// Snapshot, when set, opens the past snapshot with this id read-only
+	// instead of the current head: no commits, no following.
+	Snapshot string
 	// FollowInterval is how often a read-only mount polls the head for
 	// the writer's new commits and then shows them (0 = 2s; negative =
 	// never: the mount shows the commit it opened).

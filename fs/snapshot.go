@@ -1,0 +1,117 @@
+package fs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/sealfs/sealfs/fs/history"
+	"github.com/sealfs/sealfs/fs/meta"
+)
+
+// Named snapshots (fs/history): every clean unmount leaves one, a mount
+// with Options.SnapshotEvery takes them on a schedule, Snapshot takes one
+// on request, and Options.Snapshot opens one read-only.
+
+// openSnapshot opens the past snapshot opts.Snapshot for reading: no
+// commits, no following of the writer.
+func openSnapshot(ctx context.Context, opts Options) (*FS, error) {
+	opts.ReadOnly = true
+	opts.FollowInterval = -1
+	opts.SnapshotEvery = 0
+	c := history.New(opts.Store, opts.Keys, history.Options{Rand: opts.Rand, Logger: opts.Logger})
+	tree, _, err := c.Open(ctx, opts.Snapshot)
+	if err != nil {
+		return nil, fmt.Errorf("fs: open snapshot %s in %s: %w", opts.Snapshot, opts.Store, err)
+	}
+	return newFS(opts, tree, nil), nil
+}
+
+// Snapshot commits everything written so far as a full snapshot and names
+// it in the vault's catalog. It fails on a read-only or fenced mount.
+func (fs *FS) Snapshot(ctx context.Context) (history.Snapshot, error) {
+	if err := fs.writable(); err != nil {
+		return history.Snapshot{}, fmt.Errorf("fs: snapshot: %w", err)
+	}
+	if err := fs.Sync(ctx); err != nil {
+		return history.Snapshot{}, fmt.Errorf("fs: snapshot: %w", err)
+	}
+	fs.commitMu.Lock()
+	defer fs.commitMu.Unlock()
+	return fs.snapshotLocked(ctx, true)
+}
+
+// Snapshot takes a named snapshot of the mounted vault now (see FS.Snapshot).
+func (m *Mounted) Snapshot(ctx context.Context) (history.Snapshot, error) {
+	return m.fs.Snapshot(ctx)
+}
+
+// snapshotLocked writes a full snapshot of everything committed or
+// published (files closed or renamed since are published first, as in
+// commit) and records it in the catalog. The caller holds commitMu. With
+// strict false (the final snapshot of an unmount, whose data is safe in
+// the store either way) a catalog failure is only logged.
+func (fs *FS) snapshotLocked(ctx context.Context, strict bool) (history.Snapshot, error) {
+	fs.nsMu.Lock()
+	defer fs.nsMu.Unlock()
+	if err := fs.publishAll(ctx, fs.dirtyFiles(true)); err != nil {
+		return history.Snapshot{}, err
+	}
+	if err := fs.checkLease(); err != nil {
+		return history.Snapshot{}, err
+	}
+	h, err := fs.mlog.Snapshot(ctx, fs.tree)
+	if err != nil {
+		if errors.Is(err, meta.ErrFenced) {
+			fs.fenced.Store(true)
+		}
+		return history.Snapshot{}, err
+	}
+	fs.committed(h)
+	c := history.New(fs.opts.Store, fs.opts.Keys, history.Options{Rand: fs.opts.Rand, Logger: fs.log})
+	snap, err := c.Record(ctx, fs.mlog, fs.tree)
+	if err != nil {
+		if strict {
+			return history.Snapshot{}, err
+		}
+		fs.log.Error("the final commit is saved, but it could not be named as a snapshot", "seq", h.Seq, "err", err)
+		return history.Snapshot{}, nil
+	}
+	fs.log.Info("snapshot taken", "id", snap.ID, "seq", h.Seq)
+	return snap, nil
+}
+
+// snapshotLoop takes a snapshot every SnapshotEvery until Close (which
+// takes the last one). It runs in fs.bg, so Close waits for it.
+func (fs *FS) snapshotLoop() {
+	t := time.NewTicker(fs.opts.SnapshotEvery)
+	defer t.Stop()
+	var last uint64 // head seq of the last scheduled snapshot
+	for {
+		select {
+		case <-fs.loopStop:
+			return
+		case <-t.C:
+		}
+		if fs.fenced.Load() {
+			return
+		}
+		if fs.mlog.Head().Seq == last && !fs.tree.Dirty() && len(fs.dirtyFiles(false)) == 0 {
+			continue // nothing changed: the last snapshot still says it all
+		}
+		if _, err := fs.Snapshot(fs.ctx); err != nil {
+			fs.log.Error("scheduled snapshot failed; will try at the next one", "err", err)
+			continue
+		}
+		last = fs.mlog.Head().Seq
+	}
+}
+
+// startSnapshots starts the schedule of a writable FS with SnapshotEvery.
+func (fs *FS) startSnapshots() {
+	if fs.opts.ReadOnly || fs.opts.SnapshotEvery <= 0 || fs.mlog == nil {
+		return
+	}
+	fs.bg.Go(fs.snapshotLoop)
+}
