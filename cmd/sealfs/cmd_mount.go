@@ -26,9 +26,11 @@ type mountOptions struct {
 	daemon         bool
 	init           bool
 	initOpts       initOptions
-	force          bool // take over a writer lease another device holds
-	acceptRollback bool // accept a store older than this device has seen
-	singleDevice   bool // accept a store without conditional writes
+	force          bool          // take over a writer lease another device holds
+	acceptRollback bool          // accept a store older than this device has seen
+	singleDevice   bool          // accept a store without conditional writes
+	snapshot       string        // mount this past snapshot read-only
+	snapshotEvery  time.Duration // take named snapshots this often
 }
 
 func (a *app) mountCommand() *cobra.Command {
@@ -58,6 +60,8 @@ Changes are committed every --commit-interval, on fsync, and at unmount.`,
 	f.BoolVar(&o.force, "force", false, "take over the vault even if another device holds the writer lease (that device stops committing)")
 	f.BoolVar(&o.acceptRollback, "accept-rollback", false, "accept a store whose last commit is older than one this device has seen (after restoring a backup of the bucket on purpose)")
 	f.BoolVar(&o.singleDevice, "single-device", false, "mount read-write even if the store does not honour conditional writes (never mount it on two devices at once)")
+	f.StringVar(&o.snapshot, "snapshot", "", "mount the past snapshot with this id read-only (see 'sealfs snapshots')")
+	f.DurationVar(&o.snapshotEvery, "snapshot-every", 0, "also take a named snapshot this often while mounted, e.g. 24h (every unmount takes one anyway)")
 	o.initOpts.addFlags(cmd)
 	return cmd
 }
@@ -66,6 +70,12 @@ func (a *app) runMount(ctx context.Context, location, mountpoint string, o mount
 	defer func() { daemonReady(err) }() // a daemon's parent waits for this
 	if o.commitInterval < 100*time.Millisecond {
 		return usageErr("--commit-interval %s is too short: use at least 100ms", o.commitInterval)
+	}
+	if o.snapshotEvery != 0 && o.snapshotEvery < time.Second {
+		return usageErr("--snapshot-every %s is too short: use at least 1s", o.snapshotEvery)
+	}
+	if o.snapshot != "" {
+		o.readOnly = true // a past snapshot is never written to
 	}
 	mnt, err := checkMountpoint(mountpoint)
 	if err != nil {
@@ -105,6 +115,8 @@ func (a *app) runMount(ctx context.Context, location, mountpoint string, o mount
 		CommitInterval: o.commitInterval,
 		AllowOther:     o.allowOther,
 		Logger:         a.logger,
+		Snapshot:       o.snapshot,
+		SnapshotEvery:  o.snapshotEvery,
 	}
 	g, err := a.guardMount(ctx, s, u, cacheDir, o, &opts)
 	if err != nil {
