@@ -1,0 +1,31 @@
+// Command bench measures sealfs where its users feel it, next to the raw S3
+// ceiling of the same machine in the same run:
+//
+//	go run ./tests/bench [--quick] [--endpoint URL] [--profile DIR] [--only raw,seq,...]
+//
+// It starts a private MinIO on loopback (found or built like the tests'
+// one, see remote/s3test) unless --endpoint names another S3 endpoint
+// (credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), and puts a
+// counting reverse proxy in front of it, so that every figure comes with
+// the requests and bytes it sent to the bucket. It builds cmd/sealfs and
+// drives it like a user: "sealfs init", "sealfs mount --daemon", the work,
+// "sealfs umount"; a write counts once umount returned, i.e. once it is
+// durable in the bucket. Each workload gets a fresh bucket.
+//
+// Workloads: raw minio-go ceilings (parallel PUT and ranged GET of the big
+// transfer as 4 MiB objects, PUT and GET of the small objects); sequential
+// write of the big file, cold read on a fresh device; many small files in
+// folders, written then read cold; rename of a folder of many files;
+// random 4 KiB overwrites in the big file; SQLite inserts in transactions
+// through the sqlite3 shell with an integrity check after remount. It
+// prints a table of each figure, its ratio to the raw ceiling and whether
+// the target of docs/PERFORMANCE.md is met, then a table of the traffic and
+// peak RSS of every phase.
+//
+// With --profile DIR the mounts run inside this process (fs.Mount) and each
+// sealfs phase leaves a CPU profile (and a heap profile at its end) in DIR,
+// for "go tool pprof".
+//
+// It needs root (or fusermount3) and /dev/fuse, like any sealfs mount.
+// bench_test.go runs every workload at tiny sizes to keep it working.
+package main

@@ -1,0 +1,157 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"time"
+)
+
+// config is the command line.
+type config struct {
+	Endpoint   string // S3 endpoint to use instead of a private MinIO
+	Binary     string // prebuilt sealfs binary ("" = go build ./cmd/sealfs)
+	ProfileDir string // mount in-process and write CPU profiles here
+	Only       string // comma-separated workload names
+
+	SizeMiB     int // the big file and the raw transfer
+	Files       int // small files
+	FileKiB     int
+	Dirs        int
+	RenameFiles int
+	Overwrites  int
+	SQLRows     int
+	SQLTxn      int
+	Parallel    int // raw ceiling parallelism for chunk-sized objects
+	SmallPar    int // raw ceiling parallelism for small objects
+	Quick       bool
+	Verbose     bool
+}
+
+// workloads in the order they run.
+var workloads = []string{"raw", "seq", "small", "rename", "sqlite"}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "bench: error:", err)
+		os.Exit(1)
+	}
+}
+
+// run parses args, runs the selected workloads and prints the tables to w.
+func run(ctx context.Context, args []string, w io.Writer) error {
+	cfg, err := parseFlags(args)
+	if err != nil {
+		return err
+	}
+	e, err := setup(cfg)
+	if err != nil {
+		return err
+	}
+	defer e.close()
+	r := newReport(cfg)
+	start := time.Now()
+	for _, name := range workloads {
+		if !cfg.selected(name) {
+			continue
+		}
+		if cfg.Verbose {
+			fmt.Fprintf(os.Stderr, "bench: %s ...\n", name)
+		}
+		if err := runWorkload(ctx, e, r, name); err != nil {
+			return fmt.Errorf("workload %s: %w", name, err)
+		}
+	}
+	r.total = time.Since(start)
+	r.print(w)
+	return nil
+}
+
+func runWorkload(ctx context.Context, e *env, r *report, name string) error {
+	switch name {
+	case "raw":
+		return rawCeilings(ctx, e, r)
+	case "seq":
+		return seqWorkload(ctx, e, r)
+	case "small":
+		return smallWorkload(ctx, e, r)
+	case "rename":
+		return renameWorkload(ctx, e, r)
+	case "sqlite":
+		return sqliteWorkload(ctx, e, r)
+	}
+	return fmt.Errorf("unknown workload %q", name)
+}
+
+func parseFlags(args []string) (config, error) {
+	var c config
+	f := flag.NewFlagSet("bench", flag.ContinueOnError)
+	f.StringVar(&c.Endpoint, "endpoint", "", "S3 endpoint URL to use instead of a private MinIO (credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)")
+	f.StringVar(&c.Binary, "sealfs", "", "sealfs binary to drive (default: go build ./cmd/sealfs)")
+	f.StringVar(&c.ProfileDir, "profile", "", "mount in this process with fs.Mount and write CPU profiles of each sealfs phase into `DIR`")
+	f.StringVar(&c.Only, "only", "", "comma-separated workloads to run (of "+strings.Join(workloads, ",")+"; raw is needed for ratios)")
+	f.IntVar(&c.SizeMiB, "size", 512, "MiB of the big file and of the raw transfer")
+	f.IntVar(&c.Files, "files", 2000, "number of small files")
+	f.IntVar(&c.FileKiB, "file-kib", 16, "KiB per small file")
+	f.IntVar(&c.Dirs, "dirs", 20, "folders the small files are spread over")
+	f.IntVar(&c.RenameFiles, "rename-files", 1000, "files in the renamed folder")
+	f.IntVar(&c.Overwrites, "overwrites", 64, "random 4 KiB overwrites in the big file")
+	f.IntVar(&c.SQLRows, "sqlite-rows", 20000, "SQLite rows inserted")
+	f.IntVar(&c.SQLTxn, "sqlite-txn", 100, "SQLite rows per transaction")
+	f.IntVar(&c.Parallel, "parallel", 8, "parallel requests of the raw transfer (sealfs uploads 8 chunks at a time)")
+	f.IntVar(&c.SmallPar, "small-parallel", 16, "parallel requests of the raw small-object PUT/GET")
+	f.BoolVar(&c.Quick, "quick", false, "small sizes (about a minute): --size 128 --files 500 --sqlite-rows 2000, unless given")
+	f.BoolVar(&c.Verbose, "v", false, "report progress on stderr")
+	if err := f.Parse(args); err != nil {
+		return c, err
+	}
+	if f.NArg() > 0 {
+		return c, fmt.Errorf("unexpected arguments %q", f.Args())
+	}
+	if c.Quick {
+		set := map[string]bool{}
+		f.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+		quick := map[string]*int{"size": &c.SizeMiB, "files": &c.Files, "sqlite-rows": &c.SQLRows}
+		values := map[string]int{"size": 128, "files": 500, "sqlite-rows": 2000}
+		for name, p := range quick {
+			if !set[name] {
+				*p = values[name]
+			}
+		}
+	}
+	return c, c.validate()
+}
+
+func (c config) validate() error {
+	for _, n := range []int{c.SizeMiB, c.Files, c.FileKiB, c.Dirs, c.RenameFiles, c.Overwrites, c.SQLRows, c.SQLTxn, c.Parallel, c.SmallPar} {
+		if n <= 0 {
+			return errors.New("sizes and counts must be positive")
+		}
+	}
+	for _, name := range strings.Split(c.Only, ",") {
+		if name != "" && !contains(workloads, name) {
+			return fmt.Errorf("--only: unknown workload %q (have %s)", name, strings.Join(workloads, ","))
+		}
+	}
+	return nil
+}
+
+func (c config) selected(name string) bool {
+	return c.Only == "" || contains(strings.Split(c.Only, ","), name)
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

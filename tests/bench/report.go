@@ -1,0 +1,193 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"runtime"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Row names the test looks for; every run prints all of them (a workload
+// that was not selected shows "skipped").
+const (
+	rowRawPut        = "raw parallel PUT"
+	rowRawGet        = "raw parallel ranged GET"
+	rowRawSmallPut   = "raw PUT of small objects"
+	rowRawSmallGet   = "raw GET of small objects"
+	rowSeqWrite      = "sequential write (to umount)"
+	rowSeqRead       = "cold sequential read"
+	rowSmallWrite    = "small files write (to umount)"
+	rowSmallRead     = "small files cold read"
+	rowRename        = "folder rename"
+	rowRenameSmall   = "folder rename, 10 files"
+	rowOverwrite     = "random 4 KiB overwrites: uploaded"
+	rowSQLite        = "SQLite inserts (to umount)"
+	rowSQLiteCommits = "SQLite durable commits"
+	rowSQLiteCheck   = "SQLite integrity after remount"
+	rowRSS           = "peak RSS of the mount, writing"
+)
+
+var rowOrder = []string{
+	rowRawPut, rowRawGet, rowRawSmallPut, rowRawSmallGet,
+	rowSeqWrite, rowSeqRead, rowSmallWrite, rowSmallRead,
+	rowRename, rowRenameSmall, rowOverwrite,
+	rowSQLite, rowSQLiteCommits, rowSQLiteCheck, rowRSS,
+}
+
+// row is one line of the result table.
+type row struct {
+	Value  float64
+	Unit   string
+	Detail string  // what exactly was measured
+	Ratio  float64 // NaN: no ratio
+	Target string  // "" = none
+	Met    *bool   // nil = no target or not decidable
+	Text   string  // a value that is not a number ("ok", "unavailable: ...")
+}
+
+// phase is one measured stretch of a workload and its bucket traffic.
+type phase struct {
+	Name    string
+	Dur     time.Duration
+	T       traffic
+	PeakRSS int64
+}
+
+type report struct {
+	cfg    config
+	rows   map[string]row
+	phases []phase
+	ceil   map[string]float64 // raw ceilings by row name, in the row's unit
+	total  time.Duration
+	load0  string
+}
+
+func newReport(cfg config) *report {
+	return &report{cfg: cfg, rows: map[string]row{}, ceil: map[string]float64{}, load0: loadAvg()}
+}
+
+func (r *report) set(name string, rw row) {
+	if rw.Ratio == 0 {
+		rw.Ratio = math.NaN()
+	}
+	r.rows[name] = rw
+}
+
+// ratio returns v over the ceiling named, or NaN without one.
+func (r *report) ratio(v float64, ceiling string) float64 {
+	if c, ok := r.ceil[ceiling]; ok && c > 0 {
+		return v / c
+	}
+	return math.NaN()
+}
+
+func atLeast(v, min float64) *bool {
+	if math.IsNaN(v) {
+		return nil
+	}
+	b := v >= min
+	return &b
+}
+
+func atMost(v, max float64) *bool {
+	if math.IsNaN(v) {
+		return nil
+	}
+	b := v <= max
+	return &b
+}
+
+func (r *report) addPhase(p phase) { r.phases = append(r.phases, p) }
+
+func (r *report) print(w io.Writer) {
+	mode := "the sealfs binary (init, mount --daemon, umount)"
+	if r.cfg.ProfileDir != "" {
+		mode = "fs.Mount in this process (profiling into " + r.cfg.ProfileDir + ")"
+	}
+	fmt.Fprintf(w, "sealfs benchmark: %s, %d CPUs (%s), load average %s at start, %s at end; total %s\n",
+		runtime.Version(), runtime.NumCPU(), cpuModel(), r.load0, loadAvg(), r.total.Round(time.Second))
+	fmt.Fprintf(w, "mounts: %s; big file %d MiB, %d files of %d KiB in %d folders\n\n",
+		mode, r.cfg.SizeMiB, r.cfg.Files, r.cfg.FileKiB, r.cfg.Dirs)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "figure\tvalue\tratio\ttarget\tmet\tmeasured")
+	for _, name := range rowOrder {
+		rw, ok := r.rows[name]
+		if !ok {
+			fmt.Fprintf(tw, "%s\tskipped\t-\t-\t-\t\n", name)
+			continue
+		}
+		val := rw.Text
+		if val == "" {
+			val = fmt.Sprintf("%s %s", num(rw.Value), rw.Unit)
+		}
+		ratio := "-"
+		if !math.IsNaN(rw.Ratio) {
+			ratio = fmt.Sprintf("%.2f", rw.Ratio)
+		}
+		target, met := "-", "-"
+		if rw.Target != "" {
+			target = rw.Target
+		}
+		if rw.Met != nil {
+			met = map[bool]string{true: "met", false: "NOT MET"}[*rw.Met]
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", name, val, ratio, target, met, rw.Detail)
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "phase\ttime\tPUT\tGET\tother\tup MiB\tdown MiB\tcommits\tpeak RSS MiB\t")
+	for _, p := range r.phases {
+		rss := "-"
+		if p.PeakRSS > 0 {
+			rss = fmt.Sprintf("%.0f", mib(p.PeakRSS))
+		}
+		fmt.Fprintf(tw, "%s\t%.2fs\t%d\t%d\t%d\t%.1f\t%.1f\t%d\t%s\t\n", p.Name, p.Dur.Seconds(),
+			p.T.Puts, p.T.Gets, p.T.Other, mib(p.T.Up), mib(p.T.Down), p.T.HeadPuts, rss)
+	}
+	tw.Flush()
+}
+
+func num(v float64) string {
+	switch {
+	case v >= 100:
+		return fmt.Sprintf("%.0f", v)
+	case v >= 10:
+		return fmt.Sprintf("%.1f", v)
+	default:
+		return fmt.Sprintf("%.2f", v)
+	}
+}
+
+func mib(n int64) float64 { return float64(n) / (1 << 20) }
+
+func mbps(n int64, d time.Duration) float64 { return float64(n) / 1e6 / d.Seconds() }
+
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+func cpuModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return "?"
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "?"
+}
