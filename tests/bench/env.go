@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -15,6 +16,9 @@ import (
 
 	"github.com/sealfs/sealfs/remote/s3test"
 )
+
+// errNoMinIO wraps the reason a private MinIO could not be started.
+var errNoMinIO = errors.New("cannot start MinIO")
 
 // env is the S3 endpoint (behind the counting proxy), the sealfs binary
 // and the scratch directory of one benchmark run.
@@ -46,7 +50,7 @@ func setup(cfg config) (_ *env, err error) {
 	if endpoint == "" {
 		srv, err := s3test.StartServer()
 		if err != nil {
-			return nil, fmt.Errorf("starting MinIO (or give --endpoint): %w", err)
+			return nil, fmt.Errorf("%w (or give --endpoint): %w", errNoMinIO, err)
 		}
 		e.closers = append(e.closers, srv.Close)
 		endpoint, e.accessKey, e.secretKey = srv.Endpoint, srv.AccessKey, srv.SecretKey

@@ -47,13 +47,23 @@ func main() {
 
 // run parses args, runs the selected workloads and prints the tables to w.
 func run(ctx context.Context, args []string, w io.Writer) error {
-	cfg, err := parseFlags(args)
+	r, err := measureAll(ctx, args)
 	if err != nil {
 		return err
 	}
+	r.print(w)
+	return nil
+}
+
+// measureAll runs the workloads args select and returns their report.
+func measureAll(ctx context.Context, args []string) (*report, error) {
+	cfg, err := parseFlags(args)
+	if err != nil {
+		return nil, err
+	}
 	e, err := setup(cfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer e.close()
 	r := newReport(cfg)
@@ -66,12 +76,11 @@ func run(ctx context.Context, args []string, w io.Writer) error {
 			fmt.Fprintf(os.Stderr, "bench: %s ...\n", name)
 		}
 		if err := runWorkload(ctx, e, r, name); err != nil {
-			return fmt.Errorf("workload %s: %w", name, err)
+			return nil, fmt.Errorf("workload %s: %w", name, err)
 		}
 	}
 	r.total = time.Since(start)
-	r.print(w)
-	return nil
+	return r, nil
 }
 
 func runWorkload(ctx context.Context, e *env, r *report, name string) error {

@@ -1,0 +1,142 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"math"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sealfs/sealfs/remote/s3test"
+)
+
+// tiny sizes: every workload runs, in seconds.
+var tiny = []string{"--size", "8", "--files", "40", "--dirs", "4", "--rename-files", "50",
+	"--overwrites", "4", "--sqlite-rows", "200", "--sqlite-txn", "50", "--parallel", "4", "--small-parallel", "4"}
+
+// TestBench runs the whole program, with its own MinIO and the real
+// binary, at tiny sizes, and checks that the table is complete and its
+// figures sane (not fast: timings on a shared machine are not asserted).
+// The workloads themselves check what they read back after remounts.
+func TestBench(t *testing.T) {
+	s3test.RequireFUSE(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	r, err := measureAll(ctx, tiny)
+	if errors.Is(err, errNoMinIO) {
+		s3test.Require(t, "MinIO S3 server", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	r.print(&out)
+	t.Log("\n" + out.String())
+
+	for _, name := range rowOrder {
+		rw, ok := r.rows[name]
+		if !ok {
+			t.Errorf("row %q missing", name)
+			continue
+		}
+		if !strings.Contains(out.String(), name) {
+			t.Errorf("printed table lacks %q", name)
+		}
+		if rw.Text == "" && (rw.Value <= 0 || math.IsInf(rw.Value, 0) || math.IsNaN(rw.Value)) {
+			t.Errorf("%s = %v %s: want a positive number", name, rw.Value, rw.Unit)
+		}
+	}
+	for _, name := range []string{rowSeqWrite, rowSeqRead, rowSmallWrite, rowSmallRead, rowOverwrite} {
+		if rw := r.rows[name]; math.IsNaN(rw.Ratio) || rw.Ratio <= 0 {
+			t.Errorf("%s: ratio %v, want one against the raw ceiling", name, rw.Ratio)
+		}
+	}
+	checkPhases(t, r)
+	checkSQLite(t, r)
+}
+
+// checkPhases checks the traffic the proxy counted: sealfs must have moved
+// at least the plaintext through the bucket, in both directions.
+func checkPhases(t *testing.T, r *report) {
+	t.Helper()
+	byName := map[string]phase{}
+	for _, p := range r.phases {
+		byName[p.Name] = p
+	}
+	size := int64(8 << 20)
+	for name, want := range map[string]func(p phase) bool{
+		"raw PUT":          func(p phase) bool { return p.T.Up >= size && p.T.Puts == 2 },
+		"raw GET":          func(p phase) bool { return p.T.Down >= size && p.T.Gets == 2 },
+		"seq write":        func(p phase) bool { return p.T.Up >= size && p.T.HeadPuts >= 1 && p.PeakRSS > 0 },
+		"cold seq read":    func(p phase) bool { return p.T.Down >= size && p.T.HeadPuts == 0 },
+		"small write":      func(p phase) bool { return p.T.Up >= 40*16<<10 },
+		"random overwrite": func(p phase) bool { return p.T.Up > 0 && p.T.Up < 2*size },
+		"rename":           func(p phase) bool { return p.T.Up < 1<<20 },
+	} {
+		p, ok := byName[name]
+		if !ok {
+			t.Errorf("phase %q missing", name)
+			continue
+		}
+		if !want(p) {
+			t.Errorf("phase %q: implausible traffic %+v, peak RSS %d", name, p.T, p.PeakRSS)
+		}
+	}
+}
+
+func checkSQLite(t *testing.T, r *report) {
+	t.Helper()
+	if _, err := exec.LookPath("sqlite3"); err != nil {
+		if rw := r.rows[rowSQLite]; !strings.HasPrefix(rw.Text, "unavailable") {
+			t.Errorf("no sqlite3, yet the SQLite row says %q", rw.Text)
+		}
+		return
+	}
+	if rw := r.rows[rowSQLiteCheck]; rw.Text != "ok" {
+		t.Errorf("SQLite after remount: %s", rw.Text)
+	}
+	if rw := r.rows[rowSQLiteCommits]; rw.Value < 4 { // 200 rows in 4 transactions
+		t.Errorf("SQLite: %v commits for 4 fsynced transactions", rw.Value)
+	}
+}
+
+// TestFlags checks --quick and the refusal of nonsense.
+func TestFlags(t *testing.T) {
+	c, err := parseFlags([]string{"--quick", "--files", "7"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.SizeMiB != 128 || c.Files != 7 || c.SQLRows != 2000 {
+		t.Errorf("--quick --files 7: got size %d, files %d, rows %d", c.SizeMiB, c.Files, c.SQLRows)
+	}
+	for _, bad := range [][]string{{"--size", "0"}, {"--only", "nope"}, {"extra"}} {
+		if _, err := parseFlags(bad); err == nil {
+			t.Errorf("parseFlags(%q) accepted", bad)
+		}
+	}
+}
+
+// TestPattern checks the content checker catches a changed byte anywhere.
+func TestPattern(t *testing.T) {
+	p := newPattern()
+	buf := make([]byte, 3*patternBlock+100)
+	for _, off := range []int64{0, 5, patternBlock - 3, 7 * patternBlock} {
+		p.fill(buf, off)
+		if !p.check(buf, off) {
+			t.Fatalf("off %d: filled content does not check", off)
+		}
+		if p.check(buf, off+1) {
+			t.Fatalf("off %d: content checks at the wrong offset", off)
+		}
+		for _, i := range []int{0, 7, 8, patternBlock, len(buf) - 1} {
+			buf[i] ^= 1
+			if p.check(buf, off) {
+				t.Errorf("off %d: flipped byte %d not caught", off, i)
+			}
+			buf[i] ^= 1
+		}
+	}
+}
