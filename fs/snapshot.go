@@ -115,3 +115,11 @@ func (fs *FS) startSnapshots() {
 	}
 	fs.bg.Go(fs.snapshotLoop)
 }
+
+// StoreName names the store the mount serves (its String), so that a
+// command given a store address can find the mount serving it.
+func (m *Mounted) StoreName() string { return m.fs.opts.Store.String() }
+
+// Writable reports whether the mount can commit: read-write and not fenced
+// by another writer.
+func (m *Mounted) Writable() bool { return m.fs.writable() == nil }

@@ -20,7 +20,8 @@ import (
 // per connection; the server answers with progress lines and one final line.
 
 type controlRequest struct {
-	Op string `json:"op"` // "unmount"
+	Op    string `json:"op"`              // "unmount" or "snapshot"
+	Store string `json:"store,omitempty"` // snapshot: the store it is meant for
 }
 
 type controlReply struct {
@@ -28,6 +29,10 @@ type controlReply struct {
 	Total int64  `json:"total,omitempty"`
 	Final bool   `json:"final,omitempty"`
 	Error string `json:"error,omitempty"`
+	// Snapshot answers a snapshot request; OtherStore says this mount
+	// serves another store than the request names.
+	Snapshot   *snapshotJSON `json:"snapshot,omitempty"`
+	OtherStore bool          `json:"other_store,omitempty"`
 }
 
 // runtimeDir holds control sockets; never anything secret.
@@ -94,6 +99,10 @@ func (c *controlServer) serve() {
 func (c *controlServer) handle(conn net.Conn) {
 	var req controlRequest
 	if err := json.NewDecoder(bufio.NewReader(conn)).Decode(&req); err != nil {
+		return
+	}
+	if req.Op == "snapshot" {
+		c.handleSnapshot(conn, req)
 		return
 	}
 	enc := json.NewEncoder(conn)

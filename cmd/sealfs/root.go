@@ -84,7 +84,8 @@ Exit codes: 0 ok, 1 error, 2 usage, 10 wrong passphrase or recovery key,
 	pf.StringVar(&a.recoveryKeyFile, "recovery-key-file", "", "unlock with the recovery key in this file instead of the passphrase")
 
 	root.AddCommand(a.initCommand(), a.mountCommand(), a.umountCommand(),
-		a.passwdCommand(), a.infoCommand())
+		a.passwdCommand(), a.infoCommand(),
+		a.snapshotCommand(), a.snapshotsCommand(), a.forgetCommand(), a.pruneCommand(), a.checkCommand())
 	return root
 }
 

@@ -28,10 +28,13 @@ type PruneOptions struct {
 	Grace time.Duration
 	// DryRun computes everything and deletes nothing.
 	DryRun bool
-	// Progress, if set, is called with objects deleted so far and in all.
+	// Progress, if set, is called with bytes deleted so far and in all.
 	Progress func(done, total int64)
 	// Now is the clock the grace period is measured on (nil = time.Now).
 	Now func() time.Time
+	// Guard, if set, is asked right before objects are deleted; an error
+	// stops the prune there (e.g. the caller lost its writer lease).
+	Guard func() error
 }
 
 // PruneResult says what a prune did (or, for a dry run, would do).
@@ -103,6 +106,11 @@ func Prune(ctx context.Context, s remote.Store, c *Catalog, opts PruneOptions) (
 		}
 		return nil, ErrHeadMoved
 	}
+	if opts.Guard != nil {
+		if err := opts.Guard(); err != nil {
+			return nil, fmt.Errorf("history: prune: nothing deleted: %w", err)
+		}
+	}
 	return res, deleteAll(ctx, s, res.Deleted, opts.Progress)
 }
 
@@ -170,18 +178,22 @@ func ours(key string, headSeq uint64) bool {
 }
 
 func deleteAll(ctx context.Context, s remote.Store, objs []remote.ObjectInfo, progress func(done, total int64)) error {
-	total := int64(len(objs))
+	var done, total int64
+	for _, o := range objs {
+		total += o.Size
+	}
 	for i := 0; i < len(objs); i += deleteBatch {
 		batch := objs[i:min(i+deleteBatch, len(objs))]
 		keys := make([]string, len(batch))
 		for j, o := range batch {
 			keys[j] = o.Key
+			done += o.Size
 		}
 		if err := s.DeleteMany(ctx, keys); err != nil {
 			return fmt.Errorf("history: prune: delete: %w (run prune again to finish)", err)
 		}
 		if progress != nil {
-			progress(int64(i+len(batch)), total)
+			progress(done, total)
 		}
 	}
 	return nil

@@ -101,7 +101,7 @@ func testPrune(t *testing.T, s remote.Store) {
 			t.Errorf("forgotten snapshot %s: catalog entry or meta snapshot left", sn.ID)
 		}
 	}
-	if len(res.Deleted) != len(dry.Deleted) || int64(len(res.Deleted)) != progress {
+	if len(res.Deleted) != len(dry.Deleted) || res.DeletedBytes != progress {
 		t.Errorf("deleted %d objects, dry run said %d, progress %d", len(res.Deleted), len(dry.Deleted), progress)
 	}
 	var sizeBefore, sizeAfter int64

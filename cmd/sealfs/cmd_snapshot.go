@@ -1,0 +1,267 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sealfs/sealfs/fs/history"
+	"github.com/sealfs/sealfs/fs/lease"
+	"github.com/sealfs/sealfs/fs/meta"
+	"github.com/sealfs/sealfs/remote"
+)
+
+// snapshotJSON is one snapshot as 'sealfs snapshots --json' prints it:
+// exactly these keys.
+type snapshotJSON struct {
+	ID     string `json:"id"`
+	Time   string `json:"time"` // RFC 3339
+	Device string `json:"device"`
+	Files  uint64 `json:"files"`
+	Bytes  uint64 `json:"bytes"`
+}
+
+func toJSON(s history.Snapshot) snapshotJSON {
+	return snapshotJSON{ID: s.ID, Time: s.Time.UTC().Format(time.RFC3339), Device: s.Device, Files: s.Files, Bytes: s.Bytes}
+}
+
+func (a *app) snapshotCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "snapshot STORE",
+		Short: "Take a named snapshot of the vault now",
+		Long: `snapshot commits everything and names the result as a snapshot that
+'sealfs snapshots' lists and 'sealfs mount --snapshot ID' mounts. When a sealfs
+process on this machine has STORE mounted read-write, it asks that mount;
+otherwise it takes the writer lease for a moment (exit 11 while another device
+holds it).`,
+		Args: exactArgs(1, "STORE"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			s, err := a.openStore(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			snap, err := requestSnapshot(ctx, s.String())
+			if errors.Is(err, errNoServer) {
+				snap, err = a.snapshotDirect(ctx, s)
+			}
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "snapshot %s taken at %s: %d files, %s\n", snap.ID, snap.Time, snap.Files, humanBytes(int64(snap.Bytes)))
+			return nil
+		},
+	}
+}
+
+// snapshotDirect takes a snapshot with no mount running: under the writer
+// lease, load the head, write a full snapshot and name it.
+func (a *app) snapshotDirect(ctx context.Context, s remote.Store) (snapshotJSON, error) {
+	u, err := a.unlock(ctx, s)
+	if err != nil {
+		return snapshotJSON{}, err
+	}
+	var snap history.Snapshot
+	err = a.withWriterLease(ctx, s, u, "taking a snapshot", func(l *lease.Lease) error {
+		t, mlog, err := meta.Open(ctx, s, u.keys, meta.LogOptions{Device: deviceName(), MountID: "snapshot-" + newMountID(), Logger: a.logger})
+		if err != nil {
+			return fmt.Errorf("reading the vault's metadata: %w", err)
+		}
+		if err := l.Check(); err != nil {
+			return fmt.Errorf("writer lease: %w", err)
+		}
+		if _, err := mlog.Snapshot(ctx, t); err != nil {
+			return fmt.Errorf("writing the snapshot: %w", err)
+		}
+		snap, err = history.New(s, u.keys, history.Options{Logger: a.logger}).Record(ctx, mlog, t)
+		return err
+	})
+	return toJSON(snap), err
+}
+
+// withWriterLease runs fn holding the vault's writer lease, so that no
+// mount commits meanwhile. Another device's live lease is exit 11.
+func (a *app) withWriterLease(ctx context.Context, s remote.Store, u *unlocked, what string, fn func(*lease.Lease) error) error {
+	l, err := lease.Acquire(ctx, s, u.keys, lease.Options{Device: deviceName(), MountID: newMountID(), Logger: a.logger})
+	var held *lease.HeldError
+	if errors.As(err, &held) {
+		return withCode(exitLeaseHeld, fmt.Errorf("%s: %w", what, err), "unmount the vault there first (or, for a snapshot, run this on the machine that has it mounted)")
+	}
+	if err != nil {
+		return fmt.Errorf("%s: taking the writer lease: %w", what, err)
+	}
+	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	go l.Run(runCtx, nil)
+	err = fn(l)
+	stop()
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if rerr := l.Release(rctx); rerr != nil && err == nil {
+		err = fmt.Errorf("releasing the writer lease (another device can take over once it expires): %w", rerr)
+	}
+	return err
+}
+
+// requestSnapshot asks the sealfs process on this machine that serves
+// store read-write to take a snapshot; errNoServer if none does.
+func requestSnapshot(ctx context.Context, store string) (snapshotJSON, error) {
+	socks, _ := filepath.Glob(filepath.Join(runtimeDir(), "*.sock"))
+	for _, path := range socks {
+		var d net.Dialer
+		dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		conn, err := d.DialContext(dctx, "unix", path)
+		cancel()
+		if err != nil {
+			continue // a stale socket of a crashed mount
+		}
+		snap, mine, err := askSnapshot(conn, store)
+		conn.Close()
+		if mine {
+			return snap, err
+		}
+	}
+	return snapshotJSON{}, errNoServer
+}
+
+// askSnapshot sends one snapshot request; mine reports whether the mount
+// serves store (and so answered for it).
+func askSnapshot(conn net.Conn, store string) (snap snapshotJSON, mine bool, err error) {
+	if err := json.NewEncoder(conn).Encode(controlRequest{Op: "snapshot", Store: store}); err != nil {
+		return snap, false, nil
+	}
+	var r controlReply
+	if err := json.NewDecoder(conn).Decode(&r); err != nil || r.OtherStore {
+		return snap, false, nil
+	}
+	if r.Error != "" {
+		return snap, true, fmt.Errorf("the mount of %s could not take a snapshot: %s", store, r.Error)
+	}
+	if r.Snapshot == nil {
+		return snap, true, errors.New("the mount answered without a snapshot")
+	}
+	return *r.Snapshot, true, nil
+}
+
+// mountSnapshotter is what the control server needs for a snapshot
+// request (fs.Mounted has it).
+type mountSnapshotter interface {
+	Snapshot(ctx context.Context) (history.Snapshot, error)
+	StoreName() string
+	Writable() bool
+}
+
+// handleSnapshot serves a snapshot request on the control socket.
+func (c *controlServer) handleSnapshot(conn net.Conn, req controlRequest) {
+	enc := json.NewEncoder(conn)
+	sn, ok := c.m.(mountSnapshotter)
+	if !ok || sn.StoreName() != req.Store || !sn.Writable() {
+		_ = enc.Encode(controlReply{Final: true, OtherStore: true})
+		return
+	}
+	snap, err := sn.Snapshot(context.Background())
+	reply := controlReply{Final: true}
+	if err != nil {
+		reply.Error = err.Error()
+	} else {
+		j := toJSON(snap)
+		reply.Snapshot = &j
+	}
+	_ = enc.Encode(reply)
+}
+
+func (a *app) snapshotsCommand() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "snapshots STORE",
+		Short: "List the vault's snapshots, oldest first",
+		Args:  exactArgs(1, "STORE"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			s, _, c, err := a.openCatalog(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			snaps, err := c.List(ctx)
+			if err != nil {
+				return withCode(exitDamage, fmt.Errorf("reading the snapshot list: %w", err), "run 'sealfs check' for details")
+			}
+			if asJSON {
+				out := make([]snapshotJSON, 0, len(snaps))
+				for _, s := range snaps {
+					out = append(out, toJSON(s))
+				}
+				enc := json.NewEncoder(a.stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(out)
+			}
+			w := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(w, "ID\tTIME\tDEVICE\tFILES\tBYTES")
+			for _, s := range snaps {
+				fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\n", s.ID, s.Time.Local().Format("2006-01-02 15:04:05"), s.Device, s.Files, humanBytes(int64(s.Bytes)))
+			}
+			return w.Flush()
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array of {id, time, device, files, bytes}")
+	return cmd
+}
+
+func (a *app) forgetCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "forget STORE ID...",
+		Short: "Delete snapshots by id (their data goes at the next prune)",
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) < 2 {
+				return usageErr("forget needs STORE and at least one snapshot ID (got %d arguments)", len(args))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			s, _, c, err := a.openCatalog(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			gone, err := c.Forget(ctx, args[1:]...)
+			if errors.Is(err, history.ErrNoSnapshot) {
+				return withCode(exitError, err, "nothing was forgotten; see 'sealfs snapshots' for the ids")
+			}
+			if err != nil {
+				return err
+			}
+			for _, s := range gone {
+				fmt.Fprintf(a.stdout, "forgot snapshot %s of %s\n", s.ID, s.Time.Local().Format("2006-01-02 15:04:05"))
+			}
+			if n := len(args) - 1 - len(gone); n > 0 {
+				fmt.Fprintf(a.stdout, "removed %d damaged catalog entries\n", n)
+			}
+			fmt.Fprintf(a.stdout, "run 'sealfs prune %s' to delete the data only they used\n", args[0])
+			return nil
+		},
+	}
+}
+
+// openCatalog opens STORE, unlocks it and returns its snapshot catalog.
+// The caller closes the store.
+func (a *app) openCatalog(ctx context.Context, location string) (remote.Store, *unlocked, *history.Catalog, error) {
+	s, err := a.openStore(ctx, location)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	u, err := a.unlock(ctx, s)
+	if err != nil {
+		s.Close()
+		return nil, nil, nil, err
+	}
+	return s, u, history.New(s, u.keys, history.Options{Logger: a.logger}), nil
+}
