@@ -109,7 +109,7 @@ func TestFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.SizeMiB != 128 || c.Files != 7 || c.SQLRows != 2000 {
+	if c.SizeMiB != 256 || c.Files != 7 || c.SQLRows != 5000 {
 		t.Errorf("--quick --files 7: got size %d, files %d, rows %d", c.SizeMiB, c.Files, c.SQLRows)
 	}
 	for _, bad := range [][]string{{"--size", "0"}, {"--only", "nope"}, {"extra"}} {

@@ -116,7 +116,7 @@ func parseFlags(args []string) (config, error) {
 	f.IntVar(&c.SQLTxn, "sqlite-txn", 100, "SQLite rows per transaction")
 	f.IntVar(&c.Parallel, "parallel", 8, "parallel requests of the raw transfer (sealfs uploads 8 chunks at a time)")
 	f.IntVar(&c.SmallPar, "small-parallel", 16, "parallel requests of the raw small-object PUT/GET")
-	f.BoolVar(&c.Quick, "quick", false, "small sizes (about a minute): --size 128 --files 500 --sqlite-rows 2000, unless given")
+	f.BoolVar(&c.Quick, "quick", false, "smaller sizes (about a minute): --size 256 --files 1000 --sqlite-rows 5000, unless given")
 	f.BoolVar(&c.Verbose, "v", false, "report progress on stderr")
 	if err := f.Parse(args); err != nil {
 		return c, err
@@ -128,7 +128,7 @@ func parseFlags(args []string) (config, error) {
 		set := map[string]bool{}
 		f.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
 		quick := map[string]*int{"size": &c.SizeMiB, "files": &c.Files, "sqlite-rows": &c.SQLRows}
-		values := map[string]int{"size": 128, "files": 500, "sqlite-rows": 2000}
+		values := map[string]int{"size": 256, "files": 1000, "sqlite-rows": 5000}
 		for name, p := range quick {
 			if !set[name] {
 				*p = values[name]
