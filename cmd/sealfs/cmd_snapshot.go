@@ -138,7 +138,9 @@ func askSnapshot(conn net.Conn, store string) (snap snapshotJSON, mine bool, err
 		return snap, false, nil
 	}
 	var r controlReply
-	if err := json.NewDecoder(conn).Decode(&r); err != nil || r.OtherStore {
+	// Only a reply naming the store counts: older sealfs processes answer
+	// "unknown request" to everything.
+	if err := json.NewDecoder(conn).Decode(&r); err != nil || r.OtherStore || r.Store != store {
 		return snap, false, nil
 	}
 	if r.Error != "" {
@@ -167,7 +169,7 @@ func (c *controlServer) handleSnapshot(conn net.Conn, req controlRequest) {
 		return
 	}
 	snap, err := sn.Snapshot(context.Background())
-	reply := controlReply{Final: true}
+	reply := controlReply{Final: true, Store: req.Store}
 	if err != nil {
 		reply.Error = err.Error()
 	} else {

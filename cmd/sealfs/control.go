@@ -29,9 +29,10 @@ type controlReply struct {
 	Total int64  `json:"total,omitempty"`
 	Final bool   `json:"final,omitempty"`
 	Error string `json:"error,omitempty"`
-	// Snapshot answers a snapshot request; OtherStore says this mount
-	// serves another store than the request names.
+	// Snapshot answers a snapshot request from the mount of Store;
+	// OtherStore says this mount cannot answer for the store requested.
 	Snapshot   *snapshotJSON `json:"snapshot,omitempty"`
+	Store      string        `json:"store,omitempty"`
 	OtherStore bool          `json:"other_store,omitempty"`
 }
 
