@@ -18,6 +18,12 @@ import (
 // new commits of the writer when Options.FollowInterval is zero.
 const DefaultFollowInterval = 2 * time.Second
 
+// followCacheTimeout, when set (by tests), replaces the kernel's entry and
+// attribute cache timeouts on a following mount. Set to hours, it proves
+// that following invalidates the kernel's caches instead of waiting for
+// them to expire.
+var followCacheTimeout time.Duration
+
 // follower is the state of a read-only mount that follows the writer's
 // commits. Only the poll goroutine touches etag, bad and failing.
 type follower struct {
@@ -32,7 +38,7 @@ type follower struct {
 // following reports whether this FS follows the writer: a read-only mount
 // with FollowInterval >= 0. (A mounted past snapshot must not follow.)
 func (o Options) following() bool {
-	return o.ReadOnly && o.FollowInterval >= 0
+	return o.ReadOnly && o.FollowInterval >= 0 && o.Snapshot == ""
 }
 
 // startFollow starts polling the head, for a following FS.

@@ -24,7 +24,12 @@ const followPoll = 20 * time.Millisecond
 
 // follower mounts a read-only view of v that follows the writer; its log
 // goes to the returned buffer.
+//
+// The kernel may cache its entries and attributes for an hour: changes
+// become visible only if following invalidates those caches.
 func (v *testVault) follower(t *testing.T) (*mounted, *logBuffer) {
+	followCacheTimeout = time.Hour
+	t.Cleanup(func() { followCacheTimeout = 0 })
 	logs := &logBuffer{}
 	mt := v.mount(t, func(o *Options) {
 		o.ReadOnly = true
@@ -199,6 +204,10 @@ func TestFollowOpenHandle(t *testing.T) {
 					eventually(t, "new version", func() error { return hasContent(ro.path("db"), neu) })
 				}
 
+				if st, err := h.Stat(); r.name != "rewritten in place" && (err != nil || st.Size() != int64(len(old))) {
+					// The name is gone or names another file: the open one keeps its size.
+					t.Errorf("fstat of the open file: %v, %v; want size %d", st, err, len(old))
+				}
 				m, err := io.ReadFull(h, got[n:])
 				if err != io.ErrUnexpectedEOF {
 					t.Fatalf("reading on: %d bytes, %v", m, err)

@@ -94,6 +94,9 @@ func checkMountpoint(dir string) error {
 
 func (fs *FS) nodeOptions() *gofs.Options {
 	et, at, nt := entryTimeout, attrTimeout, negativeTimeout
+	if fs.opts.following() && followCacheTimeout > 0 {
+		et, at, nt = followCacheTimeout, followCacheTimeout, followCacheTimeout
+	}
 	return &gofs.Options{
 		MountOptions:    fs.mountOptions(),
 		EntryTimeout:    &et,
