@@ -23,6 +23,9 @@ func chatDB(n int) []byte {
 	return bytes.Repeat([]byte(fmt.Sprintf("chat database, version %d. ", n)), 10000+n*1000)
 }
 
+// photo is photo n's content; each has its own size.
+func photo(n int) []byte { return []byte(strings.Repeat("photo ", 3*n)) }
+
 // bucketUsage counts the objects and bytes in the store.
 func bucketUsage(t *testing.T, s remote.Store) (objects int, size int64, sizes map[string]int64) {
 	t.Helper()
@@ -61,7 +64,7 @@ func TestHistory(t *testing.T) {
 			if err := os.MkdirAll(filepath.Join(mnt, "media"), 0o755); err != nil {
 				t.Fatal(err)
 			}
-			writeFile(t, filepath.Join(mnt, "media", fmt.Sprintf("photo%d.jpg", n)), []byte(fmt.Sprintf("photo %d", n)))
+			writeFile(t, filepath.Join(mnt, "media", fmt.Sprintf("photo%d.jpg", n)), photo(n))
 		}
 		d.ok(nil, "umount", mnt)
 	}
@@ -139,7 +142,7 @@ func TestHistory(t *testing.T) {
 		t.Fatal("after prune the current chat.db is not version 3")
 	}
 	for n := 1; n <= 2; n++ {
-		if got := readFile(t, filepath.Join(cur, "media", fmt.Sprintf("photo%d.jpg", n))); got != fmt.Sprintf("photo %d", n) {
+		if got := readFile(t, filepath.Join(cur, "media", fmt.Sprintf("photo%d.jpg", n))); got != string(photo(n)) {
 			t.Fatalf("after prune photo%d.jpg = %q", n, got)
 		}
 	}
@@ -162,12 +165,12 @@ func TestHistory(t *testing.T) {
 	d.ok(pass, "check", "--read-data", st.location)
 
 	// A deleted object: check without --read-data finds it.
-	photo := objectOfSize(sizes, len("photo 1"))
-	if err := store.Delete(context.Background(), photo); err != nil {
+	photo1 := objectOfSize(sizes, len(photo(1)))
+	if err := store.Delete(context.Background(), photo1); err != nil {
 		t.Fatal(err)
 	}
 	r = d.run(pass, "check", st.location)
-	assertDamage(t, r, "/media/photo1.jpg", kept[0].ID, photo)
+	assertDamage(t, r, "/media/photo1.jpg", kept[0].ID, photo1)
 }
 
 // listSnapshots runs snapshots --json, checks its shape and order, and
