@@ -37,6 +37,8 @@ func (fs *FS) publish(ctx context.Context, f *file) error {
 
 	exts, err := waitVersions(ctx, vers)
 
+	fs.applyGate.RLock() // see commitTree
+	defer fs.applyGate.RUnlock()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err == nil && !f.gone {
@@ -150,7 +152,9 @@ func (fs *FS) commit(ctx context.Context) error {
 	if fs.opts.ReadOnly {
 		return nil
 	}
-	fs.commitMu.Lock()
+	if err := fs.lockCommit(ctx); err != nil {
+		return err
+	}
 	defer fs.commitMu.Unlock()
 	// Publish without blocking renames first; then block them (nsMu) only
 	// for what was closed or renamed meanwhile, and for the commit itself.
@@ -158,6 +162,9 @@ func (fs *FS) commit(ctx context.Context) error {
 		if err := fs.publishAll(ctx, fs.dirtyFiles(true)); err != nil {
 			return err
 		}
+	}
+	if err := fs.waitUploads(ctx); err != nil {
+		return err
 	}
 	fs.nsMu.Lock()
 	defer fs.nsMu.Unlock()
@@ -167,11 +174,15 @@ func (fs *FS) commit(ctx context.Context) error {
 	if !fs.tree.Dirty() {
 		return nil
 	}
+	fs.saveIntent()
 	if err := fs.checkLease(); err != nil {
 		return err
 	}
-	h, err := fs.mlog.Commit(ctx, fs.tree)
+	h, err := fs.commitTree(ctx)
 	if err != nil {
+		if errors.Is(err, errUploadsPending) {
+			return nil
+		}
 		if errors.Is(err, meta.ErrFenced) {
 			fs.fenced.Store(true)
 		}
@@ -230,7 +241,7 @@ func (fs *FS) commitLoop() {
 			return
 		case <-t.C:
 		}
-		if err := fs.commit(fs.ctx); err != nil {
+		if err := fs.commit(noWait(fs.ctx)); err != nil {
 			fs.log.Error("periodic commit failed; will retry", "err", err)
 		}
 	}
@@ -272,10 +283,13 @@ func (fs *FS) Close(ctx context.Context) error {
 		close(fs.loopStop)
 		<-fs.loopDone
 		fs.bg.Wait()
-		fs.closeErr = fs.finalCommit(ctx)
+		sctx, stop := fs.stallContext(ctx)
+		fs.closeErr = fs.finalCommit(sctx)
+		stalled := stop()
 		fs.cancel()
 		fs.up.wg.Wait()
 		fs.bgReads.Wait()
+		fs.closeErr = fs.closeStaged(fs.closeErr, stalled)
 	})
 	return fs.closeErr
 }

@@ -47,7 +47,10 @@ type FS struct {
 	progBase  atomic.Int64 // up.done when closing began
 	badObj    sync.Map     // object id -> struct{}: integrity failures already logged
 	fenced    atomic.Bool
-	follow    follower // a read-only mount following the writer (follow.go)
+	stage     *stager      // sealed objects and intent log in CacheDir; nil without (staging.go)
+	applyGate sync.RWMutex // publishes (read) vs. a staged commit's check and take (write)
+	recovery  *Recovery    // what Open recovered from an earlier mount (recover.go)
+	follow    follower     // a read-only mount following the writer (follow.go)
 }
 
 // Open loads the vault's metadata from opts.Store and prepares the engine
@@ -74,7 +77,16 @@ func Open(ctx context.Context, opts Options) (*FS, error) {
 	if opts.OnCommit != nil {
 		opts.OnCommit(mlog.Head())
 	}
-	return newFS(opts, tree, mlog), nil
+	plan, err := prepareRecovery(&opts, &tree, mlog.Head(), func() (*meta.Tree, error) {
+		t, _, err := meta.Open(ctx, opts.Store, opts.Keys, meta.LogOptions{MinSeq: opts.MinSeq})
+		return t, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	fs := newFS(opts, tree, mlog)
+	fs.finishRecovery(ctx, plan)
+	return fs, nil
 }
 
 func newFS(opts Options, tree *meta.Tree, mlog *meta.Log) *FS {
@@ -99,6 +111,9 @@ func newFS(opts Options, tree *meta.Tree, mlog *meta.Log) *FS {
 		loopDone: make(chan struct{}),
 	}
 	fs.up = newUploader(fs, opts.Uploads)
+	if opts.stageDir != nil {
+		fs.stage = newStager(fs, opts.stageDir)
+	}
 	go fs.commitLoop()
 	fs.startFollow()
 	fs.startSnapshots()

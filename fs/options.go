@@ -8,6 +8,7 @@ import (
 
 	"github.com/sealfs/sealfs/crypt"
 	"github.com/sealfs/sealfs/fs/meta"
+	"github.com/sealfs/sealfs/fs/stage"
 	"github.com/sealfs/sealfs/remote"
 )
 
@@ -43,8 +44,16 @@ type Options struct {
 	// past it fsync fails with EIO.
 	FsyncTimeout time.Duration
 	// ReadCache bounds the decrypted segments kept in memory (0 = 64 MiB).
-	ReadCache  int64
-	AllowOther bool
+	ReadCache int64
+	// StageBudget bounds the sealed bytes staged in CacheDir while they
+	// wait for upload (0 = 4 GiB; at most half the free disk space). Past
+	// it, data waits in memory under MemoryBudget (see fs/staging.go).
+	StageBudget int64
+	// OutageTimeout is how long unmount keeps waiting for a store that
+	// takes no data before it gives up and leaves the changes staged in
+	// CacheDir for the next mount (0 = FsyncTimeout).
+	OutageTimeout time.Duration
+	AllowOther    bool
 	// MountID identifies this mount instance in commits and in the writer
 	// lease ("" = random). Give the lease and the FS the same one.
 	MountID string
@@ -75,6 +84,8 @@ type Options struct {
 	Logger         *slog.Logger // nil = discard
 	Rand           io.Reader    // nil = crypto/rand
 	Debug          bool         // go-fuse debug output
+
+	stageDir *stage.Dir // set by Open for a read-write FS with a CacheDir
 }
 
 // withDefaults returns o with zero fields replaced by their defaults.
@@ -90,6 +101,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.FsyncTimeout <= 0 {
 		o.FsyncTimeout = DefaultFsyncTimeout
+	}
+	if o.StageBudget <= 0 {
+		o.StageBudget = DefaultStageBudget
+	}
+	if o.OutageTimeout <= 0 {
+		o.OutageTimeout = o.FsyncTimeout
 	}
 	if o.ReadCache <= 0 {
 		o.ReadCache = DefaultReadCache

@@ -128,22 +128,25 @@ func (u *uploader) start(v *version) {
 	go func(data []byte, done chan struct{}) {
 		defer u.wg.Done()
 		u.sem <- struct{}{}
-		ext, err := u.put(data)
+		ext, staged, err := u.put(data)
 		<-u.sem
 		u.inflight.Add(-n)
-		u.finish(v, n, ext, err, done)
+		u.finish(v, n, ext, err, done, staged)
 	}(v.data, v.done)
 }
 
 // finish records the result of an upload. On success the plaintext is
 // dropped and its memory given back; on failure the data stays so a later
-// publish can retry.
-func (u *uploader) finish(v *version, n int64, ext meta.Extent, err error, done chan struct{}) {
+// publish can retry. A staged object counts as uploaded (for Progress)
+// when the stager has put it.
+func (u *uploader) finish(v *version, n int64, ext meta.Extent, err error, done chan struct{}, staged bool) {
 	v.mu.Lock()
 	var freed int64
 	if err == nil {
 		v.ext = ext
-		u.done.Add(n)
+		if !staged {
+			u.done.Add(n)
+		}
 	} else {
 		v.err = err
 	}
@@ -158,19 +161,28 @@ func (u *uploader) finish(v *version, n int64, ext meta.Extent, err error, done 
 
 // put seals data as one new object and stores it, retrying transient
 // failures. Trailing zeros are not stored (they read back as zeros), and a
-// chunk of only zeros is a hole that costs nothing in the bucket.
-func (u *uploader) put(data []byte) (meta.Extent, error) {
+// chunk of only zeros is a hole that costs nothing in the bucket. With a
+// staging area the sealed object goes to local disk instead (staged is
+// true) and the stager uploads it; only when the stage is full or fails
+// does it go to the store from here.
+func (u *uploader) put(data []byte) (ext meta.Extent, staged bool, err error) {
+	full := int64(len(data))
 	data = bytes.TrimRight(data, "\x00")
 	if len(data) == 0 {
-		return meta.Extent{}, nil
+		return meta.Extent{}, false, nil
 	}
 	id, err := crypt.NewObjectID(u.fs.opts.Rand)
 	if err != nil {
-		return meta.Extent{}, fmt.Errorf("fs: new object id: %w", err)
+		return meta.Extent{}, false, fmt.Errorf("fs: new object id: %w", err)
 	}
 	sealed, err := crypt.SealObject(u.fs.opts.Keys, id, data)
 	if err != nil {
-		return meta.Extent{}, fmt.Errorf("fs: seal object %s: %w", id, err)
+		return meta.Extent{}, false, fmt.Errorf("fs: seal object %s: %w", id, err)
+	}
+	n := uint32(len(data))
+	ext = meta.Extent{Object: id, ObjectSize: n, Length: n}
+	if s := u.fs.stage; s != nil && s.stage(id, sealed, full) {
+		return ext, true, nil
 	}
 	key := meta.DataKey(id)
 	err = retry(u.fs.ctx, func(ctx context.Context) error {
@@ -181,10 +193,9 @@ func (u *uploader) put(data []byte) (meta.Extent, error) {
 	})
 	if err != nil {
 		u.fs.log.Error("upload failed", "object", id.String(), "err", err)
-		return meta.Extent{}, fmt.Errorf("fs: upload object %s: %w", id, err)
+		return meta.Extent{}, false, fmt.Errorf("fs: upload object %s: %w", id, err)
 	}
-	n := uint32(len(data))
-	return meta.Extent{Object: id, ObjectSize: n, Length: n}, nil
+	return ext, false, nil
 }
 
 // retry runs op with a per-attempt timeout and exponential backoff until it

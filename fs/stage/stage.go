@@ -1,0 +1,230 @@
+package stage
+
+import (
+	"crypto/hkdf"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	iofs "io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/sealfs/sealfs/crypt"
+)
+
+// Names inside the stage directory.
+const (
+	DirName    = "stage"
+	objectsDir = "objects"
+	intentName = "intent"
+	tmpSuffix  = ".tmp"
+)
+
+// intentInfo is the HKDF info that derives the intent key from Keys.Local,
+// so that no other local record (the state file is sealed with Local
+// itself) can be opened as an intent, or the other way round.
+const intentInfo = "sealfs stage intent v1"
+
+// Dir is the staging area of one vault on this device. Its methods are
+// safe for concurrent use on different objects; the intent is written by
+// one goroutine at a time (the caller serialises commits).
+type Dir struct {
+	path string
+	key  crypt.Key
+	rand io.Reader
+}
+
+// Open opens (creating it if needed) the staging area under cacheDir and
+// removes the temporary files of writes that a crash interrupted. local
+// is the vault's Keys.Local; rnd may be nil (crypto/rand).
+func Open(cacheDir string, local crypt.Key, rnd io.Reader) (*Dir, error) {
+	d := &Dir{path: filepath.Join(cacheDir, DirName), rand: rnd}
+	k, err := hkdf.Key(sha256.New, local[:], nil, intentInfo, crypt.KeySize)
+	if err != nil {
+		return nil, fmt.Errorf("stage: derive intent key: %w", err)
+	}
+	copy(d.key[:], k)
+	if err := os.MkdirAll(filepath.Join(d.path, objectsDir), 0o700); err != nil {
+		return nil, fmt.Errorf("stage: %w", err)
+	}
+	for _, sub := range []string{d.path, filepath.Join(d.path, objectsDir)} {
+		ents, err := os.ReadDir(sub)
+		if err != nil {
+			return nil, fmt.Errorf("stage: %w", err)
+		}
+		for _, e := range ents {
+			if strings.HasSuffix(e.Name(), tmpSuffix) {
+				_ = os.Remove(filepath.Join(sub, e.Name()))
+			}
+		}
+	}
+	return d, nil
+}
+
+// Path is the staging directory.
+func (d *Dir) Path() string { return d.path }
+
+func (d *Dir) objectPath(id crypt.ObjectID) string {
+	return filepath.Join(d.path, objectsDir, id.String())
+}
+
+// PutObject stores the sealed chunk object id durably.
+func (d *Dir) PutObject(id crypt.ObjectID, sealed []byte) error {
+	if err := writeAtomic(d.objectPath(id), sealed); err != nil {
+		return fmt.Errorf("stage: object %s: %w", id, err)
+	}
+	return nil
+}
+
+// ReadObject returns the sealed bytes of staged object id; an error
+// matching fs.ErrNotExist if it is not staged.
+func (d *Dir) ReadObject(id crypt.ObjectID) ([]byte, error) {
+	b, err := os.ReadFile(d.objectPath(id))
+	if err != nil {
+		return nil, fmt.Errorf("stage: object %s: %w", id, err)
+	}
+	return b, nil
+}
+
+// ReadObjectRange returns n sealed bytes of staged object id from off (fewer
+// at the end), like remote.Store.GetRange.
+func (d *Dir) ReadObjectRange(id crypt.ObjectID, off, n int64) ([]byte, error) {
+	f, err := os.Open(d.objectPath(id))
+	if err != nil {
+		return nil, fmt.Errorf("stage: object %s: %w", id, err)
+	}
+	defer f.Close()
+	buf := make([]byte, n)
+	k, err := f.ReadAt(buf, off)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("stage: object %s: %w", id, err)
+	}
+	return buf[:k], nil
+}
+
+// RemoveObject forgets staged object id (uploaded, or not needed).
+func (d *Dir) RemoveObject(id crypt.ObjectID) error {
+	err := os.Remove(d.objectPath(id))
+	if err != nil && !errors.Is(err, iofs.ErrNotExist) {
+		return fmt.Errorf("stage: remove object %s: %w", id, err)
+	}
+	return nil
+}
+
+// Objects lists the staged objects and their sizes. Files that are not
+// named like an object id are not sealfs's and are left alone.
+func (d *Dir) Objects() (map[crypt.ObjectID]int64, error) {
+	ents, err := os.ReadDir(filepath.Join(d.path, objectsDir))
+	if err != nil {
+		return nil, fmt.Errorf("stage: %w", err)
+	}
+	out := make(map[crypt.ObjectID]int64, len(ents))
+	for _, e := range ents {
+		id, err := crypt.ParseObjectID(e.Name())
+		if err != nil || id.String() != e.Name() {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil {
+			continue // removed meanwhile
+		}
+		out[id] = info.Size()
+	}
+	return out, nil
+}
+
+// WriteIntent replaces the intent log with in, durably.
+func (d *Dir) WriteIntent(in *Intent) error {
+	sealed, err := in.seal(d.rand, d.key)
+	if err != nil {
+		return err
+	}
+	if err := writeAtomic(filepath.Join(d.path, intentName), sealed); err != nil {
+		return fmt.Errorf("stage: write intent: %w", err)
+	}
+	return nil
+}
+
+// ReadIntent returns the intent log, nil if there is none. One that does
+// not authenticate or parse is an error wrapping crypt.ErrAuth.
+func (d *Dir) ReadIntent() (*Intent, error) {
+	sealed, err := os.ReadFile(filepath.Join(d.path, intentName))
+	if errors.Is(err, iofs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("stage: read intent: %w", err)
+	}
+	in, err := openIntent(d.key, sealed)
+	if err != nil {
+		return nil, fmt.Errorf("stage: %s: %w", filepath.Join(d.path, intentName), err)
+	}
+	return in, nil
+}
+
+// RemoveIntent deletes the intent log (its changes are committed), durably.
+func (d *Dir) RemoveIntent() error {
+	err := os.Remove(filepath.Join(d.path, intentName))
+	if errors.Is(err, iofs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("stage: remove intent: %w", err)
+	}
+	return syncDir(d.path)
+}
+
+// Quarantine moves everything staged into a sibling directory named after
+// now ("stage.unreadable-<time>") and starts an empty staging area; for an
+// intent that cannot be opened, which must never be deleted silently. It
+// returns the new directory.
+func (d *Dir) Quarantine(now time.Time) (string, error) {
+	var b [4]byte
+	_, _ = io.ReadFull(randOr(d.rand), b[:])
+	to := fmt.Sprintf("%s.unreadable-%s-%s", d.path, now.UTC().Format("20060102T150405Z"), hex.EncodeToString(b[:]))
+	if err := os.Rename(d.path, to); err != nil {
+		return "", fmt.Errorf("stage: quarantine: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Join(d.path, objectsDir), 0o700); err != nil {
+		return to, fmt.Errorf("stage: %w", err)
+	}
+	return to, nil
+}
+
+// writeAtomic replaces path with data: a temporary file (mode 0600) in the
+// same directory, fsync, rename, fsync of the directory.
+func writeAtomic(path string, data []byte) error {
+	tmp := path + tmpSuffix
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}

@@ -1,0 +1,313 @@
+package fs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	iofs "io/fs"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/sealfs/sealfs/crypt"
+	"github.com/sealfs/sealfs/fs/meta"
+	"github.com/sealfs/sealfs/fs/stage"
+	"github.com/sealfs/sealfs/remote"
+)
+
+// DefaultStageBudget bounds the sealed bytes staged on local disk when
+// Options.StageBudget is zero (it is also capped at half the free space).
+const DefaultStageBudget = 4 << 30
+
+// ErrStaged is wrapped by Close (and Unmount) when the final commit failed
+// but every change is kept sealed in the cache directory: the next
+// read-write mount on this device uploads and commits it.
+var ErrStaged = errors.New("changes stay staged on this device")
+
+// errUploadsPending is a periodic commit that found objects still
+// uploading: not a failure, the next tick tries again.
+var errUploadsPending = errors.New("fs: commit deferred: data objects are still uploading")
+
+// stager keeps sealed chunk objects in the staging area (fs/stage) until
+// they are in the store, so that their plaintext memory is given back as
+// soon as they are on local disk, and writes the intent log before every
+// commit attempt. A commit never names an object that is not in the
+// store: it waits for their uploads (see commitStaged).
+type stager struct {
+	fs    *FS
+	dir   *stage.Dir
+	store remote.Store // the store itself (fs.opts.Store reads through the stage)
+	limit int64
+
+	mu    sync.Mutex
+	objs  map[crypt.ObjectID]*stagedObj // staged, not yet uploaded
+	queue []crypt.ObjectID              // waiting for an upload worker
+	wake  chan struct{}                 // a queue append (buffered 1)
+	bytes int64                         // sealed bytes of objs
+	warn  bool                          // staging failed: fall back, logged once
+
+	progress atomic.Int64 // Unix ns of the last upload that succeeded
+	failing  atomic.Bool  // uploads fail: log only the first of a run
+	intentMu sync.Mutex   // serialises intent writes
+}
+
+type stagedObj struct {
+	size  int64         // sealed bytes on disk
+	plain int64         // plaintext bytes (Progress counts those)
+	done  chan struct{} // closed once the object is in the store
+}
+
+// newStager wraps fs.opts.Store so that reads of objects still staged are
+// served from local disk, and starts the upload workers. Called by newFS
+// before any goroutine starts.
+func newStager(fs *FS, dir *stage.Dir) *stager {
+	s := &stager{
+		fs: fs, dir: dir, store: fs.opts.Store, limit: fs.opts.StageBudget,
+		objs: make(map[crypt.ObjectID]*stagedObj), wake: make(chan struct{}, 1),
+	}
+	if free := freeBytes(dir.Path()); free > 0 {
+		s.limit = min(s.limit, free/2)
+	}
+	s.progress.Store(time.Now().UnixNano())
+	fs.opts.Store = &stagedStore{Store: s.store, s: s}
+	for range fs.opts.Uploads {
+		fs.up.wg.Go(s.worker)
+	}
+	return s
+}
+
+func freeBytes(dir string) int64 {
+	var st syscall.Statfs_t
+	if syscall.Statfs(dir, &st) != nil {
+		return 0
+	}
+	return int64(st.Bavail) * st.Bsize
+}
+
+// stage writes a sealed object to local disk and queues its upload. It
+// returns false (the caller uploads directly, from memory) when the stage
+// budget is used up or the disk write fails.
+func (s *stager) stage(id crypt.ObjectID, sealed []byte, plain int64) bool {
+	size := int64(len(sealed))
+	s.mu.Lock()
+	if s.bytes+size > s.limit {
+		s.mu.Unlock()
+		return false
+	}
+	s.bytes += size
+	s.mu.Unlock()
+	if err := s.dir.PutObject(id, sealed); err != nil {
+		s.mu.Lock()
+		s.bytes -= size
+		warn := !s.warn
+		s.warn = true
+		s.mu.Unlock()
+		if warn {
+			s.fs.log.Warn("cannot stage data on local disk; uploading from memory", "err", err)
+		}
+		return false
+	}
+	s.add(id, size, plain)
+	return true
+}
+
+// add registers a staged object (s.bytes already counts it unless it is
+// recovered) and queues its upload.
+func (s *stager) add(id crypt.ObjectID, size, plain int64) {
+	s.mu.Lock()
+	s.objs[id] = &stagedObj{size: size, plain: plain, done: make(chan struct{})}
+	s.queue = append(s.queue, id)
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// worker uploads queued objects one at a time until the FS closes.
+func (s *stager) worker() {
+	ctx := s.fs.ctx
+	for {
+		s.mu.Lock()
+		var id crypt.ObjectID
+		ok := len(s.queue) > 0
+		if ok {
+			id, s.queue = s.queue[0], s.queue[1:]
+		}
+		more := len(s.queue) > 0
+		s.mu.Unlock()
+		if more {
+			select { // pass the wake-up on to another worker
+			case s.wake <- struct{}{}:
+			default:
+			}
+		}
+		if !ok {
+			select {
+			case <-ctx.Done():
+				return
+			case <-s.wake:
+			}
+			continue
+		}
+		s.upload(ctx, id)
+	}
+}
+
+// upload puts one staged object, retrying every failure with backoff
+// (capped at 5 s) until it succeeds or the FS closes: during an outage
+// the object simply waits on disk.
+func (s *stager) upload(ctx context.Context, id crypt.ObjectID) {
+	delay := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		err := s.uploadOnce(ctx, id)
+		if err == nil {
+			if s.failing.Swap(false) {
+				s.fs.log.Info("uploads resumed")
+			}
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if !s.failing.Swap(true) {
+			s.fs.log.Error("uploads fail; data stays staged on local disk and is retried", "object", id.String(), "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, uploadBackoffMax)
+	}
+}
+
+// uploadBackoffMax caps the wait between attempts of one staged upload.
+var uploadBackoffMax = 5 * time.Second
+
+func (s *stager) uploadOnce(ctx context.Context, id crypt.ObjectID) error {
+	sealed, err := s.dir.ReadObject(id)
+	if err != nil {
+		return err
+	}
+	actx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	_, err = s.store.Put(actx, meta.DataKey(id), sealed, remote.PutOptions{})
+	cancel()
+	if err != nil {
+		return fmt.Errorf("fs: upload staged object %s: %w", id, err)
+	}
+	s.progress.Store(time.Now().UnixNano())
+	s.mu.Lock()
+	o := s.objs[id]
+	delete(s.objs, id)
+	s.bytes -= o.size
+	s.mu.Unlock()
+	if err := s.dir.RemoveObject(id); err != nil {
+		s.fs.log.Warn("cannot remove an uploaded object from the staging area", "err", err)
+	}
+	s.fs.up.done.Add(o.plain)
+	close(o.done)
+	return nil
+}
+
+// wait returns once every object of ids that is staged is in the store.
+func (s *stager) wait(ctx context.Context, ids []crypt.ObjectID) error {
+	for _, id := range ids {
+		s.mu.Lock()
+		o := s.objs[id]
+		s.mu.Unlock()
+		if o == nil {
+			continue
+		}
+		select {
+		case <-o.done:
+		case <-ctx.Done():
+			return fmt.Errorf("fs: waiting for uploads: %w", ctx.Err())
+		}
+	}
+	return nil
+}
+
+// uploaded reports whether none of ids is still staged.
+func (s *stager) uploaded(ids []crypt.ObjectID) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range ids {
+		if s.objs[id] != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// pending returns the number and sealed bytes of objects not yet uploaded.
+func (s *stager) pending() (n int, bytes int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.objs), s.bytes
+}
+
+// stagedStore serves reads of objects that are still staged from local
+// disk; everything else goes to the store.
+type stagedStore struct {
+	remote.Store
+	s *stager
+}
+
+func (st *stagedStore) GetRange(ctx context.Context, key string, off, n int64) ([]byte, error) {
+	if b, ok := st.s.read(key, off, n); ok {
+		return b, nil
+	}
+	return st.Store.GetRange(ctx, key, off, n)
+}
+
+func (st *stagedStore) Get(ctx context.Context, key string) ([]byte, remote.ObjectInfo, error) {
+	if b, ok := st.s.read(key, 0, -1); ok {
+		return b, remote.ObjectInfo{Key: key, Size: int64(len(b))}, nil
+	}
+	return st.Store.Get(ctx, key)
+}
+
+// read reads a range (n < 0: all) of a staged object named by store key;
+// ok is false if it is not staged (or was uploaded meanwhile).
+func (s *stager) read(key string, off, n int64) ([]byte, bool) {
+	id, ok := dataKeyID(key)
+	if !ok {
+		return nil, false
+	}
+	s.mu.Lock()
+	staged := s.objs[id] != nil
+	s.mu.Unlock()
+	if !staged {
+		return nil, false
+	}
+	var b []byte
+	var err error
+	if n < 0 {
+		b, err = s.dir.ReadObject(id)
+	} else {
+		b, err = s.dir.ReadObjectRange(id, off, n)
+	}
+	if errors.Is(err, iofs.ErrNotExist) {
+		return nil, false // uploaded and removed since
+	}
+	if err != nil {
+		s.fs.log.Error("cannot read a staged object", "object", id.String(), "err", err)
+		return nil, false
+	}
+	return b, true
+}
+
+// dataKeyID parses a key made by meta.DataKey.
+func dataKeyID(key string) (crypt.ObjectID, bool) {
+	const prefix = len("data/xx/")
+	if len(key) != prefix+32 || key[:5] != "data/" {
+		return crypt.ObjectID{}, false
+	}
+	id, err := crypt.ParseObjectID(key[prefix:])
+	if err != nil || meta.DataKey(id) != key {
+		return crypt.ObjectID{}, false
+	}
+	return id, true
+}

@@ -1,0 +1,207 @@
+package fs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/sealfs/sealfs/fs/meta"
+	"github.com/sealfs/sealfs/fs/stage"
+)
+
+// noWaitKey marks the context of a periodic commit: it does not wait for
+// uploads (a commit during an outage would hold commitMu for its whole
+// length), it writes the intent and tries again at the next tick.
+type noWaitKey struct{}
+
+func noWait(ctx context.Context) context.Context { return context.WithValue(ctx, noWaitKey{}, true) }
+
+// saveIntent writes the intent log for what the tree holds pending, before
+// a commit attempt. A failure is logged, not returned: the commit itself
+// may still succeed, which makes the intent moot.
+func (fs *FS) saveIntent() {
+	if fs.stage == nil {
+		return
+	}
+	if err := fs.stage.writeIntent(fs.tree.Pending()); err != nil {
+		fs.log.Error("cannot write the intent log to local disk", "err", err)
+	}
+}
+
+// writeIntent records p with the files it touches, as of now.
+func (s *stager) writeIntent(p meta.Pending) error {
+	s.intentMu.Lock()
+	defer s.intentMu.Unlock()
+	fs := s.fs
+	h := fs.mlog.Head()
+	in := &stage.Intent{
+		BaseSeq: h.Seq, BaseMount: h.MountID, BaseTime: h.Time.UnixNano(),
+		Writer: fs.opts.MountID, Device: fs.opts.Device, Written: time.Now().UnixNano(),
+		Next: uint64(p.Next), Ops: p.Ops, Objects: p.Objects,
+	}
+	paths := fs.tree.Paths(p.Files)
+	for _, ino := range p.Files {
+		path, ok := paths[ino]
+		n, ok2 := fs.tree.Get(ino)
+		if !ok || !ok2 || !n.IsRegular() {
+			continue
+		}
+		in.Files = append(in.Files, stage.File{Path: path, Mode: n.Mode, Uid: n.Uid, Gid: n.Gid,
+			Size: n.Size, Mtime: n.Mtime, Extents: n.Extents})
+	}
+	return s.dir.WriteIntent(in)
+}
+
+// commitTree commits the tree's pending changes. With a staging area it
+// first waits until every object they name is in the store (a periodic
+// commit does not wait: it defers), and holds applyGate across the commit
+// so that no publish adds an extent whose object is still uploading
+// between that check and the commit taking the ops.
+func (fs *FS) commitTree(ctx context.Context) (meta.Head, error) {
+	s := fs.stage
+	if s == nil {
+		return fs.mlog.Commit(ctx, fs.tree)
+	}
+	_, deferOK := ctx.Value(noWaitKey{}).(bool)
+	for {
+		objs := fs.tree.Pending().Objects
+		if !s.uploaded(objs) {
+			if deferOK {
+				return fs.mlog.Head(), errUploadsPending
+			}
+			if err := s.wait(ctx, objs); err != nil {
+				return fs.mlog.Head(), err
+			}
+		}
+		fs.applyGate.Lock()
+		if !s.uploaded(fs.tree.Pending().Objects) {
+			fs.applyGate.Unlock() // a publish slipped in: wait for it too
+			continue
+		}
+		h, err := fs.mlog.Commit(ctx, fs.tree)
+		fs.applyGate.Unlock()
+		if err == nil && !fs.tree.Dirty() {
+			if rerr := s.dir.RemoveIntent(); rerr != nil {
+				fs.log.Warn("cannot remove the intent log", "err", rerr)
+			}
+		}
+		return h, err
+	}
+}
+
+// lockCommit takes commitMu, or gives up when ctx ends: an fsync must not
+// wait without bound behind a commit stuck in an outage.
+func (fs *FS) lockCommit(ctx context.Context) error {
+	if fs.commitMu.TryLock() {
+		return nil
+	}
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("fs: waiting for a commit in progress: %w", ctx.Err())
+		case <-t.C:
+			if fs.commitMu.TryLock() {
+				return nil
+			}
+		}
+	}
+}
+
+// stallContext returns a context for the final commit that ends when
+// uploads have made no progress for OutageTimeout: unmount waits as long
+// as the bucket takes data, and leaves the rest staged when it does not.
+func (fs *FS) stallContext(ctx context.Context) (context.Context, func() error) {
+	s := fs.stage
+	if s == nil {
+		return ctx, func() error { return nil }
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	s.progress.Store(time.Now().UnixNano())
+	stop := make(chan struct{})
+	go func() {
+		t := time.NewTicker(min(fs.opts.OutageTimeout/10, time.Second))
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				idle := time.Since(time.Unix(0, s.progress.Load()))
+				if idle > fs.opts.OutageTimeout {
+					cancel(fmt.Errorf("the store made no progress for %s", idle.Round(time.Second)))
+					return
+				}
+			}
+		}
+	}()
+	return ctx, func() error {
+		close(stop)
+		err := context.Cause(ctx)
+		cancel(nil)
+		if errors.Is(err, context.Canceled) {
+			return nil // not a stall
+		}
+		return err
+	}
+}
+
+// waitUploads waits, before a commit blocks renames, for the uploads of
+// the objects published so far, writing the intent first if that may take
+// a while. A periodic commit does not wait.
+func (fs *FS) waitUploads(ctx context.Context) error {
+	s := fs.stage
+	if _, deferOK := ctx.Value(noWaitKey{}).(bool); s == nil || deferOK {
+		return nil
+	}
+	objs := fs.tree.Pending().Objects
+	if s.uploaded(objs) {
+		return nil
+	}
+	fs.saveIntent()
+	return s.wait(ctx, objs)
+}
+
+// closeStaged finishes Close for a staging FS: after a failed final
+// commit it records the intent and reports what stays staged (wrapping
+// ErrStaged); after a clean one it removes what no commit needs.
+func (fs *FS) closeStaged(err, stalled error) error {
+	s := fs.stage
+	if s == nil {
+		return err
+	}
+	if err != nil && stalled != nil {
+		err = fmt.Errorf("%w: %w", stalled, err)
+	}
+	if err == nil {
+		fs.dropUnneededStaged()
+		return nil
+	}
+	fs.saveIntent()
+	n, bytes := s.pending()
+	fs.log.Error("the final commit failed: changes stay staged on this device; the next read-write mount here uploads and commits them",
+		"dir", s.dir.Path(), "objects", n, "bytes", bytes, "err", err)
+	return fmt.Errorf("fs: %w (%d objects, %d bytes, and the uncommitted changes, sealed in %s; the next read-write mount on this device commits them): %w",
+		ErrStaged, n, bytes, s.dir.Path(), err)
+}
+
+// dropUnneededStaged removes the intent and the staged objects after
+// everything was committed: what is still staged then is data no commit
+// names (written and deleted again before it was uploaded).
+func (fs *FS) dropUnneededStaged() {
+	s := fs.stage
+	if fs.tree.Dirty() {
+		return
+	}
+	errs := []error{s.dir.RemoveIntent()}
+	objs, err := s.dir.Objects()
+	errs = append(errs, err)
+	for id := range objs {
+		errs = append(errs, s.dir.RemoveObject(id))
+	}
+	if err := errors.Join(errs...); err != nil {
+		fs.log.Warn("cannot clean the staging area", "err", err)
+	}
+}
