@@ -68,7 +68,7 @@ func (a *app) runPrune(ctx context.Context, location string, o pruneOptions) err
 	bar := newProgress(a.stderr, "deleting")
 	opts.Progress = bar.update
 	var res *history.PruneResult
-	err = a.withWriterLease(ctx, s, u, "pruning", func(l *lease.Lease) error {
+	err = a.withWriterLease(ctx, s, u, deviceName(), "pruning", func(l *lease.Lease) error {
 		opts.Guard = l.Check
 		res, err = history.Prune(ctx, s, c, opts)
 		return err

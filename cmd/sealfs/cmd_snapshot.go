@@ -33,7 +33,8 @@ func toJSON(s history.Snapshot) snapshotJSON {
 }
 
 func (a *app) snapshotCommand() *cobra.Command {
-	return &cobra.Command{
+	var device string
+	cmd := &cobra.Command{
 		Use:   "snapshot STORE",
 		Short: "Take a named snapshot of the vault now",
 		Long: `snapshot commits everything and names the result as a snapshot that
@@ -51,7 +52,7 @@ holds it).`,
 			defer s.Close()
 			snap, err := requestSnapshot(ctx, s.String())
 			if errors.Is(err, errNoServer) {
-				snap, err = a.snapshotDirect(ctx, s)
+				snap, err = a.snapshotDirect(ctx, s, device)
 			}
 			if err != nil {
 				return err
@@ -60,18 +61,20 @@ holds it).`,
 			return nil
 		},
 	}
+	cmd.Flags().StringVar(&device, "device", deviceName(), "name of this device, recorded with the snapshot when no mount takes it")
+	return cmd
 }
 
 // snapshotDirect takes a snapshot with no mount running: under the writer
 // lease, load the head, write a full snapshot and name it.
-func (a *app) snapshotDirect(ctx context.Context, s remote.Store) (snapshotJSON, error) {
+func (a *app) snapshotDirect(ctx context.Context, s remote.Store, device string) (snapshotJSON, error) {
 	u, err := a.unlock(ctx, s)
 	if err != nil {
 		return snapshotJSON{}, err
 	}
 	var snap history.Snapshot
-	err = a.withWriterLease(ctx, s, u, "taking a snapshot", func(l *lease.Lease) error {
-		t, mlog, err := meta.Open(ctx, s, u.keys, meta.LogOptions{Device: deviceName(), MountID: "snapshot-" + newMountID(), Logger: a.logger})
+	err = a.withWriterLease(ctx, s, u, device, "taking a snapshot", func(l *lease.Lease) error {
+		t, mlog, err := meta.Open(ctx, s, u.keys, meta.LogOptions{Device: device, MountID: "snapshot-" + newMountID(), Logger: a.logger})
 		if err != nil {
 			return fmt.Errorf("reading the vault's metadata: %w", err)
 		}
@@ -89,8 +92,8 @@ func (a *app) snapshotDirect(ctx context.Context, s remote.Store) (snapshotJSON,
 
 // withWriterLease runs fn holding the vault's writer lease, so that no
 // mount commits meanwhile. Another device's live lease is exit 11.
-func (a *app) withWriterLease(ctx context.Context, s remote.Store, u *unlocked, what string, fn func(*lease.Lease) error) error {
-	l, err := lease.Acquire(ctx, s, u.keys, lease.Options{Device: deviceName(), MountID: newMountID(), Logger: a.logger})
+func (a *app) withWriterLease(ctx context.Context, s remote.Store, u *unlocked, device, what string, fn func(*lease.Lease) error) error {
+	l, err := lease.Acquire(ctx, s, u.keys, lease.Options{Device: device, MountID: newMountID(), Logger: a.logger})
 	var held *lease.HeldError
 	if errors.As(err, &held) {
 		return withCode(exitLeaseHeld, fmt.Errorf("%s: %w", what, err), "unmount the vault there first (or, for a snapshot, run this on the machine that has it mounted)")

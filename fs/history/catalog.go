@@ -224,3 +224,19 @@ func (c *Catalog) Forget(ctx context.Context, ids ...string) ([]Snapshot, error)
 	}
 	return gone, nil
 }
+
+// TreeKeys returns the store keys of the meta snapshots the catalog names,
+// for meta.Log.CleanupKeep: a writer's cleanup must keep them. It fails if
+// an entry is damaged (what it names is unknown, so nothing is safe to
+// clean up).
+func (c *Catalog) TreeKeys(ctx context.Context) (map[string]bool, error) {
+	snaps, err := c.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	keys := make(map[string]bool, len(snaps))
+	for _, s := range snaps {
+		keys[s.Tree.Key] = true
+	}
+	return keys, nil
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sealfs/sealfs/crypt"
 	"github.com/sealfs/sealfs/fs/meta"
@@ -159,5 +160,44 @@ func TestSnapshotTreeTampered(t *testing.T) {
 	v.s.Delete(ctx, first.Tree.Key)
 	if _, _, err := v.c.Open(ctx, first.ID); !errors.Is(err, remote.ErrNotFound) {
 		t.Fatalf("Open of a snapshot whose tree is gone = %v, want ErrNotFound", err)
+	}
+}
+
+// TestTreeKeysProtectSnapshotsFromCleanup: a writer's metadata cleanup
+// that keeps TreeKeys leaves every named snapshot loadable.
+func TestTreeKeysProtectSnapshotsFromCleanup(t *testing.T) {
+	ctx := context.Background()
+	mem := remote.NewMemory()
+	v := newVault(t, mem)
+	// Reopen with a grace period short enough to clean up at once.
+	tr, l, err := meta.Open(ctx, mem, v.k, meta.LogOptions{CleanupGrace: time.Nanosecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.t, v.l = tr, l
+	var snaps []Snapshot
+	for n := range 3 {
+		v.write(meta.RootIno, "db", []byte{byte(n)})
+		snaps = append(snaps, v.snapshot())
+	}
+	keep, err := v.c.TreeKeys(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Millisecond)
+	if err := l.CleanupKeep(ctx, func(key string) bool { return keep[key] }); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range snaps {
+		if _, _, err := v.c.Open(ctx, s.ID); err != nil {
+			t.Fatalf("snapshot %s after cleanup: %v", s.ID, err)
+		}
+	}
+	// Without the keep list, cleanup deletes the older snapshots' trees.
+	if err := l.Cleanup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := v.c.Open(ctx, snaps[0].ID); err == nil {
+		t.Fatal("plain Cleanup kept an old snapshot tree: the keep test above proves nothing")
 	}
 }
