@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"log"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -60,7 +62,12 @@ func setup(cfg config) (_ *env, err error) {
 			return nil, fmt.Errorf("--endpoint needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment")
 		}
 	}
-	if e.proxy, err = startCounter(endpoint); err != nil {
+	if cfg.ProfileDir != "" && !cfg.Verbose {
+		// go-fuse logs through the standard logger; in-process it would
+		// flood the table (see docs/PERFORMANCE.md on trySplice).
+		log.SetOutput(io.Discard)
+	}
+	if e.proxy, err = startCounter(endpoint, cfg.Verbose); err != nil {
 		return nil, fmt.Errorf("starting the counting proxy: %w", err)
 	}
 	e.closers = append(e.closers, e.proxy.close)

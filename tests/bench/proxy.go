@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -30,7 +31,7 @@ type counter struct {
 	puts, gets, other, heads, up, dn atomic.Int64
 }
 
-func startCounter(target string) (*counter, error) {
+func startCounter(target string, verbose bool) (*counter, error) {
 	u, err := url.Parse(target)
 	if err != nil {
 		return nil, err
@@ -50,6 +51,10 @@ func startCounter(target string) (*counter, error) {
 		DisableCompression:  true,
 	}
 	rp.FlushInterval = -1
+	if !verbose {
+		// A request the client cancelled (read-ahead at unmount) is not news.
+		rp.ErrorLog = log.New(io.Discard, "", 0)
+	}
 	rp.ModifyResponse = func(r *http.Response) error {
 		r.Body = &countingBody{ReadCloser: r.Body, n: &c.dn}
 		return nil

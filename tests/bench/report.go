@@ -44,9 +44,14 @@ type row struct {
 	Unit   string
 	Detail string  // what exactly was measured
 	Ratio  float64 // NaN: no ratio
-	Target string  // "" = none
-	Met    *bool   // nil = no target or not decidable
-	Text   string  // a value that is not a number ("ok", "unavailable: ...")
+	// Of names the raw ceiling row the ratio is taken against; the ratio
+	// and Met are then computed by finish, with the ceiling measured
+	// before and after the sealfs workloads. AtLeast is the target ratio.
+	Of      string
+	AtLeast float64
+	Target  string // "" = none
+	Met     *bool  // nil = no target or not decidable
+	Text    string // a value that is not a number ("ok", "unavailable: ...")
 }
 
 // phase is one measured stretch of a workload and its bucket traffic.
@@ -58,16 +63,17 @@ type phase struct {
 }
 
 type report struct {
-	cfg    config
-	rows   map[string]row
-	phases []phase
-	ceil   map[string]float64 // raw ceilings by row name, in the row's unit
-	total  time.Duration
-	load0  string
+	cfg      config
+	rows     map[string]row
+	phases   []phase
+	ceil     map[string]float64   // raw ceilings by row name, in the row's unit
+	ceilRuns map[string][]float64 // each measurement of a ceiling
+	total    time.Duration
+	load0    string
 }
 
 func newReport(cfg config) *report {
-	return &report{cfg: cfg, rows: map[string]row{}, ceil: map[string]float64{}, load0: loadAvg()}
+	return &report{cfg: cfg, rows: map[string]row{}, ceil: map[string]float64{}, ceilRuns: map[string][]float64{}, load0: loadAvg()}
 }
 
 func (r *report) set(name string, rw row) {
@@ -77,12 +83,42 @@ func (r *report) set(name string, rw row) {
 	r.rows[name] = rw
 }
 
-// ratio returns v over the ceiling named, or NaN without one.
-func (r *report) ratio(v float64, ceiling string) float64 {
-	if c, ok := r.ceil[ceiling]; ok && c > 0 {
-		return v / c
+// addCeiling records one measurement of a raw ceiling.
+func (r *report) addCeiling(name string, v float64, unit, detail string) {
+	r.ceilRuns[name] = append(r.ceilRuns[name], v)
+	r.set(name, row{Value: v, Unit: unit, Detail: detail})
+}
+
+// finish sets each ceiling to the mean of its runs (the machine is shared:
+// measuring before and after the sealfs workloads evens out load changes)
+// and computes the ratios and targets against it.
+func (r *report) finish() {
+	for name, runs := range r.ceilRuns {
+		var sum float64
+		parts := make([]string, len(runs))
+		for i, v := range runs {
+			sum += v
+			parts[i] = num(v)
+		}
+		r.ceil[name] = sum / float64(len(runs))
+		rw := r.rows[name]
+		rw.Value = r.ceil[name]
+		if len(runs) > 1 {
+			rw.Detail += fmt.Sprintf("; mean of runs before and after sealfs: %s", strings.Join(parts, ", "))
+		}
+		r.rows[name] = rw
 	}
-	return math.NaN()
+	for name, rw := range r.rows {
+		if rw.Of == "" {
+			continue
+		}
+		rw.Ratio = math.NaN()
+		if c := r.ceil[rw.Of]; c > 0 {
+			rw.Ratio = rw.Value / c
+			rw.Met = atLeast(rw.Ratio, rw.AtLeast)
+		}
+		r.rows[name] = rw
+	}
 }
 
 func atLeast(v, min float64) *bool {

@@ -24,8 +24,7 @@ func smallWorkload(ctx context.Context, e *env, r *report) error {
 		return err
 	}
 	v := float64(e.cfg.Files) / w.Dur.Seconds()
-	ratio := r.ratio(v, rowRawSmallPut)
-	r.set(rowSmallWrite, row{Value: v, Unit: "files/s", Ratio: ratio, Target: ">= 1.5x raw PUT", Met: atLeast(ratio, 1.5),
+	r.set(rowSmallWrite, row{Value: v, Unit: "files/s", Of: rowRawSmallPut, AtLeast: 1.5, Target: ">= 1.5x raw PUT",
 		Detail: fmt.Sprintf("%d files of %d KiB in %d folders, one writer, then umount; %d PUTs", e.cfg.Files, e.cfg.FileKiB, e.cfg.Dirs, w.T.Puts)})
 	reader, err := dev.sibling()
 	if err != nil {
@@ -38,7 +37,7 @@ func smallWorkload(ctx context.Context, e *env, r *report) error {
 		return err
 	}
 	v = float64(e.cfg.Files) / rd.Dur.Seconds()
-	r.set(rowSmallRead, row{Value: v, Unit: "files/s", Ratio: r.ratio(v, rowRawSmallGet),
+	r.set(rowSmallRead, row{Value: v, Unit: "files/s", Of: rowRawSmallGet,
 		Detail: fmt.Sprintf("fresh device, read-only, one reader, content checked; %d GETs", rd.T.Gets)})
 	return nil
 }
