@@ -9,6 +9,7 @@ import (
 
 	"github.com/sealfs/sealfs/fs/history"
 	"github.com/sealfs/sealfs/fs/lease"
+	"github.com/sealfs/sealfs/remote"
 )
 
 type pruneOptions struct {
@@ -70,6 +71,7 @@ func (a *app) runPrune(ctx context.Context, location string, o pruneOptions) err
 	var res *history.PruneResult
 	err = a.withWriterLease(ctx, s, u, deviceName(), "pruning", func(l *lease.Lease) error {
 		opts.Guard = l.Check
+		opts.Now = storeClock(ctx, s)
 		res, err = history.Prune(ctx, s, c, opts)
 		return err
 	})
@@ -100,4 +102,18 @@ func (a *app) printPrune(res *history.PruneResult, o pruneOptions) {
 	if res.Young > 0 {
 		fmt.Fprintf(w, "kept %d unused objects (%s) younger than %s; a later prune deletes them\n", res.Young, humanBytes(res.YoungBytes), o.grace)
 	}
+}
+
+// storeClock returns a clock on the store's time: the grace period is
+// compared with the objects' modification times, which the store sets, so
+// a local clock running ahead of the store's must not make fresh uploads
+// look old. The lease object was just written, so its time is the store's
+// "now" (or a little before, which only keeps more).
+func storeClock(ctx context.Context, s remote.Store) func() time.Time {
+	info, err := s.Stat(ctx, lease.Key)
+	if err != nil || info.ModTime.IsZero() {
+		return time.Now
+	}
+	offset := time.Until(info.ModTime)
+	return func() time.Time { return time.Now().Add(min(offset, 0)) }
 }

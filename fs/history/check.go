@@ -83,10 +83,6 @@ type objectState struct {
 // check could not run (store unreachable); damage is in the result.
 func Check(ctx context.Context, s remote.Store, c *Catalog, opts CheckOptions) (*CheckResult, error) {
 	res := &CheckResult{}
-	listing, err := listObjects(ctx, s)
-	if err != nil {
-		return nil, err
-	}
 	var trees []*tree
 	if hd, _, err := loadHead(ctx, s, c.k); err != nil {
 		if !damage(err) {
@@ -116,6 +112,13 @@ func Check(ctx context.Context, s remote.Store, c *Catalog, opts CheckOptions) (
 		trees = append(trees, tr)
 	}
 	objs, live, err := referenced(trees)
+	if err != nil {
+		return nil, err
+	}
+	// Listed after the trees load: every object they name was uploaded
+	// before its commit, so a writer committing meanwhile cannot make a
+	// fresh object look missing (only unreferenced).
+	listing, err := listObjects(ctx, s)
 	if err != nil {
 		return nil, err
 	}
