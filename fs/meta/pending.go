@@ -19,8 +19,8 @@ type Pending struct {
 	Next Ino
 	// Objects are the distinct data objects the ops reference.
 	Objects []crypt.ObjectID
-	// Files are the regular files the ops give data or a name, in
-	// increasing order: what a recovery sets aside.
+	// Files are the regular files with a name that the ops give data or
+	// a name, in increasing order: what a recovery sets aside.
 	Files []Ino
 }
 
@@ -47,7 +47,7 @@ func (t *Tree) Pending() Pending {
 		}
 	}
 	for ino := range files {
-		if n := t.nodes[ino]; n == nil || !n.attr.IsRegular() {
+		if n := t.nodes[ino]; n == nil || !n.attr.IsRegular() || n.attr.Nlink == 0 {
 			delete(files, ino)
 		}
 	}

@@ -1,0 +1,94 @@
+package meta
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+
+	"github.com/sealfs/sealfs/crypt"
+	"github.com/sealfs/sealfs/remote"
+)
+
+// TestPendingReplay: the pending ops of a live tree, applied to the tree
+// loaded from the same head, give the same tree, and committing them
+// gives what committing the live tree would have.
+func TestPendingReplay(t *testing.T) {
+	ctx := context.Background()
+	s := remote.NewMemory()
+	fx, _ := newVault(t, s, LogOptions{})
+	live := fx.t
+	obj := crypt.ObjectID{1, 2, 3}
+	ext := Extent{Object: obj, ObjectSize: 100, Length: 100}
+	ok(t, live.SetFileData(fx.g, 100, map[int64]Extent{0: ext}, 9))
+	n := must(t)(live.Create(fx.e, "new", 0o644, 1, 1, 10)).Ino
+	ok(t, live.SetFileData(n, testChunk+5, map[int64]Extent{1: {Object: crypt.ObjectID{9}, ObjectSize: 5, Length: 5}}, 11))
+	_, err := live.Rename(RootIno, "f", fx.x, "moved", 0, 12)
+	ok(t, err)
+	ok(t, live.SetXattr(fx.d, "user.k", []byte("v"), 0, 13))
+	tmp := must(t)(live.Create(RootIno, "tmp", 0o600, 1, 1, 14)).Ino
+	_, err = live.Unlink(RootIno, "tmp", 15)
+	ok(t, err)
+	live.Release(tmp)
+	_, err = live.Unlink(fx.d, "g", 16)
+	ok(t, err)
+
+	p := live.Pending()
+	if want := []Ino{fx.f, n}; !slices.Equal(p.Files, want) {
+		t.Errorf("Pending.Files = %v, want %v (g is unlinked, tmp dropped)", p.Files, want)
+	}
+	if len(p.Objects) != 2 || !slices.Contains(p.Objects, obj) {
+		t.Errorf("Pending.Objects = %v", p.Objects)
+	}
+	if !live.Dirty() {
+		t.Fatal("Pending took the ops")
+	}
+	paths := live.Paths(append(p.Files, fx.e, 12345))
+	if paths[fx.f] != "x/moved" || paths[n] != "d/e/new" || paths[fx.e] != "d/e" || len(paths) != 3 {
+		t.Errorf("Paths = %v", paths)
+	}
+
+	base, l := reopen(t, s)
+	ok(t, base.ApplyPending(p.Ops, p.Next))
+	sameTree(t, live, base)
+	if _, err := l.Commit(ctx, base); err != nil {
+		t.Fatal(err)
+	}
+	again, _ := reopen(t, s)
+	sameTree(t, live, again)
+	if in := must(t)(again.Create(RootIno, "next", 0o644, 1, 1, 20)); in.Ino < p.Next {
+		t.Errorf("new inode %d reuses numbers below %d", in.Ino, p.Next)
+	}
+}
+
+// TestApplyPendingRejects: ops that do not fit the tree, or that do not
+// decode, are errors, never a panic.
+func TestApplyPendingRejects(t *testing.T) {
+	s := remote.NewMemory()
+	fx, _ := newVault(t, s, LogOptions{})
+	must(t)(fx.t.Create(RootIno, "a", 0o644, 1, 1, 2))
+	p := fx.t.Pending()
+	// The same ops twice: "a" exists the second time.
+	base, _ := reopen(t, s)
+	ok(t, base.ApplyPending(p.Ops, p.Next))
+	if err := base.ApplyPending(p.Ops, p.Next); !errors.Is(err, errCorrupt) {
+		t.Errorf("ApplyPending twice: %v, want errCorrupt", err)
+	}
+	for n := range len(p.Ops) {
+		base, _ := reopen(t, s)
+		if err := base.ApplyPending(p.Ops[:n], p.Next); err == nil {
+			t.Fatalf("ApplyPending of %d/%d bytes accepted", n, len(p.Ops))
+		}
+	}
+	snap := encodeBatch(nil, &batch{kind: crypt.KindSnapshot})
+	if err := base.ApplyPending(snap, 0); err == nil {
+		t.Errorf("a snapshot batch accepted as pending ops")
+	}
+}
+
+func ok(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,249 @@
+package stage
+
+import (
+	"bytes"
+	"crypto/rand"
+	"errors"
+	iofs "io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sealfs/sealfs/crypt"
+	"github.com/sealfs/sealfs/fs/meta"
+)
+
+func newKey(t testing.TB) crypt.Key {
+	var k crypt.Key
+	if _, err := rand.Read(k[:]); err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func newID(t testing.TB) crypt.ObjectID {
+	id, err := crypt.NewObjectID(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func sampleIntent(t testing.TB) *Intent {
+	return &Intent{
+		BaseSeq: 42, BaseMount: "0123abcd", BaseTime: 1700000000123456789,
+		Writer: "feedbeef", Device: "phone", Written: time.Now().UnixNano(),
+		Next: 1000, Ops: []byte("encoded ops"),
+		Objects: []crypt.ObjectID{newID(t), newID(t)},
+		Files: []File{
+			{Path: "backups/msgstore.db.crypt15", Mode: 0o100644, Uid: 1000, Gid: 1000, Size: 5 << 20, Mtime: -5,
+				Extents: []meta.Extent{{Object: newID(t), ObjectSize: 4 << 20, Length: 4 << 20}, {}, {Object: newID(t), ObjectSize: 7, Offset: 1, Length: 5}}},
+			{Path: "empty", Mode: 0o100600},
+		},
+	}
+}
+
+func TestIntentRoundTrip(t *testing.T) {
+	d, err := Open(t.TempDir(), newKey(t), nil)
+	ok(t, err)
+	got, err := d.ReadIntent()
+	if got != nil || err != nil {
+		t.Fatalf("ReadIntent of a fresh stage: %v, %v; want nil, nil", got, err)
+	}
+	want := sampleIntent(t)
+	ok(t, d.WriteIntent(want))
+	got, err = d.ReadIntent()
+	ok(t, err)
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("intent round trip:\n got %+v\nwant %+v", got, want)
+	}
+	if enc := got.Encode(); !bytes.Equal(enc, want.Encode()) {
+		t.Errorf("re-encoding differs")
+	}
+	ok(t, d.RemoveIntent())
+	if got, err := d.ReadIntent(); got != nil || err != nil {
+		t.Errorf("after RemoveIntent: %v, %v", got, err)
+	}
+	ok(t, d.RemoveIntent()) // again is fine
+}
+
+// TestIntentHoldsNoPlaintext: names and ops are sealed.
+func TestIntentHoldsNoPlaintext(t *testing.T) {
+	dir := t.TempDir()
+	d, err := Open(dir, newKey(t), nil)
+	ok(t, err)
+	ok(t, d.WriteIntent(sampleIntent(t)))
+	raw, err := os.ReadFile(filepath.Join(d.Path(), intentName))
+	ok(t, err)
+	for _, m := range []string{"msgstore", "backups", "phone", "encoded ops", "feedbeef"} {
+		if bytes.Contains(raw, []byte(m)) {
+			t.Errorf("intent file holds %q in plaintext", m)
+		}
+	}
+}
+
+// TestIntentTamper: every modification of the sealed intent, and the
+// wrong key, fail with crypt.ErrAuth; nothing is returned.
+func TestIntentTamper(t *testing.T) {
+	dir := t.TempDir()
+	key := newKey(t)
+	d, err := Open(dir, key, nil)
+	ok(t, err)
+	ok(t, d.WriteIntent(sampleIntent(t)))
+	path := filepath.Join(d.Path(), intentName)
+	orig, err := os.ReadFile(path)
+	ok(t, err)
+	cases := map[string]func([]byte) []byte{
+		"flip first byte": func(b []byte) []byte { b[0] ^= 1; return b },
+		"flip kind":       func(b []byte) []byte { b[1] ^= 1; return b },
+		"flip seq":        func(b []byte) []byte { b[5] ^= 1; return b },
+		"flip middle":     func(b []byte) []byte { b[len(b)/2] ^= 0x80; return b },
+		"flip last byte":  func(b []byte) []byte { b[len(b)-1] ^= 1; return b },
+		"truncated":       func(b []byte) []byte { return b[:len(b)-1] },
+		"truncated to 5":  func(b []byte) []byte { return b[:5] },
+		"empty":           func(b []byte) []byte { return nil },
+		"extended":        func(b []byte) []byte { return append(b, 0) },
+		"state file kind": func(b []byte) []byte { return sealed(t, key, crypt.KindLocal, 0, []byte("{}")) },
+		"sealed with Local": func(b []byte) []byte {
+			return sealed(t, key, crypt.KindLocal, 42, sampleIntent(t).Encode())
+		},
+	}
+	for name, mutate := range cases {
+		t.Run(name, func(t *testing.T) {
+			ok(t, os.WriteFile(path, mutate(bytes.Clone(orig)), 0o600))
+			in, err := d.ReadIntent()
+			if in != nil || !errors.Is(err, crypt.ErrAuth) {
+				t.Errorf("ReadIntent: %v, %v; want nil, ErrAuth", in, err)
+			}
+		})
+	}
+	t.Run("wrong key", func(t *testing.T) {
+		ok(t, os.WriteFile(path, orig, 0o600))
+		other, err := Open(dir, newKey(t), nil)
+		ok(t, err)
+		if in, err := other.ReadIntent(); in != nil || !errors.Is(err, crypt.ErrAuth) {
+			t.Errorf("ReadIntent with another key: %v, %v; want nil, ErrAuth", in, err)
+		}
+	})
+}
+
+func sealed(t *testing.T, key crypt.Key, kind crypt.RecordKind, seq uint64, payload []byte) []byte {
+	b, err := crypt.SealRecord(nil, key, kind, seq, payload)
+	ok(t, err)
+	return b
+}
+
+func TestObjects(t *testing.T) {
+	dir := t.TempDir()
+	d, err := Open(dir, newKey(t), nil)
+	ok(t, err)
+	a, b := newID(t), newID(t)
+	data := bytes.Repeat([]byte{7, 8, 9}, 1000)
+	ok(t, d.PutObject(a, data))
+	ok(t, d.PutObject(b, data[:10]))
+	got, err := d.ReadObject(a)
+	ok(t, err)
+	if !bytes.Equal(got, data) {
+		t.Errorf("ReadObject differs")
+	}
+	for _, c := range []struct{ off, n, want int64 }{{0, 3, 3}, {2999, 5, 1}, {3000, 5, 0}, {100, 1000, 1000}} {
+		r, err := d.ReadObjectRange(a, c.off, c.n)
+		ok(t, err)
+		if int64(len(r)) != c.want || !bytes.Equal(r, data[c.off:c.off+c.want]) {
+			t.Errorf("ReadObjectRange(%d, %d): %d bytes, want %d", c.off, c.n, len(r), c.want)
+		}
+	}
+	// A leftover temporary file and a foreign file.
+	ok(t, os.WriteFile(filepath.Join(d.Path(), objectsDir, newID(t).String()+tmpSuffix), []byte("half"), 0o600))
+	ok(t, os.WriteFile(filepath.Join(d.Path(), objectsDir, "README"), nil, 0o600))
+	d, err = Open(dir, newKey(t), nil)
+	ok(t, err)
+	objs, err := d.Objects()
+	ok(t, err)
+	if want := map[crypt.ObjectID]int64{a: 3000, b: 10}; !reflect.DeepEqual(objs, want) {
+		t.Errorf("Objects = %v, want %v", objs, want)
+	}
+	ents, _ := os.ReadDir(filepath.Join(d.Path(), objectsDir))
+	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), tmpSuffix) {
+			t.Errorf("Open left the temporary file %s", e.Name())
+		}
+	}
+	ok(t, d.RemoveObject(a))
+	ok(t, d.RemoveObject(a))
+	if _, err := d.ReadObject(a); !errors.Is(err, iofs.ErrNotExist) {
+		t.Errorf("ReadObject of a removed object: %v", err)
+	}
+	if _, err := d.ReadObjectRange(a, 0, 1); !errors.Is(err, iofs.ErrNotExist) {
+		t.Errorf("ReadObjectRange of a removed object: %v", err)
+	}
+	st, err := os.Stat(d.Path())
+	ok(t, err)
+	if st.Mode().Perm() != 0o700 {
+		t.Errorf("stage dir mode %v, want 0700", st.Mode().Perm())
+	}
+}
+
+func TestQuarantine(t *testing.T) {
+	dir := t.TempDir()
+	d, err := Open(dir, newKey(t), nil)
+	ok(t, err)
+	id := newID(t)
+	ok(t, d.PutObject(id, []byte("sealed")))
+	ok(t, d.WriteIntent(sampleIntent(t)))
+	to, err := d.Quarantine(time.Now())
+	ok(t, err)
+	if _, err := os.Stat(filepath.Join(to, objectsDir, id.String())); err != nil {
+		t.Errorf("quarantined object: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(to, intentName)); err != nil {
+		t.Errorf("quarantined intent: %v", err)
+	}
+	objs, err := d.Objects()
+	ok(t, err)
+	in, err := d.ReadIntent()
+	if len(objs) != 0 || in != nil || err != nil {
+		t.Errorf("after quarantine: %d objects, intent %v, %v", len(objs), in, err)
+	}
+}
+
+// TestDecodeStrict: truncations and trailing bytes of a valid payload are
+// errors, never a panic.
+func TestDecodeStrict(t *testing.T) {
+	enc := sampleIntent(t).Encode()
+	for n := range len(enc) {
+		if in, err := DecodeIntent(enc[:n]); err == nil || in != nil {
+			t.Fatalf("DecodeIntent of %d/%d bytes: %v, %v", n, len(enc), in, err)
+		}
+	}
+	if _, err := DecodeIntent(append(bytes.Clone(enc), 0)); err == nil {
+		t.Errorf("trailing byte accepted")
+	}
+}
+
+func FuzzDecodeIntent(f *testing.F) {
+	f.Add(sampleIntent(f).Encode())
+	f.Add((&Intent{}).Encode())
+	f.Fuzz(func(t *testing.T, data []byte) {
+		in, err := DecodeIntent(data)
+		if err != nil {
+			if in != nil {
+				t.Fatalf("result with error")
+			}
+			return
+		}
+		if !bytes.Equal(in.Encode(), data) {
+			t.Fatalf("accepted input does not re-encode identically")
+		}
+	})
+}
+
+func ok(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
