@@ -129,6 +129,10 @@ func (fs *FS) mountOptions() fuse.MountOptions {
 		// Files are opened with direct I/O (see openFlags); this keeps
 		// shared mmap working on kernels that support it (6.6+).
 		o.ExtraCapabilities |= fuse.CAP_DIRECT_IO_ALLOW_MMAP
+		// Direct reads ask for up to MaxWrite at once: a reply that size
+		// does not fit go-fuse's splice pipe (it logs and falls back to
+		// writev), and splicing bytes already in memory gains nothing.
+		o.DisableSplice = true
 	}
 	return o
 }
