@@ -235,3 +235,40 @@ func TestPruneKeepsUnknownKeys(t *testing.T) {
 		}
 	}
 }
+
+// listHook runs fn once, when data/ is listed.
+type listHook struct {
+	remote.Store
+	fn func()
+}
+
+func (l *listHook) List(ctx context.Context, prefix string, fn func(remote.ObjectInfo) error) error {
+	if prefix == "data/" && l.fn != nil {
+		hook := l.fn
+		l.fn = nil
+		hook()
+	}
+	return l.Store.List(ctx, prefix, fn)
+}
+
+// TestPruneStopsWhenHeadMoves: a writer that commits while prune works
+// (one that ignored the lease) makes prune stop before deleting.
+func TestPruneStopsWhenHeadMoves(t *testing.T) {
+	ctx := context.Background()
+	hook := &listHook{Store: remote.NewMemory()}
+	h := newHistory3(t, hook)
+	before := keys(t, hook, "data/")
+	hook.fn = func() {
+		h.write(meta.RootIno, "late.txt", []byte("written during the prune"))
+		h.commit()
+	}
+	_, err := Prune(ctx, hook, h.c, PruneOptions{Policy: Policy{KeepLast: 1}, Now: later})
+	if !errors.Is(err, ErrHeadMoved) {
+		t.Fatalf("prune during a commit = %v, want ErrHeadMoved", err)
+	}
+	for k := range before {
+		if _, err := hook.Stat(ctx, k); err != nil {
+			t.Fatalf("prune deleted %s although head moved", k)
+		}
+	}
+}
