@@ -54,6 +54,11 @@ func TestBench(t *testing.T) {
 			t.Errorf("%s: ratio %v, want one against the raw ceiling", name, rw.Ratio)
 		}
 	}
+	for name, rw := range r.rows {
+		if (rw.Met != nil) != (rw.Target != "") {
+			t.Errorf("%s: target %q but met %v: a verdict needs a target and vice versa", name, rw.Target, rw.Met)
+		}
+	}
 	checkPhases(t, r)
 	checkSQLite(t, r)
 }

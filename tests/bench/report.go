@@ -115,7 +115,9 @@ func (r *report) finish() {
 		rw.Ratio = math.NaN()
 		if c := r.ceil[rw.Of]; c > 0 {
 			rw.Ratio = rw.Value / c
-			rw.Met = atLeast(rw.Ratio, rw.AtLeast)
+			if rw.AtLeast > 0 {
+				rw.Met = atLeast(rw.Ratio, rw.AtLeast)
+			}
 		}
 		r.rows[name] = rw
 	}
