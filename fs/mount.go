@@ -58,7 +58,6 @@ func Mount(ctx context.Context, mountpoint string, opts Options) (*Mounted, erro
 func mountFS(ctx context.Context, mountpoint string, fsys *FS) (*Mounted, error) {
 	nodeOpts := fsys.nodeOptions()
 	root := &Node{fs: fsys, ino: meta.RootIno}
-	fsys.follow.root.Store(root)
 	server, err := fuse.NewServer(gofs.NewNodeFS(root, nodeOpts), mountpoint, &nodeOpts.MountOptions)
 	if err != nil {
 		_ = fsys.Close(ctx)
@@ -70,6 +69,7 @@ func mountFS(ctx context.Context, mountpoint string, fsys *FS) (*Mounted, error)
 		_ = fsys.Close(ctx)
 		return nil, fmt.Errorf("fs: mount %s: %w", mountpoint, err)
 	}
+	fsys.follow.root.Store(root) // following may tell the kernel about changes now
 	return &Mounted{dir: mountpoint, fs: fsys, server: server}, nil
 }
 
