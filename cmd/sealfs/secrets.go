@@ -67,9 +67,9 @@ func (a *app) passphrase() ([]byte, error) {
 	return p, err
 }
 
-// newPassphrase returns a passphrase being set: from file (flag), the
+// newPassphrase returns a passphrase being set: from file (given with --flag), the
 // environment variable env, or a prompt asked twice. It enforces the minimum.
-func (a *app) newPassphrase(file, env string) ([]byte, error) {
+func (a *app) newPassphrase(file, flag, env string) ([]byte, error) {
 	var p []byte
 	var err error
 	switch v, ok := os.LookupEnv(env); {
@@ -81,7 +81,7 @@ func (a *app) newPassphrase(file, env string) ([]byte, error) {
 		p, err = promptSecret("New passphrase: ")
 		if errors.Is(err, errNoTerminal) {
 			return nil, withCode(exitUsage, errors.New("no new passphrase given"),
-				"set "+env+", use a passphrase file, or run on a terminal")
+				"set "+env+", use --"+flag+" FILE, or run on a terminal")
 		}
 		if err == nil {
 			var again []byte
