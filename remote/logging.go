@@ -71,8 +71,13 @@ func (l *Logging) Stat(ctx context.Context, key string) (ObjectInfo, error) {
 func (l *Logging) List(ctx context.Context, prefix string, fn func(ObjectInfo) error) error {
 	t := time.Now()
 	n := 0
-	err := l.Store.List(ctx, prefix, func(oi ObjectInfo) error { n++; return fn(oi) })
-	l.done(ctx, "list", prefix, t, err, slog.Int("keys", n))
+	var stop error
+	err := l.Store.List(ctx, prefix, func(oi ObjectInfo) error { n++; stop = fn(oi); return stop })
+	logged := err
+	if stop != nil && errors.Is(err, stop) {
+		logged = nil // the caller stopped the listing: not a store failure
+	}
+	l.done(ctx, "list", prefix, t, logged, slog.Int("keys", n))
 	return err
 }
 
