@@ -69,7 +69,7 @@ func (a *app) unlock(ctx context.Context, s remote.Store) (*unlocked, error) {
 	var master crypt.Key
 	if haveRK {
 		master, err = v.UnlockRecovery(rk)
-		if errors.Is(err, crypt.ErrAuth) {
+		if errors.Is(err, crypt.ErrAuth) && !errors.Is(err, crypt.ErrVaultModified) {
 			return nil, withCode(exitWrongKey, errors.New("wrong recovery key for this vault"),
 				"check the 64 digits, or unlock with the passphrase instead")
 		}
@@ -80,10 +80,14 @@ func (a *app) unlock(ctx context.Context, s remote.Store) (*unlocked, error) {
 		}
 		master, err = v.UnlockPassphrase(pass)
 		clear(pass)
-		if errors.Is(err, crypt.ErrAuth) {
+		if errors.Is(err, crypt.ErrAuth) && !errors.Is(err, crypt.ErrVaultModified) {
 			return nil, withCode(exitWrongKey, errors.New("wrong passphrase for this vault"),
 				"try again, or unlock with --recovery-key-file")
 		}
+	}
+	if errors.Is(err, crypt.ErrVaultModified) {
+		// The secret opened its slot, so it is right: the file was edited.
+		return nil, fmt.Errorf("%s in %s was modified after it was written (its MAC does not match): it was damaged or tampered with; restore it from a copy", vaultKey, s)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("cannot open vault: %w", err)
