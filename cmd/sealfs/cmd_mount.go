@@ -152,13 +152,43 @@ func (a *app) unlockForMount(ctx context.Context, s remote.Store, o mountOptions
 	if err != nil {
 		return nil, err
 	}
-	// A vault whose init stopped before its first commit gets it now.
+	// A vault whose init stopped before its first commit gets it now. A
+	// vault that holds commits or data but no head lost it (damage or a
+	// hostile bucket): a new empty head would show an empty vault and then
+	// commit over the real one.
 	if _, err := meta.ReadHead(ctx, s, u.keys); errors.Is(err, remote.ErrNotFound) {
+		if err := refuseLostHead(ctx, s); err != nil {
+			return nil, err
+		}
 		if err := createHead(ctx, s, u.keys); err != nil {
 			return nil, err
 		}
 	}
 	return u, nil
+}
+
+// errHeadLost stops a List at the first sign of a past commit.
+var errHeadLost = errors.New("head lost")
+
+// refuseLostHead fails if s holds anything a commit past init writes: a
+// data object, a snapshot catalog record or metadata past the first commit.
+func refuseLostHead(ctx context.Context, s remote.Store) error {
+	found := func(remote.ObjectInfo) error { return errHeadLost }
+	pastInit := func(info remote.ObjectInfo) error {
+		if seq, ok := meta.MetaKeySeq(info.Key); ok && seq > 1 {
+			return errHeadLost
+		}
+		return nil
+	}
+	for prefix, fn := range map[string]func(remote.ObjectInfo) error{"data/": found, "snapshots/": found, "meta/": pastInit} {
+		switch err := s.List(ctx, prefix, fn); {
+		case errors.Is(err, errHeadLost):
+			return fmt.Errorf("the vault in %s holds commits but its %q object is missing: the store was damaged or tampered with; refusing to mount it as an empty vault", s, meta.HeadKey)
+		case err != nil:
+			return fmt.Errorf("listing %s: %w", prefix, err)
+		}
+	}
+	return nil
 }
 
 // serve waits until the mount ends: a signal asks for an unmount (refused
