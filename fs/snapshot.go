@@ -49,19 +49,26 @@ func (m *Mounted) Snapshot(ctx context.Context) (history.Snapshot, error) {
 
 // snapshotLocked writes a full snapshot of everything committed or
 // published (files closed or renamed since are published first, as in
-// commit) and records it in the catalog. The caller holds commitMu. With
-// strict false (the final snapshot of an unmount, whose data is safe in
-// the store either way) a catalog failure is only logged.
+// commit, and with the same waits for staged uploads) and records it in
+// the catalog. The caller holds commitMu. With strict false (the final
+// snapshot of an unmount, whose data is safe in the store either way) a
+// catalog failure is only logged.
 func (fs *FS) snapshotLocked(ctx context.Context, strict bool) (history.Snapshot, error) {
+	if err := fs.waitUploads(ctx); err != nil {
+		return history.Snapshot{}, err
+	}
 	fs.nsMu.Lock()
 	defer fs.nsMu.Unlock()
 	if err := fs.publishAll(ctx, fs.dirtyFiles(true)); err != nil {
 		return history.Snapshot{}, err
 	}
+	if fs.tree.Dirty() {
+		fs.saveIntent()
+	}
 	if err := fs.checkLease(); err != nil {
 		return history.Snapshot{}, err
 	}
-	h, err := fs.mlog.Snapshot(ctx, fs.tree)
+	h, err := fs.snapshotTree(ctx)
 	if err != nil {
 		if errors.Is(err, meta.ErrFenced) {
 			fs.fenced.Store(true)
@@ -80,6 +87,37 @@ func (fs *FS) snapshotLocked(ctx context.Context, strict bool) (history.Snapshot
 	}
 	fs.log.Info("snapshot taken", "id", snap.ID, "seq", h.Seq)
 	return snap, nil
+}
+
+// snapshotTree is commitTree (staging_commit.go) with a full snapshot:
+// with a staging area, every object the pending ops name must be in the
+// store first, and applyGate keeps a publish from slipping one in between
+// that check and the snapshot taking the ops.
+func (fs *FS) snapshotTree(ctx context.Context) (meta.Head, error) {
+	s := fs.stage
+	if s == nil {
+		return fs.mlog.Snapshot(ctx, fs.tree)
+	}
+	for {
+		if objs := fs.tree.Pending().Objects; !s.uploaded(objs) {
+			if err := s.wait(ctx, objs); err != nil {
+				return fs.mlog.Head(), err
+			}
+		}
+		fs.applyGate.Lock()
+		if !s.uploaded(fs.tree.Pending().Objects) {
+			fs.applyGate.Unlock()
+			continue
+		}
+		h, err := fs.mlog.Snapshot(ctx, fs.tree)
+		fs.applyGate.Unlock()
+		if err == nil && !fs.tree.Dirty() {
+			if rerr := s.dir.RemoveIntent(); rerr != nil {
+				fs.log.Warn("cannot remove the intent log", "err", rerr)
+			}
+		}
+		return h, err
+	}
 }
 
 // snapshotLoop takes a snapshot every SnapshotEvery until Close (which
