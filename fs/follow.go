@@ -18,6 +18,14 @@ import (
 // new commits of the writer when Options.FollowInterval is zero.
 const DefaultFollowInterval = 2 * time.Second
 
+// Bounds of one poll, so that a request that hangs cannot stop following:
+// checking and reading the head is small; loading a tree may be large.
+// Variables so that tests can shorten them.
+var (
+	pollTimeout = 30 * time.Second
+	loadTimeout = 10 * time.Minute
+)
+
 // followCacheTimeout, when set (by tests), replaces the kernel's entry and
 // attribute cache timeouts on a following mount. Set to hours, it proves
 // that following invalidates the kernel's caches instead of waiting for
@@ -81,7 +89,9 @@ func (fs *FS) followLoop() {
 // keeps serving the last good tree.
 func (fs *FS) poll(ctx context.Context) {
 	fw := &fs.follow
-	info, err := fs.opts.Store.Stat(ctx, meta.HeadKey)
+	hctx, cancel := context.WithTimeout(ctx, pollTimeout)
+	defer cancel()
+	info, err := fs.opts.Store.Stat(hctx, meta.HeadKey)
 	if err != nil {
 		fs.pollFailed(ctx, "cannot check the head for new commits; will retry", err)
 		return
@@ -90,7 +100,7 @@ func (fs *FS) poll(ctx context.Context) {
 		fs.pollOK()
 		return
 	}
-	h, err := meta.ReadHead(ctx, fs.opts.Store, fs.opts.Keys)
+	h, err := meta.ReadHead(hctx, fs.opts.Store, fs.opts.Keys)
 	if err != nil {
 		fs.pollRefused(ctx, info.ETag, err)
 		return
@@ -108,7 +118,9 @@ func (fs *FS) poll(ctx context.Context) {
 		fs.pollOK()
 		return
 	}
-	tree, mlog, err := meta.Open(ctx, fs.opts.Store, fs.opts.Keys, meta.LogOptions{
+	lctx, cancelLoad := context.WithTimeout(ctx, loadTimeout)
+	defer cancelLoad()
+	tree, mlog, err := meta.Open(lctx, fs.opts.Store, fs.opts.Keys, meta.LogOptions{
 		Device: fs.opts.Device, MountID: fs.opts.MountID, Logger: fs.log, MinSeq: h.Seq,
 	})
 	if err != nil {

@@ -18,6 +18,8 @@ import (
 	"github.com/sealfs/sealfs/crypt"
 	"github.com/sealfs/sealfs/fs/meta"
 	"github.com/sealfs/sealfs/remote"
+	"github.com/sealfs/sealfs/remote/faults"
+	"github.com/sealfs/sealfs/remote/s3test"
 )
 
 // followPoll is the follower's poll interval in tests: short, so tests
@@ -388,5 +390,48 @@ func BenchmarkFollowerRead(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// TestFollowSurvivesStoreFailures: while the store fails or hangs on the
+// follower's polls, it keeps serving what it shows, says so once, and
+// follows again once the store answers.
+func TestFollowSurvivesStoreFailures(t *testing.T) {
+	s3test.RequireFUSE(t)
+	oldPoll := pollTimeout
+	pollTimeout = 200 * time.Millisecond
+	t.Cleanup(func() { pollTimeout = oldPoll })
+	v := newVault(t, remote.NewMemory(), testChunk)
+	flaky := faults.New(v.store)
+	ro, logs := (&testVault{store: flaky, keys: v.keys}).follower(t)
+	w := v.mount(t)
+	ok(t, os.WriteFile(w.path("a"), []byte("a"), 0o644))
+	commitNow(t, w)
+	eventually(t, "first file", func() error { return hasContent(ro.path("a"), []byte("a")) })
+
+	metaKeys := func(c faults.Call) bool { return c.Key == meta.HeadKey || strings.HasPrefix(c.Key, "meta/") }
+	for _, fault := range []struct {
+		name string
+		rule func() *faults.Rule
+		log  string
+	}{
+		{"failing", func() *faults.Rule { return faults.Fail(faults.ErrUnavailable).If(metaKeys) }, "will retry"},
+		{"hanging", func() *faults.Rule { return faults.Hang().If(metaKeys) }, "deadline exceeded"},
+	} {
+		t.Run(fault.name, func(t *testing.T) {
+			flaky.Inject(faults.Stat, fault.rule())
+			flaky.Inject(faults.Get, fault.rule())
+			ok(t, os.WriteFile(w.path(fault.name), []byte(fault.name), 0o644))
+			commitNow(t, w)
+			eventually(t, "failure logged", func() error { return logged(logs, fault.log) })
+			wantContent(t, ro.path("a"), []byte("a"))
+			flaky.Clear()
+			eventually(t, "following again", func() error {
+				return hasContent(ro.path(fault.name), []byte(fault.name))
+			})
+		})
+	}
+	if n := strings.Count(logs.String(), `level=WARN msg="cannot`); n != 2 {
+		t.Errorf("%d warnings for two outages, want one each:\n%s", n, logs)
 	}
 }
