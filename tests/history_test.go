@@ -42,15 +42,24 @@ func bucketUsage(t *testing.T, s remote.Store) (objects int, size int64, sizes m
 	return objects, size, sizes
 }
 
-// TestHistory: three mount/write/unmount cycles leave three snapshots;
-// the oldest mounts read-only with its old bytes; snapshots are taken on
-// request through a running mount and directly; prune --keep-last 1
-// deletes what only old snapshots used and check --read-data is clean
-// afterwards; a flipped byte or a deleted object makes check exit 12 and
-// name the file and the snapshots.
-func TestHistory(t *testing.T) {
+func TestHistoryS3(t *testing.T) {
 	requireFUSE(t)
-	st := s3Store(t)
+	history(t, s3Store(t))
+}
+
+func TestHistoryDirectory(t *testing.T) {
+	requireFUSE(t)
+	history(t, dirStore(t))
+}
+
+// history: three mount/write/unmount cycles leave three snapshots; the
+// oldest mounts read-only with its old bytes; snapshots are taken on
+// request through a running mount and directly; prune waits for the
+// writer to unmount (exit 11); prune --keep-last 1 deletes what only old
+// snapshots used and check --read-data is clean afterwards; a flipped byte
+// or a deleted object makes check exit 12 and name the file and the
+// snapshots.
+func history(t *testing.T, st storeSetup) {
 	pass := []string{"SEALFS_PASSPHRASE=keep my history"}
 	d := newDevice(t, "phone", st.env)
 	d.ok(pass, append(append([]string{"init"}, fastKDF...), st.location)...)
@@ -103,6 +112,9 @@ func TestHistory(t *testing.T) {
 	r := d.ok(nil, "snapshot", st.location) // no passphrase: the mount answers
 	if !strings.Contains(r.stdout, "snapshot ") {
 		t.Fatalf("snapshot through the mount: %s", r)
+	}
+	if r := d.run(pass, "prune", "--keep-last", "1", st.location); r.code != 11 {
+		t.Fatalf("prune while a writer has the vault mounted: want exit 11, got %s", r)
 	}
 	d.ok(nil, "umount", mnt)
 	d.ok(pass, "snapshot", st.location)
