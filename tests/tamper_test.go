@@ -11,7 +11,6 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"syscall"
 	"testing"
@@ -228,6 +227,7 @@ type tamperCase struct {
 	recovery   bool   // unlock with the recovery key instead of the passphrase
 	mayRead    bool   // affected files may also read back right
 	wantFiles  string // expected files if not those of base: "first"
+	damaged    string // what "sealfs check" names besides the affected files
 }
 
 // onData edits the data objects chosen by pick (given the analysis).
@@ -378,7 +378,7 @@ var tamperCases = []tamperCase{
 		edit: onKey(fixed("vault.json"), editVault(`"time": `, func(string) string { return "3" }))},
 	{name: "vault.json: chunk size edited", base: "final", refused: []string{"vault.json", "modified"},
 		edit: onKey(fixed("vault.json"), editVault(`"chunk_size": `, func(string) string { return "65536" }))},
-	{name: "snapshot catalog record: byte flipped", base: "final",
+	{name: "snapshot catalog record: byte flipped", base: "final", damaged: "snapshots/",
 		edit: func(t *testing.T, fx *tamperFixture, a *analysis, st bucketState) []string {
 			for k := range st {
 				if strings.HasPrefix(k, "snapshots/") {
@@ -454,6 +454,7 @@ func TestTamper(t *testing.T) {
 			}
 			checkReads(t, tc.name, mnt, want, affected, tc.mayRead)
 			dev.ok(nil, "umount", mnt)
+			checkNamesDamage(t, tc.name, dev, unlock, loc, affected, tc.damaged)
 		})
 	}
 }
@@ -511,6 +512,39 @@ func expectRefused(t *testing.T, name string, d *device, env []string, loc strin
 	}
 }
 
+// checkNamesDamage runs "sealfs check --read-data" after the unmount: it
+// must name exactly the affected files (and the damaged object the case
+// expects), or find nothing.
+func checkNamesDamage(t *testing.T, name string, d *device, unlock []string, loc string, affected []string, other string) {
+	t.Helper()
+	r := d.run(unlock, "check", "--read-data", loc)
+	var got, want []string
+	for _, line := range strings.Split(r.stdout, "\n") {
+		if rest, ok := strings.CutPrefix(line, "damaged: "); ok {
+			got = append(got, strings.TrimPrefix(strings.Fields(rest)[0], "/"))
+		}
+	}
+	want = append(want, affected...)
+	if other != "" {
+		for _, g := range got {
+			if strings.HasPrefix(g, other) {
+				want = append(want, g)
+			}
+		}
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	got, want = slices.Compact(got), slices.Compact(want)
+	switch {
+	case len(want) == 0 && r.code != 0:
+		t.Errorf("%s: check finds damage where there is none: %s", name, r)
+	case len(want) > 0 && (r.code != 12 || !slices.Equal(got, want)):
+		t.Errorf("%s: check names %v (exit %d), want %v:\n%s", name, got, r.code, want, r)
+	case other != "" && len(want) == len(affected):
+		t.Errorf("%s: check does not name a damaged %s object:\n%s", name, other, r)
+	}
+}
+
 // checkReads walks the mount: exactly the wanted files exist with their
 // sizes; each reads back, 64 KiB at a time, its exact bytes or EIO; the
 // affected files fail somewhere and no other file fails anywhere.
@@ -546,8 +580,7 @@ func checkReads(t *testing.T, name, mnt string, want map[string][]byte, affected
 		}
 	}
 	if len(affected) > 0 {
-		sort.Strings(affected)
-		t.Logf("%s: EIO in %v only", name, slices.Compact(affected))
+		t.Logf("%s: EIO in %v only", name, slices.Compact(slices.Sorted(slices.Values(affected))))
 	}
 }
 
