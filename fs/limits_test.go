@@ -19,13 +19,14 @@ import (
 
 	"github.com/sealfs/sealfs/fs/meta"
 	"github.com/sealfs/sealfs/remote"
+	"github.com/sealfs/sealfs/remote/faults"
 )
 
 // Limits a chat app can reach, each through a real mount and again after a
-// remount as a new device. Covered elsewhere: names of 255 and 256 bytes
-// (semantics "names: 255 bytes ..."), the memory budget (TestMemoryBudget),
-// 1,000,000 entries in the tree and its snapshot (meta
-// TestMillionEntriesPersist).
+// remount as a new device. Covered elsewhere: ASCII names of 255 and 256
+// bytes on create (semantics "names: 255 bytes ..."), one sequential writer
+// against the memory budget (TestMemoryBudget), 1,000,000 entries in the
+// tree and its snapshot (meta TestMillionEntriesPersist).
 
 // TestDeepNesting: 100 nested directories with a file at every tenth level
 // survive a remount; renaming the top moves the whole tree at once.
@@ -290,4 +291,127 @@ func heapNote() string {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	return fmt.Sprintf("heap in use %d MiB", ms.HeapInuse>>20)
+}
+
+// TestNameLengthUTF8: the limit is 255 bytes, not characters: 85 three-byte
+// characters are accepted, 64 four-byte ones (256 bytes) are ENAMETOOLONG
+// for every call that makes a name, and the accepted names survive a
+// remount.
+func TestNameLengthUTF8(t *testing.T) {
+	v := newVault(t, remote.NewMemory(), testChunk)
+	mt := v.mount(t)
+	ok255, long256 := strings.Repeat("€", 85), strings.Repeat("😀", 64)
+	if len(ok255) != 255 || len(long256) != 256 {
+		t.Fatal("test names have the wrong length")
+	}
+	ok(t, os.WriteFile(mt.path(ok255), []byte("euro"), 0o644))
+	ok(t, os.Mkdir(mt.path("d"+ok255[3:]), 0o755))
+	ok(t, os.WriteFile(mt.path("src"), []byte("src"), 0o644))
+	long := mt.path(long256)
+	_, err := os.Create(long)
+	mustErrno(t, err, syscall.ENAMETOOLONG)
+	mustErrno(t, syscall.Mkdir(long, 0o755), syscall.ENAMETOOLONG)
+	mustErrno(t, syscall.Symlink("target", long), syscall.ENAMETOOLONG)
+	mustErrno(t, syscall.Link(mt.path("src"), long), syscall.ENAMETOOLONG)
+	mustErrno(t, syscall.Rename(mt.path("src"), long), syscall.ENAMETOOLONG)
+	mustErrno(t, syscall.Mknod(long, syscall.S_IFREG|0o644, 0), syscall.ENAMETOOLONG)
+	mt.unmount(t)
+	mt2 := v.mount(t)
+	wantContent(t, mt2.path(ok255), []byte("euro"))
+	wantContent(t, mt2.path("src"), []byte("src"))
+	if st, err := os.Stat(mt2.path("d" + ok255[3:])); err != nil || !st.IsDir() {
+		t.Errorf("the 255-byte directory name: %v", err)
+	}
+	ents, err := os.ReadDir(mt2.dir)
+	ok(t, err)
+	if len(ents) != 3 {
+		t.Errorf("after the refused calls the root holds %d entries, want 3", len(ents))
+	}
+}
+
+// TestMemoryBudgetScattered: writers that touch many chunks without
+// closing (a database writing pages all over its file, a second one
+// appending, a third writing many small files) reach the smallest budget;
+// they wait for uploads rather than hold more, never deadlock, and the data
+// is intact after a remount.
+func TestMemoryBudgetScattered(t *testing.T) {
+	store := faults.New(remote.NewMemory())
+	store.Inject(faults.Put, faults.Delay(5*time.Millisecond).If(faults.KeyPrefix("data/")))
+	v := newVault(t, store, testChunk)
+	mt := v.mount(t, func(o *Options) { o.MemoryBudget = 1; o.Uploads = 2 })
+	limit := mt.m.FS().budget.limit
+	chunks := int(4*limit/testChunk) + 8 // more chunks than the budget holds
+	page := pattern(7, 4096)
+	db, logData := make([]byte, chunks*testChunk), pattern(8, int(2*limit)+333)
+	want := map[string][]byte{"db": db, "log": logData}
+	var mu sync.Mutex // want, for the small files
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var wg sync.WaitGroup
+		wg.Go(func() { // pages all over one file, never closed until the end
+			f, err := os.OpenFile(mt.path("db"), os.O_CREATE|os.O_RDWR, 0o644)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer f.Close()
+			for _, c := range rand.New(rand.NewPCG(1, 2)).Perm(chunks) {
+				off := c*testChunk + (c*4099)%(testChunk-len(page))
+				if _, err := f.WriteAt(page, int64(off)); err != nil {
+					t.Errorf("db: write at %d: %v", off, err)
+					return
+				}
+				copy(db[off:], page)
+			}
+			if _, err := f.WriteAt([]byte{1}, int64(chunks*testChunk-1)); err != nil {
+				t.Error(err)
+			}
+			db[len(db)-1] = 1
+		})
+		wg.Go(func() {
+			f, err := os.Create(mt.path("log"))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer f.Close()
+			for off := 0; off < len(logData); off += 50_000 {
+				if _, err := f.Write(logData[off:min(off+50_000, len(logData))]); err != nil {
+					t.Errorf("log: %v", err)
+					return
+				}
+			}
+		})
+		wg.Go(func() {
+			for i := range 200 {
+				name := fmt.Sprintf("small-%03d", i)
+				data := pattern(byte(i), 20_000+i)
+				if err := os.WriteFile(mt.path(name), data, 0o644); err != nil {
+					t.Errorf("%s: %v", name, err)
+					return
+				}
+				mu.Lock()
+				want[name] = data
+				mu.Unlock()
+			}
+		})
+		wg.Wait()
+	}()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("writers still blocked after 2 minutes with budget %d bytes in use of %d: deadlock", mt.m.FS().budget.inUse(), limit)
+	}
+	if peak := mt.m.FS().budget.peak(); peak > limit {
+		t.Errorf("dirty data peaked at %d bytes, budget %d", peak, limit)
+	}
+	if t.Failed() {
+		return
+	}
+	mt.unmount(t)
+	mt2 := v.mount(t)
+	for name, data := range want {
+		wantContent(t, mt2.path(name), data)
+	}
 }
