@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -202,7 +203,7 @@ func (w *stressWorker) step() {
 			return
 		}
 		w.untrack(p)
-	case k < 78: // a new directory
+	case k < 75: // a new directory
 		w.ops["mkdir"]++
 		d := path.Join(w.dirs[w.r.IntN(len(w.dirs))], "d"+strconv.Itoa(w.r.IntN(100)))
 		if slices.Contains(w.dirs, d) || slices.Contains(w.files, d) {
@@ -216,6 +217,9 @@ func (w *stressWorker) step() {
 		w.m.mu.Lock()
 		w.m.dirs[d] = true
 		w.m.mu.Unlock()
+	case k < 78: // move a whole directory (one metadata record)
+		w.ops["rename dir"]++
+		w.renameDir()
 	case k < 86: // move a file into or out of the shared directory
 		w.ops["shared move"]++
 		w.sharedMove()
@@ -240,6 +244,52 @@ func (w *stressWorker) step() {
 		got, err := os.ReadFile(w.abs(p))
 		if err != nil || !bytes.Equal(got, cur) {
 			w.t.Errorf("%s: read %s: %d bytes (%v), want %d", w.root, p, len(got), err, len(cur))
+		}
+	}
+}
+
+// renameDir moves one of the worker's directories, with everything in it,
+// to a new name under a directory outside it.
+func (w *stressWorker) renameDir() {
+	if len(w.dirs) < 2 {
+		return
+	}
+	d := w.dirs[1+w.r.IntN(len(w.dirs)-1)]
+	parent := w.dirs[w.r.IntN(len(w.dirs))]
+	if parent == d || strings.HasPrefix(parent, d+"/") {
+		return
+	}
+	q := path.Join(parent, "d"+strconv.Itoa(w.r.IntN(100)))
+	if slices.Contains(w.dirs, q) || slices.Contains(w.files, q) {
+		return
+	}
+	if err := os.Rename(w.abs(d), w.abs(q)); err != nil {
+		w.fail("rename directory "+d+" "+q, err)
+		return
+	}
+	moved := func(p string) (string, bool) {
+		if p == d {
+			return q, true
+		}
+		if rest, ok := strings.CutPrefix(p, d+"/"); ok {
+			return q + "/" + rest, true
+		}
+		return p, false
+	}
+	w.m.mu.Lock()
+	defer w.m.mu.Unlock()
+	for i, p := range w.dirs {
+		if n, ok := moved(p); ok {
+			delete(w.m.dirs, p)
+			w.m.dirs[n] = true
+			w.dirs[i] = n
+		}
+	}
+	for i, p := range w.files {
+		if n, ok := moved(p); ok {
+			w.m.files[n] = w.m.files[p]
+			delete(w.m.files, p)
+			w.files[i] = n
 		}
 	}
 }
