@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -31,15 +32,15 @@ const followPoll = 20 * time.Millisecond
 //
 // The kernel may cache its entries and attributes for an hour: changes
 // become visible only if following invalidates those caches.
-func (v *testVault) follower(t *testing.T) (*mounted, *logBuffer) {
+func (v *testVault) follower(t *testing.T, tweak ...func(*Options)) (*mounted, *logBuffer) {
 	followCacheTimeout = time.Hour
 	t.Cleanup(func() { followCacheTimeout = 0 })
 	logs := &logBuffer{}
-	mt := v.mount(t, func(o *Options) {
+	mt := v.mount(t, append([]func(*Options){func(o *Options) {
 		o.ReadOnly = true
 		o.FollowInterval = followPoll
 		o.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	})
+	}}, tweak...)...)
 	return mt, logs
 }
 
@@ -102,7 +103,10 @@ func commitNow(t *testing.T, mt *mounted) {
 func TestFollowSeesChanges(t *testing.T) {
 	forEachStore(t, func(t *testing.T, v *testVault) {
 		w := v.mount(t)
-		ro, _ := v.follower(t)
+		var seen atomic.Uint64 // the device's high-water mark, as the CLI keeps it
+		ro, _ := v.follower(t, func(o *Options) {
+			o.OnCommit = func(h meta.Head) { seen.Store(max(seen.Load(), h.Seq)) }
+		})
 		ok(t, isGone(ro.path("a"))) // a negative entry the kernel may cache
 
 		a1 := pattern(1, 2*testChunk+77)
@@ -150,6 +154,12 @@ func TestFollowSeesChanges(t *testing.T) {
 			return err
 		})
 		mustErrno(t, os.WriteFile(ro.path("x"), nil, 0o644), syscall.EROFS)
+
+		h, err := meta.ReadHead(context.Background(), v.store, v.keys)
+		ok(t, err)
+		if got := seen.Load(); got != h.Seq {
+			t.Errorf("OnCommit saw up to seq %d; the follower shows seq %d", got, h.Seq)
+		}
 	})
 }
 
