@@ -20,12 +20,13 @@ type tamperCase struct {
 	// refused: the mount must be refused, with one "sealfs: error:" line
 	// containing each fragment (case-insensitive).
 	refused    []string
-	readOnly   bool   // mount read-only (the live state's lease is held)
-	sameDevice bool   // mount on the writer device, which saw the newest head
-	recovery   bool   // unlock with the recovery key instead of the passphrase
-	mayRead    bool   // affected files may also read back right
-	wantFiles  string // expected files if not those of base: "first"
-	damaged    string // what "sealfs check" names besides the affected files
+	readOnly   bool     // mount read-only (the live state's lease is held)
+	sameDevice bool     // mount on the writer device, which saw the newest head
+	recovery   bool     // unlock with the recovery key instead of the passphrase
+	mayRead    bool     // affected files may also read back right
+	flags      []string // more mount flags
+	wantFiles  string   // expected files if not those of base: "first"
+	damaged    string   // what "sealfs check" names besides the affected files
 }
 
 // onData edits the data objects chosen by pick (given the analysis).
@@ -162,6 +163,8 @@ var tamperCases = []tamperCase{
 		edit: onKey(fixed("lease"), flipAt(-3))},
 	{name: "lease: byte flipped (read-only still reads)", base: "final", readOnly: true,
 		edit: onKey(fixed("lease"), flipAt(-3))},
+	{name: "lease: byte flipped (--force replaces it)", base: "final", flags: []string{"--force"},
+		edit: onKey(fixed("lease"), flipAt(-3))},
 	{name: "vault.json: byte flipped in the MAC", base: "final", refused: []string{"vault.json", "modified"},
 		edit: onKey(fixed("vault.json"), editVault(`"mac": "`, flipHex))},
 	{name: "vault.json: truncated", base: "final", refused: []string{"vault.json", "damaged"},
@@ -232,7 +235,7 @@ func TestTamper(t *testing.T) {
 			loc := fx.upload(t, st)
 
 			dev := newDevice(t, "reader", fx.env)
-			var flags []string
+			flags := slices.Clone(tc.flags)
 			if tc.readOnly {
 				flags = append(flags, "--read-only")
 			}
