@@ -3,7 +3,6 @@ package main
 import (
 	"crypto/rand"
 	"encoding/binary"
-	"math"
 )
 
 // patternBlock is the period of the benchmark's file contents.
@@ -80,5 +79,3 @@ func (s *splitmix) next() uint64 {
 }
 
 func (s *splitmix) intn(n int64) int64 { return int64(s.next() % uint64(n)) }
-
-var nan = math.NaN()

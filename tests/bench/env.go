@@ -85,6 +85,13 @@ func setup(cfg config) (_ *env, err error) {
 			return nil, fmt.Errorf("go build ./cmd/sealfs: %v: %s", err, out)
 		}
 	}
+	// The daemon re-executes its own resolved path: find it by that.
+	if e.bin, err = filepath.Abs(e.bin); err == nil {
+		e.bin, err = filepath.EvalSymlinks(e.bin)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("--sealfs: %w", err)
+	}
 	return e, nil
 }
 

@@ -156,8 +156,8 @@ func unlock(ctx context.Context, s remote.Store) (*crypt.Keys, error) {
 	return crypt.DeriveKeys(master, v.Suite(), v.ChunkSize()), nil
 }
 
-// findMountProcess finds the daemon child serving dir: the process whose
-// command line is "<bin> mount ... dir".
+// findMountProcess finds the daemon child serving dir: the process running
+// bin (a resolved path) whose command line is "... mount ... dir".
 func findMountProcess(bin, dir string) int {
 	ents, _ := os.ReadDir("/proc")
 	for _, ent := range ents {
@@ -170,7 +170,8 @@ func findMountProcess(bin, dir string) int {
 			continue
 		}
 		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
-		if len(args) > 2 && args[0] == bin && args[1] == "mount" && args[len(args)-1] == dir {
+		exe, _ := os.Readlink(filepath.Join("/proc", ent.Name(), "exe"))
+		if len(args) > 2 && exe == bin && args[1] == "mount" && args[len(args)-1] == dir {
 			return pid
 		}
 	}

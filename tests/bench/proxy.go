@@ -20,8 +20,6 @@ type traffic struct {
 	Up, Down          int64 // request and response body bytes
 }
 
-func (t traffic) requests() int64 { return t.Puts + t.Gets + t.Other }
-
 // counter is a reverse proxy on loopback in front of the S3 endpoint that
 // counts requests and body bytes. Both the raw ceilings and sealfs go
 // through it, so its cost is in every figure alike.
@@ -100,13 +98,6 @@ func (t traffic) sub(o traffic) traffic {
 	return traffic{
 		Puts: t.Puts - o.Puts, Gets: t.Gets - o.Gets, Other: t.Other - o.Other,
 		HeadPuts: t.HeadPuts - o.HeadPuts, Up: t.Up - o.Up, Down: t.Down - o.Down,
-	}
-}
-
-func (t traffic) add(o traffic) traffic {
-	return traffic{
-		Puts: t.Puts + o.Puts, Gets: t.Gets + o.Gets, Other: t.Other + o.Other,
-		HeadPuts: t.HeadPuts + o.HeadPuts, Up: t.Up + o.Up, Down: t.Down + o.Down,
 	}
 }
 
