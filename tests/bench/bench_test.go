@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"math"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -142,6 +144,31 @@ func TestPattern(t *testing.T) {
 				t.Errorf("off %d: flipped byte %d not caught", off, i)
 			}
 			buf[i] ^= 1
+		}
+	}
+}
+
+// TestBenchProfile runs the in-process mode (fs.Mount in this process) at
+// tiny sizes and checks it leaves a CPU profile per sealfs phase.
+func TestBenchProfile(t *testing.T) {
+	s3test.RequireFUSE(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	r, err := measureAll(ctx, append(tiny, "--only", "seq", "--profile", dir))
+	if errors.Is(err, errNoMinIO) {
+		s3test.Require(t, "MinIO S3 server", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rw := r.rows[rowSeqRead]; rw.Value <= 0 {
+		t.Errorf("in-process cold read: %v %s", rw.Value, rw.Unit)
+	}
+	for _, phase := range []string{"seq-write", "cold-seq-read", "random-overwrite"} {
+		st, err := os.Stat(filepath.Join(dir, "cpu-"+phase+".pprof"))
+		if err != nil || st.Size() == 0 {
+			t.Errorf("no CPU profile for %s: %v", phase, err)
 		}
 	}
 }
