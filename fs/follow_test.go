@@ -445,3 +445,45 @@ func TestFollowSurvivesStoreFailures(t *testing.T) {
 		t.Errorf("%d warnings for two outages, want one each:\n%s", n, logs)
 	}
 }
+
+// TestFollowerMmap: files on a following mount are opened with direct I/O;
+// shared and private read-only mmap still work (programs map files they
+// read, and exec maps binaries). The mapping is read in a child process:
+// a page fault on its own mount can stop a Go FUSE server (the runtime
+// waits for the faulting thread to stop the world).
+func TestFollowerMmap(t *testing.T) {
+	if p := os.Getenv("SEALFS_TEST_MMAP"); p != "" {
+		mmapChild(t, p)
+		return
+	}
+	v := newVault(t, remote.NewMemory(), testChunk)
+	w := v.mount(t)
+	ok(t, os.WriteFile(w.path("m"), mmapData, 0o644))
+	commitNow(t, w)
+	ro, _ := v.follower(t)
+	eventually(t, "file", func() error { return hasContent(ro.path("m"), mmapData) })
+	cmd := exec.Command(os.Args[0], "-test.run=^TestFollowerMmap$", "-test.v")
+	cmd.Env = append(os.Environ(), "SEALFS_TEST_MMAP="+ro.path("m"))
+	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "mmap ok") {
+		t.Fatalf("mmap in a child process: %v\n%s", err, out)
+	}
+}
+
+var mmapData = pattern(7, testChunk+4097)
+
+func mmapChild(t *testing.T, p string) {
+	for _, flags := range []int{syscall.MAP_SHARED, syscall.MAP_PRIVATE} {
+		f, err := os.Open(p)
+		ok(t, err)
+		m, err := syscall.Mmap(int(f.Fd()), 0, len(mmapData), syscall.PROT_READ, flags)
+		f.Close()
+		if err != nil {
+			t.Fatalf("mmap(flags %#x): %v", flags, err)
+		}
+		if !bytes.Equal(m, mmapData) {
+			t.Fatalf("mmap(flags %#x) shows other bytes", flags)
+		}
+		ok(t, syscall.Munmap(m))
+	}
+	t.Log("mmap ok")
+}
