@@ -160,6 +160,9 @@ func (a *app) unlockForMount(ctx context.Context, s remote.Store, o mountOptions
 		if err := refuseLostHead(ctx, s); err != nil {
 			return nil, err
 		}
+		if o.readOnly {
+			return nil, fmt.Errorf("the vault in %s has no commit yet (its init did not finish): mount it read-write once", s)
+		}
 		if err := createHead(ctx, s, u.keys); err != nil {
 			return nil, err
 		}
