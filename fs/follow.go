@@ -38,6 +38,7 @@ type follower struct {
 	root atomic.Pointer[Node]      // the mounted root; nil without a mount
 	head atomic.Pointer[meta.Head] // the commit the tree shows
 
+	meta    *meta.Follower
 	etag    string // ETag of the head object the tree was loaded from
 	bad     string // ETag of a head refused for good (tampered, rolled back)
 	failing bool   // the last poll failed: log only the first of a run
@@ -56,6 +57,7 @@ func (fs *FS) startFollow() {
 	}
 	h := fs.mlog.Head()
 	fs.follow.head.Store(&h)
+	fs.follow.meta = meta.NewFollower(fs.opts.Store, fs.opts.Keys)
 	fs.bg.Go(fs.followLoop)
 }
 
@@ -100,34 +102,31 @@ func (fs *FS) poll(ctx context.Context) {
 		fs.pollOK()
 		return
 	}
-	h, err := meta.ReadHead(hctx, fs.opts.Store, fs.opts.Keys)
+	nh, err := fw.meta.Peek(hctx)
 	if err != nil {
 		fs.pollRefused(ctx, info.ETag, err)
 		return
 	}
 	cur := *fw.head.Load()
 	switch {
-	case h.Seq < cur.Seq:
+	case nh.Seq < cur.Seq:
 		fw.bad = info.ETag
 		fs.log.Error("the bucket shows an older commit than this mount already follows (rollback or stale view); ignoring it",
 			"shown_seq", cur.Seq, "shown_device", cur.Device, "shown_time", cur.Time,
-			"head_seq", h.Seq, "head_device", h.Device, "head_time", h.Time)
+			"head_seq", nh.Seq, "head_device", nh.Device, "head_time", nh.Time)
 		return
-	case h.Seq == cur.Seq:
+	case nh.Seq == cur.Seq:
 		fw.etag = info.ETag
 		fs.pollOK()
 		return
 	}
 	lctx, cancelLoad := context.WithTimeout(ctx, loadTimeout)
 	defer cancelLoad()
-	tree, mlog, err := meta.Open(lctx, fs.opts.Store, fs.opts.Keys, meta.LogOptions{
-		Device: fs.opts.Device, MountID: fs.opts.MountID, Logger: fs.log, MinSeq: h.Seq,
-	})
+	tree, err := fw.meta.Load(lctx, fs.tree)
 	if err != nil {
 		fs.pollRefused(ctx, info.ETag, err)
 		return
 	}
-	nh := mlog.Head()
 	fs.applyFollow(tree, nh)
 	fw.etag = info.ETag
 	fs.pollOK()

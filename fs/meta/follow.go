@@ -1,8 +1,14 @@
 package meta
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"maps"
 	"slices"
+
+	"github.com/sealfs/sealfs/crypt"
+	"github.com/sealfs/sealfs/remote"
 )
 
 // Replace makes t hold the content of next (a tree loaded from a newer
@@ -60,3 +66,157 @@ func cloneXattrs(x map[string][]byte) map[string][]byte {
 // HeadKey is the store key of the commit head: followers Stat it and
 // compare its ETag to notice a new commit without reading it.
 const HeadKey = headKey
+
+// Follower loads the newest commit of a vault again and again, for a
+// read-only mount that follows the writer. When the new head builds on
+// the same snapshot and extends the journal it loaded last, only the new
+// journal batches are fetched and applied (to a copy of the last tree),
+// verified exactly as Open verifies them, chained to the last batch it
+// applied; otherwise it loads the whole chain.
+//
+// Trees it returns keep unlinked inodes (nlink 0) instead of dropping them
+// as Open does: later batches of the writer may still name them. They have
+// no names, so only a holder of their inode number sees them.
+type Follower struct {
+	s    remote.Store
+	k    *crypt.Keys
+	head *headRecord // the commit the last tree was loaded from; nil before
+	peek *headRecord // the head the last Peek read
+	// Batches counts the journal batches fetched and applied on top of
+	// a previous tree instead of a full load; Loads counts full loads.
+	Batches, Loads int
+}
+
+// NewFollower returns a Follower of the vault in s; its first Load loads
+// the whole chain. A Follower is for one goroutine at a time.
+func NewFollower(s remote.Store, k *crypt.Keys) *Follower {
+	return &Follower{s: s, k: k}
+}
+
+// Peek reads and opens the current head, for Load.
+func (f *Follower) Peek(ctx context.Context) (Head, error) {
+	h, _, _, err := readHead(ctx, f.s, f.k)
+	if err != nil {
+		return Head{}, fmt.Errorf("meta: follow: %w", err)
+	}
+	f.peek = h
+	return h.public(), nil
+}
+
+// Load loads the commit the last Peek read. cur must be the tree the
+// previous Load returned (it is only read; the caller may have released
+// unlinked inodes in it), or nil. Failures wrap crypt.ErrAuth for
+// tampering and remote.ErrNotFound for missing objects, like Open.
+func (f *Follower) Load(ctx context.Context, cur *Tree) (*Tree, error) {
+	h := f.peek
+	if h == nil {
+		return nil, errors.New("meta: follow: Load without Peek")
+	}
+	if f.head != nil && cur != nil && extends(f.head, h) {
+		t, err := f.applyNew(ctx, cur, h)
+		if err == nil {
+			f.head = h
+			return t, nil
+		}
+		// A base the batches do not fit (the caller released an inode
+		// the writer still names) is not tampering: load everything.
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("meta: follow: %w", err)
+		}
+	}
+	t, err := f.loadAll(ctx, h)
+	if err != nil {
+		return nil, fmt.Errorf("meta: follow: %w", err)
+	}
+	f.head = h
+	return t, nil
+}
+
+// extends reports whether head h builds on old's snapshot and journal.
+func extends(old, h *headRecord) bool {
+	return h.snapshot == old.snapshot && len(h.journal) >= len(old.journal) &&
+		slices.Equal(h.journal[:len(old.journal)], old.journal)
+}
+
+// applyNew applies the journal batches h has beyond f.head to a copy of cur.
+func (f *Follower) applyNew(ctx context.Context, cur *Tree, h *headRecord) (*Tree, error) {
+	t := cur.clone()
+	prev := f.head.snapshot.hash
+	if n := len(f.head.journal); n > 0 {
+		prev = f.head.journal[n-1].hash
+	}
+	l := &Log{s: f.s, k: f.k}
+	for _, r := range h.journal[len(f.head.journal):] {
+		if _, err := l.load(ctx, t, crypt.KindJournal, r, prev); err != nil {
+			return nil, err
+		}
+		prev = r.hash
+		f.Batches++
+	}
+	if err := t.checkLoaded(h.nextIno); err != nil {
+		return nil, fmt.Errorf("%w: %w", crypt.ErrAuth, err)
+	}
+	return t, nil
+}
+
+// loadAll loads h's whole chain without dropping unlinked inodes.
+func (f *Follower) loadAll(ctx context.Context, h *headRecord) (*Tree, error) {
+	l := &Log{s: f.s, k: f.k}
+	t := newEmptyTree(f.k.ChunkSize)
+	prev := h.snapshot.hash
+	for i, r := range append([]ref{h.snapshot}, h.journal...) {
+		kind := crypt.KindJournal
+		if i == 0 {
+			kind = crypt.KindSnapshot
+		}
+		if _, err := l.load(ctx, t, kind, r, prev); err != nil {
+			return nil, err
+		}
+		prev = r.hash
+	}
+	if err := t.checkLoaded(h.nextIno); err != nil {
+		return nil, fmt.Errorf("%w: %w", crypt.ErrAuth, err)
+	}
+	f.Loads++
+	return t, nil
+}
+
+// checkLoaded is finishLoad without dropping unlinked inodes: the root is
+// a directory and every other live directory is in the tree.
+func (t *Tree) checkLoaded(next Ino) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	root := t.nodes[RootIno]
+	if root == nil || !root.attr.IsDir() || root.parent != 0 {
+		return corrupt("no root directory")
+	}
+	for ino, n := range t.nodes {
+		switch {
+		case n.attr.Nlink == 0 && len(n.entries) > 0:
+			return corrupt("removed directory %d has entries", ino)
+		case n.attr.IsDir() && n.attr.Nlink > 0 && ino != RootIno && n.parent == 0:
+			return corrupt("directory %d is not in the tree", ino)
+		}
+	}
+	t.next = max(t.next, next)
+	return nil
+}
+
+// clone returns a deep copy of t without pending changes.
+func (t *Tree) clone() *Tree {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	c := &Tree{chunk: t.chunk, nodes: make(map[Ino]*node, len(t.nodes)), next: t.next,
+		files: t.files, dirs: t.dirs, bytes: t.bytes}
+	for ino, n := range t.nodes {
+		m := *n
+		m.extents = slices.Clone(n.extents)
+		m.xattrs = cloneXattrs(n.xattrs)
+		if n.entries != nil {
+			m.entries = maps.Clone(n.entries)
+		}
+		m.sorted = slices.Clip(n.sorted) // append-only: a later append copies
+		c.nodes[ino] = &m
+	}
+	return c
+}
