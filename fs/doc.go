@@ -32,14 +32,16 @@
 //
 // Following. A read-only FS follows the writer's commits (follow.go): every
 // Options.FollowInterval it Stats the head and compares its ETag; when the
-// head moved forward it loads the new tree (meta.Open), swaps it in with
-// meta.Tree.Replace (atomic for every Tree call and for opens), and tells the
-// kernel to drop the entries, attributes and pages of what changed, walking
-// only the inodes the kernel knows. Open handles keep the version they opened
-// (files are opened with direct I/O on such a mount, since the kernel's page
-// cache is per inode, not per version); an open file the writer deleted or
-// replaced stays readable, unlinked, until closed. A head older than the one
-// shown, or one that fails to authenticate, is logged and never applied.
+// head moved forward it loads the new tree (meta.Follower: only the new
+// journal batches when the head extends the chain it loaded, verified like a
+// full load, else the whole chain), swaps it in with meta.Tree.Replace
+// (atomic for every Tree call and for opens), and tells the kernel to drop
+// the entries, attributes and pages of what changed, walking only the inodes
+// the kernel knows. Open handles keep the version they opened (files are
+// opened with direct I/O on such a mount, since the kernel's page cache is
+// per inode, not per version); an open file the writer deleted or replaced
+// stays readable, unlinked, until closed. A head older than the one shown,
+// or one that fails to authenticate, is logged and never applied.
 //
 // What it must not do: write plaintext to local disk (the cache directory,
 // when used, holds ciphertext only); return bytes that failed
