@@ -130,7 +130,7 @@ func (fs *FS) poll(ctx context.Context) {
 	fs.applyFollow(tree, nh)
 	fw.etag = info.ETag
 	fs.pollOK()
-	fs.log.Info("following a new commit", "seq", nh.Seq, "device", nh.Device, "time", nh.Time)
+	fs.log.Debug("following a new commit", "seq", nh.Seq, "device", nh.Device, "time", nh.Time)
 	if fs.opts.OnCommit != nil {
 		fs.opts.OnCommit(nh)
 	}
