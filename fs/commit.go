@@ -138,10 +138,11 @@ func (fs *FS) fsync(ctx context.Context, f *file) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, fs.opts.FsyncTimeout)
 	defer cancel()
-	if err := fs.publish(ctx, f); err != nil {
-		return err
+	err := fs.publish(ctx, f)
+	if err == nil {
+		err = fs.commit(ctx)
 	}
-	return fs.commit(ctx)
+	return fsyncError(err)
 }
 
 // commit commits whatever is published. Files closed (or renamed) with

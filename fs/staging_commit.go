@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"syscall"
 	"time"
 
 	"github.com/sealfs/sealfs/fs/meta"
@@ -61,7 +62,7 @@ func (s *stager) writeIntent(p meta.Pending) error {
 func (fs *FS) commitTree(ctx context.Context) (meta.Head, error) {
 	s := fs.stage
 	if s == nil {
-		return fs.mlog.Commit(ctx, fs.tree)
+		return fs.commitRetry(ctx)
 	}
 	_, deferOK := ctx.Value(noWaitKey{}).(bool)
 	for {
@@ -79,7 +80,7 @@ func (fs *FS) commitTree(ctx context.Context) (meta.Head, error) {
 			fs.applyGate.Unlock() // a publish slipped in: wait for it too
 			continue
 		}
-		h, err := fs.mlog.Commit(ctx, fs.tree)
+		h, err := fs.commitRetry(ctx)
 		fs.applyGate.Unlock()
 		if err == nil && !fs.tree.Dirty() {
 			if rerr := s.dir.RemoveIntent(); rerr != nil {
@@ -88,6 +89,29 @@ func (fs *FS) commitTree(ctx context.Context) (meta.Head, error) {
 		}
 		return h, err
 	}
+}
+
+// commitRetry commits, trying again after transient store failures (503
+// bursts, resets) while ctx lets it: a failed attempt leaves the ops
+// pending, and a head put whose outcome was lost is resolved by meta.
+func (fs *FS) commitRetry(ctx context.Context) (meta.Head, error) {
+	var h meta.Head
+	err := retry(ctx, func(ctx context.Context) error {
+		var err error
+		h, err = fs.mlog.Commit(ctx, fs.tree)
+		return err
+	})
+	return h, err
+}
+
+// fsyncError is what fsync(2) reports: EIO for every failure to make the
+// data durable (a network error's ECONNRESET inside it would mislead the
+// application), EROFS for a read-only or fenced mount.
+func fsyncError(err error) error {
+	if err == nil || errors.Is(err, syscall.EROFS) || errors.Is(err, context.Canceled) {
+		return err
+	}
+	return fmt.Errorf("fs: fsync: %w (%v)", syscall.EIO, err)
 }
 
 // lockCommit takes commitMu, or gives up when ctx ends: an fsync must not

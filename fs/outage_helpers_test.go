@@ -1,0 +1,192 @@
+package fs
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sealfs/sealfs/fs/stage"
+	"github.com/sealfs/sealfs/remote"
+	"github.com/sealfs/sealfs/remote/faults"
+	"github.com/sealfs/sealfs/remote/s3test"
+)
+
+// mountCache mounts v with store and a given cache directory (the same
+// device across mounts). The test checks Unmount itself; the cleanup only
+// makes sure nothing stays mounted.
+func (v *testVault) mountCache(t testing.TB, store remote.Store, cache string, tweak ...func(*Options)) *mounted {
+	t.Helper()
+	s3test.RequireFUSE(t)
+	dir := t.TempDir()
+	opts := Options{Store: store, Keys: v.keys, CacheDir: cache, Device: "test",
+		CommitInterval: 200 * time.Millisecond, FsyncTimeout: 10 * time.Second}
+	for _, fn := range tweak {
+		fn(&opts)
+	}
+	m, err := Mount(context.Background(), dir, opts)
+	if err != nil {
+		t.Fatalf("Mount: %v", err)
+	}
+	mt := &mounted{dir: dir, cache: cache, m: m}
+	t.Cleanup(func() {
+		if err := m.Unmount(); errors.Is(err, ErrBusy) {
+			_ = syscall.Unmount(dir, syscall.MNT_DETACH)
+			_ = m.Wait()
+		}
+	})
+	return mt
+}
+
+// stagedObjects counts the objects in a cache directory's staging area.
+func stagedObjects(t *testing.T, cache string) int {
+	t.Helper()
+	ents, err := os.ReadDir(filepath.Join(cache, stage.DirName, "objects"))
+	if errors.Is(err, os.ErrNotExist) {
+		return 0
+	}
+	ok(t, err)
+	return len(ents)
+}
+
+func hasIntent(cache string) bool {
+	_, err := os.Stat(filepath.Join(cache, stage.DirName, "intent"))
+	return err == nil
+}
+
+// writeFiles writes files name -> content, closing each.
+func writeFiles(t *testing.T, dir string, files map[string][]byte) {
+	t.Helper()
+	for name, data := range files {
+		p := filepath.Join(dir, name)
+		ok(t, os.MkdirAll(filepath.Dir(p), 0o755))
+		ok(t, os.WriteFile(p, data, 0o644))
+	}
+}
+
+func wantFiles(t testing.TB, dir string, files map[string][]byte) {
+	t.Helper()
+	for name, data := range files {
+		wantContent(t, filepath.Join(dir, name), data)
+	}
+}
+
+// outage cuts a store completely: every call fails like an unreachable
+// server (503 for some, connection resets for others).
+func outage(s *faults.Store) {
+	s.Inject(faults.Any, faults.Fail(faults.ErrReset).If(func(c faults.Call) bool { return c.N%2 == 0 }))
+	s.Inject(faults.Any, faults.Fail(faults.ErrUnavailable))
+}
+
+// faultStores are the stores the outage tests run on, each behind the
+// fault injector.
+func forEachFaultStore(t *testing.T, fn func(t *testing.T, store *faults.Store, v *testVault)) {
+	for _, s := range stores {
+		t.Run(s.name, func(t *testing.T) {
+			s3test.RequireFUSE(t)
+			store := faults.New(s.new(t))
+			fn(t, store, newVault(t, store, testChunk))
+		})
+	}
+}
+
+// proxy is a loopback TCP proxy in front of a server that can be cut: while
+// down it resets new connections and has dropped the open ones — what a
+// client sees when the server's network goes away.
+type proxy struct {
+	ln     net.Listener
+	target string
+
+	mu    sync.Mutex
+	down  bool
+	conns map[net.Conn]bool
+}
+
+func newProxy(t *testing.T, target string) *proxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ok(t, err)
+	p := &proxy{ln: ln, target: target, conns: make(map[net.Conn]bool)}
+	go p.serve()
+	t.Cleanup(func() { ln.Close(); p.setDown(true) })
+	return p
+}
+
+func (p *proxy) addr() string { return p.ln.Addr().String() }
+
+func (p *proxy) setDown(down bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.down = down
+	if down {
+		for c := range p.conns {
+			if tc, ok := c.(*net.TCPConn); ok {
+				_ = tc.SetLinger(0) // RST, not FIN
+			}
+			c.Close()
+			delete(p.conns, c)
+		}
+	}
+}
+
+func (p *proxy) serve() {
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		go p.handle(c)
+	}
+}
+
+func (p *proxy) handle(c net.Conn) {
+	p.mu.Lock()
+	if p.down {
+		p.mu.Unlock()
+		if tc, ok := c.(*net.TCPConn); ok {
+			_ = tc.SetLinger(0)
+		}
+		c.Close()
+		return
+	}
+	p.conns[c] = true
+	p.mu.Unlock()
+	b, err := net.Dial("tcp", p.target)
+	if err != nil {
+		c.Close()
+		return
+	}
+	p.mu.Lock()
+	p.conns[b] = true
+	p.mu.Unlock()
+	done := make(chan struct{}, 2)
+	go func() { _, _ = io.Copy(b, c); done <- struct{}{} }()
+	go func() { _, _ = io.Copy(c, b); done <- struct{}{} }()
+	<-done
+	c.Close()
+	b.Close()
+	p.mu.Lock()
+	delete(p.conns, c)
+	delete(p.conns, b)
+	p.mu.Unlock()
+}
+
+// minioBehindProxy returns a store on a fresh MinIO bucket reached through
+// a proxy that the test can cut.
+func minioBehindProxy(t *testing.T) (remote.Store, *proxy) {
+	srv := s3test.Server(t)
+	bucket := s3test.NewBucket(t)
+	p := newProxy(t, strings.TrimPrefix(srv.Endpoint, "http://"))
+	opts := srv.Options()
+	opts.Endpoint = "http://" + p.addr()
+	opts.Retry = remote.RetryOptions{MaxAttempts: 2, BaseDelay: 50 * time.Millisecond, MaxDelay: 200 * time.Millisecond}
+	s, err := remote.NewS3(bucket, "p", opts)
+	ok(t, err)
+	return s, p
+}
