@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	iofs "io/fs"
 	"log/slog"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -234,9 +236,10 @@ func TestFollowOpenHandle(t *testing.T) {
 	})
 }
 
-// TestFollowUnderChurn: readers on the follower list and read while the
-// writer commits new versions again and again; every read returns one
-// whole committed version, never a mix. (Run with -race.)
+// TestFollowUnderChurn: readers on the follower walk the tree and read
+// every file while the writer commits new versions, renames a directory
+// back and forth and replaces files in it, again and again; every read
+// returns one whole committed version, never a mix. (Run with -race.)
 func TestFollowUnderChurn(t *testing.T) {
 	forEachStore(t, func(t *testing.T, v *testVault) {
 		w := v.mount(t)
@@ -254,6 +257,8 @@ func TestFollowUnderChurn(t *testing.T) {
 			return false
 		}
 		ok(t, os.WriteFile(w.path("f"), version(0), 0o644))
+		ok(t, os.Mkdir(w.path("d"), 0o755))
+		ok(t, os.WriteFile(w.path("d/g"), version(0), 0o644))
 		commitNow(t, w)
 		eventually(t, "first version", func() error { return hasContent(ro.path("f"), version(0)) })
 
@@ -269,13 +274,21 @@ func TestFollowUnderChurn(t *testing.T) {
 						return
 					default:
 					}
-					_, _ = os.ReadDir(ro.path(""))
-					b, err := os.ReadFile(ro.path("f"))
-					if err == nil && !valid(b) {
-						mu.Lock()
-						bad = append(bad, fmt.Sprintf("%d bytes", len(b)))
-						mu.Unlock()
-					}
+					_ = filepath.WalkDir(ro.dir, func(p string, e iofs.DirEntry, err error) error {
+						if err != nil || !e.Type().IsRegular() {
+							return nil // gone meanwhile: fine
+						}
+						b, err := os.ReadFile(p)
+						// A new file may be committed before its content
+						// (not one rewritten in place, like f).
+						fresh := len(b) == 0 && filepath.Base(p) != "f"
+						if err == nil && !valid(b) && !fresh {
+							mu.Lock()
+							bad = append(bad, fmt.Sprintf("%s: %d bytes", p, len(b)))
+							mu.Unlock()
+						}
+						return nil
+					})
 				}
 			})
 		}
@@ -288,10 +301,19 @@ func TestFollowUnderChurn(t *testing.T) {
 				ok(t, os.Remove(w.path(tmp)))
 				ok(t, os.WriteFile(w.path("f"), version(i), 0o644))
 			}
+			from, to := "d", "e"
+			if i%2 == 0 {
+				from, to = to, from
+			}
+			ok(t, os.Rename(w.path(from), w.path(to)))
+			ok(t, os.Remove(w.path(to+"/g")))
+			ok(t, os.WriteFile(w.path(to+"/g"), version(i), 0o644))
 			commitNow(t, w)
 			time.Sleep(3 * followPoll) // let readers see some versions
 		}
 		eventually(t, "last version", func() error { return hasContent(ro.path("f"), version(versions-1)) })
+		eventually(t, "last directory", func() error { return hasContent(ro.path("e/g"), version(versions-1)) })
+		ok(t, isGone(ro.path("d")))
 		close(stop)
 		wg.Wait()
 		if len(bad) > 0 {
