@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sealfs/sealfs/remote"
 )
@@ -43,10 +44,19 @@ func TestDevicesLease(t *testing.T) {
 		t.Errorf("info does not name the lease holder:\n%s", info.stdout)
 	}
 
-	ro := phone.mount(pass, st.location, "--read-only", "--device", "phone")
+	ro := phone.mount(pass, st.location, "--read-only", "--device", "phone", "--follow-interval", "200ms")
 	if err := os.WriteFile(filepath.Join(ro, "x"), []byte("x"), 0o644); err == nil {
 		t.Error("writing into a read-only mount succeeded")
 	}
+	// The read-only phone follows the laptop's new commits.
+	if got := readFile(t, filepath.Join(ro, "chat.db")); got != "version 1 of the chat database" {
+		t.Fatalf("the read-only phone reads %q", got)
+	}
+	writeFile(t, filepath.Join(mntL, "media-001.jpg"), []byte("a photo sent after the phone mounted"))
+	waitFor(t, "the phone to see the laptop's new file", func() bool {
+		b, err := os.ReadFile(filepath.Join(ro, "media-001.jpg"))
+		return err == nil && string(b) == "a photo sent after the phone mounted"
+	})
 	phone.ok(nil, "umount", ro)
 
 	laptop.ok(nil, "umount", mntL)
@@ -133,6 +143,19 @@ func TestDevicesRollback(t *testing.T) {
 	d.ok(nil, "umount", mnt)
 	mnt = d.mount(pass, st.location) // accepted once, remembered
 	d.ok(nil, "umount", mnt)
+}
+
+// waitFor polls cond until it holds, failing after a generous deadline (it
+// measures nothing: a slow machine only makes it wait longer).
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 func writeFile(t *testing.T, path string, data []byte) {

@@ -31,6 +31,7 @@ type mountOptions struct {
 	singleDevice   bool          // accept a store without conditional writes
 	snapshot       string        // mount this past snapshot read-only
 	snapshotEvery  time.Duration // take named snapshots this often
+	followInterval time.Duration // how often a read-only mount looks for new commits
 }
 
 func (a *app) mountCommand() *cobra.Command {
@@ -61,6 +62,7 @@ Changes are committed every --commit-interval, on fsync, and at unmount.`,
 	f.BoolVar(&o.acceptRollback, "accept-rollback", false, "accept a store whose last commit is older than one this device has seen (after restoring a backup of the bucket on purpose)")
 	f.BoolVar(&o.singleDevice, "single-device", false, "mount read-write even if the store does not honour conditional writes (never mount it on two devices at once)")
 	f.StringVar(&o.snapshot, "snapshot", "", "mount the past snapshot with this id read-only (see 'sealfs snapshots')")
+	f.DurationVar(&o.followInterval, "follow-interval", fs.DefaultFollowInterval, "how often a --read-only mount looks for the writer's new commits (0 = never)")
 	f.DurationVar(&o.snapshotEvery, "snapshot-every", 0, "also take a named snapshot this often while mounted, e.g. 24h (every unmount takes one anyway)")
 	o.initOpts.addFlags(cmd)
 	return cmd
@@ -117,6 +119,7 @@ func (a *app) runMount(ctx context.Context, location, mountpoint string, o mount
 		Logger:         a.logger,
 		Snapshot:       o.snapshot,
 		SnapshotEvery:  o.snapshotEvery,
+		FollowInterval: followInterval(o.followInterval),
 	}
 	g, err := a.guardMount(ctx, s, u, cacheDir, o, &opts)
 	if err != nil {
@@ -261,4 +264,12 @@ func watchProgress(m mountHandle, bar *progress) (stop func()) {
 		}
 	}()
 	return func() { close(quit); bar.finish() }
+}
+
+// followInterval maps the flag (0 = never) to fs.Options (negative = never).
+func followInterval(d time.Duration) time.Duration {
+	if d <= 0 {
+		return -1
+	}
+	return max(d, 100*time.Millisecond)
 }
