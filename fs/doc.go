@@ -17,14 +17,25 @@
 // writing. A changed chunk always becomes a new object (copy-on-write). A
 // file's new data becomes visible in the tree only atomically, through one
 // meta.Tree.SetFileData call, when the file is flushed, closed, fsynced or
-// the mount ends, and only after every chunk of that version is in the
-// store. Truncation is an unpublished change like a write, so an in-place
+// the mount ends, and only after every chunk of that version is durable
+// (in the store, or staged on local disk: see Staging). Truncation is an unpublished change like a write, so an in-place
 // rewrite (O_TRUNC, new content, close) replaces the old content in one
 // publish. The commit loop commits the published tree every CommitInterval;
 // before each commit it publishes the files that were closed or renamed
 // with unpublished data, so a temporary file renamed over an old backup is
 // never committed without its content. fsync publishes the file and
 // commits before it returns.
+//
+// Staging (staging.go, recover.go, fs/stage). With a CacheDir, a read-write
+// FS writes each sealed chunk object to the staging area on local disk
+// (fsynced) and gives its memory back at once; upload workers put staged
+// objects into the store, retrying without end while the store is down.
+// A publish then needs only the local copy, while a commit waits until
+// every object its ops name is in the store. Before each commit attempt the
+// pending ops are recorded in a sealed intent log, so that the next mount
+// on the device commits what a crash, an outage at unmount or a fence left
+// behind (or sets it aside in /.sealfs-recovered when another writer
+// committed since). Without a CacheDir, publish waits for the uploads.
 //
 // Reads fetch only the 64 KiB segments they need by range, verify them, and
 // keep them in a bounded in-memory cache; sequential reads are detected and

@@ -66,7 +66,7 @@ func (fs *FS) commitTree(ctx context.Context) (meta.Head, error) {
 	}
 	_, deferOK := ctx.Value(noWaitKey{}).(bool)
 	for {
-		objs := fs.tree.Pending().Objects
+		objs := fs.tree.PendingObjects()
 		if !s.uploaded(objs) {
 			if deferOK {
 				return fs.mlog.Head(), errUploadsPending
@@ -76,7 +76,7 @@ func (fs *FS) commitTree(ctx context.Context) (meta.Head, error) {
 			}
 		}
 		fs.applyGate.Lock()
-		if !s.uploaded(fs.tree.Pending().Objects) {
+		if !s.uploaded(fs.tree.PendingObjects()) {
 			fs.applyGate.Unlock() // a publish slipped in: wait for it too
 			continue
 		}
@@ -180,7 +180,7 @@ func (fs *FS) waitUploads(ctx context.Context) error {
 	if _, deferOK := ctx.Value(noWaitKey{}).(bool); s == nil || deferOK {
 		return nil
 	}
-	objs := fs.tree.Pending().Objects
+	objs := fs.tree.PendingObjects()
 	if s.uploaded(objs) {
 		return nil
 	}

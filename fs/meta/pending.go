@@ -58,6 +58,27 @@ func (t *Tree) Pending() Pending {
 	return p
 }
 
+// PendingObjects returns the data objects the pending ops reference, as
+// Pending().Objects does, without encoding the ops (in no order).
+func (t *Tree) PendingObjects() []crypt.ObjectID {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	seen := make(map[crypt.ObjectID]bool)
+	var out []crypt.ObjectID
+	for _, o := range t.pend.ops {
+		if o.kind != opExtents {
+			continue
+		}
+		for _, s := range o.sets {
+			if !s.IsHole() && !seen[s.Object] {
+				seen[s.Object] = true
+				out = append(out, s.Object)
+			}
+		}
+	}
+	return out
+}
+
 // ApplyPending applies ops encoded by Pending (of a tree that had the same
 // committed state as t) and keeps them pending, so that the next Commit
 // commits them, and raises the next inode number to at least next. The ops

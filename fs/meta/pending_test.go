@@ -40,6 +40,9 @@ func TestPendingReplay(t *testing.T) {
 	if len(p.Objects) != 2 || !slices.Contains(p.Objects, obj) {
 		t.Errorf("Pending.Objects = %v", p.Objects)
 	}
+	if objs := live.PendingObjects(); len(objs) != 2 || !slices.Contains(objs, obj) {
+		t.Errorf("PendingObjects = %v", objs)
+	}
 	if !live.Dirty() {
 		t.Fatal("Pending took the ops")
 	}
