@@ -247,3 +247,42 @@ func init() {
 		uploadBackoffMax = 500 * time.Millisecond
 	}
 }
+
+// TestStageBudget: during an outage writes are accepted up to the stage
+// budget plus the memory budget, then the writer waits (backpressure, no
+// error and no unbounded growth); when the store is back it goes on and
+// everything is committed intact.
+func TestStageBudget(t *testing.T) {
+	store := faults.New(remote.NewMemory())
+	v := newVault(t, store, testChunk)
+	cache := t.TempDir()
+	const stageBudget = 4 * testChunk
+	mt := v.mountCache(t, store, cache, func(o *Options) { o.MemoryBudget = 1; o.StageBudget = stageBudget })
+	fsys := mt.m.FS()
+	outage(store)
+	data := pattern(77, int(2*fsys.budget.limit+2*stageBudget))
+	done := make(chan error, 1)
+	go func() { done <- os.WriteFile(mt.path("big"), data, 0o644) }()
+	deadline := time.Now().Add(time.Minute)
+	for fsys.budget.inUse() < fsys.budget.limit-fsys.cs && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond) // until memory is full too
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("a write of more than both budgets finished during the outage: %v", err)
+	case <-time.After(500 * time.Millisecond):
+	}
+	if _, staged := fsys.stage.pending(); staged > stageBudget {
+		t.Errorf("%d bytes staged, budget %d", staged, stageBudget)
+	}
+	if peak := fsys.budget.peak(); peak > fsys.budget.limit {
+		t.Errorf("memory peaked at %d bytes, budget %d", peak, fsys.budget.limit)
+	}
+	store.Clear()
+	ok(t, <-done)
+	ok(t, mt.m.Sync(context.Background()))
+	wantContent(t, mt.path("big"), data)
+	ok(t, mt.m.Unmount())
+	ro := v.mountCache(t, store, t.TempDir(), func(o *Options) { o.ReadOnly = true })
+	wantContent(t, ro.path("big"), data)
+}
