@@ -20,11 +20,22 @@ type segEntry struct {
 	done chan struct{}
 	data []byte // plaintext, valid after done if err == nil
 	err  error
+	buf  *segBuf       // the buffer data lives in, shared with its run
 	elem *list.Element // position in the LRU list once filled
 }
 
+// segBuf is one range request's buffer, which holds the plaintext of
+// every segment of its run (decrypted in place). It stays in memory while
+// any of them is cached, so the cache counts the whole buffer from the
+// first of its segments cached to the last one evicted: a segment kept
+// alone cannot hide the rest of its buffer from the limit.
+type segBuf struct {
+	size int64 // bytes
+	live int   // segments of it in the cache
+}
+
 // segCache keeps decrypted segments in memory (never on disk), bounded by
-// bytes, least recently used first out. Concurrent misses of the same
+// the bytes of the buffers they keep alive, least recently used first out. Concurrent misses of the same
 // segment share one fetch.
 type segCache struct {
 	mu      sync.Mutex
@@ -54,16 +65,18 @@ func (c *segCache) lookup(k segKey) (e *segEntry, owner bool) {
 	return e, true
 }
 
-// fill completes a pending entry. Failed fetches are not cached: the next
-// read tries again.
-func (c *segCache) fill(e *segEntry, data []byte, err error) {
+// fill completes a pending entry with data, which lives in buf. Failed
+// fetches are not cached: the next read tries again.
+func (c *segCache) fill(e *segEntry, data []byte, buf *segBuf, err error) {
 	c.mu.Lock()
 	e.data, e.err = data, err
 	if err != nil {
 		delete(c.entries, e.key)
 	} else {
-		e.elem = c.lru.PushFront(e)
-		c.size += int64(len(data))
+		e.elem, e.buf = c.lru.PushFront(e), buf
+		if buf.live++; buf.live == 1 {
+			c.size += buf.size
+		}
 		c.evict()
 	}
 	c.mu.Unlock()
@@ -79,7 +92,9 @@ func (c *segCache) evict() {
 		e := back.Value.(*segEntry)
 		c.lru.Remove(back)
 		delete(c.entries, e.key)
-		c.size -= int64(len(e.data))
+		if e.buf.live--; e.buf.live == 0 {
+			c.size -= e.buf.size
+		}
 	}
 }
 

@@ -188,31 +188,32 @@ func (fs *FS) fetchRun(ctx context.Context, id crypt.ObjectID, objSize int64, ru
 	first := run[0].key.seg
 	off := first * crypt.SegmentSize
 	n := min(int64(len(run))*crypt.SegmentSize, objSize-off)
-	plain, err := fs.getSegments(ctx, id, objSize, off, n)
+	segs, bufSize, err := fs.getSegments(ctx, id, objSize, off, n)
+	buf := &segBuf{size: bufSize}
 	for i, e := range run {
-		if err != nil {
-			fs.cache.fill(e, nil, err)
-			continue
+		switch {
+		case err != nil:
+			fs.cache.fill(e, nil, nil, err)
+		case i >= len(segs):
+			fs.cache.fill(e, nil, nil, fmt.Errorf("segment %d missing: %w", e.key.seg, errCorrupt))
+		default:
+			fs.cache.fill(e, segs[i], buf, nil)
 		}
-		lo := int64(i) * crypt.SegmentSize
-		if lo >= int64(len(plain)) {
-			fs.cache.fill(e, nil, fmt.Errorf("segment %d missing: %w", e.key.seg, errCorrupt))
-			continue
-		}
-		seg := plain[lo:min(lo+crypt.SegmentSize, int64(len(plain)))]
-		fs.cache.fill(e, seg, nil)
 	}
 }
 
-func (fs *FS) getSegments(ctx context.Context, id crypt.ObjectID, objSize, off, n int64) ([]byte, error) {
+// getSegments fetches the segments holding object bytes [off, off+n) with
+// one range request and returns their plaintext, one slice per segment,
+// decrypted in place in the response buffer, and that buffer's size.
+func (fs *FS) getSegments(ctx context.Context, id crypt.ObjectID, objSize, off, n int64) ([][]byte, int64, error) {
 	if n <= 0 {
-		return nil, fmt.Errorf("read past the end of a %d-byte object: %w", objSize, errCorrupt)
+		return nil, 0, fmt.Errorf("read past the end of a %d-byte object: %w", objSize, errCorrupt)
 	}
 	cOff, cLen, firstSeg := crypt.SegmentSpan(objSize, off, n)
 	select {
 	case fs.gets <- struct{}{}:
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return nil, 0, ctx.Err()
 	}
 	var ct []byte
 	err := retry(ctx, func(ctx context.Context) error {
@@ -222,23 +223,24 @@ func (fs *FS) getSegments(ctx context.Context, id crypt.ObjectID, objSize, off, 
 	})
 	<-fs.gets
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if int64(len(ct)) != cLen {
-		return nil, fmt.Errorf("object %s: got %d of %d bytes: %w", id, len(ct), cLen, crypt.ErrAuth)
+		return nil, 0, fmt.Errorf("object %s: got %d of %d bytes: %w", id, len(ct), cLen, crypt.ErrAuth)
 	}
-	return crypt.OpenSegments(fs.opts.Keys, id, objSize, firstSeg, ct)
+	segs, err := openInPlace(fs.opts.Keys, id, objSize, firstSeg, ct)
+	return segs, int64(cap(ct)), err
 }
 
 // readAhead detects sequential reads on h and fetches the segments after
 // end into the cache in the background, with a window that doubles on
-// every sequential read up to four chunks. The kernel issues its own
+// every sequential read up to maxReadAhead. The kernel issues its own
 // read-ahead requests in parallel, so a read that starts near where the
 // last one ended (either side) still counts as sequential.
 func (fs *FS) readAhead(h *handle, off, end, size int64) {
 	h.mu.Lock()
 	if d := off - h.next; d >= -2*maxWrite && d <= 2*maxWrite {
-		h.window = min(max(2*h.window, 2*(end-off)), 4*fs.cs)
+		h.window = min(max(2*h.window, 2*(end-off)), fs.maxReadAhead())
 	} else {
 		h.window = 0
 	}
@@ -246,11 +248,16 @@ func (fs *FS) readAhead(h *handle, off, end, size int64) {
 	if h.window == 0 {
 		h.next, h.ahead = end, end
 	}
-	// Issue only what was not issued before, in whole MiB steps, so that
-	// each range request is large.
+	// Issue only what was not issued before, in whole MiB steps while the
+	// window is small and in whole chunks once it holds one, so that each
+	// range request is large (a chunk is one object: one GET).
+	step := int64(maxWrite)
+	if h.window >= fs.cs {
+		step = fs.cs
+	}
 	from := max(end, h.ahead)
-	to := min((end+h.window+maxWrite-1)/maxWrite*maxWrite, size)
-	if h.window == 0 || to-from < maxWrite && to < size || from >= to {
+	to := min((end+h.window+step-1)/step*step, size)
+	if h.window == 0 || to-from < step && to < size || from >= to {
 		h.mu.Unlock()
 		return
 	}
@@ -266,7 +273,8 @@ func (fs *FS) readAhead(h *handle, off, end, size int64) {
 }
 
 // prefetch starts background fetches of a piece's segments that are not
-// cached, in runs of up to 1 MiB so they go in parallel.
+// cached, one range request per run of missing segments (a piece is
+// within one chunk, so at most one request per chunk).
 func (fs *FS) prefetch(p piece) {
 	if p.off >= int64(p.ext.Length) || p.ext.ObjectSize > crypt.MaxObjectSize ||
 		int64(p.ext.Offset)+int64(p.ext.Length) > int64(p.ext.ObjectSize) {
@@ -275,7 +283,6 @@ func (fs *FS) prefetch(p piece) {
 	n := min(p.n, int64(p.ext.Length)-p.off)
 	objOff := int64(p.ext.Offset) + p.off
 	first, last := objOff/crypt.SegmentSize, (objOff+n-1)/crypt.SegmentSize
-	const runMax = (1 << 20) / crypt.SegmentSize
 	var run []*segEntry
 	start := func() {
 		if len(run) > 0 {
@@ -294,9 +301,15 @@ func (fs *FS) prefetch(p piece) {
 			start()
 			continue
 		}
-		if run = append(run, e); len(run) == runMax {
-			start()
-		}
+		run = append(run, e)
 	}
 	start()
+}
+
+// maxReadAhead is the largest read-ahead window of a handle: eight chunks
+// (as many whole-object GETs in flight as the raw ceiling uses), at least
+// one chunk, and at most half the read cache so that read-ahead does not
+// evict what the reader has not read yet.
+func (fs *FS) maxReadAhead() int64 {
+	return max(fs.cs, min(8*fs.cs, fs.opts.ReadCache/2/fs.cs*fs.cs))
 }

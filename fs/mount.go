@@ -121,6 +121,11 @@ func (fs *FS) mountOptions() fuse.MountOptions {
 		// The kernel checks permissions against the mode bits we report,
 		// as on a local file system (matters with AllowOther).
 		Options: []string{"default_permissions"},
+		// sealfs answers reads from memory (fuse.ReadResultData): splicing
+		// bytes already in memory gains nothing, costs a pipe per reply,
+		// and a 1 MiB reply does not fit go-fuse's pipe (it logs and falls
+		// back to writev on every such read).
+		DisableSplice: true,
 	}
 	if fs.opts.ReadOnly {
 		o.DirectMountFlags = syscall.MS_RDONLY
@@ -129,10 +134,6 @@ func (fs *FS) mountOptions() fuse.MountOptions {
 		// Files are opened with direct I/O (see openFlags); this keeps
 		// shared mmap working on kernels that support it (6.6+).
 		o.ExtraCapabilities |= fuse.CAP_DIRECT_IO_ALLOW_MMAP
-		// Direct reads ask for up to MaxWrite at once: a reply that size
-		// does not fit go-fuse's splice pipe (it logs and falls back to
-		// writev), and splicing bytes already in memory gains nothing.
-		o.DisableSplice = true
 	}
 	return o
 }
