@@ -36,9 +36,12 @@ func (fs *FS) publish(ctx context.Context, f *file) error {
 	f.wmu.Unlock()
 
 	exts, err := waitVersions(ctx, vers)
-
-	fs.applyGate.RLock() // see commitTree
-	defer fs.applyGate.RUnlock()
+	if err == nil {
+		err = fs.lockApply(ctx) // see commitTree
+	}
+	if err == nil {
+		defer fs.applyGate.RUnlock()
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err == nil && !f.gone {

@@ -23,7 +23,8 @@ func powerCut(t *testing.T, v *testVault, mem remote.Store, before, during map[s
 	t.Helper()
 	cache := t.TempDir()
 	cut := faults.New(mem)
-	mt := v.mountCache(t, cut, cache, func(o *Options) { o.OutageTimeout = time.Second })
+	// No periodic commits: the copy below must not race an intent write.
+	mt := v.mountCache(t, cut, cache, func(o *Options) { o.OutageTimeout = time.Second; o.CommitInterval = time.Hour })
 	writeFiles(t, mt.dir, before)
 	ok(t, mt.m.Sync(context.Background()))
 	outage(cut)

@@ -114,24 +114,36 @@ func fsyncError(err error) error {
 	return fmt.Errorf("fs: fsync: %w (%v)", syscall.EIO, err)
 }
 
-// lockCommit takes commitMu, or gives up when ctx ends: an fsync must not
-// wait without bound behind a commit stuck in an outage.
-func (fs *FS) lockCommit(ctx context.Context) error {
-	if fs.commitMu.TryLock() {
+// lockApply read-locks applyGate for a publish, or gives up when ctx ends
+// (an fsync must not wait without bound behind a commit in an outage).
+func (fs *FS) lockApply(ctx context.Context) error {
+	return lockPolling(ctx, fs.applyGate.TryRLock, "a commit in progress")
+}
+
+// lockPolling calls try until it succeeds or ctx ends: sync mutexes do not
+// take a context.
+func lockPolling(ctx context.Context, try func() bool, what string) error {
+	if try() {
 		return nil
 	}
-	t := time.NewTicker(5 * time.Millisecond)
+	t := time.NewTicker(2 * time.Millisecond)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("fs: waiting for a commit in progress: %w", ctx.Err())
+			return fmt.Errorf("fs: waiting for %s: %w", what, ctx.Err())
 		case <-t.C:
-			if fs.commitMu.TryLock() {
+			if try() {
 				return nil
 			}
 		}
 	}
+}
+
+// lockCommit takes commitMu, or gives up when ctx ends: an fsync must not
+// wait without bound behind a commit stuck in an outage.
+func (fs *FS) lockCommit(ctx context.Context) error {
+	return lockPolling(ctx, fs.commitMu.TryLock, "a commit in progress")
 }
 
 // stallContext returns a context for the final commit that ends when
