@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sealfs/sealfs/crypt"
@@ -36,6 +37,9 @@ type Dir struct {
 	path string
 	key  crypt.Key
 	rand io.Reader
+
+	mu       sync.Mutex
+	unsynced []crypt.ObjectID // objects written since the last Sync
 }
 
 // Open opens (creating it if needed) the staging area under cacheDir and
@@ -72,10 +76,33 @@ func (d *Dir) objectPath(id crypt.ObjectID) string {
 	return filepath.Join(d.path, objectsDir, id.String())
 }
 
-// PutObject stores the sealed chunk object id durably.
+// PutObject stores the sealed chunk object id, complete or not at all. It
+// is durable after the next Sync (WriteIntent syncs first): one flush per
+// commit instead of one per object, which matters for many small files.
 func (d *Dir) PutObject(id crypt.ObjectID, sealed []byte) error {
-	if err := writeAtomic(d.objectPath(id), sealed); err != nil {
+	if err := writeRename(d.objectPath(id), sealed, false); err != nil {
 		return fmt.Errorf("stage: object %s: %w", id, err)
+	}
+	d.mu.Lock()
+	d.unsynced = append(d.unsynced, id)
+	d.mu.Unlock()
+	return nil
+}
+
+// Sync makes every object put so far durable.
+func (d *Dir) Sync() error {
+	d.mu.Lock()
+	ids := d.unsynced
+	d.unsynced = nil
+	d.mu.Unlock()
+	if len(ids) == 0 {
+		return nil
+	}
+	if err := d.syncObjects(ids); err != nil {
+		d.mu.Lock()
+		d.unsynced = append(d.unsynced, ids...)
+		d.mu.Unlock()
+		return fmt.Errorf("stage: sync: %w", err)
 	}
 	return nil
 }
@@ -137,10 +164,15 @@ func (d *Dir) Objects() (map[crypt.ObjectID]int64, error) {
 	return out, nil
 }
 
-// WriteIntent replaces the intent log with in, durably.
+// WriteIntent replaces the intent log with in, durably, after making the
+// staged objects durable (an intent never names an object a crash could
+// lose).
 func (d *Dir) WriteIntent(in *Intent) error {
 	sealed, err := in.seal(d.rand, d.key)
 	if err != nil {
+		return err
+	}
+	if err := d.Sync(); err != nil {
 		return err
 	}
 	if err := writeAtomic(filepath.Join(d.path, intentName), sealed); err != nil {
@@ -198,13 +230,22 @@ func (d *Dir) Quarantine(now time.Time) (string, error) {
 // writeAtomic replaces path with data: a temporary file (mode 0600) in the
 // same directory, fsync, rename, fsync of the directory.
 func writeAtomic(path string, data []byte) error {
+	if err := writeRename(path, data, true); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+// writeRename writes data to a temporary file (mode 0600), fsyncs it if
+// sync, and renames it to path.
+func writeRename(path string, data []byte, sync bool) error {
 	tmp := path + tmpSuffix
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return err
 	}
 	_, err = f.Write(data)
-	if err == nil {
+	if err == nil && sync {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
@@ -215,9 +256,8 @@ func writeAtomic(path string, data []byte) error {
 	}
 	if err != nil {
 		_ = os.Remove(tmp)
-		return err
 	}
-	return syncDir(filepath.Dir(path))
+	return err
 }
 
 func syncDir(dir string) error {
