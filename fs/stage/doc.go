@@ -13,9 +13,11 @@
 //	intent             the intent record (see Intent), sealed
 //	*.tmp              a write in progress; removed by Open
 //
-// Every file is written whole to a temporary name, fsynced, renamed and the
-// directory fsynced, so after a crash a name holds either the old or the
-// new complete content. docs/FORMAT.md ("Local staging") has every byte.
+// Every file is written whole to a temporary name and renamed. The intent
+// is fsynced (and the directory after the rename); the objects it names
+// are fsynced just before it is written (Sync), so an intent never names an
+// object a crash could lose. docs/FORMAT.md ("Local staging") has every
+// byte.
 //
 // What it must not do: write plaintext (object ids are random, chunk
 // objects are sealed with the data key exactly as in the bucket, and the
