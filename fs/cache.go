@@ -114,3 +114,13 @@ func (c *segCache) has(k segKey) bool {
 	defer c.mu.Unlock()
 	return c.entries[k] != nil
 }
+
+// demote moves k, if cached, to the least recently used end: it goes
+// first when room is needed.
+func (c *segCache) demote(k segKey) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e := c.entries[k]; e != nil && e.elem != nil {
+		c.lru.MoveToBack(e.elem)
+	}
+}
