@@ -85,7 +85,7 @@ func Open(ctx context.Context, opts Options) (*FS, error) {
 		return nil, err
 	}
 	fs := newFS(opts, tree, mlog)
-	fs.finishRecovery(ctx, plan)
+	fs.finishRecovery(plan)
 	return fs, nil
 }
 

@@ -1,7 +1,6 @@
 package fs
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -96,10 +95,10 @@ func prepareRecovery(opts *Options, tree **meta.Tree, head meta.Head, reload fun
 }
 
 // finishRecovery carries out plan on the new FS: queue the staged objects
-// the recovered changes need, drop the rest, set files aside if needed,
-// write a fresh intent and try to commit (a failure leaves it to the
-// commit loop).
-func (fs *FS) finishRecovery(ctx context.Context, plan recoveryPlan) {
+// the recovered changes need, drop the rest, set files aside if needed and
+// write a fresh intent. The commit loop commits them once their objects
+// are uploaded (Open does not wait for a slow store).
+func (fs *FS) finishRecovery(plan recoveryPlan) {
 	s := fs.stage
 	if s == nil {
 		return
@@ -118,11 +117,6 @@ func (fs *FS) finishRecovery(ctx context.Context, plan recoveryPlan) {
 	fs.adoptStaged(need)
 	if plan.mode == recoverReplay || plan.mode == recoverAside {
 		fs.saveIntent()
-		cctx, cancel := context.WithTimeout(ctx, fs.opts.FsyncTimeout)
-		defer cancel()
-		if err := fs.commit(cctx); err != nil {
-			fs.log.Error("the recovered changes are not committed yet; they stay staged and are retried", "err", err)
-		}
 	} else if in != nil {
 		if err := s.dir.RemoveIntent(); err != nil {
 			fs.log.Warn("cannot remove an obsolete intent log", "err", err)
