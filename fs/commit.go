@@ -7,6 +7,7 @@ import (
 	"maps"
 	"sync"
 
+	"github.com/sealfs/sealfs/fs/lease"
 	"github.com/sealfs/sealfs/fs/meta"
 )
 
@@ -203,6 +204,13 @@ func (fs *FS) checkLease() error {
 		return nil
 	}
 	if err := fs.opts.Lease.Check(); err != nil {
+		if errors.Is(err, lease.ErrExpired) {
+			// Not confirmed lately (the store is unreachable): no commit
+			// now, but no fence either. Writes go on into the staging
+			// area; the renewal loop either confirms the lease again
+			// (commits resume) or finds it taken (then Check fences).
+			return fmt.Errorf("fs: commit deferred: writer lease: %w", err)
+		}
 		if !fs.fenced.Swap(true) {
 			fs.log.Error("the writer lease is lost: this mount stops committing and is read-only now", "err", err)
 		}

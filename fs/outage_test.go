@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sealfs/sealfs/fs/lease"
 	"github.com/sealfs/sealfs/remote"
 	"github.com/sealfs/sealfs/remote/faults"
 )
@@ -285,4 +286,49 @@ func TestStageBudget(t *testing.T) {
 	ok(t, mt.m.Unmount())
 	ro := v.mountCache(t, store, t.TempDir(), func(o *Options) { o.ReadOnly = true })
 	wantContent(t, ro.path("big"), data)
+}
+
+// fakeLease is a writer lease whose Check result the test sets.
+type fakeLease struct{ err atomic.Pointer[error] }
+
+func (l *fakeLease) Check() error {
+	if p := l.err.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+func (l *fakeLease) set(err error) { l.err.Store(&err) }
+
+// TestLeaseExpiresInOutage: an outage longer than the lease TTL makes the
+// lease unconfirmed (lease.ErrExpired), which defers commits but does not
+// fence the mount: writes go on, and once the lease is confirmed again
+// everything is committed. A lease that is lost (taken over) does fence.
+func TestLeaseExpiresInOutage(t *testing.T) {
+	store := faults.New(remote.NewMemory())
+	v := newVault(t, store, testChunk)
+	l := &fakeLease{}
+	mt := v.mountCache(t, store, t.TempDir(), func(o *Options) { o.Lease = l; o.FsyncTimeout = time.Second })
+	outage(store)
+	l.set(fmt.Errorf("renewal: %w", lease.ErrExpired))
+	files := map[string][]byte{"during": pattern(5, testChunk+5)}
+	writeFiles(t, mt.dir, files)
+	time.Sleep(500 * time.Millisecond) // periodic commits try and defer
+	files["later"] = []byte("still writable")
+	writeFiles(t, mt.dir, files)
+	store.Clear()
+	l.set(nil)
+	ok(t, mt.m.Sync(context.Background()))
+	ro := v.mountCache(t, store, t.TempDir(), func(o *Options) { o.ReadOnly = true })
+	wantFiles(t, ro.dir, files)
+
+	l.set(lease.ErrLost)
+	writeFiles(t, mt.dir, map[string][]byte{"lost": []byte("x")})
+	if err := mt.m.Sync(context.Background()); !errors.Is(err, lease.ErrLost) {
+		t.Fatalf("Sync with the lease lost: %v", err)
+	}
+	mustErrno(t, os.WriteFile(mt.path("after"), nil, 0o644), syscall.EROFS)
+	if err := mt.m.Unmount(); !errors.Is(err, ErrStaged) {
+		t.Errorf("Unmount after losing the lease: %v, want ErrStaged", err)
+	}
 }
