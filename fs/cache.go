@@ -124,3 +124,11 @@ func (c *segCache) demote(k segKey) {
 		c.lru.MoveToBack(e.elem)
 	}
 }
+
+// peek returns the entry for k, cached or being fetched, or nil; it does
+// not register a fetch nor count as a use.
+func (c *segCache) peek(k segKey) *segEntry {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.entries[k]
+}

@@ -108,3 +108,40 @@ func TestSeqReadWholeChunks(t *testing.T) {
 		t.Errorf("%d range requests for a %d-chunk file, want about one per chunk", n, chunks)
 	}
 }
+
+// TestRewriteBypassesCache: a small overwrite of a published chunk reads
+// the old chunk without filling the read cache, and the file is right.
+func TestRewriteBypassesCache(t *testing.T) {
+	v := newVault(t, remote.NewMemory(), testChunk)
+	data := pattern(5, 3*testChunk)
+	mt := v.mount(t)
+	if err := os.WriteFile(mt.path("f"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mt.unmount(t)
+	mt = v.mount(t)
+	f, err := os.OpenFile(mt.path("f"), os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	patch := bytes.Repeat([]byte{0xAB}, 4096)
+	if _, err := f.WriteAt(patch, testChunk+1000); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	c := mt.m.FS().cache
+	c.mu.Lock()
+	size := c.size
+	c.mu.Unlock()
+	if size != 0 {
+		t.Errorf("read cache holds %d bytes after a rewrite, want none", size)
+	}
+	copy(data[testChunk+1000:], patch)
+	got, err := os.ReadFile(mt.path("f"))
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("file after the overwrite: %d bytes, %v; not what was written", len(got), err)
+	}
+}

@@ -177,7 +177,7 @@ func (f *file) touchLocked() {
 // readChunk reads the first n bytes of published chunk content.
 func (fs *FS) readChunk(ctx context.Context, f *file, e meta.Extent, n int64) ([]byte, error) {
 	buf := make([]byte, n)
-	if err := fs.readExtent(ctx, e, 0, buf); err != nil {
+	if err := fs.readExtentOnce(ctx, e, 0, buf); err != nil {
 		return nil, fs.objectError(f.ino, e.Object, err)
 	}
 	return buf, nil

@@ -1,0 +1,71 @@
+package fs
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/sealfs/sealfs/crypt"
+	"github.com/sealfs/sealfs/fs/meta"
+)
+
+// readExtentOnce is readExtent for bytes that are read once, such as a
+// chunk about to be rewritten: segments already in the cache (or being
+// fetched) are used, the others are fetched with one range request per
+// run and not cached, so rewriting a chunk does not push the read cache
+// out, nor keep a second plaintext copy of the chunk alive in it.
+func (fs *FS) readExtentOnce(ctx context.Context, e meta.Extent, off int64, dst []byte) error {
+	if e.IsHole() || off >= int64(e.Length) {
+		clear(dst)
+		return nil
+	}
+	objSize := int64(e.ObjectSize)
+	if int64(e.Offset)+int64(e.Length) > objSize || objSize > crypt.MaxObjectSize {
+		return fmt.Errorf("extent [%d,+%d) of a %d-byte object: %w", e.Offset, e.Length, e.ObjectSize, errCorrupt)
+	}
+	n := min(int64(len(dst)), int64(e.Length)-off)
+	clear(dst[n:])
+	objOff := int64(e.Offset) + off
+	put := func(s int64, data []byte) error {
+		segStart := s * crypt.SegmentSize
+		lo, hi := max(objOff, segStart), min(objOff+n, segStart+int64(len(data)))
+		if hi <= lo {
+			return fmt.Errorf("segment %d is short: %w", s, errCorrupt)
+		}
+		copy(dst[lo-objOff:hi-objOff], data[lo-segStart:hi-segStart])
+		return nil
+	}
+	last := (objOff + n - 1) / crypt.SegmentSize
+	for s := objOff / crypt.SegmentSize; s <= last; {
+		if ent := fs.cache.peek(segKey{e.Object, s}); ent != nil {
+			if data, err := ent.wait(ctx); err == nil {
+				if err := put(s, data); err != nil {
+					return err
+				}
+				s++
+				continue
+			} else if ctx.Err() != nil {
+				return err
+			}
+			// The other fetch failed: try again ourselves.
+		}
+		end := s + 1
+		for end <= last && fs.cache.peek(segKey{e.Object, end}) == nil {
+			end++
+		}
+		from := s * crypt.SegmentSize
+		segs, _, err := fs.getSegments(ctx, e.Object, objSize, from, min((end-s)*crypt.SegmentSize, objSize-from))
+		if err != nil {
+			return err
+		}
+		if int64(len(segs)) != end-s {
+			return fmt.Errorf("%d of %d segments: %w", len(segs), end-s, errCorrupt)
+		}
+		for i, data := range segs {
+			if err := put(s+int64(i), data); err != nil {
+				return err
+			}
+		}
+		s = end
+	}
+	return nil
+}
