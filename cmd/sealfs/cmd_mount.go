@@ -242,8 +242,11 @@ func (a *app) serve(s remote.Store, mnt string, m *fs.Mounted) error {
 	if ctl != nil {
 		ctl.close()
 	}
+	if errors.Is(result, fs.ErrStaged) {
+		return withCode(exitError, fmt.Errorf("the final commit failed: %w", result), "mount again on this device once the store is reachable to finish")
+	}
 	if result != nil {
-		return fmt.Errorf("final commit failed: %w (the changes are kept in the local cache; mount again to finish)", result)
+		return fmt.Errorf("the final commit failed: %w", result)
 	}
 	return nil
 }
