@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -174,4 +175,78 @@ func TestCrashDuringOutage(t *testing.T) {
 	if r := dev.run(pass, "check", st.location); r.code != 0 {
 		t.Errorf("sealfs check: %s", r)
 	}
+}
+
+// TestUnmountDuringOutage is what the user sees when the bucket is down at
+// unmount: umount exits 13 saying the changes stay staged on this device;
+// the next mount commits them and says so. If another device wrote in the
+// meantime, the next mount sets the files aside in a recovery folder,
+// names it, and merges nothing.
+func TestUnmountDuringOutage(t *testing.T) {
+	requireFUSE(t)
+	st := s3Store(t)
+	srv := s3test.Server(t)
+	p := newCutProxy(t, strings.TrimPrefix(srv.Endpoint, "http://"))
+	st.env["AWS_ENDPOINT_URL"] = "http://" + p.ln.Addr().String()
+	pass := []string{"SEALFS_PASSPHRASE=outage at unmount"}
+	phone := newDevice(t, "phone", st.env)
+	phone.ok(pass, append(append([]string{"init"}, fastKDF...), st.location)...)
+	flags := []string{"--device", "phone", "--fsync-timeout", "2s"}
+	mountArgs := func(mnt string) []string {
+		return append(append([]string{"mount", "--daemon"}, flags...), st.location, mnt)
+	}
+	// unmountDown writes name while the bucket is down and unmounts: the
+	// changes must stay staged (exit 13, one line saying so).
+	unmountDown := func(mnt, name string, data []byte) {
+		t.Helper()
+		p.set(true)
+		if err := os.WriteFile(filepath.Join(mnt, name), data, 0o644); err != nil {
+			t.Fatalf("writing during the outage: %v", err)
+		}
+		r := phone.run(nil, "umount", mnt)
+		msg := strings.TrimSpace(r.stderr)
+		if r.code != 13 || !strings.Contains(msg, "staged") || !strings.HasPrefix(msg[strings.LastIndex(msg, "\n")+1:], "sealfs: error: ") {
+			t.Fatalf("umount while the bucket is down: want exit 13 saying the changes stay staged, got %s", r)
+		}
+		if isMounted(mnt) {
+			t.Fatal("the mount is still there after umount")
+		}
+		p.set(false)
+	}
+
+	mnt := phone.mount(pass, st.location, flags...)
+	first := []byte("a voice note recorded while the bucket was down")
+	unmountDown(mnt, "voice-1.opus", first)
+	r := phone.ok(pass, mountArgs(mnt)...)
+	if !strings.Contains(r.stderr, "committed the changes an earlier mount") {
+		t.Errorf("the next mount does not say it committed the staged changes: %s", r)
+	}
+	if got, err := os.ReadFile(filepath.Join(mnt, "voice-1.opus")); err != nil || !bytes.Equal(got, first) {
+		t.Fatalf("after the replay voice-1.opus: %q, %v", got, err)
+	}
+
+	// The phone's changes stay staged; meanwhile the laptop takes over
+	// (the phone's lease was not released) and commits.
+	second := []byte("a second voice note, staged on the phone")
+	unmountDown(mnt, "voice-2.opus", second)
+	laptop := newDevice(t, "laptop", st.env)
+	lm := laptop.mount(pass, st.location, "--device", "laptop", "--force")
+	writeFile(t, filepath.Join(lm, "laptop.txt"), []byte("written on the laptop"))
+	laptop.ok(nil, "umount", lm)
+
+	r = phone.ok(pass, mountArgs(mnt)...)
+	m := regexp.MustCompile(`set aside in (\S+/\.sealfs-recovered/[^,]+),`).FindStringSubmatch(r.stderr)
+	if m == nil {
+		t.Fatalf("the next mount does not name the recovery folder: %s", r)
+	}
+	if got, err := os.ReadFile(filepath.Join(m[1], "voice-2.opus")); err != nil || !bytes.Equal(got, second) {
+		t.Errorf("recovered voice-2.opus: %q, %v", got, err)
+	}
+	if _, err := os.Stat(filepath.Join(mnt, "voice-2.opus")); err == nil {
+		t.Error("the staged file was merged into the tree the laptop wrote")
+	}
+	if got := readFile(t, filepath.Join(mnt, "laptop.txt")); got != "written on the laptop" {
+		t.Errorf("laptop.txt: %q", got)
+	}
+	phone.ok(nil, "umount", mnt)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -32,6 +33,7 @@ type mountOptions struct {
 	snapshot       string        // mount this past snapshot read-only
 	snapshotEvery  time.Duration // take named snapshots this often
 	followInterval time.Duration // how often a read-only mount looks for new commits
+	fsyncTimeout   time.Duration // how long fsync and unmount wait for an unreachable store
 }
 
 func (a *app) mountCommand() *cobra.Command {
@@ -62,6 +64,7 @@ Changes are committed every --commit-interval, on fsync, and at unmount.`,
 	f.BoolVar(&o.acceptRollback, "accept-rollback", false, "accept a store whose last commit is older than one this device has seen (after restoring a backup of the bucket on purpose)")
 	f.BoolVar(&o.singleDevice, "single-device", false, "mount read-write even if the store does not honour conditional writes (never mount it on two devices at once)")
 	f.StringVar(&o.snapshot, "snapshot", "", "mount the past snapshot with this id read-only (see 'sealfs snapshots')")
+	f.DurationVar(&o.fsyncTimeout, "fsync-timeout", fs.DefaultFsyncTimeout, "how long fsync (then EIO) and unmount (then the changes stay staged on this device) wait for an unreachable store")
 	f.DurationVar(&o.followInterval, "follow-interval", fs.DefaultFollowInterval, "how often a --read-only mount looks for the writer's new commits (0 = never)")
 	f.DurationVar(&o.snapshotEvery, "snapshot-every", 0, "also take a named snapshot this often while mounted, e.g. 24h (every unmount takes one anyway)")
 	o.initOpts.addFlags(cmd)
@@ -72,6 +75,9 @@ func (a *app) runMount(ctx context.Context, location, mountpoint string, o mount
 	defer func() { daemonReady(err) }() // a daemon's parent waits for this
 	if o.commitInterval < 100*time.Millisecond {
 		return usageErr("--commit-interval %s is too short: use at least 100ms", o.commitInterval)
+	}
+	if o.fsyncTimeout < time.Second {
+		return usageErr("--fsync-timeout %s is too short: use at least 1s", o.fsyncTimeout)
 	}
 	if o.snapshotEvery != 0 && o.snapshotEvery < time.Second {
 		return usageErr("--snapshot-every %s is too short: use at least 1s", o.snapshotEvery)
@@ -120,6 +126,7 @@ func (a *app) runMount(ctx context.Context, location, mountpoint string, o mount
 		Snapshot:       o.snapshot,
 		SnapshotEvery:  o.snapshotEvery,
 		FollowInterval: followInterval(o.followInterval),
+		FsyncTimeout:   o.fsyncTimeout,
 	}
 	g, err := a.guardMount(ctx, s, u, cacheDir, o, &opts)
 	if err != nil {
@@ -207,6 +214,7 @@ func (a *app) serve(s remote.Store, mnt string, m *fs.Mounted) error {
 	}
 	done := make(chan error, 1)
 	go func() { done <- m.Wait() }()
+	a.reportRecovery(mnt, m.FS().Recovered())
 	daemonReady(nil)
 	if !isDaemonChild() {
 		fmt.Fprintf(a.stderr, "sealfs: %s mounted at %s; press Ctrl-C or run 'sealfs umount %s' to unmount\n", s, mnt, mnt)
@@ -243,7 +251,7 @@ func (a *app) serve(s remote.Store, mnt string, m *fs.Mounted) error {
 		ctl.close()
 	}
 	if errors.Is(result, fs.ErrStaged) {
-		return withCode(exitError, fmt.Errorf("the final commit failed: %w", result), "mount again on this device once the store is reachable to finish")
+		return withCode(exitStaged, fmt.Errorf("the final commit failed: %w", result), "mount again on this device once the store is reachable to finish")
 	}
 	if result != nil {
 		return fmt.Errorf("the final commit failed: %w", result)
@@ -275,4 +283,17 @@ func followInterval(d time.Duration) time.Duration {
 		return -1
 	}
 	return max(d, 100*time.Millisecond)
+}
+
+// reportRecovery tells the user what this mount found staged from an
+// earlier one on this device that did not commit everything.
+func (a *app) reportRecovery(mnt string, r *fs.Recovery) {
+	switch {
+	case r == nil:
+	case r.Folder != "":
+		a.notice(fmt.Sprintf("warning: %d files that an earlier mount on this device (%q, %s) could not commit were set aside in %s, because another device wrote to the vault since: compare them with the current files and keep what you need",
+			len(r.Files), r.Device, r.Written.Local().Format("2006-01-02 15:04 MST"), filepath.Join(mnt, r.Folder)))
+	case r.Replayed:
+		a.notice(fmt.Sprintf("committed the changes an earlier mount on this device (%s) had left staged", r.Written.Local().Format("2006-01-02 15:04 MST")))
+	}
 }

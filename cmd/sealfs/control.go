@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/sealfs/sealfs/fs"
+
 	"bufio"
 	"context"
 	"crypto/sha256"
@@ -29,6 +31,9 @@ type controlReply struct {
 	Total int64  `json:"total,omitempty"`
 	Final bool   `json:"final,omitempty"`
 	Error string `json:"error,omitempty"`
+	// Staged: the final commit failed and the changes stay sealed in this
+	// device's cache (fs.ErrStaged).
+	Staged bool `json:"staged,omitempty"`
 	// Snapshot answers a snapshot request from the mount of Store;
 	// OtherStore says this mount cannot answer for the store requested.
 	Snapshot   *snapshotJSON `json:"snapshot,omitempty"`
@@ -130,6 +135,7 @@ func (c *controlServer) handle(conn net.Conn) {
 	reply := controlReply{Final: true}
 	if err != nil {
 		reply.Error = err.Error()
+		reply.Staged = errors.Is(err, fs.ErrStaged)
 	}
 	_ = enc.Encode(reply)
 }
@@ -168,6 +174,9 @@ func requestUnmount(ctx context.Context, mountpoint string, progress func(done, 
 		if !r.Final {
 			progress(r.Done, r.Total)
 			continue
+		}
+		if r.Staged {
+			return withCode(exitStaged, errors.New(r.Error), "mount again on this device once the store is reachable to finish")
 		}
 		if r.Error != "" {
 			return errors.New(r.Error)

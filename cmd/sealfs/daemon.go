@@ -63,9 +63,18 @@ func (a *app) startDaemon(u *unlocked) error {
 	if werr != nil {
 		return fmt.Errorf("--daemon: handing over the key: %w", werr)
 	}
-	line, _ := bufio.NewReader(readyR).ReadString('\n')
+	br := bufio.NewReader(readyR)
+	var line string
+	for {
+		line, _ = br.ReadString('\n')
+		line = strings.TrimSpace(line)
+		note, ok := strings.CutPrefix(line, "note ")
+		if !ok {
+			break
+		}
+		fmt.Fprintf(a.stderr, "sealfs: %s\n", note)
+	}
 	readyR.Close()
-	line = strings.TrimSpace(line)
 	if line == "ok" {
 		_ = cmd.Process.Release()
 		return nil
@@ -93,7 +102,18 @@ func (a *app) unlockFromParent(ctx context.Context, s remote.Store) (*unlocked, 
 	return &unlocked{vault: v, master: master, keys: crypt.DeriveKeys(master, v.Suite(), v.ChunkSize()), etag: etag}, nil
 }
 
-var readyOnce sync.Once
+var (
+	readyOnce sync.Once
+	readyMu   sync.Mutex
+	readyFile *os.File // the child's end of the ready pipe, until ready
+)
+
+func readyPipe() *os.File {
+	if readyFile == nil {
+		readyFile = os.NewFile(daemonReadyFD, "sealfs-ready")
+	}
+	return readyFile
+}
 
 // daemonReady tells a waiting parent how start-up went, once; a no-op in a
 // foreground mount.
@@ -103,8 +123,26 @@ func daemonReady(err error) {
 	}
 }
 
+// notice tells the user something they must know about this mount (one
+// line): on stderr in the foreground; a daemon passes it to its parent,
+// which prints it before returning (the daemon itself has no terminal).
+func (a *app) notice(msg string) {
+	msg = strings.ReplaceAll(msg, "\n", " ")
+	if !isDaemonChild() {
+		fmt.Fprintf(a.stderr, "sealfs: %s\n", msg)
+		return
+	}
+	readyMu.Lock()
+	defer readyMu.Unlock()
+	if f := readyPipe(); f != nil {
+		fmt.Fprintf(f, "note %s\n", msg)
+	}
+}
+
 func reportReady(err error) {
-	f := os.NewFile(daemonReadyFD, "sealfs-ready")
+	readyMu.Lock()
+	defer readyMu.Unlock()
+	f := readyPipe()
 	if f == nil {
 		return
 	}

@@ -15,6 +15,7 @@ const (
 	exitWrongKey  = 10 // wrong passphrase or recovery key
 	exitLeaseHeld = 11 // the vault is held by another device
 	exitDamage    = 12 // check found damage
+	exitStaged    = 13 // the final commit failed; the changes stay sealed on this device
 )
 
 // cliError is an error with an exit code and, where there is one, the fix.
