@@ -89,35 +89,12 @@ func (fs *FS) snapshotLocked(ctx context.Context, strict bool) (history.Snapshot
 	return snap, nil
 }
 
-// snapshotTree is commitTree (staging_commit.go) with a full snapshot:
-// with a staging area, every object the pending ops name must be in the
-// store first, and applyGate keeps a publish from slipping one in between
-// that check and the snapshot taking the ops.
+// snapshotTree writes a full snapshot under the same rules as a commit
+// (persistTree in staging_commit.go).
 func (fs *FS) snapshotTree(ctx context.Context) (meta.Head, error) {
-	s := fs.stage
-	if s == nil {
+	return fs.persistTree(ctx, func(ctx context.Context) (meta.Head, error) {
 		return fs.mlog.Snapshot(ctx, fs.tree)
-	}
-	for {
-		if objs := fs.tree.Pending().Objects; !s.uploaded(objs) {
-			if err := s.wait(ctx, objs); err != nil {
-				return fs.mlog.Head(), err
-			}
-		}
-		fs.applyGate.Lock()
-		if !s.uploaded(fs.tree.Pending().Objects) {
-			fs.applyGate.Unlock()
-			continue
-		}
-		h, err := fs.mlog.Snapshot(ctx, fs.tree)
-		fs.applyGate.Unlock()
-		if err == nil && !fs.tree.Dirty() {
-			if rerr := s.dir.RemoveIntent(); rerr != nil {
-				fs.log.Warn("cannot remove the intent log", "err", rerr)
-			}
-		}
-		return h, err
-	}
+	})
 }
 
 // snapshotLoop takes a snapshot every SnapshotEvery until Close (which

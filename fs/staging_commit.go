@@ -54,15 +54,21 @@ func (s *stager) writeIntent(p meta.Pending) error {
 	return s.dir.WriteIntent(in)
 }
 
-// commitTree commits the tree's pending changes. With a staging area it
-// first waits until every object they name is in the store (a periodic
-// commit does not wait: it defers), and holds applyGate across the commit
-// so that no publish adds an extent whose object is still uploading
-// between that check and the commit taking the ops.
+// commitTree commits the tree's pending changes (see persistTree).
 func (fs *FS) commitTree(ctx context.Context) (meta.Head, error) {
+	return fs.persistTree(ctx, fs.commitRetry)
+}
+
+// persistTree runs write (a journal commit or a full snapshot) on the
+// tree's pending changes. With a staging area it first waits until every
+// object they name is in the store (a periodic commit does not wait: it
+// defers), and holds applyGate across write so that no publish adds an
+// extent whose object is still uploading between that check and write
+// taking the ops.
+func (fs *FS) persistTree(ctx context.Context, write func(context.Context) (meta.Head, error)) (meta.Head, error) {
 	s := fs.stage
 	if s == nil {
-		return fs.commitRetry(ctx)
+		return write(ctx)
 	}
 	_, deferOK := ctx.Value(noWaitKey{}).(bool)
 	for {
@@ -80,7 +86,7 @@ func (fs *FS) commitTree(ctx context.Context) (meta.Head, error) {
 			fs.applyGate.Unlock() // a publish slipped in: wait for it too
 			continue
 		}
-		h, err := fs.commitRetry(ctx)
+		h, err := write(ctx)
 		fs.applyGate.Unlock()
 		if err == nil && !fs.tree.Dirty() {
 			if rerr := s.dir.RemoveIntent(); rerr != nil {
