@@ -2,10 +2,10 @@ package meta
 
 import (
 	"encoding/binary"
-	"math"
 	"syscall"
 
 	"github.com/sealfs/sealfs/crypt"
+	"github.com/sealfs/sealfs/fs/internal/wire"
 )
 
 // batchVersion is the first byte of every encoded batch and snapshot. A
@@ -98,162 +98,67 @@ func appendString(dst []byte, s string) []byte {
 // range, non-minimal varint or trailing byte is an error wrapping
 // errCorrupt, so accepted input re-encodes to exactly the same bytes.
 func decodeBatch(data []byte) (*batch, error) {
-	r := &reader{buf: data}
-	if v := r.byte(); v != batchVersion {
+	r := newReader(data)
+	if v := r.Byte(); v != batchVersion {
 		return nil, corrupt("batch version %d", v)
 	}
-	b := &batch{kind: crypt.RecordKind(r.byte()), seq: r.uvarint()}
+	b := &batch{kind: crypt.RecordKind(r.Byte()), seq: r.Uvarint()}
 	if b.kind != crypt.KindJournal && b.kind != crypt.KindSnapshot {
 		return nil, corrupt("batch kind %d", b.kind)
 	}
-	copy(b.prev[:], r.bytes(32))
+	copy(b.prev[:], r.Bytes(32))
 	if b.kind == crypt.KindSnapshot && b.prev != [32]byte{} {
 		return nil, corrupt("snapshot with a previous hash")
 	}
-	n := r.count(2)
+	n := r.Count(2)
 	b.ops = make([]*op, 0, n)
 	for range n {
-		if r.err != nil {
+		if r.Err() != nil {
 			break
 		}
 		b.ops = append(b.ops, r.op())
 	}
-	if r.err == nil && r.pos != len(r.buf) {
-		r.fail("%d trailing bytes", len(r.buf)-r.pos)
-	}
-	if r.err != nil {
-		return nil, r.err
+	if err := r.Finish(); err != nil {
+		return nil, err
 	}
 	return b, nil
 }
 
-// reader decodes with a sticky error: after the first failure every read
-// returns zero values.
-type reader struct {
-	buf []byte
-	pos int
-	err error
-}
+// reader decodes metadata payloads (the shared strict decoder, plus the
+// metadata types); its failures are corrupt errors.
+type reader struct{ *wire.Reader }
 
-func (r *reader) fail(format string, args ...any) {
-	if r.err == nil {
-		r.err = corrupt("at byte %d: "+format, append([]any{r.pos}, args...)...)
-	}
-}
-
-func (r *reader) byte() byte {
-	b := r.bytes(1)
-	if b == nil {
-		return 0
-	}
-	return b[0]
-}
-
-func (r *reader) bytes(n int) []byte {
-	if r.err != nil {
-		return nil
-	}
-	if n < 0 || n > len(r.buf)-r.pos {
-		r.fail("truncated")
-		return nil
-	}
-	b := r.buf[r.pos : r.pos+n]
-	r.pos += n
-	return b
-}
-
-func (r *reader) uvarint() uint64 {
-	if r.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(r.buf[r.pos:])
-	if n <= 0 || n != uvarintLen(v) {
-		r.fail("bad uvarint")
-		return 0
-	}
-	r.pos += n
-	return v
-}
-
-func (r *reader) varint() int64 {
-	if r.err != nil {
-		return 0
-	}
-	v, n := binary.Varint(r.buf[r.pos:])
-	if n <= 0 || n != len(binary.AppendVarint(nil, v)) {
-		r.fail("bad varint")
-		return 0
-	}
-	r.pos += n
-	return v
-}
-
-func uvarintLen(v uint64) int {
-	n := 1
-	for v >= 0x80 {
-		v >>= 7
-		n++
-	}
-	return n
-}
-
-// u32 reads a uvarint that must fit 32 bits.
-func (r *reader) u32() uint32 {
-	v := r.uvarint()
-	if v > math.MaxUint32 {
-		r.fail("value %d out of range", v)
-		return 0
-	}
-	return uint32(v)
+func newReader(data []byte) *reader {
+	return &reader{wire.NewReader(data, func(msg string) error { return corrupt("%s", msg) })}
 }
 
 // ino reads a non-zero inode number.
 func (r *reader) ino() Ino {
-	v := r.uvarint()
-	if v == 0 && r.err == nil {
-		r.fail("inode 0")
+	v := r.Uvarint()
+	if v == 0 && r.Err() == nil {
+		r.Fail("inode 0")
 	}
 	return Ino(v)
 }
 
-// count reads a count of items of at least minSize bytes each, so a forged
-// count cannot make the decoder allocate more than the input justifies.
-func (r *reader) count(minSize int) int {
-	v := r.uvarint()
-	if v > uint64(len(r.buf)-r.pos)/uint64(minSize) {
-		r.fail("count %d exceeds the input", v)
-		return 0
-	}
-	return int(v)
-}
-
-func (r *reader) string(maxLen int) string {
-	n := r.uvarint()
-	if n > uint64(maxLen) {
-		r.fail("string of %d bytes", n)
-		return ""
-	}
-	return string(r.bytes(int(n)))
-}
-
 func (r *reader) name() string {
-	s := r.string(MaxNameLen)
-	if r.err == nil && checkName(s) != nil {
-		r.fail("bad name")
+	s := r.String(MaxNameLen)
+	if r.Err() == nil && checkName(s) != nil {
+		r.Fail("bad name")
 	}
 	return s
 }
 
 func (r *reader) xattrName() string {
-	s := r.string(MaxXattrNameLen)
-	if r.err == nil && s == "" {
-		r.fail("empty xattr name")
+	s := r.String(MaxXattrNameLen)
+	if r.Err() == nil && s == "" {
+		r.Fail("empty xattr name")
 	}
 	return s
 }
 
 func (r *reader) op() *op {
-	o := &op{kind: opKind(r.byte())}
+	o := &op{kind: opKind(r.Byte())}
 	switch o.kind {
 	case opInode:
 		r.inode(o)
@@ -265,13 +170,13 @@ func (r *reader) op() *op {
 		o.ino = r.ino()
 	case opSetXattr:
 		o.ino, o.name = r.ino(), r.xattrName()
-		o.value = []byte(r.string(MaxXattrValueLen))
+		o.value = []byte(r.String(MaxXattrValueLen))
 	case opRemoveXattr:
 		o.ino, o.name = r.ino(), r.xattrName()
 	case opExtents:
 		r.extents(o)
 	default:
-		r.fail("unknown op %d", o.kind)
+		r.Fail("unknown op %d", o.kind)
 	}
 	return o
 }
@@ -279,20 +184,20 @@ func (r *reader) op() *op {
 func (r *reader) inode(o *op) {
 	o.ino = r.ino()
 	a := &o.attr
-	a.Mode, a.Uid, a.Gid, a.Size, a.Nlink = r.u32(), r.u32(), r.u32(), r.uvarint(), r.u32()
-	a.Atime, a.Mtime, a.Ctime = r.varint(), r.varint(), r.varint()
-	o.target = r.string(MaxSymlinkLen)
-	if r.err != nil {
+	a.Mode, a.Uid, a.Gid, a.Size, a.Nlink = r.U32(), r.U32(), r.U32(), r.Uvarint(), r.U32()
+	a.Atime, a.Mtime, a.Ctime = r.Varint(), r.Varint(), r.Varint()
+	o.target = r.String(MaxSymlinkLen)
+	if r.Err() != nil {
 		return
 	}
 	typ := a.Mode & syscall.S_IFMT
 	switch {
 	case a.Mode&^(syscall.S_IFMT|0o7777) != 0 || typ != syscall.S_IFREG && typ != syscall.S_IFDIR && typ != syscall.S_IFLNK:
-		r.fail("mode %o", a.Mode)
+		r.Fail("mode %o", a.Mode)
 	case (typ == syscall.S_IFLNK) != (o.target != ""):
-		r.fail("symlink target on mode %o", a.Mode)
+		r.Fail("symlink target on mode %o", a.Mode)
 	case a.Size > MaxFileSize || typ == syscall.S_IFLNK && a.Size != uint64(len(o.target)):
-		r.fail("size %d", a.Size)
+		r.Fail("size %d", a.Size)
 	}
 }
 
@@ -300,19 +205,19 @@ func (r *reader) inode(o *op) {
 const extentSize = 1 + 16 + 3
 
 func (r *reader) extents(o *op) {
-	o.ino, o.nExt = r.ino(), r.uvarint()
-	n := r.count(extentSize)
+	o.ino, o.nExt = r.ino(), r.Uvarint()
+	n := r.Count(extentSize)
 	o.sets = make([]indexedExtent, 0, n)
 	for i := range n {
 		var s indexedExtent
-		s.Index = r.uvarint()
-		copy(s.Object[:], r.bytes(16))
-		s.ObjectSize, s.Offset, s.Length = r.u32(), r.u32(), r.u32()
-		if r.err != nil {
+		s.Index = r.Uvarint()
+		copy(s.Object[:], r.Bytes(16))
+		s.ObjectSize, s.Offset, s.Length = r.U32(), r.U32(), r.U32()
+		if r.Err() != nil {
 			return
 		}
 		if s.Index >= o.nExt || i > 0 && s.Index <= o.sets[i-1].Index || checkExtent(s.Extent, crypt.MaxObjectSize) != nil {
-			r.fail("extent %d", s.Index)
+			r.Fail("extent %d", s.Index)
 			return
 		}
 		o.sets = append(o.sets, s)

@@ -91,23 +91,20 @@ const maxHeadString = 1024
 // chain: snapshot seq < journal seqs (increasing) <= head seq, keys named
 // after their seq and kind.
 func decodeHead(data []byte) (*headRecord, error) {
-	r := &reader{buf: data}
-	if v := r.byte(); v != headVersion && r.err == nil {
+	r := newReader(data)
+	if v := r.Byte(); v != headVersion && r.Err() == nil {
 		return nil, corrupt("head version %d", v)
 	}
-	h := &headRecord{seq: r.uvarint(), time: r.varint()}
-	h.device, h.mountID = r.string(maxHeadString), r.string(maxHeadString)
-	h.nextIno = Ino(r.uvarint())
+	h := &headRecord{seq: r.Uvarint(), time: r.Varint()}
+	h.device, h.mountID = r.String(maxHeadString), r.String(maxHeadString)
+	h.nextIno = Ino(r.Uvarint())
 	h.snapshot = r.ref(snapExt)
-	n := r.count(34)
+	n := r.Count(34)
 	for range n {
 		h.journal = append(h.journal, r.ref(journalExt))
 	}
-	if r.err == nil && r.pos != len(data) {
-		r.fail("%d trailing bytes", len(data)-r.pos)
-	}
-	if r.err != nil {
-		return nil, r.err
+	if err := r.Finish(); err != nil {
+		return nil, err
 	}
 	last := h.snapshot.seq
 	for _, j := range h.journal {
@@ -124,12 +121,12 @@ func decodeHead(data []byte) (*headRecord, error) {
 
 func (r *reader) ref(ext string) ref {
 	var x ref
-	x.seq = r.uvarint()
-	x.key = r.string(64)
-	copy(x.hash[:], r.bytes(32))
-	if r.err == nil {
+	x.seq = r.Uvarint()
+	x.key = r.String(64)
+	copy(x.hash[:], r.Bytes(32))
+	if r.Err() == nil {
 		if seq, e, ok := parseMetaKey(x.key); !ok || seq != x.seq || e != ext {
-			r.fail("bad object key")
+			r.Fail("bad object key")
 		}
 	}
 	return x

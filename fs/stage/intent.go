@@ -7,6 +7,7 @@ import (
 	"io"
 
 	"github.com/sealfs/sealfs/crypt"
+	"github.com/sealfs/sealfs/fs/internal/wire"
 	"github.com/sealfs/sealfs/fs/meta"
 )
 
@@ -119,37 +120,34 @@ func (e *ParseError) Error() string { return "stage: bad intent: " + e.Msg }
 // of range and trailing bytes are errors, so an accepted payload encodes
 // back to the same bytes.
 func DecodeIntent(data []byte) (*Intent, error) {
-	r := &reader{buf: data}
-	if v := r.byte(); r.err == nil && v != intentVersion {
+	r := newReader(data)
+	if v := r.Byte(); r.Err() == nil && v != intentVersion {
 		return nil, &ParseError{fmt.Sprintf("version %d", v)}
 	}
-	in := &Intent{BaseSeq: r.uvarint(), BaseMount: r.string(maxString), BaseTime: r.varint()}
-	in.Writer, in.Device = r.string(maxString), r.string(maxString)
-	in.Written, in.Next = r.varint(), r.uvarint()
-	in.Ops = []byte(r.string(crypt.MaxRecordSize))
-	for n := r.count(16); n > 0 && r.err == nil; n-- {
+	in := &Intent{BaseSeq: r.Uvarint(), BaseMount: r.String(maxString), BaseTime: r.Varint()}
+	in.Writer, in.Device = r.String(maxString), r.String(maxString)
+	in.Written, in.Next = r.Varint(), r.Uvarint()
+	in.Ops = []byte(r.String(crypt.MaxRecordSize))
+	for n := r.Count(16); n > 0 && r.Err() == nil; n-- {
 		var id crypt.ObjectID
-		copy(id[:], r.bytes(16))
+		copy(id[:], r.Bytes(16))
 		in.Objects = append(in.Objects, id)
 	}
-	for n := r.count(7); n > 0 && r.err == nil; n-- {
+	for n := r.Count(7); n > 0 && r.Err() == nil; n-- {
 		in.Files = append(in.Files, r.file())
 	}
-	if r.err == nil && r.pos != len(data) {
-		r.fail("%d trailing bytes", len(data)-r.pos)
-	}
-	if r.err != nil {
-		return nil, r.err
+	if err := r.Finish(); err != nil {
+		return nil, err
 	}
 	return in, nil
 }
 
 func (r *reader) file() File {
-	f := File{Path: r.string(maxPath), Mode: r.u32(), Uid: r.u32(), Gid: r.u32(), Size: r.uvarint(), Mtime: r.varint()}
-	for n := r.count(19); n > 0 && r.err == nil; n-- {
+	f := File{Path: r.String(maxPath), Mode: r.U32(), Uid: r.U32(), Gid: r.U32(), Size: r.Uvarint(), Mtime: r.Varint()}
+	for n := r.Count(19); n > 0 && r.Err() == nil; n-- {
 		var e meta.Extent
-		copy(e.Object[:], r.bytes(16))
-		e.ObjectSize, e.Offset, e.Length = r.u32(), r.u32(), r.u32()
+		copy(e.Object[:], r.Bytes(16))
+		e.ObjectSize, e.Offset, e.Length = r.U32(), r.U32(), r.U32()
 		f.Extents = append(f.Extents, e)
 	}
 	return f
@@ -191,90 +189,10 @@ func randOr(r io.Reader) io.Reader {
 	return r
 }
 
-// reader decodes with a sticky error.
-type reader struct {
-	buf []byte
-	pos int
-	err error
-}
+// reader decodes the intent log (the shared strict decoder); its failures
+// are *ParseError.
+type reader struct{ *wire.Reader }
 
-func (r *reader) fail(format string, args ...any) {
-	if r.err == nil {
-		r.err = &ParseError{fmt.Sprintf("at byte %d: ", r.pos) + fmt.Sprintf(format, args...)}
-	}
-}
-
-func (r *reader) byte() byte {
-	b := r.bytes(1)
-	if b == nil {
-		return 0
-	}
-	return b[0]
-}
-
-func (r *reader) bytes(n int) []byte {
-	if r.err != nil {
-		return nil
-	}
-	if n < 0 || len(r.buf)-r.pos < n {
-		r.fail("truncated")
-		return nil
-	}
-	b := r.buf[r.pos : r.pos+n]
-	r.pos += n
-	return b
-}
-
-func (r *reader) uvarint() uint64 {
-	if r.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(r.buf[r.pos:])
-	if n <= 0 || n != len(binary.AppendUvarint(nil, v)) {
-		r.fail("bad uvarint")
-		return 0
-	}
-	r.pos += n
-	return v
-}
-
-func (r *reader) varint() int64 {
-	if r.err != nil {
-		return 0
-	}
-	v, n := binary.Varint(r.buf[r.pos:])
-	if n <= 0 || n != len(binary.AppendVarint(nil, v)) {
-		r.fail("bad varint")
-		return 0
-	}
-	r.pos += n
-	return v
-}
-
-func (r *reader) u32() uint32 {
-	v := r.uvarint()
-	if v > 1<<32-1 {
-		r.fail("value %d out of range", v)
-		return 0
-	}
-	return uint32(v)
-}
-
-// count reads a list length whose items take at least minSize bytes each.
-func (r *reader) count(minSize int) int {
-	v := r.uvarint()
-	if r.err == nil && v > uint64(len(r.buf)-r.pos)/uint64(minSize) {
-		r.fail("count %d too large", v)
-		return 0
-	}
-	return int(v)
-}
-
-func (r *reader) string(maxLen int) string {
-	n := r.uvarint()
-	if r.err == nil && n > uint64(maxLen) {
-		r.fail("string of %d bytes", n)
-		return ""
-	}
-	return string(r.bytes(int(n)))
+func newReader(data []byte) *reader {
+	return &reader{wire.NewReader(data, func(msg string) error { return &ParseError{msg} })}
 }
