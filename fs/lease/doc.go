@@ -30,5 +30,5 @@
 //
 // This package must not print (it logs through Options.Logger), must not
 // panic on store data, and holds no plaintext on disk. The byte format is in
-// docs/FORMAT-lease.md.
+// docs/FORMAT.md ("Lease").
 package lease

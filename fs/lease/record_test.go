@@ -29,7 +29,7 @@ func TestRecordRoundTrip(t *testing.T) {
 	}
 }
 
-// TestRecordLayout pins the documented byte layout (docs/FORMAT-lease.md).
+// TestRecordLayout pins the documented byte layout (docs/FORMAT.md "Lease").
 func TestRecordLayout(t *testing.T) {
 	r := &record{State: StateReleased, Epoch: 2, Counter: 5, TTL: time.Minute,
 		Acquired: time.UnixMilli(1000), Renewed: time.UnixMilli(2000), Device: "ab", MountID: "c"}

@@ -24,7 +24,7 @@
 // a 0700 directory. A file that cannot be read or authenticated is an
 // error naming the file and the fix, never silently reset: a reset would
 // quietly disable rollback detection. The format is in
-// docs/FORMAT-lease.md.
+// docs/FORMAT.md ("Local state file").
 //
 // Several processes may use the same state at once (a read-write mount,
 // read-only mounts, "sealfs info"): every save takes a short flock, reads

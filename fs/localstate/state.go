@@ -26,7 +26,7 @@ const payloadWhat = "sealfs local state"
 const payloadVersion = 1
 
 // payload is the sealed content of the state file (JSON, fields below;
-// docs/FORMAT-lease.md):
+// docs/FORMAT.md "Local state file"):
 type payload struct {
 	What    string    `json:"what"` // payloadWhat
 	Version int       `json:"v"`    // payloadVersion
