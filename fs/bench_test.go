@@ -83,7 +83,7 @@ func BenchmarkSeqRead(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.StartTimer()
-			n, err := io.CopyBuffer(io.Discard, struct{ io.Reader }{f}, buf)
+			n, err := io.CopyBuffer(struct{ io.Writer }{io.Discard}, struct{ io.Reader }{f}, buf)
 			if err != nil || n != int64(size) {
 				b.Fatalf("read %d bytes: %v", n, err)
 			}
