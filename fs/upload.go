@@ -160,8 +160,9 @@ func (u *uploader) finish(v *version, n int64, ext meta.Extent, err error, done 
 }
 
 // put seals data as one new object and stores it, retrying transient
-// failures. Trailing zeros are not stored (they read back as zeros), and a
-// chunk of only zeros is a hole that costs nothing in the bucket. With a
+// failures. Trailing zeros are not stored (they read back as zeros), a
+// chunk of only zeros is a hole that costs nothing in the bucket, and a
+// short object is padded (padTail) so its size does not reveal the file's. With a
 // staging area the sealed object goes to local disk instead (staged is
 // true) and the stager uploads it; only when the stage is full or fails
 // does it go to the store from here.
@@ -175,12 +176,12 @@ func (u *uploader) put(data []byte) (ext meta.Extent, staged bool, err error) {
 	if err != nil {
 		return meta.Extent{}, false, fmt.Errorf("fs: new object id: %w", err)
 	}
-	sealed, err := crypt.SealObject(u.fs.opts.Keys, id, data)
+	plain := padTail(data, full, u.fs.cs)
+	sealed, err := crypt.SealObject(u.fs.opts.Keys, id, plain)
 	if err != nil {
 		return meta.Extent{}, false, fmt.Errorf("fs: seal object %s: %w", id, err)
 	}
-	n := uint32(len(data))
-	ext = meta.Extent{Object: id, ObjectSize: n, Length: n}
+	ext = meta.Extent{Object: id, ObjectSize: uint32(len(plain)), Length: uint32(len(data))}
 	if s := u.fs.stage; s != nil && s.stage(id, sealed, full) {
 		return ext, true, nil
 	}
@@ -196,6 +197,26 @@ func (u *uploader) put(data []byte) (ext meta.Extent, staged bool, err error) {
 		return meta.Extent{}, false, fmt.Errorf("fs: upload object %s: %w", id, err)
 	}
 	return ext, false, nil
+}
+
+// padTail zero-pads the plaintext of an object shorter than a chunk to its
+// Padmé size (crypt.PaddedSize, at most a chunk), so that the sealed size
+// of a file's last chunk, or of a small file, shows only O(log log n) bits
+// of its length; the true length stays in the sealed extent (Length below
+// ObjectSize). data is a prefix of a chunk buffer of full bytes whose tail
+// past data is zeros, so the padding is usually already there.
+func padTail(data []byte, full, chunk int64) []byte {
+	n := int64(len(data))
+	size := min(crypt.PaddedSize(n), max(n, chunk))
+	switch {
+	case size == n:
+		return data
+	case size <= full:
+		return data[:size]
+	}
+	padded := make([]byte, size)
+	copy(padded, data)
+	return padded
 }
 
 // retry runs op with a per-attempt timeout and exponential backoff until it
