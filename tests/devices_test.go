@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -72,8 +73,8 @@ func TestDevicesLease(t *testing.T) {
 		t.Error("the fenced phone's fsync succeeded after another device took the vault over")
 	}
 	r = phone.run(nil, "umount", rw)
-	if r.code == 0 {
-		t.Errorf("umount of the fenced mount reports success: %s", r)
+	if r.code != 13 || !strings.Contains(r.stderr, "staged") {
+		t.Errorf("umount of the fenced mount: want exit 13 saying its changes stay staged, got %s", r)
 	}
 	laptop.ok(nil, "umount", mntL)
 
@@ -85,6 +86,30 @@ func TestDevicesLease(t *testing.T) {
 		t.Error("a file the fenced phone wrote after the takeover was committed")
 	}
 	laptop.ok(nil, "umount", check)
+
+	// The phone's unsaved work was kept: its next read-write mount sets it
+	// aside, says where, and merges nothing.
+	rw2 := filepath.Join(t.TempDir(), "mnt")
+	if err := os.Mkdir(rw2, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if isMounted(rw2) {
+			phone.run(nil, "umount", rw2)
+		}
+	})
+	r = phone.ok(pass, "mount", "--daemon", "--device", "phone", st.location, rw2)
+	m := regexp.MustCompile(`set aside in (\S+/\.sealfs-recovered/[^,]+),`).FindStringSubmatch(r.stderr)
+	if m == nil {
+		t.Fatalf("the phone's next mount does not name a recovery folder: %s", r)
+	}
+	if got := readFile(t, filepath.Join(m[1], "late.txt")); got != "the fenced phone writes this" {
+		t.Errorf("the fenced phone's late.txt was not kept: %q", got)
+	}
+	if got := readFile(t, filepath.Join(rw2, "chat.db")); got != "version 2, written by the laptop after the takeover" {
+		t.Errorf("after the recovery chat.db is %q", got)
+	}
+	phone.ok(nil, "umount", rw2)
 }
 
 // TestDevicesRollback: a device that has seen commit N refuses a store
