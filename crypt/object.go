@@ -37,7 +37,7 @@ func ParseObjectHeader(b []byte) (ObjectHeader, error) {
 	h := ObjectHeader{Version: b[0], Suite: Suite(b[1])}
 	copy(h.ID[:], b[2:ObjectHeaderSize])
 	if h.Version != FormatVersion {
-		return ObjectHeader{}, parseErr("object header", "version", "unsupported format version %d (this sealfs reads %d)", h.Version, FormatVersion)
+		return ObjectHeader{}, parseErr("object header", "version", "unsupported format version %d (this sealfs reads %d): written by a newer sealfs, or damaged", h.Version, FormatVersion)
 	}
 	if !h.Suite.Valid() {
 		return ObjectHeader{}, parseErr("object header", "suite", "unknown cipher suite %d", b[1])

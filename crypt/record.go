@@ -120,7 +120,7 @@ func ParseRecordHeader(sealed []byte) (RecordKind, uint64, error) {
 		return 0, 0, parseErr("record", "", "%d bytes is shorter than the minimum %d", len(sealed), RecordOverhead)
 	}
 	if sealed[0] != FormatVersion {
-		return 0, 0, parseErr("record", "version", "unsupported format version %d (this sealfs reads %d)", sealed[0], FormatVersion)
+		return 0, 0, parseErr("record", "version", "unsupported format version %d (this sealfs reads %d): written by a newer sealfs, or damaged", sealed[0], FormatVersion)
 	}
 	return RecordKind(sealed[1]), binary.BigEndian.Uint64(sealed[2:recordHeaderSize]), nil
 }
