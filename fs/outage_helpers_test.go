@@ -3,12 +3,9 @@ package fs
 import (
 	"context"
 	"errors"
-	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -97,94 +94,14 @@ func forEachFaultStore(t *testing.T, fn func(t *testing.T, store *faults.Store, 
 	}
 }
 
-// proxy is a loopback TCP proxy in front of a server that can be cut: while
-// down it resets new connections and has dropped the open ones — what a
-// client sees when the server's network goes away.
-type proxy struct {
-	ln     net.Listener
-	target string
-
-	mu    sync.Mutex
-	down  bool
-	conns map[net.Conn]bool
-}
-
-func newProxy(t *testing.T, target string) *proxy {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	ok(t, err)
-	p := &proxy{ln: ln, target: target, conns: make(map[net.Conn]bool)}
-	go p.serve()
-	t.Cleanup(func() { ln.Close(); p.setDown(true) })
-	return p
-}
-
-func (p *proxy) addr() string { return p.ln.Addr().String() }
-
-func (p *proxy) setDown(down bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.down = down
-	if down {
-		for c := range p.conns {
-			if tc, ok := c.(*net.TCPConn); ok {
-				_ = tc.SetLinger(0) // RST, not FIN
-			}
-			c.Close()
-			delete(p.conns, c)
-		}
-	}
-}
-
-func (p *proxy) serve() {
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		go p.handle(c)
-	}
-}
-
-func (p *proxy) handle(c net.Conn) {
-	p.mu.Lock()
-	if p.down {
-		p.mu.Unlock()
-		if tc, ok := c.(*net.TCPConn); ok {
-			_ = tc.SetLinger(0)
-		}
-		c.Close()
-		return
-	}
-	p.conns[c] = true
-	p.mu.Unlock()
-	b, err := net.Dial("tcp", p.target)
-	if err != nil {
-		c.Close()
-		return
-	}
-	p.mu.Lock()
-	p.conns[b] = true
-	p.mu.Unlock()
-	done := make(chan struct{}, 2)
-	go func() { _, _ = io.Copy(b, c); done <- struct{}{} }()
-	go func() { _, _ = io.Copy(c, b); done <- struct{}{} }()
-	<-done
-	c.Close()
-	b.Close()
-	p.mu.Lock()
-	delete(p.conns, c)
-	delete(p.conns, b)
-	p.mu.Unlock()
-}
-
 // minioBehindProxy returns a store on a fresh MinIO bucket reached through
 // a proxy that the test can cut.
-func minioBehindProxy(t *testing.T) (remote.Store, *proxy) {
+func minioBehindProxy(t *testing.T) (remote.Store, *s3test.Proxy) {
 	srv := s3test.Server(t)
 	bucket := s3test.NewBucket(t)
-	p := newProxy(t, strings.TrimPrefix(srv.Endpoint, "http://"))
+	p := s3test.NewProxy(t, strings.TrimPrefix(srv.Endpoint, "http://"))
 	opts := srv.Options()
-	opts.Endpoint = "http://" + p.addr()
+	opts.Endpoint = "http://" + p.Addr()
 	opts.Retry = remote.RetryOptions{MaxAttempts: 2, BaseDelay: 50 * time.Millisecond, MaxDelay: 200 * time.Millisecond}
 	s, err := remote.NewS3(bucket, "p", opts)
 	ok(t, err)

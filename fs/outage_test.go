@@ -147,7 +147,7 @@ func TestUnmountWaitsOutOutage(t *testing.T) {
 func TestUnmountWaitsOutMinIOOutage(t *testing.T) {
 	store, p := minioBehindProxy(t)
 	v := newVault(t, store, testChunk)
-	testUnmountWaits(t, v, store, p.setDown)
+	testUnmountWaits(t, v, store, p.SetDown)
 }
 
 func testUnmountWaits(t *testing.T, v *testVault, store remote.Store, setDown func(bool)) {

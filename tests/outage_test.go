@@ -3,97 +3,15 @@ package tests
 import (
 	"bytes"
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/sealfs/sealfs/remote/s3test"
 )
-
-// cutProxy is a loopback TCP proxy in front of MinIO whose network the
-// test can cut: while down it resets new connections and has reset the
-// open ones.
-type cutProxy struct {
-	ln     net.Listener
-	target string
-
-	mu    sync.Mutex
-	down  bool
-	conns map[net.Conn]bool
-}
-
-func newCutProxy(t *testing.T, target string) *cutProxy {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &cutProxy{ln: ln, target: target, conns: make(map[net.Conn]bool)}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go p.handle(c)
-		}
-	}()
-	t.Cleanup(func() { ln.Close(); p.set(true) })
-	return p
-}
-
-func reset(c net.Conn) {
-	if tc, ok := c.(*net.TCPConn); ok {
-		_ = tc.SetLinger(0)
-	}
-	c.Close()
-}
-
-func (p *cutProxy) set(down bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.down = down
-	if down {
-		for c := range p.conns {
-			reset(c)
-			delete(p.conns, c)
-		}
-	}
-}
-
-func (p *cutProxy) handle(c net.Conn) {
-	p.mu.Lock()
-	if p.down {
-		p.mu.Unlock()
-		reset(c)
-		return
-	}
-	p.conns[c] = true
-	p.mu.Unlock()
-	b, err := net.Dial("tcp", p.target)
-	if err != nil {
-		c.Close()
-		return
-	}
-	p.mu.Lock()
-	p.conns[b] = true
-	p.mu.Unlock()
-	done := make(chan struct{}, 2)
-	go func() { _, _ = io.Copy(b, c); done <- struct{}{} }()
-	go func() { _, _ = io.Copy(c, b); done <- struct{}{} }()
-	<-done
-	c.Close()
-	b.Close()
-	p.mu.Lock()
-	delete(p.conns, c)
-	delete(p.conns, b)
-	p.mu.Unlock()
-}
 
 // TestCrashDuringOutage: the bucket's network goes away, the app keeps
 // writing and closing files (a chat backup), the mount is killed with
@@ -105,8 +23,8 @@ func TestCrashDuringOutage(t *testing.T) {
 	requireFUSE(t)
 	st := s3Store(t)
 	srv := s3test.Server(t)
-	p := newCutProxy(t, strings.TrimPrefix(srv.Endpoint, "http://"))
-	st.env["AWS_ENDPOINT_URL"] = "http://" + p.ln.Addr().String()
+	p := s3test.NewProxy(t, strings.TrimPrefix(srv.Endpoint, "http://"))
+	st.env["AWS_ENDPOINT_URL"] = "http://" + p.Addr()
 	pass := []string{"SEALFS_PASSPHRASE=outage passphrase"}
 	dev := newDevice(t, "phone", st.env)
 	dev.ok(pass, append(append([]string{"init"}, fastKDF...), st.location)...)
@@ -115,7 +33,7 @@ func TestCrashDuringOutage(t *testing.T) {
 	files := map[string][]byte{"msgstore.db": crashContent("db", 0, 5<<20+3)}
 	writeFile(t, filepath.Join(mnt, "msgstore.db"), files["msgstore.db"])
 
-	p.set(true)
+	p.SetDown(true)
 	for i := range 6 {
 		name := fmt.Sprintf("Media/IMG-%04d.jpg", i)
 		files[name] = crashContent(name, 1, 300000+i*70000)
@@ -152,7 +70,7 @@ func TestCrashDuringOutage(t *testing.T) {
 		}
 	}
 
-	p.set(false)
+	p.SetDown(false)
 	dev.ok(pass, append([]string{"mount", "--daemon"}, append(flags, st.location, mnt)...)...)
 	for name, data := range files {
 		if got, err := os.ReadFile(filepath.Join(mnt, name)); err != nil || !bytes.Equal(got, data) {
@@ -186,8 +104,8 @@ func TestUnmountDuringOutage(t *testing.T) {
 	requireFUSE(t)
 	st := s3Store(t)
 	srv := s3test.Server(t)
-	p := newCutProxy(t, strings.TrimPrefix(srv.Endpoint, "http://"))
-	st.env["AWS_ENDPOINT_URL"] = "http://" + p.ln.Addr().String()
+	p := s3test.NewProxy(t, strings.TrimPrefix(srv.Endpoint, "http://"))
+	st.env["AWS_ENDPOINT_URL"] = "http://" + p.Addr()
 	pass := []string{"SEALFS_PASSPHRASE=outage at unmount"}
 	phone := newDevice(t, "phone", st.env)
 	phone.ok(pass, append(append([]string{"init"}, fastKDF...), st.location)...)
@@ -199,7 +117,7 @@ func TestUnmountDuringOutage(t *testing.T) {
 	// changes must stay staged (exit 13, one line saying so).
 	unmountDown := func(mnt, name string, data []byte) {
 		t.Helper()
-		p.set(true)
+		p.SetDown(true)
 		if err := os.WriteFile(filepath.Join(mnt, name), data, 0o644); err != nil {
 			t.Fatalf("writing during the outage: %v", err)
 		}
@@ -211,7 +129,7 @@ func TestUnmountDuringOutage(t *testing.T) {
 		if isMounted(mnt) {
 			t.Fatal("the mount is still there after umount")
 		}
-		p.set(false)
+		p.SetDown(false)
 	}
 
 	mnt := phone.mount(pass, st.location, flags...)

@@ -21,15 +21,11 @@ func (a *app) infoCommand() *cobra.Command {
 		Args:  exactArgs(1, "STORE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			s, err := a.openStore(ctx, args[0])
+			s, u, err := a.openUnlocked(ctx, args[0])
 			if err != nil {
 				return err
 			}
 			defer s.Close()
-			u, err := a.unlock(ctx, s)
-			if err != nil {
-				return err
-			}
 			return a.printInfo(ctx, s, u)
 		},
 	}

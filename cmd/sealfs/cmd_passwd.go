@@ -23,15 +23,11 @@ from --new-passphrase-file, SEALFS_NEW_PASSPHRASE, or a prompt.`,
 		Args: exactArgs(1, "STORE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			s, err := a.openStore(ctx, args[0])
+			s, u, err := a.openUnlocked(ctx, args[0])
 			if err != nil {
 				return err
 			}
 			defer s.Close()
-			u, err := a.unlock(ctx, s)
-			if err != nil {
-				return err
-			}
 			pass, err := a.newPassphrase(newFile, "new-passphrase-file", "SEALFS_NEW_PASSPHRASE")
 			if err != nil {
 				return err

@@ -259,13 +259,8 @@ func (a *app) forgetCommand() *cobra.Command {
 // openCatalog opens STORE, unlocks it and returns its snapshot catalog.
 // The caller closes the store.
 func (a *app) openCatalog(ctx context.Context, location string) (remote.Store, *unlocked, *history.Catalog, error) {
-	s, err := a.openStore(ctx, location)
+	s, u, err := a.openUnlocked(ctx, location)
 	if err != nil {
-		return nil, nil, nil, err
-	}
-	u, err := a.unlock(ctx, s)
-	if err != nil {
-		s.Close()
 		return nil, nil, nil, err
 	}
 	return s, u, history.New(s, u.keys, history.Options{Logger: a.logger}), nil

@@ -30,6 +30,21 @@ func (a *app) openStore(ctx context.Context, location string) (remote.Store, err
 	return s, nil
 }
 
+// openUnlocked opens STORE and unlocks its vault; the caller closes the
+// store.
+func (a *app) openUnlocked(ctx context.Context, location string) (remote.Store, *unlocked, error) {
+	s, err := a.openStore(ctx, location)
+	if err != nil {
+		return nil, nil, err
+	}
+	u, err := a.unlock(ctx, s)
+	if err != nil {
+		s.Close()
+		return nil, nil, err
+	}
+	return s, u, nil
+}
+
 // unlocked is an opened vault.
 type unlocked struct {
 	vault  *crypt.Vault
