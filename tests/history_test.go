@@ -230,9 +230,12 @@ type snapshotEntry struct {
 }
 
 // objectOfSize finds the data object holding n plaintext bytes.
+// objectOfSize finds the data object holding a file of n bytes (one chunk
+// at most), by its sealed size: fs pads short objects to their Padmé size.
 func objectOfSize(sizes map[string]int64, n int) string {
+	want := crypt.ObjectCipherSize(min(crypt.PaddedSize(int64(n)), crypt.DefaultChunkSize))
 	for k, sz := range sizes {
-		if strings.HasPrefix(k, "data/") && sz == crypt.ObjectCipherSize(int64(n)) {
+		if strings.HasPrefix(k, "data/") && sz == want {
 			return k
 		}
 	}
