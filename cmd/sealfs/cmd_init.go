@@ -20,6 +20,7 @@ type initOptions struct {
 	kdfTime    uint32
 	kdfThreads uint8
 	cipher     string
+	mounting   bool // mount --init: the vault is mounted next, no "Next:" hint
 }
 
 func (o *initOptions) addFlags(cmd *cobra.Command) {
@@ -96,7 +97,7 @@ func (a *app) initVault(ctx context.Context, s remote.Store, o initOptions) (*un
 	if err := createHead(ctx, s, u.keys); err != nil {
 		return nil, err
 	}
-	a.printRecoveryKey(s, suite, kdf, rk)
+	a.printRecoveryKey(s, suite, kdf, rk, !o.mounting)
 	return u, nil
 }
 
@@ -113,7 +114,7 @@ func errVaultExists(s remote.Store) error {
 	return fmt.Errorf("a vault already exists in %s: refusing to overwrite it (mount it, or choose another location)", s)
 }
 
-func (a *app) printRecoveryKey(s remote.Store, suite crypt.Suite, kdf crypt.KDFParams, rk crypt.RecoveryKey) {
+func (a *app) printRecoveryKey(s remote.Store, suite crypt.Suite, kdf crypt.KDFParams, rk crypt.RecoveryKey, next bool) {
 	fmt.Fprintf(a.stdout, `Created a sealfs vault in %s (cipher %s, Argon2id %d MiB, %d passes).
 
 RECOVERY KEY - write it down now and keep it somewhere safe.
@@ -122,6 +123,8 @@ passphrase if you ever forget yours ('sealfs passwd --recovery-key-file').
 
     %s
 
-Next: sealfs mount %s MOUNTPOINT
-`, s, suite, kdf.MemoryMiB, kdf.Time, rk.Display(), s)
+`, s, suite, kdf.MemoryMiB, kdf.Time, rk.Display())
+	if next {
+		fmt.Fprintf(a.stdout, "Next: sealfs mount %s MOUNTPOINT\n", s)
+	}
 }

@@ -158,6 +158,7 @@ func (a *app) unlockForMount(ctx context.Context, s remote.Store, o mountOptions
 	}
 	if o.init {
 		if _, err := s.Stat(ctx, vaultKey); errors.Is(err, remote.ErrNotFound) {
+			o.initOpts.mounting = true
 			return a.initVault(ctx, s, o.initOpts)
 		}
 	}
