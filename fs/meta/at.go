@@ -55,7 +55,7 @@ func OpenSnapshot(ctx context.Context, s remote.Store, k *crypt.Keys, r ObjectRe
 	if _, err := l.load(ctx, t, crypt.KindSnapshot, ref{seq: r.Seq, key: r.Key, hash: r.Hash}, [32]byte{}); err != nil {
 		return nil, fmt.Errorf("meta: open snapshot: %w", err)
 	}
-	if err := t.finishLoad(0); err != nil {
+	if err := t.finishLoad(0, true); err != nil {
 		return nil, fmt.Errorf("meta: open snapshot %s: %w: %w", r.Key, crypt.ErrAuth, err)
 	}
 	return t, nil

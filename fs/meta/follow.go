@@ -153,7 +153,7 @@ func (f *Follower) applyNew(ctx context.Context, cur *Tree, h *headRecord) (*Tre
 		prev = r.hash
 		f.Batches++
 	}
-	if err := t.checkLoaded(h.nextIno); err != nil {
+	if err := t.finishLoad(h.nextIno, false); err != nil {
 		return nil, fmt.Errorf("%w: %w", crypt.ErrAuth, err)
 	}
 	return t, nil
@@ -174,32 +174,11 @@ func (f *Follower) loadAll(ctx context.Context, h *headRecord) (*Tree, error) {
 		}
 		prev = r.hash
 	}
-	if err := t.checkLoaded(h.nextIno); err != nil {
+	if err := t.finishLoad(h.nextIno, false); err != nil {
 		return nil, fmt.Errorf("%w: %w", crypt.ErrAuth, err)
 	}
 	f.Loads++
 	return t, nil
-}
-
-// checkLoaded is finishLoad without dropping unlinked inodes: the root is
-// a directory and every other live directory is in the tree.
-func (t *Tree) checkLoaded(next Ino) error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	root := t.nodes[RootIno]
-	if root == nil || !root.attr.IsDir() || root.parent != 0 {
-		return corrupt("no root directory")
-	}
-	for ino, n := range t.nodes {
-		switch {
-		case n.attr.Nlink == 0 && len(n.entries) > 0:
-			return corrupt("removed directory %d has entries", ino)
-		case n.attr.IsDir() && n.attr.Nlink > 0 && ino != RootIno && n.parent == 0:
-			return corrupt("directory %d is not in the tree", ino)
-		}
-	}
-	t.next = max(t.next, next)
-	return nil
 }
 
 // clone returns a deep copy of t without pending changes.

@@ -140,7 +140,7 @@ func Open(ctx context.Context, s remote.Store, k *crypt.Keys, opts LogOptions) (
 		}
 		prev = r.hash
 	}
-	if err := t.finishLoad(h.nextIno); err != nil {
+	if err := t.finishLoad(h.nextIno, true); err != nil {
 		return nil, nil, fmt.Errorf("meta: open: %w: %w", crypt.ErrAuth, err)
 	}
 	return t, l, nil

@@ -93,10 +93,12 @@ func (t *Tree) applyBatch(b *batch) error {
 	return nil
 }
 
-// finishLoad drops inodes nobody links to any more (their last opener was
-// the mount that wrote them), checks the root and sets the next inode
-// number to at least next.
-func (t *Tree) finishLoad(next Ino) error {
+// finishLoad checks a loaded tree (the root is a directory, every live
+// directory is in the tree, no removed directory has entries) and sets the
+// next inode number to at least next. With dropUnlinked it also drops the
+// inodes nobody links to any more (their last opener was the mount that
+// wrote them); a follower's loads keep them.
+func (t *Tree) finishLoad(next Ino, dropUnlinked bool) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	root := t.nodes[RootIno]
@@ -109,8 +111,10 @@ func (t *Tree) finishLoad(next Ino) error {
 			if len(n.entries) > 0 {
 				return corrupt("removed directory %d has entries", ino)
 			}
-			t.count(n, -1)
-			delete(t.nodes, ino)
+			if dropUnlinked {
+				t.count(n, -1)
+				delete(t.nodes, ino)
+			}
 		case n.attr.IsDir() && ino != RootIno && n.parent == 0:
 			return corrupt("directory %d is not in the tree", ino)
 		}
