@@ -20,14 +20,7 @@ import (
 // was closed before the last commit attempt, and a second device reads
 // them all.
 func TestCrashDuringOutage(t *testing.T) {
-	requireFUSE(t)
-	st := s3Store(t)
-	srv := s3test.Server(t)
-	p := s3test.NewProxy(t, strings.TrimPrefix(srv.Endpoint, "http://"))
-	st.env["AWS_ENDPOINT_URL"] = "http://" + p.Addr()
-	pass := []string{"SEALFS_PASSPHRASE=outage passphrase"}
-	dev := newDevice(t, "phone", st.env)
-	dev.ok(pass, append(append([]string{"init"}, fastKDF...), st.location)...)
+	st, p, pass, dev := initBehindProxy(t)
 	flags := []string{"--commit-interval", "300ms", "--device", "phone"}
 	mnt := dev.mount(pass, st.location, flags...)
 	files := map[string][]byte{"msgstore.db": crashContent("db", 0, 5<<20+3)}
@@ -101,14 +94,7 @@ func TestCrashDuringOutage(t *testing.T) {
 // meantime, the next mount sets the files aside in a recovery folder,
 // names it, and merges nothing.
 func TestUnmountDuringOutage(t *testing.T) {
-	requireFUSE(t)
-	st := s3Store(t)
-	srv := s3test.Server(t)
-	p := s3test.NewProxy(t, strings.TrimPrefix(srv.Endpoint, "http://"))
-	st.env["AWS_ENDPOINT_URL"] = "http://" + p.Addr()
-	pass := []string{"SEALFS_PASSPHRASE=outage at unmount"}
-	phone := newDevice(t, "phone", st.env)
-	phone.ok(pass, append(append([]string{"init"}, fastKDF...), st.location)...)
+	st, p, pass, phone := initBehindProxy(t)
 	flags := []string{"--device", "phone", "--fsync-timeout", "2s"}
 	mountArgs := func(mnt string) []string {
 		return append(append([]string{"mount", "--daemon"}, flags...), st.location, mnt)
@@ -167,4 +153,18 @@ func TestUnmountDuringOutage(t *testing.T) {
 		t.Errorf("laptop.txt: %q", got)
 	}
 	phone.ok(nil, "umount", mnt)
+}
+
+// initBehindProxy creates a vault on MinIO reached through a proxy the test
+// can cut, and the device "phone" that reaches it that way.
+func initBehindProxy(t *testing.T) (storeSetup, *s3test.Proxy, []string, *device) {
+	requireFUSE(t)
+	st := s3Store(t)
+	srv := s3test.Server(t)
+	p := s3test.NewProxy(t, strings.TrimPrefix(srv.Endpoint, "http://"))
+	st.env["AWS_ENDPOINT_URL"] = "http://" + p.Addr()
+	pass := []string{"SEALFS_PASSPHRASE=outage passphrase"}
+	dev := newDevice(t, "phone", st.env)
+	dev.ok(pass, append(append([]string{"init"}, fastKDF...), st.location)...)
+	return st, p, pass, dev
 }
