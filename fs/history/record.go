@@ -1,7 +1,6 @@
 package history
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sealfs/sealfs/crypt"
+	"github.com/sealfs/sealfs/fs/internal/wire"
 	"github.com/sealfs/sealfs/fs/meta"
 )
 
@@ -92,90 +92,25 @@ func appendString(b []byte, s string) []byte {
 // errCorrupt marks a record that authenticated but does not decode.
 var errCorrupt = errors.New("malformed catalog record")
 
-// decodeRecord parses a payload strictly: an accepted payload re-encodes to
-// the same bytes (so no non-minimal varint or trailing byte passes).
+// decodeRecord parses a payload strictly (fs/internal/wire): no
+// non-minimal varint, oversized string or trailing byte passes, so an
+// accepted payload re-encodes to the same bytes.
 func decodeRecord(p []byte) (*Snapshot, error) {
-	d := &decoder{b: p}
-	if v := d.byte(); v != recordVersion && d.err == nil {
+	r := wire.NewReader(p, func(msg string) error { return fmt.Errorf("%w: %s", errCorrupt, msg) })
+	if v := r.Byte(); v != recordVersion && r.Err() == nil {
 		return nil, fmt.Errorf("%w: version %d", errCorrupt, v)
 	}
-	s := &Snapshot{ID: d.string(idLen)}
-	s.Time = time.Unix(0, d.varint())
-	s.Device = d.string(maxDevice)
-	s.Files, s.Bytes = d.uvarint(), d.uvarint()
-	s.Tree.Seq = d.uvarint()
-	s.Tree.Key = d.string(64)
-	copy(s.Tree.Hash[:], d.take(32))
-	if d.err != nil {
-		return nil, d.err
-	}
-	if !bytes.Equal(encodeRecord(s), p) {
-		return nil, fmt.Errorf("%w: not canonical", errCorrupt)
+	s := &Snapshot{ID: r.String(idLen)}
+	s.Time = time.Unix(0, r.Varint())
+	s.Device = r.String(maxDevice)
+	s.Files, s.Bytes = r.Uvarint(), r.Uvarint()
+	s.Tree.Seq = r.Uvarint()
+	s.Tree.Key = r.String(64)
+	copy(s.Tree.Hash[:], r.Bytes(32))
+	if err := r.Finish(); err != nil {
+		return nil, err
 	}
 	return s, nil
-}
-
-type decoder struct {
-	b   []byte
-	err error
-}
-
-func (d *decoder) fail(what string) {
-	if d.err == nil {
-		d.err = fmt.Errorf("%w: bad %s", errCorrupt, what)
-	}
-}
-
-func (d *decoder) take(n int) []byte {
-	if d.err != nil || n > len(d.b) {
-		d.fail("length")
-		return nil
-	}
-	out := d.b[:n]
-	d.b = d.b[n:]
-	return out
-}
-
-func (d *decoder) byte() byte {
-	if b := d.take(1); b != nil {
-		return b[0]
-	}
-	return 0
-}
-
-func (d *decoder) uvarint() uint64 {
-	if d.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.fail("uvarint")
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *decoder) varint() int64 {
-	if d.err != nil {
-		return 0
-	}
-	v, n := binary.Varint(d.b)
-	if n <= 0 {
-		d.fail("varint")
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *decoder) string(maxLen int) string {
-	n := d.uvarint()
-	if n > uint64(maxLen) {
-		d.fail("string length")
-		return ""
-	}
-	return string(d.take(int(n)))
 }
 
 // openRecord authenticates the record stored under key and checks that it
