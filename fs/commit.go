@@ -35,6 +35,9 @@ func (fs *FS) publish(ctx context.Context, f *file) error {
 	}
 	f.mu.Unlock()
 	f.wmu.Unlock()
+	if _, bg := ctx.Value(closedKey{}).(bool); !bg {
+		fs.up.pack.flush() // an fsync or a commit waits: do not linger
+	}
 
 	exts, err := waitVersions(ctx, vers)
 	if err == nil {
@@ -113,6 +116,10 @@ func (fs *FS) applyLocked(f *file, size, truncAt int64, exts map[int64]meta.Exte
 	return nil
 }
 
+// closedKey marks the context of a publish after close(2): nobody waits
+// for it, so small files may linger to be packed together (pack.go).
+type closedKey struct{}
+
 // publishAsync publishes f in the background (close(2) does not wait).
 func (fs *FS) publishAsync(f *file) {
 	f.mu.Lock()
@@ -124,7 +131,7 @@ func (fs *FS) publishAsync(f *file) {
 	f.queued = true
 	f.mu.Unlock()
 	fs.bg.Go(func() {
-		err := fs.publish(fs.ctx, f)
+		err := fs.publish(context.WithValue(fs.ctx, closedKey{}, true), f)
 		if err != nil {
 			fs.log.Error("background publish failed; will retry", "inode", uint64(f.ino), "err", err)
 			f.mu.Lock()
@@ -300,6 +307,7 @@ func (fs *FS) Close(ctx context.Context) error {
 		stalled := stop()
 		fs.cancel()
 		fs.up.wg.Wait()
+		fs.clean.release()
 		fs.bgReads.Wait()
 		fs.closeErr = fs.closeStaged(fs.closeErr, stalled)
 	})

@@ -10,16 +10,19 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+
+	"github.com/sealfs/sealfs/remote/faults"
 )
 
 // TestCacheDiskFull: the cache directory's disk fills up while the mount
-// is writing. The cache only stages sealed data on its way to the store, so
-// the application is not failed: chunks go to the store from memory
-// instead (within the memory budget), fsync still commits, and everything
-// written reads back exactly after a remount on another device. Nothing in
-// the cache directory is left half-written or readable as plaintext.
+// is writing and uploads fail now and then, so that objects would be
+// staged. The cache only stages sealed data on its way to the store, so
+// the application is not failed: chunks are retried from memory instead
+// (within the memory budget), fsync still commits, and everything written
+// reads back exactly after a remount on another device. Nothing in the
+// cache directory is left half-written or readable as plaintext.
 func TestCacheDiskFull(t *testing.T) {
-	forEachStore(t, func(t *testing.T, v *testVault) {
+	forEachFaultStore(t, func(t *testing.T, store *faults.Store, v *testVault) {
 		cache := t.TempDir()
 		if err := syscall.Mount("tmpfs", cache, "tmpfs", 0, "size=2m,mode=0700"); err != nil {
 			t.Fatalf("mounting a small tmpfs for the cache directory (needs root): %v", err)
@@ -46,6 +49,8 @@ func TestCacheDiskFull(t *testing.T) {
 			}
 		}
 		filler.Close()
+		// A failed upload from memory stages the object: make a few fail.
+		store.Inject(faults.Put, faults.Fail(faults.ErrUnavailable).If(faults.KeyPrefix("data/")).Times(3))
 
 		mark := marker(t, "disk full")
 		want := map[string][]byte{}

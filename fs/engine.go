@@ -48,6 +48,7 @@ type FS struct {
 	badObj    sync.Map     // object id -> struct{}: integrity failures already logged
 	fenced    atomic.Bool
 	stage     *stager      // sealed objects and intent log in CacheDir; nil without (staging.go)
+	clean     cleanChunks  // plaintext of recently uploaded rewritten chunks (clean.go)
 	applyGate sync.RWMutex // publishes (read) vs. a staged commit's check and take (write)
 	recovery  *Recovery    // what Open recovered from an earlier mount (recover.go)
 	follow    follower     // a read-only mount following the writer (follow.go)
@@ -110,6 +111,7 @@ func newFS(opts Options, tree *meta.Tree, mlog *meta.Log) *FS {
 		loopStop: make(chan struct{}),
 		loopDone: make(chan struct{}),
 	}
+	fs.clean.budget = fs.budget
 	fs.up = newUploader(fs, opts.Uploads)
 	if opts.stageDir != nil {
 		fs.stage = newStager(fs, opts.stageDir)

@@ -59,6 +59,7 @@ type version struct {
 	ext     meta.Extent // the uploaded object, once done without err
 	err     error
 	dropped bool // no longer wanted: its memory goes back when the upload ends
+	rewrite bool // copied published content: keep it clean once uploaded (clean.go)
 }
 
 // acquireFile returns ino's file state, loading it from the tree, and

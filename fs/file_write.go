@@ -132,7 +132,7 @@ func (fs *FS) writeChunk(ctx context.Context, f *file, ci, co int64, p []byte) e
 		v = f.chunks[ci]
 		v.data = resize(v.data, end, plan.newCap)
 	} else {
-		v = &version{data: make([]byte, max(int64(len(old)), end), plan.newCap)}
+		v = &version{data: make([]byte, max(int64(len(old)), end), plan.newCap), rewrite: plan.srcLen > 0}
 		copy(v.data, old)
 		if prev := f.chunks[ci]; prev != nil {
 			fs.dropVersion(prev)
@@ -176,6 +176,9 @@ func (f *file) touchLocked() {
 
 // readChunk reads the first n bytes of published chunk content.
 func (fs *FS) readChunk(ctx context.Context, f *file, e meta.Extent, n int64) ([]byte, error) {
+	if b, ok := fs.clean.get(e, n); ok {
+		return b, nil
+	}
 	buf := make([]byte, n)
 	if err := fs.readExtentOnce(ctx, e, 0, buf); err != nil {
 		return nil, fs.objectError(f.ino, e.Object, err)
@@ -196,6 +199,7 @@ func (fs *FS) waitForMemory(ctx context.Context, f *file, ci, n int64) error {
 		f.waiting = false
 		f.mu.Unlock()
 	}()
+	fs.clean.release()
 	for {
 		if fs.up.inflight.Load() == 0 {
 			fs.evict(f, ci)

@@ -1,0 +1,129 @@
+package fs
+
+import (
+	"bytes"
+	"sync"
+	"time"
+
+	"github.com/sealfs/sealfs/crypt"
+	"github.com/sealfs/sealfs/fs/meta"
+)
+
+// packer seals small chunk versions (a small file, the short last chunk of
+// a file) together into shared objects, each version published as an
+// extent (pack id, pack size, offset, length) into one: a folder of 2,000
+// small files costs a few dozen PUTs instead of 2,000 (docs/FORMAT.md,
+// "Chunk objects", allows any number of extents into one object; prune
+// keeps an object while any snapshot references it).
+//
+// A pack leaves when it reaches a chunk, when the first version in it has
+// waited packLinger, or at once when something needs it in the store (an
+// fsync, a commit: see flush). close(2) does not wait for uploads, so the
+// linger costs an application nothing; it bounds the memory held to one
+// chunk and lets a burst of small files share a few objects.
+type packer struct {
+	u      *uploader
+	max    int64 // largest version packed (its length)
+	target int64 // a pack this large leaves without waiting
+
+	mu    sync.Mutex
+	cur   []packItem
+	size  int64       // sum of cur's data lengths
+	timer *time.Timer // sends cur after packLinger; nil when cur is empty
+}
+
+// packLinger is how long a small version waits for others to share its
+// object when nothing needs it sooner.
+var packLinger = 50 * time.Millisecond
+
+type packItem struct {
+	v    *version
+	data []byte // the version's data without trailing zeros
+	n    int64  // the version's length (what Progress counts)
+	done chan struct{}
+}
+
+func newPacker(u *uploader, chunk int64) *packer {
+	return &packer{u: u, max: chunk / 16, target: chunk}
+}
+
+// add takes v's upload if v is small enough to be packed. The caller holds
+// v.mu, has counted n in the uploader's inflight and queued totals, and
+// set v.done.
+func (p *packer) add(v *version, n int64) bool {
+	if p == nil || n > p.max {
+		return false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	it := packItem{v: v, data: bytes.TrimRight(v.data, "\x00"), n: n, done: v.done}
+	p.cur = append(p.cur, it)
+	p.size += int64(len(it.data))
+	switch {
+	case p.size >= p.target:
+		p.sendLocked()
+	case p.timer == nil:
+		p.timer = time.AfterFunc(packLinger, p.flush)
+	}
+	return true
+}
+
+// flush sends what waits to be packed now.
+func (p *packer) flush() {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	if len(p.cur) > 0 {
+		p.sendLocked()
+	}
+	p.mu.Unlock()
+}
+
+// sendLocked starts uploading what waits as one pack.
+func (p *packer) sendLocked() {
+	batch := p.cur
+	p.cur, p.size = nil, 0
+	if p.timer != nil {
+		p.timer.Stop()
+		p.timer = nil
+	}
+	p.u.wg.Go(func() { p.upload(batch) })
+}
+
+// upload seals batch as one object, stores it and finishes every version
+// in it, then sends what waited meanwhile.
+func (p *packer) upload(batch []packItem) {
+	u := p.u
+	var total, plainLen int64
+	for _, it := range batch {
+		total += int64(len(it.data))
+		plainLen += it.n
+	}
+	var (
+		plain  []byte
+		id     crypt.ObjectID
+		staged bool
+		err    error
+	)
+	if total > 0 {
+		plain = make([]byte, min(crypt.PaddedSize(total), max(total, u.fs.cs)))
+		var off int
+		for _, it := range batch {
+			off += copy(plain[off:], it.data)
+		}
+		u.sem <- struct{}{}
+		id, staged, err = u.store(plain, plainLen)
+		<-u.sem
+	}
+	var off int64
+	for _, it := range batch {
+		var ext meta.Extent // all zeros: a hole
+		if l := int64(len(it.data)); l > 0 {
+			ext = meta.Extent{Object: id, ObjectSize: uint32(len(plain)), Offset: uint32(off), Length: uint32(l)}
+			off += l
+		}
+		u.inflight.Add(-it.n)
+		u.finish(it.v, it.n, ext, err, it.done, staged)
+	}
+}

@@ -1,0 +1,109 @@
+package fs
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/sealfs/sealfs/fs/history"
+)
+
+// TestSmallFilesArePacked: a folder of small files written in one go is
+// stored in a few shared objects, not one per file; every file reads back
+// exactly on another device, and rewriting, truncating, deleting or
+// pruning some of them never disturbs the others that share their object.
+func TestSmallFilesArePacked(t *testing.T) {
+	forEachStore(t, func(t *testing.T, v *testVault) {
+		mt := v.mount(t)
+		files := map[string][]byte{}
+		const n = 120
+		for i := range n {
+			size := 1 + (i*997)%(testChunk/16)
+			data := pattern(byte(i), size)
+			switch i {
+			case 7:
+				data = make([]byte, 3000) // zeros only: a hole, no object
+			case 8:
+				data = nil // empty
+			case 9:
+				data = append(make([]byte, 5000), data...) // leading zeros
+			case 10:
+				data = append(data, make([]byte, 4000)...) // trailing zeros
+			}
+			files[fmt.Sprintf("chat/msg%03d.bin", i)] = data
+		}
+		ok(t, os.Mkdir(mt.path("chat"), 0o755))
+		writeFiles(t, mt.dir, files)
+		mt.unmount(t)
+		objs := countData(t, v.store)
+		if objs > n/4 {
+			t.Errorf("%d small files stored in %d data objects; want them packed (at most %d)", n, objs, n/4)
+		}
+		wantFiles(t, v.readOnly(t).dir, files)
+
+		// Change some of them: each change must leave the pack mates alone.
+		mt = v.mount(t)
+		rewrite := "chat/msg020.bin"
+		f, err := os.OpenFile(mt.path(rewrite), os.O_RDWR, 0)
+		ok(t, err)
+		_, err = f.WriteAt([]byte("edited in place"), 5)
+		ok(t, err)
+		ok(t, f.Close())
+		copy(files[rewrite][5:], "edited in place")
+		trunc := "chat/msg030.bin"
+		ok(t, os.Truncate(mt.path(trunc), 100))
+		files[trunc] = files[trunc][:100]
+		gone := "chat/msg040.bin"
+		ok(t, os.Remove(mt.path(gone)))
+		delete(files, gone)
+		mt.unmount(t)
+		wantFiles(t, v.readOnly(t).dir, files)
+
+		// Forget the older snapshots and prune with no grace: an object
+		// any remaining file uses stays.
+		cat := history.New(v.store, v.keys, history.Options{})
+		res, err := history.Prune(context.Background(), v.store, cat,
+			history.PruneOptions{Policy: history.Policy{KeepLast: 1}, Grace: -1})
+		ok(t, err)
+		if len(res.Forgotten) == 0 || len(res.Deleted) == 0 {
+			t.Errorf("prune forgot %d snapshots and deleted %d objects; want the replaced ones gone", len(res.Forgotten), len(res.Deleted))
+		}
+		wantFiles(t, v.readOnly(t).dir, files)
+		chk, err := history.Check(context.Background(), v.store, cat, history.CheckOptions{ReadData: true})
+		ok(t, err)
+		if chk.Damaged() {
+			t.Errorf("check after prune: %v", chk.Damage)
+		}
+	})
+}
+
+// TestPackedFsyncIsPrompt: an fsync of a small file is not held back
+// waiting for other small files to fill a pack.
+func TestPackedFsyncIsPrompt(t *testing.T) {
+	forEachStore(t, func(t *testing.T, v *testVault) {
+		mt := v.mount(t, func(o *Options) { o.CommitInterval = time.Hour })
+		data := []byte("a small database page")
+		f, err := os.Create(mt.path("db"))
+		ok(t, err)
+		_, err = f.Write(data)
+		ok(t, err)
+		done := make(chan error, 1)
+		go func() { done <- f.Sync() }()
+		select {
+		case err := <-done:
+			ok(t, err)
+		case <-time.After(time.Minute):
+			t.Fatal("fsync of a lone small file did not return")
+		}
+		ok(t, f.Close())
+		// Durable now: another device sees it without an unmount here.
+		got, err := os.ReadFile(v.readOnly(t).path("db"))
+		ok(t, err)
+		if !bytes.Equal(got, data) {
+			t.Errorf("after fsync, another device reads %q, want %q", got, data)
+		}
+	})
+}
