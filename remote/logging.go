@@ -61,6 +61,13 @@ func (l *Logging) GetRange(ctx context.Context, key string, off, n int64) ([]byt
 	return data, err
 }
 
+func (l *Logging) GetRangeInto(ctx context.Context, key string, off int64, dst []byte) (int, error) {
+	t := time.Now()
+	n, err := l.Store.GetRangeInto(ctx, key, off, dst)
+	l.done(ctx, "get_range", key, t, err, slog.Int64("off", off), slog.Int("size", n))
+	return n, err
+}
+
 func (l *Logging) Stat(ctx context.Context, key string) (ObjectInfo, error) {
 	t := time.Now()
 	info, err := l.Store.Stat(ctx, key)

@@ -93,6 +93,20 @@ func (m *Memory) GetRange(ctx context.Context, key string, off, n int64) ([]byte
 	return append([]byte(nil), o.data[off:end]...), nil
 }
 
+func (m *Memory) GetRangeInto(ctx context.Context, key string, off int64, dst []byte) (int, error) {
+	if off < 0 {
+		return 0, fmt.Errorf("remote: get %q: invalid range off=%d n=%d", key, off, len(dst))
+	}
+	o, err := m.get(ctx, key)
+	if err != nil {
+		return 0, err
+	}
+	if off >= int64(len(o.data)) {
+		return 0, nil
+	}
+	return copy(dst, o.data[off:]), nil
+}
+
 func (m *Memory) Stat(ctx context.Context, key string) (ObjectInfo, error) {
 	o, err := m.get(ctx, key)
 	if err != nil {

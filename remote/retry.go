@@ -148,6 +148,14 @@ func (r *Retry) GetRange(ctx context.Context, key string, off, n int64) (data []
 	return data, err
 }
 
+func (r *Retry) GetRangeInto(ctx context.Context, key string, off int64, dst []byte) (n int, err error) {
+	err = r.do(ctx, "get", key, func() error {
+		n, err = r.Store.GetRangeInto(ctx, key, off, dst)
+		return err
+	})
+	return n, err
+}
+
 func (r *Retry) Stat(ctx context.Context, key string) (info ObjectInfo, err error) {
 	err = r.do(ctx, "stat", key, func() error {
 		info, err = r.Store.Stat(ctx, key)

@@ -89,15 +89,48 @@ func (s *S3) Get(ctx context.Context, key string) ([]byte, ObjectInfo, error) {
 
 // GetRange reads bytes [off, off+n) with an HTTP range request.
 func (s *S3) GetRange(ctx context.Context, key string, off, n int64) ([]byte, error) {
-	if err := checkKey(key); err != nil {
+	rc, size, err := s.openRange(ctx, key, off, n)
+	if err != nil {
 		return nil, err
 	}
+	if rc == nil {
+		return []byte{}, nil
+	}
+	defer rc.Close()
+	data, err := readBody(rc, size)
+	if err != nil {
+		return nil, s.mapErr("get", key, err, false)
+	}
+	return data, nil
+}
+
+// GetRangeInto reads bytes [off, off+len(dst)) into dst with an HTTP range
+// request.
+func (s *S3) GetRangeInto(ctx context.Context, key string, off int64, dst []byte) (int, error) {
+	rc, size, err := s.openRange(ctx, key, off, int64(len(dst)))
+	if err != nil || rc == nil {
+		return 0, err
+	}
+	defer rc.Close()
+	if err := readFull(rc, dst[:size]); err != nil {
+		return 0, s.mapErr("get", key, err, false)
+	}
+	return int(size), nil
+}
+
+// openRange starts a range request for [off, off+n) and returns the body
+// and its size, at most n; a range that starts at or past the end of the
+// object (or n == 0 on an existing object) returns a nil body.
+func (s *S3) openRange(ctx context.Context, key string, off, n int64) (io.ReadCloser, int64, error) {
+	if err := checkKey(key); err != nil {
+		return nil, 0, err
+	}
 	if off < 0 || n < 0 {
-		return nil, fmt.Errorf("remote: get %q: invalid range off=%d n=%d", key, off, n)
+		return nil, 0, fmt.Errorf("remote: get %q: invalid range off=%d n=%d", key, off, n)
 	}
 	if n == 0 {
 		_, err := s.Stat(ctx, key)
-		return []byte{}, err
+		return nil, 0, err
 	}
 	var gopts minio.GetObjectOptions
 	end := off + n - 1
@@ -105,24 +138,20 @@ func (s *S3) GetRange(ctx context.Context, key string, off, n int64) ([]byte, er
 		end = 1<<63 - 1
 	}
 	if err := gopts.SetRange(off, end); err != nil {
-		return nil, fmt.Errorf("remote: get %q: %w", key, err)
+		return nil, 0, fmt.Errorf("remote: get %q: %w", key, err)
 	}
 	rc, oi, _, err := s.core.GetObject(ctx, s.bucket, s.prefix+key, gopts)
 	if err != nil {
 		if minio.ToErrorResponse(err).Code == "InvalidRange" {
-			return []byte{}, nil // the object exists but starts before off
+			return nil, 0, nil // the object exists but starts before off
 		}
-		return nil, s.mapErr("get", key, err, false)
+		return nil, 0, s.mapErr("get", key, err, false)
 	}
-	defer rc.Close()
-	data, err := readBody(rc, oi.Size)
-	if err != nil {
-		return nil, s.mapErr("get", key, err, false)
+	if oi.Size < 0 || oi.Size > n {
+		rc.Close()
+		return nil, 0, markTransient(fmt.Errorf("remote: get %q: server sends %d bytes for a %d byte range", key, oi.Size, n))
 	}
-	if int64(len(data)) > n {
-		return nil, markTransient(fmt.Errorf("remote: get %q: server sent %d bytes for a %d byte range", key, len(data), n))
-	}
-	return data, nil
+	return rc, oi.Size, nil
 }
 
 // readBody reads exactly size bytes; a short body is transient.
@@ -131,13 +160,21 @@ func readBody(r io.Reader, size int64) ([]byte, error) {
 		return nil, fmt.Errorf("object size %d out of range", size)
 	}
 	buf := make([]byte, size)
+	if err := readFull(r, buf); err != nil {
+		return nil, err
+	}
+	return buf, nil
+}
+
+// readFull fills buf from r; a short body is transient.
+func readFull(r io.Reader, buf []byte) error {
 	if _, err := io.ReadFull(r, buf); err != nil {
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
-		return nil, fmt.Errorf("body cut short: %w", markTransient(err))
+		return fmt.Errorf("body cut short: %w", markTransient(err))
 	}
-	return buf, nil
+	return nil
 }
 
 // Stat issues a HEAD request.

@@ -57,6 +57,11 @@ type PutOptions struct {
 //   - GetRange returns bytes [off, off+n) of the object, clipped at its end;
 //     a range that starts at or past the end returns an empty slice and no
 //     error; n < 0 or off < 0 is an error. Missing key: ErrNotFound.
+//   - GetRangeInto is GetRange with n = len(dst), reading into dst instead
+//     of a fresh slice (hot read paths reuse their buffers): it returns how
+//     many bytes it read (clipped at the object's end; 0 for a range at or
+//     past it) and writes nothing in dst after them. After an error dst's
+//     contents are unspecified.
 //   - Stat returns the info of one object; missing key: ErrNotFound.
 //   - List calls fn for every object whose key starts with prefix, in
 //     lexical (byte) key order, across all pages, streaming (fn runs while
@@ -72,6 +77,7 @@ type Store interface {
 	Put(ctx context.Context, key string, data []byte, opts PutOptions) (etag string, err error)
 	Get(ctx context.Context, key string) ([]byte, ObjectInfo, error)
 	GetRange(ctx context.Context, key string, off, n int64) ([]byte, error)
+	GetRangeInto(ctx context.Context, key string, off int64, dst []byte) (int, error)
 	Stat(ctx context.Context, key string) (ObjectInfo, error)
 	List(ctx context.Context, prefix string, fn func(ObjectInfo) error) error
 	Delete(ctx context.Context, key string) error

@@ -1,6 +1,7 @@
 package remote_test
 
 import (
+	"log/slog"
 	"os"
 	"testing"
 
@@ -31,6 +32,12 @@ func TestMemoryConformance(t *testing.T) {
 
 func TestDirConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) remote.Store { return newDir(t) })
+}
+
+func TestLoggingConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) remote.Store {
+		return remote.WithLogging(remote.NewMemory(), slog.New(slog.DiscardHandler))
+	})
 }
 
 func TestS3Conformance(t *testing.T) {

@@ -10,6 +10,28 @@ import (
 	"github.com/sealfs/sealfs/remote/faults"
 )
 
+// TestGetRangeInto: GetRange rules decide GetRangeInto too (it is the same
+// request), so fault tests of the read path keep working on either call.
+func TestGetRangeInto(t *testing.T) {
+	ctx := context.Background()
+	f := faults.New(remote.NewMemory())
+	f.Store.Put(ctx, "k", []byte("0123456789"), remote.PutOptions{})
+	boom := errors.New("boom")
+	f.Inject(faults.GetRange, faults.Truncate(3))
+	buf := make([]byte, 8)
+	if n, err := f.GetRangeInto(ctx, "k", 2, buf); err != nil || string(buf[:n]) != "234" {
+		t.Errorf("Truncate(3): %q, %v", buf[:n], err)
+	}
+	f.Clear()
+	f.Inject(faults.GetRange, faults.Fail(boom))
+	if _, err := f.GetRangeInto(ctx, "k", 0, buf); !errors.Is(err, boom) {
+		t.Errorf("Fail: %v", err)
+	}
+	if f.Calls(faults.GetRange) != 2 {
+		t.Errorf("Calls: get_range=%d, want 2", f.Calls(faults.GetRange))
+	}
+}
+
 func TestRules(t *testing.T) {
 	ctx := context.Background()
 	f := faults.New(remote.NewMemory())

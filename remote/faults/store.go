@@ -45,6 +45,19 @@ func (f *Store) GetRange(ctx context.Context, key string, off, n int64) ([]byte,
 	return p.truncate(data), nil
 }
 
+// GetRangeInto is decided by the rules for GetRange (it is the same request).
+func (f *Store) GetRangeInto(ctx context.Context, key string, off int64, dst []byte) (int, error) {
+	p := f.plan(Call{Op: GetRange, Key: key})
+	if err := p.before(ctx); err != nil {
+		return 0, err
+	}
+	n, err := f.Store.GetRangeInto(ctx, key, off, dst)
+	if err = p.after(err); err != nil {
+		return 0, err
+	}
+	return len(p.truncate(dst[:n])), nil
+}
+
 func (f *Store) Stat(ctx context.Context, key string) (remote.ObjectInfo, error) {
 	p := f.plan(Call{Op: Stat, Key: key})
 	if err := p.before(ctx); err != nil {

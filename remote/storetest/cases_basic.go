@@ -200,6 +200,58 @@ func testRanges(t *testing.T, s remote.Store) {
 	}
 }
 
+// testRangesInto: GetRangeInto reads what GetRange returns into the
+// caller's buffer and writes nothing past what it reports.
+func testRangesInto(t *testing.T, s remote.Store) {
+	const size = 100_000
+	data := pattern(6, size)
+	put(t, s, "r", data)
+	put(t, s, "empty", []byte{})
+	cases := []struct {
+		name   string
+		key    string
+		off, n int64
+		want   []byte
+	}{
+		{"first byte", "r", 0, 1, data[:1]},
+		{"middle", "r", 12345, 6789, data[12345 : 12345+6789]},
+		{"last byte", "r", size - 1, 1, data[size-1:]},
+		{"clipped at end", "r", size - 100, 1000, data[size-100:]},
+		{"whole", "r", 0, size, data},
+		{"more than whole", "r", 0, size * 3, data},
+		{"zero length", "r", 10, 0, []byte{}},
+		{"starts at end", "r", size, 10, []byte{}},
+		{"starts past end", "r", size + 5000, 10, []byte{}},
+		{"empty object", "empty", 0, 10, []byte{}},
+	}
+	for _, c := range cases {
+		dst := bytes.Repeat([]byte{0xa5}, int(c.n))
+		n, err := s.GetRangeInto(ctxT(t), c.key, c.off, dst)
+		if err != nil {
+			t.Errorf("%s (off=%d n=%d): %v", c.name, c.off, c.n, err)
+			continue
+		}
+		if n != len(c.want) || !bytes.Equal(dst[:n], c.want) {
+			t.Errorf("%s (off=%d n=%d): %d bytes %s, want %s", c.name, c.off, c.n, n, describe(dst[:min(n, len(dst))]), describe(c.want))
+			continue
+		}
+		if !bytes.Equal(dst[n:], bytes.Repeat([]byte{0xa5}, len(dst)-n)) {
+			t.Errorf("%s (off=%d n=%d): wrote past the %d bytes it read", c.name, c.off, c.n, n)
+		}
+	}
+	if _, err := s.GetRangeInto(ctxT(t), "r", -1, make([]byte, 10)); err == nil {
+		t.Error("range off=-1: no error")
+	}
+	_, err := s.GetRangeInto(ctxT(t), "no/such/key", 0, make([]byte, 10))
+	wantErr(t, "range into of missing", err, remote.ErrNotFound)
+	_, err = s.GetRangeInto(ctxT(t), "no/such/key", 0, nil)
+	wantErr(t, "empty range into of missing", err, remote.ErrNotFound)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err = s.GetRangeInto(ctx, "r", 0, make([]byte, 10))
+	wantErr(t, "range into with cancelled context", err, context.Canceled)
+}
+
 func testInfoAgrees(t *testing.T, s remote.Store) {
 	etag := put(t, s, "x/one", pattern(1, 777))
 	st, err := s.Stat(ctxT(t), "x/one")
