@@ -22,6 +22,9 @@ type segEntry struct {
 	err  error
 	buf  *segBuf       // the buffer data lives in, shared with its run
 	elem *list.Element // position in the LRU list once filled
+
+	filled  bool // fill ran (guarded by the cache's mu, like waiting)
+	waiting int  // readers that pinned it before fill: each holds buf once filled
 }
 
 // segBuf is one range request's buffer, which holds the plaintext of
@@ -29,9 +32,16 @@ type segEntry struct {
 // any of them is cached, so the cache counts the whole buffer from the
 // first of its segments cached to the last one evicted: a segment kept
 // alone cannot hide the rest of its buffer from the limit.
+//
+// The buffer is recycled (bufPool) once nothing holds it: not the cache
+// (live segments), not a reader still copying from one of its segments,
+// nor the fetch filling it. A reader pins an entry (lookup, use) before it
+// reads the entry's data and releases it when done copying.
 type segBuf struct {
-	size int64 // bytes
-	live int   // segments of it in the cache
+	size int64  // bytes
+	live int    // segments of it in the cache
+	refs int    // live segments + readers holding its segments + its fetch
+	b    []byte // the buffer, handed back to the pool when refs drops to 0
 }
 
 // segCache keeps decrypted segments in memory (never on disk), bounded by
@@ -43,14 +53,17 @@ type segCache struct {
 	size    int64
 	entries map[segKey]*segEntry
 	lru     *list.List // of *segEntry, front = most recent
+	bufs    bufPool    // range request buffers, recycled
 }
 
 func newSegCache(limit int64) *segCache {
 	return &segCache{limit: limit, entries: make(map[segKey]*segEntry), lru: list.New()}
 }
 
-// lookup returns the entry for k. If none exists it registers a pending
-// entry and returns owner=true: the caller must fetch and call fill.
+// lookup returns the entry for k, pinned for reading: the caller must
+// release it once it no longer reads its data (also after an error). If
+// none exists it registers a pending entry and returns owner=true: the
+// caller must fetch and call fill.
 func (c *segCache) lookup(k segKey) (e *segEntry, owner bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -58,27 +71,98 @@ func (c *segCache) lookup(k segKey) (e *segEntry, owner bool) {
 		if e.elem != nil {
 			c.lru.MoveToFront(e.elem)
 		}
+		c.pin(e)
 		return e, false
 	}
-	e = &segEntry{key: k, done: make(chan struct{})}
+	e = &segEntry{key: k, done: make(chan struct{}), waiting: 1}
 	c.entries[k] = e
 	return e, true
+}
+
+// reserve registers a pending entry for k and returns it, not pinned (a
+// read-ahead fetches it for later readers), or nil if k is cached or
+// being fetched.
+func (c *segCache) reserve(k segKey) *segEntry {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.entries[k] != nil {
+		return nil
+	}
+	e := &segEntry{key: k, done: make(chan struct{})}
+	c.entries[k] = e
+	return e
+}
+
+// use returns the entry for k, cached or being fetched, pinned like
+// lookup's, or nil; it does not register a fetch nor count as a use.
+func (c *segCache) use(k segKey) *segEntry {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e := c.entries[k]
+	if e != nil {
+		c.pin(e)
+	}
+	return e
+}
+
+func (c *segCache) pin(e *segEntry) {
+	if e.buf != nil {
+		e.buf.refs++
+	} else if !e.filled {
+		e.waiting++
+	}
+}
+
+// release unpins entries that lookup or use returned: their data must no
+// longer be read.
+func (c *segCache) release(es ...*segEntry) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, e := range es {
+		switch {
+		case e.buf != nil:
+			c.unref(e.buf)
+		case !e.filled:
+			e.waiting--
+		}
+	}
+}
+
+// newBuf wraps a fetched buffer, held by its fetch until done.
+func (c *segCache) newBuf(b []byte) *segBuf {
+	return &segBuf{size: int64(cap(b)), refs: 1, b: b}
+}
+
+// fetched drops the fetch's hold on buf, once it has filled its entries.
+func (c *segCache) fetched(buf *segBuf) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.unref(buf)
+}
+
+func (c *segCache) unref(buf *segBuf) {
+	if buf.refs--; buf.refs == 0 && buf.b != nil {
+		c.bufs.put(buf.b)
+		buf.b = nil
+	}
 }
 
 // fill completes a pending entry with data, which lives in buf. Failed
 // fetches are not cached: the next read tries again.
 func (c *segCache) fill(e *segEntry, data []byte, buf *segBuf, err error) {
 	c.mu.Lock()
-	e.data, e.err = data, err
+	e.data, e.err, e.filled = data, err, true
 	if err != nil {
 		delete(c.entries, e.key)
 	} else {
 		e.elem, e.buf = c.lru.PushFront(e), buf
+		buf.refs += 1 + e.waiting // the cache's hold and the pinned readers'
 		if buf.live++; buf.live == 1 {
 			c.size += buf.size
 		}
 		c.evict()
 	}
+	e.waiting = 0
 	c.mu.Unlock()
 	close(e.done)
 }
@@ -95,6 +179,7 @@ func (c *segCache) evict() {
 		if e.buf.live--; e.buf.live == 0 {
 			c.size -= e.buf.size
 		}
+		c.unref(e.buf)
 	}
 }
 
@@ -125,10 +210,53 @@ func (c *segCache) demote(k segKey) {
 	}
 }
 
-// peek returns the entry for k, cached or being fetched, or nil; it does
-// not register a fetch nor count as a use.
-func (c *segCache) peek(k segKey) *segEntry {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.entries[k]
+// bufPool recycles range request buffers, so that a cold read does not
+// allocate (and the runtime zero, and the kernel fault in) a fresh 4 MiB
+// buffer per GET. Buffers are pooled by size class, a whole number of
+// cipher segments (a chunk's span is one class); small ones are not pooled.
+type bufPool struct {
+	mu    sync.Mutex
+	pools map[int64]*sync.Pool // by segments per buffer
+}
+
+const (
+	cipherSeg = crypt.SegmentSize + crypt.SegmentOverhead
+	// pooledMin is the smallest pooled buffer: 4 segments.
+	pooledMin = 4 * cipherSeg
+)
+
+func (p *bufPool) class(segs int64) *sync.Pool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.pools == nil {
+		p.pools = make(map[int64]*sync.Pool)
+	}
+	sp := p.pools[segs]
+	if sp == nil {
+		sp = new(sync.Pool)
+		p.pools[segs] = sp
+	}
+	return sp
+}
+
+// get returns a buffer of n bytes; its contents are unspecified.
+func (p *bufPool) get(n int64) []byte {
+	if n < pooledMin {
+		return make([]byte, n)
+	}
+	segs := (n + cipherSeg - 1) / cipherSeg
+	if b, ok := p.class(segs).Get().(*[]byte); ok {
+		return (*b)[:n]
+	}
+	return make([]byte, n, segs*cipherSeg)
+}
+
+// put hands b back; nothing may use it afterwards.
+func (p *bufPool) put(b []byte) {
+	c := int64(cap(b))
+	if c < pooledMin || c%cipherSeg != 0 {
+		return
+	}
+	b = b[:0]
+	p.class(c / cipherSeg).Put(&b)
 }

@@ -3,7 +3,11 @@ package fs
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
 	"os"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -59,6 +63,99 @@ func TestCacheDemote(t *testing.T) {
 	}
 }
 
+// TestCacheRecyclesBuffers: a range buffer goes back to the pool only
+// once neither the cache nor any reader holds one of its segments, also
+// for a reader that pinned a segment while it was still being fetched.
+func TestCacheRecyclesBuffers(t *testing.T) {
+	c := newSegCache(int64(2 * pooledMin))
+	k := func(id byte, s int64) segKey { return segKey{crypt.ObjectID{id}, s} }
+	early, owner := c.lookup(k(1, 0)) // a reader waiting for the fetch
+	if !owner {
+		t.Fatal("empty cache: not the owner")
+	}
+	late := c.reserve(k(1, 1)) // read-ahead: nobody pinned
+	buf := c.newBuf(c.bufs.get(pooledMin))
+	c.fill(early, buf.b[:1], buf, nil)
+	c.fill(late, buf.b[1:2], buf, nil)
+	c.fetched(buf)
+	reader := c.use(k(1, 1)) // a reader copying segment 1
+	// Two more buffers evict both segments of the first.
+	for id := byte(2); id <= 3; id++ {
+		e := c.reserve(k(id, 0))
+		b := c.newBuf(c.bufs.get(pooledMin))
+		c.fill(e, b.b[:1], b, nil)
+		c.fetched(b)
+	}
+	if c.has(k(1, 0)) || c.has(k(1, 1)) {
+		t.Fatal("object 1 still cached")
+	}
+	if buf.b == nil {
+		t.Fatal("buffer recycled while two readers hold its segments")
+	}
+	c.release(early)
+	if buf.b == nil {
+		t.Fatal("buffer recycled while a reader holds a segment")
+	}
+	c.release(reader)
+	if buf.b != nil || buf.refs != 0 {
+		t.Fatalf("buffer not recycled after the last reader (refs %d)", buf.refs)
+	}
+	// A failed fetch: its pinned reader releases nothing.
+	failed, _ := c.lookup(k(4, 0))
+	c.fill(failed, nil, nil, errCorrupt)
+	c.release(failed)
+	if c.has(k(4, 0)) {
+		t.Fatal("a failed fetch was cached")
+	}
+}
+
+// TestCacheRecycleConcurrentReads: many readers of random ranges of a file
+// through a read cache of two chunks (segments evicted and buffers reused
+// all the time) read exactly what was written (-race checks that no
+// buffer is reused while a reader copies from it).
+func TestCacheRecycleConcurrentReads(t *testing.T) {
+	const chunk, chunks = 512 << 10, 12
+	v := newVault(t, remote.NewMemory(), chunk)
+	data := pattern(11, chunks*chunk-3000)
+	mt := v.mount(t)
+	if err := os.WriteFile(mt.path("f"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mt.unmount(t)
+	rd := v.mount(t, func(o *Options) { o.ReadOnly, o.ReadCache = true, 2*chunk })
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for r := range 8 {
+		wg.Go(func() {
+			f, err := os.Open(rd.path("f"))
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer f.Close()
+			rng := rand.New(rand.NewPCG(uint64(r), 7))
+			buf := make([]byte, 300<<10)
+			for range 40 {
+				off := rng.Int64N(int64(len(data)))
+				n, err := f.ReadAt(buf[:rng.IntN(len(buf))+1], off)
+				if err != nil && err != io.EOF {
+					errs <- err
+					return
+				}
+				if !bytes.Equal(buf[:n], data[off:off+int64(n)]) {
+					errs <- fmt.Errorf("reader %d: wrong bytes at %d+%d", r, off, n)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
 // countingStore counts range requests.
 type countingStore struct {
 	remote.Store
@@ -68,6 +165,11 @@ type countingStore struct {
 func (s *countingStore) GetRange(ctx context.Context, key string, off, n int64) ([]byte, error) {
 	s.gets.Add(1)
 	return s.Store.GetRange(ctx, key, off, n)
+}
+
+func (s *countingStore) GetRangeInto(ctx context.Context, key string, off int64, dst []byte) (int, error) {
+	s.gets.Add(1)
+	return s.Store.GetRangeInto(ctx, key, off, dst)
 }
 
 // TestSeqReadWholeChunks: a cold sequential read of a file fetches it in

@@ -140,12 +140,14 @@ func (fs *FS) readExtent(ctx context.Context, e meta.Extent, off int64, dst []by
 	n := min(int64(len(dst)), int64(e.Length)-off)
 	clear(dst[n:])
 	objOff := int64(e.Offset) + off
-	segs, err := fs.segments(ctx, e.Object, int64(e.ObjectSize), objOff/crypt.SegmentSize, (objOff+n-1)/crypt.SegmentSize)
+	first := objOff / crypt.SegmentSize
+	entries, segs, err := fs.segments(ctx, e.Object, int64(e.ObjectSize), first, (objOff+n-1)/crypt.SegmentSize)
+	defer fs.cache.release(entries...)
 	if err != nil {
 		return err
 	}
 	for i, s := range segs {
-		segStart := (objOff/crypt.SegmentSize + int64(i)) * crypt.SegmentSize
+		segStart := (first + int64(i)) * crypt.SegmentSize
 		lo := max(objOff, segStart)
 		hi := min(objOff+n, segStart+int64(len(s)))
 		if hi <= lo {
@@ -157,8 +159,10 @@ func (fs *FS) readExtent(ctx context.Context, e meta.Extent, off int64, dst []by
 }
 
 // segments returns plaintext segments [first, last] of object id, from the
-// cache or fetched by one range request per run of missing segments.
-func (fs *FS) segments(ctx context.Context, id crypt.ObjectID, objSize, first, last int64) ([][]byte, error) {
+// cache or fetched by one range request per run of missing segments, and
+// their cache entries, pinned: the caller must release the entries (also
+// after an error) once it has copied the data out.
+func (fs *FS) segments(ctx context.Context, id crypt.ObjectID, objSize, first, last int64) ([]*segEntry, [][]byte, error) {
 	entries := make([]*segEntry, last-first+1)
 	var run []*segEntry // missing segments we own, contiguous
 	flush := func() {
@@ -181,11 +185,11 @@ func (fs *FS) segments(ctx context.Context, id crypt.ObjectID, objSize, first, l
 	for i, e := range entries {
 		data, err := e.wait(ctx)
 		if err != nil {
-			return nil, err
+			return entries, nil, err
 		}
 		out[i] = data
 	}
-	return out, nil
+	return entries, out, nil
 }
 
 // fetchRun gets a contiguous run of segments with one range request,
@@ -194,8 +198,11 @@ func (fs *FS) fetchRun(ctx context.Context, id crypt.ObjectID, objSize int64, ru
 	first := run[0].key.seg
 	off := first * crypt.SegmentSize
 	n := min(int64(len(run))*crypt.SegmentSize, objSize-off)
-	segs, bufSize, err := fs.getSegments(ctx, id, objSize, off, n)
-	buf := &segBuf{size: bufSize}
+	segs, b, err := fs.getSegments(ctx, id, objSize, off, n)
+	var buf *segBuf
+	if err == nil {
+		buf = fs.cache.newBuf(b)
+	}
 	for i, e := range run {
 		switch {
 		case err != nil:
@@ -206,36 +213,47 @@ func (fs *FS) fetchRun(ctx context.Context, id crypt.ObjectID, objSize int64, ru
 			fs.cache.fill(e, segs[i], buf, nil)
 		}
 	}
+	if buf != nil {
+		fs.cache.fetched(buf)
+	}
 }
 
 // getSegments fetches the segments holding object bytes [off, off+n) with
-// one range request and returns their plaintext, one slice per segment,
-// decrypted in place in the response buffer, and that buffer's size.
-func (fs *FS) getSegments(ctx context.Context, id crypt.ObjectID, objSize, off, n int64) ([][]byte, int64, error) {
+// one range request into a buffer of the cache's pool and returns their
+// plaintext, one slice per segment, decrypted in place in that buffer, and
+// the buffer: the caller hands it back to the pool (fs.cache.bufs.put, or
+// through the cache) once nothing reads the segments.
+func (fs *FS) getSegments(ctx context.Context, id crypt.ObjectID, objSize, off, n int64) ([][]byte, []byte, error) {
 	if n <= 0 {
-		return nil, 0, fmt.Errorf("read past the end of a %d-byte object: %w", objSize, errCorrupt)
+		return nil, nil, fmt.Errorf("read past the end of a %d-byte object: %w", objSize, errCorrupt)
 	}
 	cOff, cLen, firstSeg := crypt.SegmentSpan(objSize, off, n)
 	select {
 	case fs.gets <- struct{}{}:
 	case <-ctx.Done():
-		return nil, 0, ctx.Err()
+		return nil, nil, ctx.Err()
 	}
-	var ct []byte
+	buf := fs.cache.bufs.get(cLen)
+	var got int
 	err := retry(ctx, func(ctx context.Context) error {
 		var err error
-		ct, err = fs.opts.Store.GetRange(ctx, meta.DataKey(id), cOff, cLen)
+		got, err = fs.opts.Store.GetRangeInto(ctx, meta.DataKey(id), cOff, buf)
 		return err
 	})
 	<-fs.gets
+	if err == nil && int64(got) != cLen {
+		err = fmt.Errorf("object %s: got %d of %d bytes: %w", id, got, cLen, crypt.ErrAuth)
+	}
 	if err != nil {
-		return nil, 0, err
+		fs.cache.bufs.put(buf)
+		return nil, nil, err
 	}
-	if int64(len(ct)) != cLen {
-		return nil, 0, fmt.Errorf("object %s: got %d of %d bytes: %w", id, len(ct), cLen, crypt.ErrAuth)
+	segs, err := openInPlace(fs.opts.Keys, id, objSize, firstSeg, buf)
+	if err != nil {
+		fs.cache.bufs.put(buf)
+		return nil, nil, err
 	}
-	segs, err := openInPlace(fs.opts.Keys, id, objSize, firstSeg, ct)
-	return segs, int64(cap(ct)), err
+	return segs, buf, nil
 }
 
 // readAhead detects sequential reads on h and fetches the segments after
@@ -320,12 +338,8 @@ func (fs *FS) prefetch(p piece) {
 		}
 	}
 	for s := first; s <= last; s++ {
-		if fs.cache.has(segKey{p.ext.Object, s}) {
-			start()
-			continue
-		}
-		e, owner := fs.cache.lookup(segKey{p.ext.Object, s})
-		if !owner {
+		e := fs.cache.reserve(segKey{p.ext.Object, s})
+		if e == nil {
 			start()
 			continue
 		}

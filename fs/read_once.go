@@ -36,34 +36,43 @@ func (fs *FS) readExtentOnce(ctx context.Context, e meta.Extent, off int64, dst 
 	}
 	last := (objOff + n - 1) / crypt.SegmentSize
 	for s := objOff / crypt.SegmentSize; s <= last; {
-		if ent := fs.cache.peek(segKey{e.Object, s}); ent != nil {
-			if data, err := ent.wait(ctx); err == nil {
-				if err := put(s, data); err != nil {
+		if ent := fs.cache.use(segKey{e.Object, s}); ent != nil {
+			data, err := ent.wait(ctx)
+			if err == nil {
+				err = put(s, data)
+				fs.cache.release(ent)
+				if err != nil {
 					return err
 				}
 				s++
 				continue
-			} else if ctx.Err() != nil {
+			}
+			fs.cache.release(ent)
+			if ctx.Err() != nil {
 				return err
 			}
 			// The other fetch failed: try again ourselves.
 		}
 		end := s + 1
-		for end <= last && fs.cache.peek(segKey{e.Object, end}) == nil {
+		for end <= last && !fs.cache.has(segKey{e.Object, end}) {
 			end++
 		}
 		from := s * crypt.SegmentSize
-		segs, _, err := fs.getSegments(ctx, e.Object, objSize, from, min((end-s)*crypt.SegmentSize, objSize-from))
+		segs, buf, err := fs.getSegments(ctx, e.Object, objSize, from, min((end-s)*crypt.SegmentSize, objSize-from))
 		if err != nil {
 			return err
 		}
 		if int64(len(segs)) != end-s {
-			return fmt.Errorf("%d of %d segments: %w", len(segs), end-s, errCorrupt)
+			err = fmt.Errorf("%d of %d segments: %w", len(segs), end-s, errCorrupt)
 		}
 		for i, data := range segs {
-			if err := put(s+int64(i), data); err != nil {
-				return err
+			if err == nil {
+				err = put(s+int64(i), data)
 			}
+		}
+		fs.cache.bufs.put(buf) // not cached: nothing else reads it
+		if err != nil {
+			return err
 		}
 		s = end
 	}

@@ -262,6 +262,13 @@ func (st *stagedStore) GetRange(ctx context.Context, key string, off, n int64) (
 	return st.Store.GetRange(ctx, key, off, n)
 }
 
+func (st *stagedStore) GetRangeInto(ctx context.Context, key string, off int64, dst []byte) (int, error) {
+	if b, ok := st.s.read(key, off, int64(len(dst))); ok {
+		return copy(dst, b), nil
+	}
+	return st.Store.GetRangeInto(ctx, key, off, dst)
+}
+
 func (st *stagedStore) Get(ctx context.Context, key string) ([]byte, remote.ObjectInfo, error) {
 	if b, ok := st.s.read(key, 0, -1); ok {
 		return b, remote.ObjectInfo{Key: key, Size: int64(len(b))}, nil
