@@ -15,38 +15,69 @@ package crypt
 // plaintext of segments that opened before the failure is not left
 // behind, and nil is returned.
 func OpenSegmentsInPlace(k *Keys, id ObjectID, plainLen, firstSeg int64, ciphertext []byte) ([][]byte, error) {
+	o, err := NewSegmentOpener(k, id, plainLen)
+	if err != nil {
+		clear(ciphertext)
+		return nil, err
+	}
+	return o.AppendOpenInPlace(nil, firstSeg, ciphertext)
+}
+
+// SegmentOpener opens segments of one object in place, in as many calls as
+// the caller likes (e.g. each run of segments as it arrives from the
+// network, while it is still in the CPU cache), deriving the object key
+// once. It is not safe for concurrent use.
+type SegmentOpener struct {
+	s        *objectSealer
+	id       ObjectID
+	plainLen int64
+}
+
+// NewSegmentOpener prepares to open segments of the object id, whose whole
+// plaintext is plainLen bytes.
+func NewSegmentOpener(k *Keys, id ObjectID, plainLen int64) (*SegmentOpener, error) {
+	if err := checkPlainLen(plainLen); err != nil {
+		return nil, err
+	}
+	s, err := newObjectSealer(k, id)
+	if err != nil {
+		return nil, err
+	}
+	return &SegmentOpener{s: s, id: id, plainLen: plainLen}, nil
+}
+
+// AppendOpenInPlace is OpenSegmentsInPlace with the opener's key, appending
+// the segments' plaintext slices to segs. On any error it clears
+// ciphertext and returns nil (it cannot clear earlier calls' buffers: the
+// caller does).
+func (o *SegmentOpener) AppendOpenInPlace(segs [][]byte, firstSeg int64, ciphertext []byte) ([][]byte, error) {
 	fail := func(err error) ([][]byte, error) {
 		clear(ciphertext)
 		return nil, err
 	}
-	if err := checkPlainLen(plainLen); err != nil {
-		return fail(err)
-	}
-	nseg := segmentCount(plainLen)
+	nseg := segmentCount(o.plainLen)
 	count := (int64(len(ciphertext)) + cipherSegmentSize - 1) / cipherSegmentSize
 	last := firstSeg + count - 1
 	if firstSeg < 0 || count == 0 || last >= nseg {
-		return fail(authErr(id))
+		return fail(authErr(o.id))
 	}
-	plainStart, plainEnd := firstSeg*SegmentSize, min((last+1)*SegmentSize, plainLen)
+	plainStart, plainEnd := firstSeg*SegmentSize, min((last+1)*SegmentSize, o.plainLen)
 	if int64(len(ciphertext)) != plainEnd-plainStart+count*SegmentOverhead {
-		return fail(authErr(id))
+		return fail(authErr(o.id))
 	}
-	s, err := newObjectSealer(k, id)
-	if err != nil {
-		return fail(err)
+	if segs == nil {
+		segs = make([][]byte, 0, count)
 	}
-	out := make([][]byte, 0, count)
 	ct := ciphertext
 	for i := firstSeg; i <= last; i++ {
-		n := segmentPlainLen(plainLen, i) + SegmentOverhead
+		n := segmentPlainLen(o.plainLen, i) + SegmentOverhead
 		seg := ct[:n:n]
 		ct = ct[n:]
-		p, err := s.aead.Open(seg[:0], s.segNonce(i, i == nseg-1), seg, s.hdr[:])
+		p, err := o.s.aead.Open(seg[:0], o.s.segNonce(i, i == nseg-1), seg, o.s.hdr[:])
 		if err != nil {
-			return fail(authErr(id))
+			return fail(authErr(o.id))
 		}
-		out = append(out, p)
+		segs = append(segs, p)
 	}
-	return out, nil
+	return segs, nil
 }

@@ -107,6 +107,59 @@ func TestOpenSegmentsInPlaceTamper(t *testing.T) {
 	}
 }
 
+// TestSegmentOpenerInPieces: a span opened a few segments at a time with
+// one SegmentOpener gives what OpenSegments gives; a tampered piece fails
+// with its buffer wiped, and a piece given at the wrong segment fails.
+func TestSegmentOpenerInPieces(t *testing.T) {
+	const size = 9*SegmentSize + 1000
+	for _, suite := range allSuites {
+		k := testKeys(t, suite)
+		id := testID("pieces")
+		sealed, err := SealObject(k, id, detBytes("pieces", size))
+		if err != nil {
+			t.Fatal(err)
+		}
+		co, cl, first := SegmentSpan(size, SegmentSize, size-SegmentSize)
+		want, err := OpenSegments(k, id, size, first, sealed[co:co+cl])
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, piece := range []int64{1, 4, 64} {
+			o, err := NewSegmentOpener(k, id, size)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ct := cloneB(sealed[co : co+cl])
+			var segs [][]byte
+			for lo := int64(0); lo < cl; lo += piece * cipherSegmentSize {
+				hi := min(lo+piece*cipherSegmentSize, cl)
+				if segs, err = o.AppendOpenInPlace(segs, first+lo/cipherSegmentSize, ct[lo:hi]); err != nil {
+					t.Fatalf("%s, %d segments a piece: %v", suite, piece, err)
+				}
+			}
+			if got := bytes.Join(segs, nil); !bytes.Equal(got, want) {
+				t.Fatalf("%s, %d segments a piece: wrong plaintext", suite, piece)
+			}
+		}
+		o, _ := NewSegmentOpener(k, id, size)
+		ct := flip(sealed[co:co+cl], int(5*cipherSegmentSize+7))
+		if _, err := o.AppendOpenInPlace(nil, first, ct[:4*cipherSegmentSize]); err != nil {
+			t.Fatal(err)
+		}
+		bad := ct[4*cipherSegmentSize : 8*cipherSegmentSize]
+		if segs, err := o.AppendOpenInPlace(nil, first+4, bad); !errors.Is(err, ErrAuth) || segs != nil {
+			t.Fatalf("%s: tampered piece: %v, %d segments", suite, err, len(segs))
+		}
+		if !bytes.Equal(bad, make([]byte, len(bad))) {
+			t.Fatalf("%s: tampered piece not wiped", suite)
+		}
+		good := cloneB(sealed[co : co+4*cipherSegmentSize])
+		if _, err := o.AppendOpenInPlace(nil, first+1, good); !errors.Is(err, ErrAuth) {
+			t.Fatalf("%s: piece at the wrong segment: %v", suite, err)
+		}
+	}
+}
+
 // BenchmarkOpenSegmentsInPlace opens a whole 4 MiB chunk span in place
 // (the copy restores the ciphertext, as a fresh response would).
 func BenchmarkOpenSegmentsInPlace(b *testing.B) {
