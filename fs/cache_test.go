@@ -167,9 +167,9 @@ func (s *countingStore) GetRange(ctx context.Context, key string, off, n int64) 
 	return s.Store.GetRange(ctx, key, off, n)
 }
 
-func (s *countingStore) GetRangeInto(ctx context.Context, key string, off int64, dst []byte) (int, error) {
+func (s *countingStore) OpenRange(ctx context.Context, key string, off, n int64) (io.ReadCloser, int64, error) {
 	s.gets.Add(1)
-	return s.Store.GetRangeInto(ctx, key, off, dst)
+	return s.Store.OpenRange(ctx, key, off, n)
 }
 
 // TestSeqReadWholeChunks: a cold sequential read of a file fetches it in

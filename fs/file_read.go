@@ -223,32 +223,32 @@ func (fs *FS) fetchRun(ctx context.Context, id crypt.ObjectID, objSize int64, ru
 // plaintext, one slice per segment, decrypted in place in that buffer, and
 // the buffer: the caller hands it back to the pool (fs.cache.bufs.put, or
 // through the cache) once nothing reads the segments.
+//
+// Segments are decrypted a few at a time as they arrive, while they are
+// still in the CPU cache: decrypting a 4 MiB response after it has all
+// arrived reads it back from memory (measured: 1.5x the CPU).
 func (fs *FS) getSegments(ctx context.Context, id crypt.ObjectID, objSize, off, n int64) ([][]byte, []byte, error) {
 	if n <= 0 {
 		return nil, nil, fmt.Errorf("read past the end of a %d-byte object: %w", objSize, errCorrupt)
 	}
 	cOff, cLen, firstSeg := crypt.SegmentSpan(objSize, off, n)
+	op, err := crypt.NewSegmentOpener(fs.opts.Keys, id, objSize)
+	if err != nil {
+		return nil, nil, fmt.Errorf("object %s: %w", id, err)
+	}
 	select {
 	case fs.gets <- struct{}{}:
 	case <-ctx.Done():
 		return nil, nil, ctx.Err()
 	}
 	buf := fs.cache.bufs.get(cLen)
-	var got int
-	err := retry(ctx, func(ctx context.Context) error {
+	segs := make([][]byte, 0, (cLen+cipherSeg-1)/cipherSeg)
+	err = retry(ctx, func(ctx context.Context) error {
 		var err error
-		got, err = fs.opts.Store.GetRangeInto(ctx, meta.DataKey(id), cOff, buf)
+		segs, err = readOpen(ctx, fs.opts.Store, op, id, cOff, firstSeg, buf, segs[:0])
 		return err
 	})
 	<-fs.gets
-	if err == nil && int64(got) != cLen {
-		err = fmt.Errorf("object %s: got %d of %d bytes: %w", id, got, cLen, crypt.ErrAuth)
-	}
-	if err != nil {
-		fs.cache.bufs.put(buf)
-		return nil, nil, err
-	}
-	segs, err := openInPlace(fs.opts.Keys, id, objSize, firstSeg, buf)
 	if err != nil {
 		fs.cache.bufs.put(buf)
 		return nil, nil, err

@@ -1,17 +1,55 @@
 package fs
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
 	"github.com/sealfs/sealfs/crypt"
+	"github.com/sealfs/sealfs/fs/meta"
+	"github.com/sealfs/sealfs/remote"
 )
 
-// openInPlace authenticates the whole segments in ct (the bytes
-// crypt.SegmentSpan named, starting at segment firstSeg of object id of
-// objSize plaintext bytes) and decrypts each over its own ciphertext. It
-// returns one plaintext slice per segment, each a slice of ct, so a range
-// read costs one buffer (the one the store returned), no zeroing, and one
-// object key derivation.
-// On any failure ct is cleared, so no plaintext is left behind, and the
-// error wraps crypt.ErrAuth.
-func openInPlace(k *crypt.Keys, id crypt.ObjectID, objSize, firstSeg int64, ct []byte) ([][]byte, error) {
-	return crypt.OpenSegmentsInPlace(k, id, objSize, firstSeg, ct)
+// openPiece is how much of a response is read before it is decrypted: a
+// few segments, small enough to still be in the CPU cache.
+const openPiece = 4 * cipherSeg
+
+// readOpen reads the len(buf) ciphertext bytes at cOff of object id (the
+// span crypt.SegmentSpan named, starting at segment firstSeg) into buf and
+// opens the segments over their own ciphertext as they arrive, so a range
+// read costs one buffer, no zeroing, one key derivation and one pass over
+// the bytes while they are in the CPU cache. It appends one plaintext
+// slice per segment, each a slice of buf, to segs.
+//
+// A body cut short is transient (read the range again); an object shorter
+// than the range or a segment that does not authenticate is crypt.ErrAuth.
+// On any error buf is cleared, so no plaintext is left behind.
+func readOpen(ctx context.Context, store remote.Store, op *crypt.SegmentOpener, id crypt.ObjectID, cOff, firstSeg int64, buf []byte, segs [][]byte) (_ [][]byte, err error) {
+	defer func() {
+		if err != nil {
+			clear(buf)
+		}
+	}()
+	rc, size, err := store.OpenRange(ctx, meta.DataKey(id), cOff, int64(len(buf)))
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	if size != int64(len(buf)) {
+		return nil, fmt.Errorf("object %s: %d of %d bytes: %w", id, size, len(buf), crypt.ErrAuth)
+	}
+	for lo := int64(0); lo < size; lo += openPiece {
+		p := buf[lo:min(lo+openPiece, size)]
+		if _, err := io.ReadFull(rc, p); err != nil {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, fmt.Errorf("object %s: %w", id, err)
+		}
+		if segs, err = op.AppendOpenInPlace(segs, firstSeg+lo/cipherSeg, p); err != nil {
+			return nil, err
+		}
+	}
+	return segs, nil
 }

@@ -2,10 +2,16 @@ package fs
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"fmt"
+	"io"
 	"testing"
 
 	"github.com/sealfs/sealfs/crypt"
+	"github.com/sealfs/sealfs/fs/meta"
+	"github.com/sealfs/sealfs/remote"
+	"github.com/sealfs/sealfs/remote/faults"
 )
 
 func openTestObject(t testing.TB, size int) (*crypt.Keys, crypt.ObjectID, []byte, []byte) {
@@ -23,46 +29,94 @@ func openTestObject(t testing.TB, size int) (*crypt.Keys, crypt.ObjectID, []byte
 	return k, id, plain, sealed
 }
 
-// TestOpenInPlace: every span of a multi-segment object (with a short last
-// segment) opens to the right plaintext, and a flipped bit anywhere in the
-// span is ErrAuth with the buffer wiped.
-func TestOpenInPlace(t *testing.T) {
-	size := 5*crypt.SegmentSize + 1000
+// TestReadOpen: every span of a multi-segment object (with a short last
+// segment) reads and opens to the right plaintext, each segment over its
+// own ciphertext in the buffer; a flipped bit anywhere in the span, a
+// shorter object or a body cut short is an error with the buffer wiped
+// (ErrAuth for the first two, transient for the cut).
+func TestReadOpen(t *testing.T) {
+	size := 9*crypt.SegmentSize + 1000
 	k, id, plain, sealed := openTestObject(t, size)
+	ctx := context.Background()
+	store := faults.New(remote.NewMemory())
+	key := meta.DataKey(id)
+	put := func(b []byte) {
+		if _, err := store.Store.Put(ctx, key, b, remote.PutOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(sealed)
+	op, err := crypt.NewSegmentOpener(k, id, int64(size))
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, r := range [][2]int64{{0, 1}, {0, int64(size)}, {crypt.SegmentSize - 1, 2}, {3 * crypt.SegmentSize, int64(size)}, {int64(size) - 1, 1}} {
 		off, n := r[0], min(r[1], int64(size)-r[0])
 		cOff, cLen, first := crypt.SegmentSpan(int64(size), off, n)
-		ct := bytes.Clone(sealed[cOff:][:cLen])
-		segs, err := openInPlace(k, id, int64(size), first, ct)
+		buf := make([]byte, cLen)
+		segs, err := readOpen(ctx, store, op, id, cOff, first, buf, nil)
 		if err != nil {
 			t.Fatalf("span %v: %v", r, err)
 		}
-		var got []byte
-		for _, s := range segs {
-			got = append(got, s...)
+		for i, s := range segs {
+			if &s[0] != &buf[i*cipherSeg] {
+				t.Fatalf("span %v: segment %d is not at its ciphertext", r, i)
+			}
 		}
+		got := bytes.Join(segs, nil)
 		start := first * crypt.SegmentSize
 		if !bytes.Equal(got, plain[start:start+int64(len(got))]) || int64(len(got)) < off+n-start {
 			t.Fatalf("span %v: wrong plaintext (%d bytes from %d)", r, len(got), start)
 		}
 	}
 	cOff, cLen, first := crypt.SegmentSpan(int64(size), 0, int64(size))
-	for _, flip := range []int64{0, crypt.SegmentSize + 20, cLen - 1} {
-		ct := bytes.Clone(sealed[cOff:][:cLen])
-		ct[flip] ^= 1
-		if segs, err := openInPlace(k, id, int64(size), first, ct); !errors.Is(err, crypt.ErrAuth) || segs != nil {
-			t.Fatalf("flip at %d: %v, %d segments", flip, err, len(segs))
+	wiped := func(what string, buf []byte, err error, auth bool) {
+		t.Helper()
+		if err == nil || errors.Is(err, crypt.ErrAuth) != auth || remote.IsTransient(err) == auth {
+			t.Fatalf("%s: %v (want ErrAuth: %v, else transient)", what, err, auth)
 		}
-		if !bytes.Equal(ct, make([]byte, len(ct))) {
-			t.Fatalf("flip at %d: buffer not wiped", flip)
-		}
-	}
-	for _, cut := range []int64{1, crypt.SegmentOverhead} {
-		ct := bytes.Clone(sealed[cOff:][:cLen-cut])
-		if _, err := openInPlace(k, id, int64(size), first, ct); !errors.Is(err, crypt.ErrAuth) {
-			t.Fatalf("cut %d: %v", cut, err)
+		if !bytes.Equal(buf, make([]byte, len(buf))) {
+			t.Fatalf("%s: buffer not wiped", what)
 		}
 	}
+	for _, flip := range []int64{0, crypt.SegmentSize + 20, 6*cipherSeg + 5, cLen - 1} {
+		bad := bytes.Clone(sealed)
+		bad[cOff+flip] ^= 1
+		put(bad)
+		buf := make([]byte, cLen)
+		_, err := readOpen(ctx, store, op, id, cOff, first, buf, nil)
+		wiped(fmt.Sprintf("flip at %d", flip), buf, err, true)
+	}
+	put(sealed[:len(sealed)-crypt.SegmentOverhead])
+	buf := make([]byte, cLen)
+	_, err = readOpen(ctx, store, op, id, cOff, first, buf, nil)
+	wiped("object cut short", buf, err, true)
+	put(sealed)
+	store.Inject(faults.GetRange, faults.Truncate(int(cLen-1)).Times(1))
+	// The faults store's truncation reports the shorter count: ErrAuth.
+	_, err = readOpen(ctx, store, op, id, cOff, first, buf, nil)
+	wiped("truncated", buf, err, true)
+	cut := &cutStore{Store: store, at: 6*cipherSeg + 100}
+	_, err = readOpen(ctx, cut, op, id, cOff, first, buf, nil)
+	wiped("body cut short after 6 segments", buf, err, false)
+}
+
+// cutStore's OpenRange bodies end after at bytes, while their count
+// promises more.
+type cutStore struct {
+	remote.Store
+	at int64
+}
+
+func (s *cutStore) OpenRange(ctx context.Context, key string, off, n int64) (io.ReadCloser, int64, error) {
+	rc, size, err := s.Store.OpenRange(ctx, key, off, n)
+	if err != nil {
+		return nil, 0, err
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{io.LimitReader(rc, s.at), rc}, size, nil
 }
 
 // BenchmarkOpenChunk compares opening a whole 4 MiB chunk into a fresh
@@ -86,7 +140,21 @@ func BenchmarkOpenChunk(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			copy(buf, ct) // stands in for the store's response buffer
-			if _, err := openInPlace(k, id, int64(size), 0, buf); err != nil {
+			if _, err := crypt.OpenSegmentsInPlace(k, id, int64(size), 0, buf); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("read-open", func(b *testing.B) {
+		store := remote.NewMemory()
+		if _, err := store.Put(context.Background(), meta.DataKey(id), sealed, remote.PutOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		op, _ := crypt.NewSegmentOpener(k, id, int64(size))
+		b.SetBytes(int64(size))
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := readOpen(context.Background(), store, op, id, crypt.ObjectHeaderSize, 0, buf, nil); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -1,9 +1,11 @@
 package fs
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	iofs "io/fs"
 	"sync"
 	"sync/atomic"
@@ -262,11 +264,11 @@ func (st *stagedStore) GetRange(ctx context.Context, key string, off, n int64) (
 	return st.Store.GetRange(ctx, key, off, n)
 }
 
-func (st *stagedStore) GetRangeInto(ctx context.Context, key string, off int64, dst []byte) (int, error) {
-	if b, ok := st.s.read(key, off, int64(len(dst))); ok {
-		return copy(dst, b), nil
+func (st *stagedStore) OpenRange(ctx context.Context, key string, off, n int64) (io.ReadCloser, int64, error) {
+	if b, ok := st.s.read(key, off, n); ok {
+		return io.NopCloser(bytes.NewReader(b)), int64(len(b)), nil
 	}
-	return st.Store.GetRangeInto(ctx, key, off, dst)
+	return st.Store.OpenRange(ctx, key, off, n)
 }
 
 func (st *stagedStore) Get(ctx context.Context, key string) ([]byte, remote.ObjectInfo, error) {

@@ -86,26 +86,26 @@ func (d *Dir) GetRange(ctx context.Context, key string, off, n int64) ([]byte, e
 	return data, nil
 }
 
-// GetRangeInto reads [off, off+len(dst)) into dst, clipped at the end of
-// the file.
-func (d *Dir) GetRangeInto(ctx context.Context, key string, off int64, dst []byte) (int, error) {
-	if off < 0 {
-		return 0, fmt.Errorf("remote: get %q: invalid range off=%d n=%d", key, off, len(dst))
+// OpenRange streams [off, off+n) clipped at the end of the file.
+func (d *Dir) OpenRange(ctx context.Context, key string, off, n int64) (io.ReadCloser, int64, error) {
+	if off < 0 || n < 0 {
+		return nil, 0, fmt.Errorf("remote: get %q: invalid range off=%d n=%d", key, off, n)
 	}
 	f, fi, err := d.open(ctx, "get", key)
 	if err != nil {
-		return 0, err
+		return nil, 0, err
 	}
-	defer f.Close()
-	if off >= fi.Size() {
-		return 0, nil
-	}
-	n := int(min(int64(len(dst)), fi.Size()-off))
-	if _, err := f.ReadAt(dst[:n], off); err != nil {
-		return 0, fmt.Errorf("remote: get %q: %w", key, err)
-	}
-	return n, nil
+	n = max(0, min(n, fi.Size()-off))
+	return &fileRange{io.NewSectionReader(f, off, n), f}, n, nil
 }
+
+// fileRange is a range of an open file, closed with it.
+type fileRange struct {
+	*io.SectionReader
+	f *os.File
+}
+
+func (r *fileRange) Close() error { return r.f.Close() }
 
 // Stat reports size, ETag and modification time.
 func (d *Dir) Stat(ctx context.Context, key string) (ObjectInfo, error) {

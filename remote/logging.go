@@ -3,6 +3,7 @@ package remote
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"time"
 )
@@ -61,11 +62,12 @@ func (l *Logging) GetRange(ctx context.Context, key string, off, n int64) ([]byt
 	return data, err
 }
 
-func (l *Logging) GetRangeInto(ctx context.Context, key string, off int64, dst []byte) (int, error) {
+// OpenRange logs the opening of the range (the body is read later).
+func (l *Logging) OpenRange(ctx context.Context, key string, off, n int64) (io.ReadCloser, int64, error) {
 	t := time.Now()
-	n, err := l.Store.GetRangeInto(ctx, key, off, dst)
-	l.done(ctx, "get_range", key, t, err, slog.Int64("off", off), slog.Int("size", n))
-	return n, err
+	rc, size, err := l.Store.OpenRange(ctx, key, off, n)
+	l.done(ctx, "get_range", key, t, err, slog.Int64("off", off), slog.Int64("size", size))
+	return rc, size, err
 }
 
 func (l *Logging) Stat(ctx context.Context, key string) (ObjectInfo, error) {

@@ -1,11 +1,13 @@
 package remote
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 	"sync"
@@ -93,18 +95,20 @@ func (m *Memory) GetRange(ctx context.Context, key string, off, n int64) ([]byte
 	return append([]byte(nil), o.data[off:end]...), nil
 }
 
-func (m *Memory) GetRangeInto(ctx context.Context, key string, off int64, dst []byte) (int, error) {
-	if off < 0 {
-		return 0, fmt.Errorf("remote: get %q: invalid range off=%d n=%d", key, off, len(dst))
+func (m *Memory) OpenRange(ctx context.Context, key string, off, n int64) (io.ReadCloser, int64, error) {
+	if off < 0 || n < 0 {
+		return nil, 0, fmt.Errorf("remote: get %q: invalid range off=%d n=%d", key, off, n)
 	}
 	o, err := m.get(ctx, key)
 	if err != nil {
-		return 0, err
+		return nil, 0, err
 	}
-	if off >= int64(len(o.data)) {
-		return 0, nil
+	size := int64(len(o.data))
+	if off >= size {
+		return io.NopCloser(bytes.NewReader(nil)), 0, nil
 	}
-	return copy(dst, o.data[off:]), nil
+	b := o.data[off : off+min(n, size-off)] // never written: Put stores a copy
+	return io.NopCloser(bytes.NewReader(b)), int64(len(b)), nil
 }
 
 func (m *Memory) Stat(ctx context.Context, key string) (ObjectInfo, error) {

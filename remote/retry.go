@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"time"
@@ -148,12 +149,14 @@ func (r *Retry) GetRange(ctx context.Context, key string, off, n int64) (data []
 	return data, err
 }
 
-func (r *Retry) GetRangeInto(ctx context.Context, key string, off int64, dst []byte) (n int, err error) {
+// OpenRange retries opening the range; the caller reads it again if the
+// body breaks.
+func (r *Retry) OpenRange(ctx context.Context, key string, off, n int64) (rc io.ReadCloser, size int64, err error) {
 	err = r.do(ctx, "get", key, func() error {
-		n, err = r.Store.GetRangeInto(ctx, key, off, dst)
+		rc, size, err = r.Store.OpenRange(ctx, key, off, n)
 		return err
 	})
-	return n, err
+	return rc, size, err
 }
 
 func (r *Retry) Stat(ctx context.Context, key string) (info ObjectInfo, err error) {

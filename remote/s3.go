@@ -104,19 +104,45 @@ func (s *S3) GetRange(ctx context.Context, key string, off, n int64) ([]byte, er
 	return data, nil
 }
 
-// GetRangeInto reads bytes [off, off+len(dst)) into dst with an HTTP range
-// request.
-func (s *S3) GetRangeInto(ctx context.Context, key string, off int64, dst []byte) (int, error) {
-	rc, size, err := s.openRange(ctx, key, off, int64(len(dst)))
-	if err != nil || rc == nil {
-		return 0, err
+// OpenRange starts an HTTP range request for [off, off+n) and streams its
+// body.
+func (s *S3) OpenRange(ctx context.Context, key string, off, n int64) (io.ReadCloser, int64, error) {
+	rc, size, err := s.openRange(ctx, key, off, n)
+	if err != nil {
+		return nil, 0, err
 	}
-	defer rc.Close()
-	if err := readFull(rc, dst[:size]); err != nil {
-		return 0, s.mapErr("get", key, err, false)
+	if rc == nil {
+		return io.NopCloser(strings.NewReader("")), 0, nil
 	}
-	return int(size), nil
+	return &bodyReader{rc: rc, left: size}, size, nil
 }
+
+// bodyReader reads a response body of a known size: a body that ends
+// early or breaks is a transient error.
+type bodyReader struct {
+	rc   io.ReadCloser
+	left int64
+}
+
+func (b *bodyReader) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		return 0, io.EOF
+	}
+	n, err := b.rc.Read(p[:min(int64(len(p)), b.left)])
+	b.left -= int64(n)
+	switch {
+	case b.left <= 0:
+		return n, nil // EOF on the next call
+	case errors.Is(err, io.EOF):
+		err = io.ErrUnexpectedEOF
+	}
+	if err != nil {
+		err = fmt.Errorf("body cut short: %w", markTransient(err))
+	}
+	return n, err
+}
+
+func (b *bodyReader) Close() error { return b.rc.Close() }
 
 // openRange starts a range request for [off, off+n) and returns the body
 // and its size, at most n; a range that starts at or past the end of the

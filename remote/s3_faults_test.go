@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/pem"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -199,5 +200,62 @@ func TestS3ConditionalPutAnswerLost(t *testing.T) {
 	_, err = s.Put(ctx, "lease", []byte("device B"), remote.PutOptions{IfMatch: etag})
 	if !errors.Is(err, remote.ErrPrecondition) {
 		t.Fatalf("stale CAS with a lost answer: %v, want ErrPrecondition", err)
+	}
+}
+
+// A range body that breaks off after its headers promised more is a
+// transient error from OpenRange's reader, not a short read.
+func TestS3OpenRangeCutBody(t *testing.T) {
+	srv := s3test.Server(t)
+	bucket := s3test.NewBucket(t)
+	u, _ := url.Parse(srv.Endpoint)
+	rp := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
+		r.SetURL(u)
+		r.Out.Host = r.In.Host
+	}}
+	var cut atomic.Bool
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !cut.Load() || r.Method != http.MethodGet {
+			rp.ServeHTTP(w, r)
+			return
+		}
+		rec := httptest.NewRecorder()
+		rp.ServeHTTP(rec, r)
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.Code)
+		body := rec.Body.Bytes()
+		w.Write(body[:len(body)/2])
+		w.(http.Flusher).Flush()
+		conn, _, _ := w.(http.Hijacker).Hijack()
+		conn.Close()
+	}))
+	defer proxy.Close()
+	opts := srv.Options()
+	opts.Endpoint = proxy.URL
+	opts.Retry = remote.RetryOptions{MaxAttempts: 1}
+	ctx := context.Background()
+	s, err := remote.Open(ctx, "s3://"+bucket+"/p", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	data := bytes.Repeat([]byte("sealed"), 100_000)
+	if _, err := s.Put(ctx, "obj", data, remote.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	cut.Store(true)
+	rc, n, err := s.OpenRange(ctx, "obj", 1000, 400_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	got, err := io.ReadAll(rc)
+	if n != 400_000 || err == nil || !remote.IsTransient(err) {
+		t.Fatalf("count %d, read %d bytes, %v; want 400000 and a transient error", n, len(got), err)
+	}
+	if !bytes.Equal(got, data[1000:1000+len(got)]) {
+		t.Fatal("the bytes before the cut are wrong")
 	}
 }

@@ -3,6 +3,7 @@ package remote
 import (
 	"context"
 	"errors"
+	"io"
 	"time"
 )
 
@@ -57,11 +58,13 @@ type PutOptions struct {
 //   - GetRange returns bytes [off, off+n) of the object, clipped at its end;
 //     a range that starts at or past the end returns an empty slice and no
 //     error; n < 0 or off < 0 is an error. Missing key: ErrNotFound.
-//   - GetRangeInto is GetRange with n = len(dst), reading into dst instead
-//     of a fresh slice (hot read paths reuse their buffers): it returns how
-//     many bytes it read (clipped at the object's end; 0 for a range at or
-//     past it) and writes nothing in dst after them. After an error dst's
-//     contents are unspecified.
+//   - OpenRange is GetRange as a stream, for hot read paths that read into
+//     their own buffers and work on the bytes as they arrive: it returns a
+//     reader of the same bytes and their count (clipped at the object's
+//     end; 0 for a range at or past it), which the caller must close. A
+//     body that ends before its count, or breaks, fails with an error that
+//     IsTransient reports (read the range again). Opening is retried like
+//     GetRange; reading is not.
 //   - Stat returns the info of one object; missing key: ErrNotFound.
 //   - List calls fn for every object whose key starts with prefix, in
 //     lexical (byte) key order, across all pages, streaming (fn runs while
@@ -77,7 +80,7 @@ type Store interface {
 	Put(ctx context.Context, key string, data []byte, opts PutOptions) (etag string, err error)
 	Get(ctx context.Context, key string) ([]byte, ObjectInfo, error)
 	GetRange(ctx context.Context, key string, off, n int64) ([]byte, error)
-	GetRangeInto(ctx context.Context, key string, off int64, dst []byte) (int, error)
+	OpenRange(ctx context.Context, key string, off, n int64) (io.ReadCloser, int64, error)
 	Stat(ctx context.Context, key string) (ObjectInfo, error)
 	List(ctx context.Context, prefix string, fn func(ObjectInfo) error) error
 	Delete(ctx context.Context, key string) error

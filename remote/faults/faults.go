@@ -18,7 +18,7 @@ type Op string
 const (
 	Put        Op = "put"
 	Get        Op = "get"
-	GetRange   Op = "get_range" // GetRange and GetRangeInto
+	GetRange   Op = "get_range" // GetRange and OpenRange
 	Stat       Op = "stat"
 	List       Op = "list"
 	Delete     Op = "delete"
@@ -85,7 +85,7 @@ func Delay(d time.Duration) *Rule { return &Rule{kind: kindDelay, delay: d} }
 // Hang blocks until the call's context ends and returns its error.
 func Hang() *Rule { return &Rule{kind: kindHang} }
 
-// Truncate makes Get and GetRange(Into) return at most n bytes, without an
+// Truncate makes Get, GetRange and OpenRange return at most n bytes, without an
 // error: a body cut short that nothing below noticed.
 func Truncate(n int) *Rule { return &Rule{kind: kindTruncate, n: n} }
 

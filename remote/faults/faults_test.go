@@ -3,6 +3,7 @@ package faults_test
 import (
 	"context"
 	"errors"
+	"io"
 	"testing"
 	"time"
 
@@ -10,21 +11,26 @@ import (
 	"github.com/sealfs/sealfs/remote/faults"
 )
 
-// TestGetRangeInto: GetRange rules decide GetRangeInto too (it is the same
+// TestOpenRange: GetRange rules decide OpenRange too (it is the same
 // request), so fault tests of the read path keep working on either call.
-func TestGetRangeInto(t *testing.T) {
+func TestOpenRange(t *testing.T) {
 	ctx := context.Background()
 	f := faults.New(remote.NewMemory())
 	f.Store.Put(ctx, "k", []byte("0123456789"), remote.PutOptions{})
 	boom := errors.New("boom")
 	f.Inject(faults.GetRange, faults.Truncate(3))
-	buf := make([]byte, 8)
-	if n, err := f.GetRangeInto(ctx, "k", 2, buf); err != nil || string(buf[:n]) != "234" {
-		t.Errorf("Truncate(3): %q, %v", buf[:n], err)
+	rc, n, err := f.OpenRange(ctx, "k", 2, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil || n != 3 || string(got) != "234" {
+		t.Errorf("Truncate(3): count %d, %q, %v", n, got, err)
 	}
 	f.Clear()
 	f.Inject(faults.GetRange, faults.Fail(boom))
-	if _, err := f.GetRangeInto(ctx, "k", 0, buf); !errors.Is(err, boom) {
+	if _, _, err := f.OpenRange(ctx, "k", 0, 8); !errors.Is(err, boom) {
 		t.Errorf("Fail: %v", err)
 	}
 	if f.Calls(faults.GetRange) != 2 {

@@ -3,6 +3,7 @@ package faults
 import (
 	"context"
 	"errors"
+	"io"
 
 	"github.com/sealfs/sealfs/remote"
 )
@@ -45,17 +46,28 @@ func (f *Store) GetRange(ctx context.Context, key string, off, n int64) ([]byte,
 	return p.truncate(data), nil
 }
 
-// GetRangeInto is decided by the rules for GetRange (it is the same request).
-func (f *Store) GetRangeInto(ctx context.Context, key string, off int64, dst []byte) (int, error) {
+// OpenRange is decided by the rules for GetRange (it is the same request);
+// Truncate shortens the stream and its count alike.
+func (f *Store) OpenRange(ctx context.Context, key string, off, n int64) (io.ReadCloser, int64, error) {
 	p := f.plan(Call{Op: GetRange, Key: key})
 	if err := p.before(ctx); err != nil {
-		return 0, err
+		return nil, 0, err
 	}
-	n, err := f.Store.GetRangeInto(ctx, key, off, dst)
+	rc, size, err := f.Store.OpenRange(ctx, key, off, n)
 	if err = p.after(err); err != nil {
-		return 0, err
+		if rc != nil {
+			rc.Close()
+		}
+		return nil, 0, err
 	}
-	return len(p.truncate(dst[:n])), nil
+	if p.out != nil && p.out.kind == kindTruncate && size > int64(p.out.n) {
+		size = int64(p.out.n)
+		rc = struct {
+			io.Reader
+			io.Closer
+		}{io.LimitReader(rc, size), rc}
+	}
+	return rc, size, nil
 }
 
 func (f *Store) Stat(ctx context.Context, key string) (remote.ObjectInfo, error) {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"testing"
 
@@ -200,9 +201,8 @@ func testRanges(t *testing.T, s remote.Store) {
 	}
 }
 
-// testRangesInto: GetRangeInto reads what GetRange returns into the
-// caller's buffer and writes nothing past what it reports.
-func testRangesInto(t *testing.T, s remote.Store) {
+// testOpenRange: OpenRange streams what GetRange returns, with its count.
+func testOpenRange(t *testing.T, s remote.Store) {
 	const size = 100_000
 	data := pattern(6, size)
 	put(t, s, "r", data)
@@ -219,37 +219,40 @@ func testRangesInto(t *testing.T, s remote.Store) {
 		{"clipped at end", "r", size - 100, 1000, data[size-100:]},
 		{"whole", "r", 0, size, data},
 		{"more than whole", "r", 0, size * 3, data},
+		{"huge n", "r", 99_000, 1<<63 - 1, data[99_000:]},
 		{"zero length", "r", 10, 0, []byte{}},
 		{"starts at end", "r", size, 10, []byte{}},
 		{"starts past end", "r", size + 5000, 10, []byte{}},
 		{"empty object", "empty", 0, 10, []byte{}},
 	}
 	for _, c := range cases {
-		dst := bytes.Repeat([]byte{0xa5}, int(c.n))
-		n, err := s.GetRangeInto(ctxT(t), c.key, c.off, dst)
+		rc, n, err := s.OpenRange(ctxT(t), c.key, c.off, c.n)
 		if err != nil {
 			t.Errorf("%s (off=%d n=%d): %v", c.name, c.off, c.n, err)
 			continue
 		}
-		if n != len(c.want) || !bytes.Equal(dst[:n], c.want) {
-			t.Errorf("%s (off=%d n=%d): %d bytes %s, want %s", c.name, c.off, c.n, n, describe(dst[:min(n, len(dst))]), describe(c.want))
-			continue
+		got, err := io.ReadAll(rc)
+		if cerr := rc.Close(); err == nil {
+			err = cerr
 		}
-		if !bytes.Equal(dst[n:], bytes.Repeat([]byte{0xa5}, len(dst)-n)) {
-			t.Errorf("%s (off=%d n=%d): wrote past the %d bytes it read", c.name, c.off, c.n, n)
+		if err != nil || n != int64(len(c.want)) || !bytes.Equal(got, c.want) {
+			t.Errorf("%s (off=%d n=%d): count %d, read %s, %v; want %d, %s", c.name, c.off, c.n, n, describe(got), err, len(c.want), describe(c.want))
 		}
 	}
-	if _, err := s.GetRangeInto(ctxT(t), "r", -1, make([]byte, 10)); err == nil {
-		t.Error("range off=-1: no error")
+	for _, bad := range [][2]int64{{-1, 10}, {0, -1}} {
+		if rc, _, err := s.OpenRange(ctxT(t), "r", bad[0], bad[1]); err == nil {
+			rc.Close()
+			t.Errorf("range off=%d n=%d: no error", bad[0], bad[1])
+		}
 	}
-	_, err := s.GetRangeInto(ctxT(t), "no/such/key", 0, make([]byte, 10))
-	wantErr(t, "range into of missing", err, remote.ErrNotFound)
-	_, err = s.GetRangeInto(ctxT(t), "no/such/key", 0, nil)
-	wantErr(t, "empty range into of missing", err, remote.ErrNotFound)
+	_, _, err := s.OpenRange(ctxT(t), "no/such/key", 0, 10)
+	wantErr(t, "open range of missing", err, remote.ErrNotFound)
+	_, _, err = s.OpenRange(ctxT(t), "no/such/key", 0, 0)
+	wantErr(t, "open empty range of missing", err, remote.ErrNotFound)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err = s.GetRangeInto(ctx, "r", 0, make([]byte, 10))
-	wantErr(t, "range into with cancelled context", err, context.Canceled)
+	_, _, err = s.OpenRange(ctx, "r", 0, 10)
+	wantErr(t, "open range with cancelled context", err, context.Canceled)
 }
 
 func testInfoAgrees(t *testing.T, s remote.Store) {

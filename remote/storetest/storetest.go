@@ -28,7 +28,7 @@ func Run(t *testing.T, newStore func(t *testing.T) remote.Store) {
 		{"compare-and-swap", testCAS},
 		{"refused put changes nothing", testRefusedUnchanged},
 		{"ranges", testRanges},
-		{"ranges into a buffer", testRangesInto},
+		{"ranges as streams", testOpenRange},
 		{"stat agrees with get and list", testInfoAgrees},
 		{"list order and prefix", testListOrder},
 		{"list 3000 keys", testListMany},
