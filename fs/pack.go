@@ -92,7 +92,7 @@ func (p *packer) sendLocked() {
 }
 
 // upload seals batch as one object, stores it and finishes every version
-// in it, then sends what waited meanwhile.
+// in it.
 func (p *packer) upload(batch []packItem) {
 	u := p.u
 	var total, plainLen int64
@@ -100,30 +100,31 @@ func (p *packer) upload(batch []packItem) {
 		total += int64(len(it.data))
 		plainLen += it.n
 	}
-	var (
-		plain  []byte
-		id     crypt.ObjectID
-		staged bool
-		err    error
-	)
+	var plain []byte
 	if total > 0 {
 		plain = make([]byte, min(crypt.PaddedSize(total), max(total, u.fs.cs)))
 		var off int
 		for _, it := range batch {
 			off += copy(plain[off:], it.data)
 		}
-		u.sem <- struct{}{}
-		id, staged, err = u.store(plain, plainLen)
-		<-u.sem
 	}
-	var off int64
-	for _, it := range batch {
-		var ext meta.Extent // all zeros: a hole
-		if l := int64(len(it.data)); l > 0 {
-			ext = meta.Extent{Object: id, ObjectSize: uint32(len(plain)), Offset: uint32(off), Length: uint32(l)}
-			off += l
+	finish := func(id crypt.ObjectID, staged bool, err error) {
+		var off int64
+		for _, it := range batch {
+			var ext meta.Extent // all zeros: a hole
+			if l := int64(len(it.data)); l > 0 {
+				ext = meta.Extent{Object: id, ObjectSize: uint32(len(plain)), Offset: uint32(off), Length: uint32(l)}
+				off += l
+			}
+			u.inflight.Add(-it.n)
+			u.finish(it.v, it.n, ext, err, it.done, staged)
 		}
-		u.inflight.Add(-it.n)
-		u.finish(it.v, it.n, ext, err, it.done, staged)
 	}
+	if total == 0 {
+		finish(crypt.ObjectID{}, false, nil)
+		return
+	}
+	u.sem <- struct{}{}
+	u.store(plain, plainLen, finish)
+	<-u.sem
 }

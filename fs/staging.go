@@ -91,6 +91,18 @@ func freeBytes(dir string) int64 {
 // returns false (the caller uploads directly, from memory) when the stage
 // budget is used up or the disk write fails.
 func (s *stager) stage(id crypt.ObjectID, sealed []byte, plain int64) bool {
+	if !s.hold(id, sealed, plain) {
+		return false
+	}
+	s.enqueue(id)
+	return true
+}
+
+// hold writes a sealed object to local disk, where it counts as staged
+// (reads and commits wait for it like any staged object) while its upload
+// stays with the caller, who then calls enqueue or uploadedDirectly. It
+// returns false when the stage budget is used up or the disk write fails.
+func (s *stager) hold(id crypt.ObjectID, sealed []byte, plain int64) bool {
 	size := int64(len(sealed))
 	s.mu.Lock()
 	if s.bytes+size > s.limit {
@@ -110,15 +122,24 @@ func (s *stager) stage(id crypt.ObjectID, sealed []byte, plain int64) bool {
 		}
 		return false
 	}
-	s.add(id, size, plain)
+	s.mu.Lock()
+	s.objs[id] = &stagedObj{size: size, plain: plain, done: make(chan struct{})}
+	s.mu.Unlock()
 	return true
 }
 
-// add registers a staged object (s.bytes already counts it unless it is
-// recovered) and queues its upload.
+// add registers a recovered staged object (s.bytes already counts it) and
+// queues its upload.
 func (s *stager) add(id crypt.ObjectID, size, plain int64) {
 	s.mu.Lock()
 	s.objs[id] = &stagedObj{size: size, plain: plain, done: make(chan struct{})}
+	s.mu.Unlock()
+	s.enqueue(id)
+}
+
+// enqueue queues the upload of a held object.
+func (s *stager) enqueue(id crypt.ObjectID) {
+	s.mu.Lock()
 	s.queue = append(s.queue, id)
 	s.mu.Unlock()
 	select {
@@ -165,10 +186,7 @@ func (s *stager) upload(ctx context.Context, id crypt.ObjectID) {
 	for ctx.Err() == nil {
 		err := s.uploadOnce(ctx, id)
 		if err == nil {
-			if s.failing.Swap(false) {
-				s.fs.log.Info("uploads resumed")
-			}
-			return
+			return // uploadedDirectly said "uploads resumed" if they had failed
 		}
 		if ctx.Err() != nil {
 			return
@@ -199,7 +217,17 @@ func (s *stager) uploadOnce(ctx context.Context, id crypt.ObjectID) error {
 	if err != nil {
 		return fmt.Errorf("fs: upload staged object %s: %w", id, err)
 	}
+	s.uploadedDirectly(id)
+	return nil
+}
+
+// uploadedDirectly records that staged object id is in the store: it
+// leaves the staging area and whoever waits for it goes on.
+func (s *stager) uploadedDirectly(id crypt.ObjectID) {
 	s.progress.Store(time.Now().UnixNano())
+	if s.failing.Swap(false) {
+		s.fs.log.Info("uploads resumed")
+	}
 	s.mu.Lock()
 	o := s.objs[id]
 	delete(s.objs, id)
@@ -210,7 +238,14 @@ func (s *stager) uploadOnce(ctx context.Context, id crypt.ObjectID) error {
 	}
 	s.fs.up.done.Add(o.plain)
 	close(o.done)
-	return nil
+}
+
+// uploadFailed notes a failed upload from memory: until an upload
+// succeeds again, objects are staged without trying first.
+func (s *stager) uploadFailed(id crypt.ObjectID, err error) {
+	if s.fs.ctx.Err() == nil && !s.failing.Swap(true) {
+		s.fs.log.Error("uploads fail; data is staged on local disk and retried", "object", id.String(), "err", err)
+	}
 }
 
 // wait returns once every object of ids that is staged is in the store.

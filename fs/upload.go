@@ -134,10 +134,11 @@ func (u *uploader) start(v *version) {
 	go func(data []byte, done chan struct{}) {
 		defer u.wg.Done()
 		u.sem <- struct{}{}
-		ext, staged, err := u.put(data)
+		u.put(data, func(ext meta.Extent, staged bool, err error) {
+			u.inflight.Add(-n)
+			u.finish(v, n, ext, err, done, staged)
+		})
 		<-u.sem
-		u.inflight.Add(-n)
-		u.finish(v, n, ext, err, done, staged)
 	}(v.data, v.done)
 }
 
@@ -173,41 +174,54 @@ func (u *uploader) finish(v *version, n int64, ext meta.Extent, err error, done 
 	close(done)
 }
 
-// put seals data as one new object and stores it, retrying transient
-// failures. Trailing zeros are not stored (they read back as zeros), a
-// chunk of only zeros is a hole that costs nothing in the bucket, and a
-// short object is padded (padTail) so its size does not reveal the file's.
-func (u *uploader) put(data []byte) (ext meta.Extent, staged bool, err error) {
+// put seals data as one new object and stores it, then calls done with
+// its extent (see store for when). Trailing zeros are not stored (they
+// read back as zeros), a chunk of only zeros is a hole that costs nothing
+// in the bucket, and a short object is padded (padTail) so its size does
+// not reveal the file's.
+func (u *uploader) put(data []byte, done func(ext meta.Extent, staged bool, err error)) {
 	full := int64(len(data))
 	data = bytes.TrimRight(data, "\x00")
 	if len(data) == 0 {
-		return meta.Extent{}, false, nil
+		done(meta.Extent{}, false, nil)
+		return
 	}
 	plain := padTail(data, full, u.fs.cs)
-	id, staged, err := u.store(plain, full)
-	if err != nil {
-		return meta.Extent{}, false, err
-	}
-	return meta.Extent{Object: id, ObjectSize: uint32(len(plain)), Length: uint32(len(data))}, staged, nil
+	u.store(plain, full, func(id crypt.ObjectID, staged bool, err error) {
+		if err != nil {
+			done(meta.Extent{}, false, err)
+			return
+		}
+		done(meta.Extent{Object: id, ObjectSize: uint32(len(plain)), Length: uint32(len(data))}, staged, nil)
+	})
 }
 
-// store seals plain as a new object and stores it. With a staging area it
-// is uploaded straight from memory while the store answers, and written
-// to local disk (staged is true; the stager uploads it) only when that
-// upload fails or uploads are already failing: staging every object cost
-// a disk write and read-back per object (22 % of the CPU of a sequential
-// write, 44 % of a small-file write) for a copy that is only needed when
-// the bucket is not there. Only when the stage is full or fails does an
+// store seals plain as a new object and stores it, calling done exactly
+// once: when it is in the store, or (staged true) when it is sealed on
+// local disk and the stager owns its upload, or with the error. It returns
+// when its own upload attempt has ended, which may be after done.
+//
+// With a staging area the object is uploaded straight from memory while
+// the store answers: staging every object cost a disk write and read-back
+// per object (22 % of the CPU of a sequential write, 44 % of a small-file
+// write) for a copy that is only needed when the bucket is not there. It is
+// written to local disk when that upload fails, when uploads are already
+// failing, or when the upload is still running after stageAfter: then the
+// version is safe on this device (the intent log can name it, a crash
+// loses nothing) while the upload goes on, and the stager uploads it only
+// if that attempt fails. Only when the stage is full or fails does an
 // object wait in memory, retried from here. plainLen is the plaintext
 // bytes it stands for (Progress counts those).
-func (u *uploader) store(plain []byte, plainLen int64) (id crypt.ObjectID, staged bool, err error) {
-	id, err = crypt.NewObjectID(u.fs.opts.Rand)
+func (u *uploader) store(plain []byte, plainLen int64, done func(id crypt.ObjectID, staged bool, err error)) {
+	id, err := crypt.NewObjectID(u.fs.opts.Rand)
 	if err != nil {
-		return id, false, fmt.Errorf("fs: new object id: %w", err)
+		done(id, false, fmt.Errorf("fs: new object id: %w", err))
+		return
 	}
 	sealed, err := crypt.SealObject(u.fs.opts.Keys, id, plain)
 	if err != nil {
-		return id, false, fmt.Errorf("fs: seal object %s: %w", id, err)
+		done(id, false, fmt.Errorf("fs: seal object %s: %w", id, err))
+		return
 	}
 	key := meta.DataKey(id)
 	put := func(ctx context.Context) error {
@@ -216,38 +230,62 @@ func (u *uploader) store(plain []byte, plainLen int64) (id crypt.ObjectID, stage
 		_, err := u.fs.opts.Store.Put(ctx, key, sealed, remote.PutOptions{})
 		return err
 	}
-	if s := u.fs.stage; s != nil {
-		if !s.failing.Load() {
-			ctx, cancel := context.WithTimeout(u.fs.ctx, directPutTimeout)
-			err = put(ctx)
-			cancel()
-			if err == nil {
-				s.progress.Store(time.Now().UnixNano())
-				return id, false, nil
+	s := u.fs.stage
+	if s != nil && !s.failing.Load() {
+		ctx, cancel := context.WithTimeout(u.fs.ctx, directPutTimeout)
+		defer cancel()
+		result := make(chan error, 1)
+		go func() { result <- put(ctx) }()
+		timer := time.NewTimer(stageAfter)
+		defer timer.Stop()
+		select {
+		case err = <-result:
+		case <-timer.C:
+			if !s.hold(id, sealed, plainLen) {
+				err = <-result // no room on disk: wait for this attempt
+				break
 			}
-			if u.fs.ctx.Err() == nil && !s.failing.Swap(true) {
-				u.fs.log.Error("uploads fail; data is staged on local disk and retried", "object", id.String(), "err", err)
+			done(id, true, nil)
+			if err := <-result; err != nil {
+				s.uploadFailed(id, err)
+				s.enqueue(id)
+			} else {
+				s.uploadedDirectly(id)
 			}
+			return
 		}
-		if s.stage(id, sealed, plainLen) {
-			return id, true, nil
+		if err == nil {
+			s.progress.Store(time.Now().UnixNano())
+			done(id, false, nil)
+			return
 		}
+		s.uploadFailed(id, err)
+	}
+	if s != nil && s.stage(id, sealed, plainLen) {
+		done(id, true, nil)
+		return
 	}
 	err = retry(u.fs.ctx, put)
 	if err != nil {
 		u.fs.log.Error("upload failed", "object", id.String(), "err", err)
-		return id, false, fmt.Errorf("fs: upload object %s: %w", id, err)
+		done(id, false, fmt.Errorf("fs: upload object %s: %w", id, err))
+		return
 	}
-	if s := u.fs.stage; s != nil {
+	if s != nil {
 		s.progress.Store(time.Now().UnixNano())
 		s.failing.Store(false)
 	}
-	return id, false, nil
+	done(id, false, nil)
 }
 
-// directPutTimeout bounds one upload from memory before the object is
-// staged instead (the S3 store retries transient errors within it).
-var directPutTimeout = 30 * time.Second
+// directPutTimeout bounds one upload from memory (the S3 store retries
+// transient errors within it) before the stager takes the object over.
+var directPutTimeout = 2 * time.Minute
+
+// stageAfter is how long an upload from memory may run before its object
+// is also written to the staging area, so that a crash or an outage that
+// begins now cannot lose it.
+var stageAfter = time.Second
 
 // padTail zero-pads the plaintext of an object shorter than a chunk to its
 // Padmé size (crypt.PaddedSize, at most a chunk), so that the sealed size
