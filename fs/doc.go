@@ -27,15 +27,25 @@
 // commits before it returns.
 //
 // Staging (staging.go, recover.go, fs/stage). With a CacheDir, a read-write
-// FS writes each sealed chunk object to the staging area on local disk
-// (fsynced) and gives its memory back at once; upload workers put staged
-// objects into the store, retrying without end while the store is down.
-// A publish then needs only the local copy, while a commit waits until
-// every object its ops name is in the store. Before each commit attempt the
+// FS uploads each sealed object from memory while the store answers, and
+// writes it to the staging area on local disk (fsynced before the intent
+// log that names it) when that upload fails, when uploads are failing, or
+// when the upload is still running after a second; a staged object's
+// memory is given back at once and upload workers put it into the store,
+// retrying without end while the store is down. A publish then needs only
+// the local copy, while a commit waits until every object its ops name is
+// in the store. Before each commit attempt the
 // pending ops are recorded in a sealed intent log, so that the next mount
 // on the device commits what a crash, an outage at unmount or a fence left
 // behind (or sets it aside in /.sealfs-recovered when another writer
 // committed since). Without a CacheDir, publish waits for the uploads.
+//
+// Small versions (at most a sixteenth of a chunk: small files, short last
+// chunks) closed within 50 ms of each other are sealed together into one
+// shared object, each published as an extent with its own offset (pack.go);
+// an fsync or commit sends a pack at once. The plaintext of the last few
+// uploaded versions that rewrote published content stays in memory, under
+// the write budget, for the next partial write of the chunk (clean.go).
 //
 // Reads fetch only the 64 KiB segments they need by range, verify them, and
 // keep them in a bounded in-memory cache; sequential reads are detected and
