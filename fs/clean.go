@@ -76,6 +76,30 @@ func (c *cleanChunks) get(e meta.Extent, n int64) ([]byte, bool) {
 	return nil, false
 }
 
+// read copies bytes [off, off+len(dst)) of extent e's content into dst if
+// they are kept; it reports whether they were.
+func (c *cleanChunks) read(e meta.Extent, off int64, dst []byte) bool {
+	end := off + int64(len(dst))
+	if e.IsHole() || off < 0 || end > int64(e.Length) {
+		return false
+	}
+	k := cleanKey{e.Object, e.Offset}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, ent := range c.ents {
+		if ent.key == k {
+			copy(dst, ent.data[off:end])
+			return true
+		}
+	}
+	return false
+}
+
+// has reports whether extent e's content is kept.
+func (c *cleanChunks) has(e meta.Extent) bool {
+	return c.read(e, 0, nil)
+}
+
 // release gives every kept chunk's memory back.
 func (c *cleanChunks) release() {
 	c.mu.Lock()

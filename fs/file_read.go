@@ -139,6 +139,9 @@ func (fs *FS) readExtent(ctx context.Context, e meta.Extent, off int64, dst []by
 	}
 	n := min(int64(len(dst)), int64(e.Length)-off)
 	clear(dst[n:])
+	if fs.clean.read(e, off, dst[:n]) {
+		return nil // a chunk this mount just rewrote: no download
+	}
 	objOff := int64(e.Offset) + off
 	first := objOff / crypt.SegmentSize
 	entries, segs, err := fs.segments(ctx, e.Object, int64(e.ObjectSize), first, (objOff+n-1)/crypt.SegmentSize)
@@ -323,7 +326,7 @@ func (fs *FS) consumed(p piece) {
 // within one chunk, so at most one request per chunk).
 func (fs *FS) prefetch(p piece) {
 	if p.off >= int64(p.ext.Length) || p.ext.ObjectSize > crypt.MaxObjectSize ||
-		int64(p.ext.Offset)+int64(p.ext.Length) > int64(p.ext.ObjectSize) {
+		int64(p.ext.Offset)+int64(p.ext.Length) > int64(p.ext.ObjectSize) || fs.clean.has(p.ext) {
 		return
 	}
 	n := min(p.n, int64(p.ext.Length)-p.off)
