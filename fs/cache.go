@@ -30,7 +30,9 @@ type segEntry struct {
 // segBuf is one range request's buffer, which holds the plaintext of
 // every segment of its run (decrypted in place). It stays in memory while
 // any of them is cached, so the cache counts the whole buffer from the
-// first of its segments cached to the last one evicted: a segment kept
+// moment its range request starts (a buffer being filled is memory too:
+// read-ahead keeps up to half the cache's worth in flight) until its
+// fetch is over and the last of its segments is evicted: a segment kept
 // alone cannot hide the rest of its buffer from the limit.
 //
 // The buffer is recycled (bufPool) once nothing holds it: not the cache
@@ -38,10 +40,12 @@ type segEntry struct {
 // nor the fetch filling it. A reader pins an entry (lookup, use) before it
 // reads the entry's data and releases it when done copying.
 type segBuf struct {
-	size int64  // bytes
-	live int    // segments of it in the cache
-	refs int    // live segments + readers holding its segments + its fetch
-	b    []byte // the buffer, handed back to the pool when refs drops to 0
+	size     int64  // bytes
+	live     int    // segments of it in the cache
+	fetching bool   // its range request is not over (getBuf until fetched)
+	counted  bool   // its size is in the cache's size
+	refs     int    // live segments + readers holding its segments + its fetch
+	b        []byte // the buffer, handed back to the pool when refs drops to 0
 }
 
 // segCache keeps decrypted segments in memory (never on disk), bounded by
@@ -128,16 +132,37 @@ func (c *segCache) release(es ...*segEntry) {
 	}
 }
 
-// newBuf wraps a fetched buffer, held by its fetch until done.
-func (c *segCache) newBuf(b []byte) *segBuf {
-	return &segBuf{size: int64(cap(b)), refs: 1, b: b}
+// getBuf returns a buffer of n bytes for a range request, from the pool,
+// counted in the cache's size (evicting to make room) and held by the
+// fetch until it calls fetched.
+func (c *segCache) getBuf(n int64) *segBuf {
+	b := c.bufs.get(n)
+	buf := &segBuf{size: int64(cap(b)), fetching: true, counted: true, refs: 1, b: b}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.size += buf.size
+	c.evict()
+	return buf
 }
 
-// fetched drops the fetch's hold on buf, once it has filled its entries.
+// fetched ends buf's fetch, once it has filled its entries (or failed):
+// unless segments of it are cached, it no longer counts, and it goes back
+// to the pool once no reader holds it either.
 func (c *segCache) fetched(buf *segBuf) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	buf.fetching = false
+	c.uncountIdle(buf)
 	c.unref(buf)
+}
+
+// uncountIdle takes buf out of the cache's size if nothing of it is cached
+// and its fetch is over.
+func (c *segCache) uncountIdle(buf *segBuf) {
+	if buf.counted && buf.live == 0 && !buf.fetching {
+		buf.counted = false
+		c.size -= buf.size
+	}
 }
 
 func (c *segCache) unref(buf *segBuf) {
@@ -157,7 +182,9 @@ func (c *segCache) fill(e *segEntry, data []byte, buf *segBuf, err error) {
 	} else {
 		e.elem, e.buf = c.lru.PushFront(e), buf
 		buf.refs += 1 + e.waiting // the cache's hold and the pinned readers'
-		if buf.live++; buf.live == 1 {
+		buf.live++
+		if !buf.counted {
+			buf.counted = true
 			c.size += buf.size
 		}
 		c.evict()
@@ -176,9 +203,8 @@ func (c *segCache) evict() {
 		e := back.Value.(*segEntry)
 		c.lru.Remove(back)
 		delete(c.entries, e.key)
-		if e.buf.live--; e.buf.live == 0 {
-			c.size -= e.buf.size
-		}
+		e.buf.live--
+		c.uncountIdle(e.buf)
 		c.unref(e.buf)
 	}
 }

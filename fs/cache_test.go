@@ -74,7 +74,7 @@ func TestCacheRecyclesBuffers(t *testing.T) {
 		t.Fatal("empty cache: not the owner")
 	}
 	late := c.reserve(k(1, 1)) // read-ahead: nobody pinned
-	buf := c.newBuf(c.bufs.get(pooledMin))
+	buf := c.getBuf(pooledMin)
 	c.fill(early, buf.b[:1], buf, nil)
 	c.fill(late, buf.b[1:2], buf, nil)
 	c.fetched(buf)
@@ -82,7 +82,7 @@ func TestCacheRecyclesBuffers(t *testing.T) {
 	// Two more buffers evict both segments of the first.
 	for id := byte(2); id <= 3; id++ {
 		e := c.reserve(k(id, 0))
-		b := c.newBuf(c.bufs.get(pooledMin))
+		b := c.getBuf(pooledMin)
 		c.fill(e, b.b[:1], b, nil)
 		c.fetched(b)
 	}
@@ -106,6 +106,39 @@ func TestCacheRecyclesBuffers(t *testing.T) {
 	c.release(failed)
 	if c.has(k(4, 0)) {
 		t.Fatal("a failed fetch was cached")
+	}
+}
+
+// TestCacheCountsFetches: a buffer counts from the start of its range
+// request (read-ahead in flight is memory too, and the mount's memory
+// limit is tight), making room by eviction; a fetch that caches nothing
+// stops counting when it ends, and one that caches segments counts until
+// the last is evicted.
+func TestCacheCountsFetches(t *testing.T) {
+	c := newSegCache(int64(3 * pooledMin))
+	k := func(id byte, s int64) segKey { return segKey{crypt.ObjectID{id}, s} }
+	old := c.getBuf(pooledMin)
+	e := c.reserve(k(1, 0))
+	c.fill(e, old.b[:1], old, nil)
+	c.fetched(old)
+	a, b := c.getBuf(pooledMin), c.getBuf(pooledMin)
+	if c.size != 3*pooledMin || !c.has(k(1, 0)) {
+		t.Fatalf("size %d with one cached and two fetching buffers, want %d", c.size, 3*pooledMin)
+	}
+	d := c.getBuf(pooledMin) // a fourth: the cached one makes room
+	if c.has(k(1, 0)) || c.size != 3*pooledMin {
+		t.Fatalf("size %d, cached segment kept: %v", c.size, c.has(k(1, 0)))
+	}
+	c.fetched(a) // failed: nothing cached
+	if c.size != 2*pooledMin {
+		t.Fatalf("size %d after a failed fetch, want %d", c.size, 2*pooledMin)
+	}
+	e = c.reserve(k(2, 0))
+	c.fill(e, b.b[:1], b, nil)
+	c.fetched(b)
+	c.fetched(d)
+	if c.size != pooledMin || !c.has(k(2, 0)) {
+		t.Fatalf("size %d, want the one cached buffer's %d", c.size, pooledMin)
 	}
 }
 

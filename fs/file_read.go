@@ -201,11 +201,7 @@ func (fs *FS) fetchRun(ctx context.Context, id crypt.ObjectID, objSize int64, ru
 	first := run[0].key.seg
 	off := first * crypt.SegmentSize
 	n := min(int64(len(run))*crypt.SegmentSize, objSize-off)
-	segs, b, err := fs.getSegments(ctx, id, objSize, off, n)
-	var buf *segBuf
-	if err == nil {
-		buf = fs.cache.newBuf(b)
-	}
+	segs, buf, err := fs.getSegments(ctx, id, objSize, off, n)
 	for i, e := range run {
 		switch {
 		case err != nil:
@@ -222,15 +218,15 @@ func (fs *FS) fetchRun(ctx context.Context, id crypt.ObjectID, objSize int64, ru
 }
 
 // getSegments fetches the segments holding object bytes [off, off+n) with
-// one range request into a buffer of the cache's pool and returns their
-// plaintext, one slice per segment, decrypted in place in that buffer, and
-// the buffer: the caller hands it back to the pool (fs.cache.bufs.put, or
-// through the cache) once nothing reads the segments.
+// one range request into a buffer of the cache (cache.getBuf) and returns
+// their plaintext, one slice per segment, decrypted in place in that
+// buffer, and the buffer: the caller fills cache entries with the
+// segments or copies them out, then calls fs.cache.fetched(buf).
 //
 // Segments are decrypted a few at a time as they arrive, while they are
 // still in the CPU cache: decrypting a 4 MiB response after it has all
 // arrived reads it back from memory (measured: 1.5x the CPU).
-func (fs *FS) getSegments(ctx context.Context, id crypt.ObjectID, objSize, off, n int64) ([][]byte, []byte, error) {
+func (fs *FS) getSegments(ctx context.Context, id crypt.ObjectID, objSize, off, n int64) ([][]byte, *segBuf, error) {
 	if n <= 0 {
 		return nil, nil, fmt.Errorf("read past the end of a %d-byte object: %w", objSize, errCorrupt)
 	}
@@ -244,16 +240,17 @@ func (fs *FS) getSegments(ctx context.Context, id crypt.ObjectID, objSize, off, 
 	case <-ctx.Done():
 		return nil, nil, ctx.Err()
 	}
-	buf := fs.cache.bufs.get(cLen)
+	buf := fs.cache.getBuf(cLen)
+	ct := buf.b[:cLen]
 	segs := make([][]byte, 0, (cLen+cipherSeg-1)/cipherSeg)
 	err = retry(ctx, func(ctx context.Context) error {
 		var err error
-		segs, err = readOpen(ctx, fs.opts.Store, op, id, cOff, firstSeg, buf, segs[:0])
+		segs, err = readOpen(ctx, fs.opts.Store, op, id, cOff, firstSeg, ct, segs[:0])
 		return err
 	})
 	<-fs.gets
 	if err != nil {
-		fs.cache.bufs.put(buf)
+		fs.cache.fetched(buf)
 		return nil, nil, err
 	}
 	return segs, buf, nil

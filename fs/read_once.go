@@ -70,7 +70,7 @@ func (fs *FS) readExtentOnce(ctx context.Context, e meta.Extent, off int64, dst 
 				err = put(s+int64(i), data)
 			}
 		}
-		fs.cache.bufs.put(buf) // not cached: nothing else reads it
+		fs.cache.fetched(buf) // not cached: nothing else reads it
 		if err != nil {
 			return err
 		}
