@@ -8,7 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sealfs/sealfs/crypt"
 	"github.com/sealfs/sealfs/fs/history"
+	"github.com/sealfs/sealfs/remote/faults"
 )
 
 // TestSmallFilesArePacked: a folder of small files written in one go is
@@ -104,6 +106,40 @@ func TestPackedFsyncIsPrompt(t *testing.T) {
 		ok(t, err)
 		if !bytes.Equal(got, data) {
 			t.Errorf("after fsync, another device reads %q, want %q", got, data)
+		}
+	})
+}
+
+// TestPackedColdReadFetchesAhead: reading a folder of packed small files
+// on a fresh device fetches their packs in a few range requests, not one
+// per file or per segment.
+func TestPackedColdReadFetchesAhead(t *testing.T) {
+	forEachFaultStore(t, func(t *testing.T, store *faults.Store, v *testVault) {
+		mt := v.mount(t)
+		files := map[string][]byte{}
+		names := []string{}
+		const n = 200
+		for i := range n {
+			name := fmt.Sprintf("Media/IMG-%04d.jpg", i)
+			files[name] = pattern(byte(i), testChunk/16-i%7*100)
+			names = append(names, name)
+		}
+		ok(t, os.Mkdir(mt.path("Media"), 0o755))
+		for _, name := range names { // in order, as an app writes them
+			ok(t, os.WriteFile(mt.path(name), files[name], 0o644))
+		}
+		mt.unmount(t)
+		ro := v.readOnly(t)
+		before := store.Calls(faults.GetRange)
+		for _, name := range names {
+			wantContent(t, ro.path(name), files[name])
+		}
+		gets := store.Calls(faults.GetRange) - before
+		segs := n * (testChunk / 16) / crypt.SegmentSize
+		packs := countData(t, v.store)
+		t.Logf("%d files (%d segments, %d packs) read with %d range requests", n, segs, packs, gets)
+		if gets > 2*packs || gets >= segs/2 {
+			t.Errorf("reading %d packed files (%d segments in %d packs) took %d range requests; want about one per pack", n, segs, packs, gets)
 		}
 	})
 }
