@@ -15,7 +15,7 @@ import (
 // Defaults used for zero Options fields.
 const (
 	DefaultCommitInterval = 5 * time.Second
-	DefaultMemoryBudget   = 64 << 20
+	DefaultMemoryBudget   = 48 << 20
 	DefaultUploads        = 8
 	DefaultFsyncTimeout   = 60 * time.Second
 	DefaultReadCache      = 64 << 20
@@ -34,7 +34,7 @@ type Options struct {
 	ReadOnly bool
 	// CommitInterval is how often published changes are committed (0 = 5s).
 	CommitInterval time.Duration
-	// MemoryBudget bounds dirty plaintext held in memory (0 = 64 MiB; at
+	// MemoryBudget bounds dirty plaintext held in memory (0 = 48 MiB; at
 	// least four chunks and four MaxWrite). Writers block while it is
 	// exhausted, until uploads free memory.
 	MemoryBudget int64
