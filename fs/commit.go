@@ -301,6 +301,7 @@ func (fs *FS) Close(ctx context.Context) error {
 		fs.closing.Store(true)
 		close(fs.loopStop)
 		<-fs.loopDone
+		fs.up.pack.drain() // background publishes wait for packs
 		fs.bg.Wait()
 		sctx, stop := fs.stallContext(ctx)
 		fs.closeErr = fs.finalCommit(sctx)

@@ -200,6 +200,7 @@ func (fs *FS) waitForMemory(ctx context.Context, f *file, ci, n int64) error {
 		f.mu.Unlock()
 	}()
 	fs.clean.release()
+	fs.up.pack.flush() // small versions waiting to be packed hold memory too
 	for {
 		if fs.up.inflight.Load() == 0 {
 			fs.evict(f, ci)

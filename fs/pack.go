@@ -26,10 +26,11 @@ type packer struct {
 	max    int64 // largest version packed (its length)
 	target int64 // a pack this large leaves without waiting
 
-	mu    sync.Mutex
-	cur   []packItem
-	size  int64       // sum of cur's data lengths
-	timer *time.Timer // sends cur after packLinger; nil when cur is empty
+	mu     sync.Mutex
+	cur    []packItem
+	size   int64       // sum of cur's data lengths
+	timer  *time.Timer // sends cur after packLinger; nil when cur is empty
+	urgent bool        // the FS is closing: nothing lingers any more
 }
 
 // packLinger is how long a small version waits for others to share its
@@ -60,7 +61,7 @@ func (p *packer) add(v *version, n int64) bool {
 	p.cur = append(p.cur, it)
 	p.size += int64(len(it.data))
 	switch {
-	case p.size >= p.target:
+	case p.size >= p.target || p.urgent:
 		p.sendLocked()
 	case p.timer == nil:
 		p.timer = time.AfterFunc(packLinger, p.flush)
@@ -78,6 +79,15 @@ func (p *packer) flush() {
 		p.sendLocked()
 	}
 	p.mu.Unlock()
+}
+
+// drain sends what waits and makes every later version leave at once
+// (Close: nothing may wait for a timer once the FS is going away).
+func (p *packer) drain() {
+	p.mu.Lock()
+	p.urgent = true
+	p.mu.Unlock()
+	p.flush()
 }
 
 // sendLocked starts uploading what waits as one pack.

@@ -143,3 +143,36 @@ func TestPackedColdReadFetchesAhead(t *testing.T) {
 		}
 	})
 }
+
+// TestPackWaitersDoNotStallWriters: small files waiting to be packed hold
+// write memory; a writer that runs out of it sends them instead of
+// waiting for the linger (here an hour) or the next commit.
+func TestPackWaitersDoNotStallWriters(t *testing.T) {
+	old := packLinger
+	packLinger = time.Hour
+	t.Cleanup(func() { packLinger = old })
+	forEachStore(t, func(t *testing.T, v *testVault) {
+		mt := v.mount(t, func(o *Options) {
+			o.MemoryBudget = 1 // the minimum: four chunks
+			o.CommitInterval = time.Hour
+		})
+		files := map[string][]byte{}
+		for i := range 300 { // each holds a 64 KiB buffer: 18 MiB in all
+			files[fmt.Sprintf("tiny%03d", i)] = pattern(byte(i), 100+i)
+		}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			writeFiles(t, mt.dir, files)
+		}()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			t.Error("writers stalled on memory held by small files waiting to be packed")
+			mt.m.FS().up.pack.drain() // let them finish, so the mount can go
+			<-done
+		}
+		mt.unmount(t)
+		wantFiles(t, v.readOnly(t).dir, files)
+	})
+}
