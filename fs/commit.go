@@ -15,29 +15,37 @@ import (
 // freezes every unpublished chunk, waits until all of them are in the
 // store, then applies size and extents with one Tree.SetFileData. Writes
 // that arrive meanwhile stay pending for the next publish.
+//
+// A background publish (after close(2), ctx marked closedKey) publishes
+// the content as of that close, never a later one: if the file was
+// changed again before it ran, it publishes the snapshot the first change
+// took (file.snap), or nothing when a later publish has superseded that.
+// Publishing the current content instead could commit a version that is
+// still being written (a torn file after a crash).
 func (fs *FS) publish(ctx context.Context, f *file) error {
 	f.pubMu.Lock()
 	defer f.pubMu.Unlock()
 
+	_, bg := ctx.Value(closedKey{}).(bool)
 	f.wmu.Lock()
 	f.mu.Lock()
 	f.queued = false
-	if !f.dirty || f.gone {
+	snap := f.snap
+	f.snap = nil
+	if snap == nil && (!f.dirty || f.gone || bg && !f.closed) {
 		f.mu.Unlock()
 		f.wmu.Unlock()
 		return nil
 	}
-	gen, size, truncAt := f.gen, f.size, f.truncAt
-	vers := maps.Clone(f.chunks)
-	f.truncNew = noTrunc
-	for _, v := range vers {
-		fs.freezeLocked(v)
+	if snap == nil || !bg {
+		snap = f.snapshotLocked() // the current content
 	}
 	f.mu.Unlock()
 	f.wmu.Unlock()
-	if _, bg := ctx.Value(closedKey{}).(bool); !bg {
+	if !bg {
 		fs.up.pack.flush() // an fsync or a commit waits: do not linger
 	}
+	gen, size, truncAt, vers := snap.gen, snap.size, snap.truncAt, snap.vers
 
 	exts, err := waitVersions(ctx, vers)
 	if err == nil {
@@ -56,7 +64,7 @@ func (fs *FS) publish(ctx context.Context, f *file) error {
 	}
 	// The new base has the snapshot's truncations applied; only later
 	// ones still mask it.
-	f.truncAt = f.truncNew
+	f.truncAt = f.truncatedSinceLocked(snap.truncSeq)
 	for ci, v := range vers {
 		if f.chunks[ci] == v {
 			delete(f.chunks, ci)
@@ -116,13 +124,69 @@ func (fs *FS) applyLocked(f *file, size, truncAt int64, exts map[int64]meta.Exte
 	return nil
 }
 
+// pubSnap is the content of a file that one publish applies.
+type pubSnap struct {
+	gen           uint64
+	size, truncAt int64
+	truncSeq      uint64 // the file's truncation count when it was taken
+	vers          map[int64]*version
+}
+
+// snapshotLocked freezes f's unpublished chunks and returns its content as
+// of now; truncations from now on are recorded for the next publish. The
+// caller holds f.wmu and f.mu.
+func (f *file) snapshotLocked() *pubSnap {
+	s := &pubSnap{gen: f.gen, size: f.size, truncAt: f.truncAt, truncSeq: f.truncSeq, vers: maps.Clone(f.chunks)}
+	for _, v := range s.vers {
+		f.fs.freezeLocked(v)
+	}
+	return s
+}
+
+// truncatedSinceLocked returns the lowest size f was truncated to after
+// truncation number seq (noTrunc if none), the truncAt that holds once the
+// publish of a snapshot taken then has applied, and forgets the older
+// truncations: publishes apply in order, so none needs them any more.
+func (f *file) truncatedSinceLocked(seq uint64) int64 {
+	low := int64(noTrunc)
+	keep := f.truncs[:0]
+	for _, t := range f.truncs {
+		if t.seq > seq {
+			low = min(low, t.size)
+			keep = append(keep, t)
+		}
+	}
+	f.truncs = keep
+	return low
+}
+
+// changingLocked runs before every change to f's content or size (writes,
+// truncates). The first change after a close whose background publish has
+// not started yet takes that publish's snapshot, so that it publishes the
+// closed content and not the change. The caller holds f.wmu and f.mu.
+func (f *file) changingLocked() {
+	if !f.closed {
+		return
+	}
+	f.closed = false
+	if f.queued && f.dirty && !f.gone {
+		f.snap = f.snapshotLocked()
+	}
+}
+
 // closedKey marks the context of a publish after close(2): nobody waits
 // for it, so small files may linger to be packed together (pack.go).
 type closedKey struct{}
 
-// publishAsync publishes f in the background (close(2) does not wait).
+// publishAsync publishes f in the background (close(2) does not wait):
+// its content as of now, even if it changes before the publish runs.
 func (fs *FS) publishAsync(f *file) {
 	f.mu.Lock()
+	if f.dirty && !f.gone {
+		// The content now is what the background publish must publish;
+		// an older closed snapshot it had not published yet is superseded.
+		f.closed, f.snap = true, nil
+	}
 	if !f.dirty || f.queued || f.gone {
 		f.mu.Unlock()
 		fs.maybeDrop(f)

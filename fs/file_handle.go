@@ -34,16 +34,25 @@ type file struct {
 	base     []meta.Extent // the published extents (a copy of the tree's)
 	size     int64         // current size, including unpublished writes
 	mtime    int64
-	dirty    bool   // something is not yet published
-	gen      uint64 // bumped by every change
-	truncAt  int64  // lowest size since the last applied publish: base extents at/after it read as zeros
-	truncNew int64  // lowest size since the last publish snapshot: truncAt once that publish applies
+	dirty    bool    // something is not yet published
+	gen      uint64  // bumped by every change
+	truncAt  int64   // lowest size since the last applied publish: base extents at/after it read as zeros
+	truncs   []trunc // truncations not yet covered by an applied publish, in order
+	truncSeq uint64  // truncations so far
 	chunks   map[int64]*version
-	waiting  bool  // a writer waits for memory: the evictor may freeze its buffers
-	queued   bool  // a background publish is queued
-	renamed  bool  // given a name while dirty: publish before the next commit
-	err      error // failure of a background publish, reported once by flush/fsync
-	gone     bool  // unlinked and released: drop everything
+	waiting  bool     // a writer waits for memory: the evictor may freeze its buffers
+	queued   bool     // a background publish is queued
+	renamed  bool     // given a name while dirty: publish before the next commit
+	err      error    // failure of a background publish, reported once by flush/fsync
+	gone     bool     // unlinked and released: drop everything
+	closed   bool     // closed since the last change: the content is a closed one
+	snap     *pubSnap // the content at the last close, for its background publish (see publish)
+}
+
+// trunc is one truncation of a file to size, the seq-th.
+type trunc struct {
+	seq  uint64
+	size int64
 }
 
 // version is one chunk's new content, not yet published. While not frozen
@@ -77,7 +86,7 @@ func (fs *FS) acquireFile(ino meta.Ino, open bool) (*file, error) {
 			return nil, syscall.EISDIR
 		}
 		f = &file{fs: fs, ino: ino, base: in.Extents, size: int64(in.Size),
-			mtime: in.Mtime, truncAt: noTrunc, truncNew: noTrunc, chunks: make(map[int64]*version)}
+			mtime: in.Mtime, truncAt: noTrunc, chunks: make(map[int64]*version)}
 		fs.files[ino] = f
 	}
 	if open {
@@ -120,6 +129,7 @@ func (f *file) discard() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.gone = true
+	f.snap = nil
 	for ci, v := range f.chunks {
 		f.fs.dropVersion(v)
 		delete(f.chunks, ci)

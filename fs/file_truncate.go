@@ -50,6 +50,7 @@ func (fs *FS) setSize(f *file, size int64, growOnly bool) error {
 	if growOnly && size <= f.size {
 		return nil
 	}
+	f.changingLocked()
 	if size < f.size {
 		for ci, v := range f.chunks {
 			if ci*fs.cs >= size {
@@ -61,7 +62,8 @@ func (fs *FS) setSize(f *file, size int64, growOnly bool) error {
 			f.clampChunkLocked(size/fs.cs, k)
 		}
 		f.truncAt = min(f.truncAt, size)
-		f.truncNew = min(f.truncNew, size)
+		f.truncSeq++
+		f.truncs = append(f.truncs, trunc{seq: f.truncSeq, size: size})
 	}
 	f.size = size
 	f.touchLocked()

@@ -23,6 +23,9 @@ func (fs *FS) write(ctx context.Context, f *file, data []byte, off int64) (int, 
 	}
 	f.wmu.Lock()
 	defer f.wmu.Unlock()
+	f.mu.Lock()
+	f.changingLocked()
+	f.mu.Unlock()
 	done := 0
 	for done < len(data) {
 		pos := off + int64(done)
