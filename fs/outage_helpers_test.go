@@ -58,6 +58,26 @@ func hasIntent(cache string) bool {
 	return err == nil
 }
 
+// writeFilesWithin writes files in the background and reports whether
+// that finished within d; if not, unstick is called and the writes are
+// waited for (so that no open file keeps the mount busy).
+func writeFilesWithin(t *testing.T, dir string, files map[string][]byte, d time.Duration, unstick func()) bool {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		writeFiles(t, dir, files)
+	}()
+	select {
+	case <-done:
+		return true
+	case <-time.After(d):
+		unstick()
+		<-done
+		return false
+	}
+}
+
 // writeFiles writes files name -> content, closing each.
 func writeFiles(t *testing.T, dir string, files map[string][]byte) {
 	t.Helper()

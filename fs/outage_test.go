@@ -47,14 +47,7 @@ func TestOutageWritesContinue(t *testing.T) {
 		}
 		small := marker(t, "name")
 		files[small] = []byte(marker(t, "content"))
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			writeFiles(t, mt.dir, files)
-		}()
-		select {
-		case <-done:
-		case <-time.After(2 * time.Minute):
+		if !writeFilesWithin(t, mt.dir, files, 2*time.Minute, func() { store.Clear() }) {
 			t.Fatal("writes blocked during the outage although the stage has room")
 		}
 		if n := stagedObjects(t, cache); n == 0 {

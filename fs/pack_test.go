@@ -160,17 +160,8 @@ func TestPackWaitersDoNotStallWriters(t *testing.T) {
 		for i := range 300 { // each holds a 64 KiB buffer: 18 MiB in all
 			files[fmt.Sprintf("tiny%03d", i)] = pattern(byte(i), 100+i)
 		}
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			writeFiles(t, mt.dir, files)
-		}()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
+		if !writeFilesWithin(t, mt.dir, files, 30*time.Second, mt.m.FS().up.pack.drain) {
 			t.Error("writers stalled on memory held by small files waiting to be packed")
-			mt.m.FS().up.pack.drain() // let them finish, so the mount can go
-			<-done
 		}
 		mt.unmount(t)
 		wantFiles(t, v.readOnly(t).dir, files)
