@@ -176,6 +176,13 @@ func (fs *FS) overlay(in *meta.Inode) {
 	f := fs.files[in.Ino]
 	fs.mu.Unlock()
 	if f == nil {
+		// The caller's in may predate a publish whose file state was
+		// dropped just now (a file is dropped only once its data is in
+		// the tree): read it again, or a setattr(size) reply could carry
+		// the old size and the kernel would cut the file's reads there.
+		if fresh, ok := fs.tree.Get(in.Ino); ok {
+			*in = fresh
+		}
 		return
 	}
 	f.mu.Lock()
