@@ -108,12 +108,20 @@ func (a *app) printPrune(res *history.PruneResult, o pruneOptions) {
 // compared with the objects' modification times, which the store sets, so
 // a local clock running ahead of the store's must not make fresh uploads
 // look old. The lease object was just written, so its time is the store's
-// "now" (or a little before, which only keeps more).
+// "now" (or a little before, which only keeps more). It is read from a
+// listing, which S3 gives in milliseconds: a HEAD's Last-Modified has whole
+// seconds and would set the clock back by up to one.
 func storeClock(ctx context.Context, s remote.Store) func() time.Time {
-	info, err := s.Stat(ctx, lease.Key)
-	if err != nil || info.ModTime.IsZero() {
+	var mod time.Time
+	_ = s.List(ctx, lease.Key, func(o remote.ObjectInfo) error {
+		if o.Key == lease.Key {
+			mod = o.ModTime
+		}
+		return nil
+	})
+	if mod.IsZero() {
 		return time.Now
 	}
-	offset := time.Until(info.ModTime)
+	offset := time.Until(mod)
 	return func() time.Time { return time.Now().Add(min(offset, 0)) }
 }

@@ -150,7 +150,7 @@ func sweep(ctx context.Context, s remote.Store, live map[string]bool, head meta.
 				res.Live++
 				res.LiveBytes += o.Size
 			case !ours(o.Key, head.Seq):
-			case !o.ModTime.Before(cutoff):
+			case opts.Grace > 0 && !o.ModTime.Before(cutoff):
 				res.Young++
 				res.YoungBytes += o.Size
 			default:

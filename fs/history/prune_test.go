@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sealfs/sealfs/fs/meta"
 	"github.com/sealfs/sealfs/remote"
@@ -270,5 +271,30 @@ func TestPruneStopsWhenHeadMoves(t *testing.T) {
 		if _, err := hook.Stat(ctx, k); err != nil {
 			t.Fatalf("prune deleted %s although head moved", k)
 		}
+	}
+}
+
+// TestPruneNoGraceIgnoresClocks: with no grace period ('prune --grace 0')
+// every unreferenced object goes, even one the store stamped later than
+// the prune's clock (a clock a second behind, as a whole-second HTTP date
+// makes it, once left the garbage a snapshot had just made).
+func TestPruneNoGraceIgnoresClocks(t *testing.T) {
+	ctx := context.Background()
+	s := remote.NewMemory()
+	h := newHistory3(t, s)
+	behind := func() time.Time { return time.Now().Add(-time.Hour) }
+	res, err := Prune(ctx, s, h.c, PruneOptions{Policy: Policy{KeepLast: 1}, Grace: -1, Now: behind})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Young != 0 || len(res.Deleted) == 0 {
+		t.Fatalf("no grace: deleted %d, kept %d as young", len(res.Deleted), res.Young)
+	}
+	chk, err := Check(ctx, s, h.c, CheckOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if chk.Damaged() || len(chk.Unreferenced) != 0 {
+		t.Fatalf("check after prune: damage %v, unreferenced %d", chk.Damage, len(chk.Unreferenced))
 	}
 }
