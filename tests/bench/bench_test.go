@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"math"
 	"os"
 	"os/exec"
@@ -119,10 +120,13 @@ func TestFlags(t *testing.T) {
 	if c.SizeMiB != 256 || c.Files != 7 || c.SQLRows != 5000 {
 		t.Errorf("--quick --files 7: got size %d, files %d, rows %d", c.SizeMiB, c.Files, c.SQLRows)
 	}
-	for _, bad := range [][]string{{"--size", "0"}, {"--only", "nope"}, {"extra"}} {
-		if _, err := parseFlags(bad); err == nil {
-			t.Errorf("parseFlags(%q) accepted", bad)
+	for _, bad := range [][]string{{"--size", "0"}, {"--only", "nope"}, {"extra"}, {"--no-such-flag"}} {
+		if _, err := parseFlags(bad); !errors.As(err, new(usageError)) {
+			t.Errorf("parseFlags(%q): %v, want a usage error (exit status 2)", bad, err)
 		}
+	}
+	if _, err := parseFlags([]string{"--help"}); !errors.Is(err, flag.ErrHelp) {
+		t.Errorf("--help: %v, want flag.ErrHelp (usage printed, exit status 0)", err)
 	}
 }
 

@@ -34,13 +34,25 @@ type config struct {
 	Verbose     bool
 }
 
+// usageError is a mistake on the command line (exit status 2).
+type usageError struct{ error }
+
+func (e usageError) Unwrap() error { return e.error }
+
 // workloads in the order they run.
 var workloads = []string{"raw", "seq", "small", "rename", "sqlite"}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+	err := run(ctx, os.Args[1:], os.Stdout)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return // --help: the usage is printed, nothing failed
+	case errors.As(err, new(usageError)):
+		fmt.Fprintln(os.Stderr, "bench: error:", err)
+		os.Exit(2)
+	case err != nil:
 		fmt.Fprintln(os.Stderr, "bench: error:", err)
 		os.Exit(1)
 	}
@@ -109,6 +121,13 @@ func runWorkload(ctx context.Context, e *env, r *report, name string) error {
 func parseFlags(args []string) (config, error) {
 	var c config
 	f := flag.NewFlagSet("bench", flag.ContinueOnError)
+	f.Usage = func() {
+		fmt.Fprintf(f.Output(), "usage: go run ./tests/bench [flags]\n\n"+
+			"Measures sealfs next to the raw S3 ceiling of the same machine, in the same run,\n"+
+			"on a private MinIO on loopback (or --endpoint), and prints each figure, its ratio\n"+
+			"and its target. Needs root and /dev/fuse. --quick takes under a minute.\n\nflags:\n")
+		f.PrintDefaults()
+	}
 	f.StringVar(&c.Endpoint, "endpoint", "", "S3 endpoint URL to use instead of a private MinIO (credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)")
 	f.StringVar(&c.Binary, "sealfs", "", "sealfs binary to drive (default: go build ./cmd/sealfs)")
 	f.StringVar(&c.ProfileDir, "profile", "", "mount in this process with fs.Mount and write CPU profiles of each sealfs phase into `DIR`")
@@ -127,10 +146,13 @@ func parseFlags(args []string) (config, error) {
 	f.BoolVar(&c.Quick, "quick", false, "smaller sizes (about a minute): --size 256 --files 1000 --sqlite-rows 5000, unless given")
 	f.BoolVar(&c.Verbose, "v", false, "report progress on stderr")
 	if err := f.Parse(args); err != nil {
-		return c, err
+		if errors.Is(err, flag.ErrHelp) {
+			return c, err
+		}
+		return c, usageError{err}
 	}
 	if f.NArg() > 0 {
-		return c, fmt.Errorf("unexpected arguments %q", f.Args())
+		return c, usageError{fmt.Errorf("unexpected arguments %q (see --help)", f.Args())}
 	}
 	if c.Quick {
 		set := map[string]bool{}
@@ -143,13 +165,16 @@ func parseFlags(args []string) (config, error) {
 			}
 		}
 	}
-	return c, c.validate()
+	if err := c.validate(); err != nil {
+		return c, usageError{err}
+	}
+	return c, nil
 }
 
 func (c config) validate() error {
 	for _, n := range []int{c.SizeMiB, c.Files, c.FileKiB, c.Dirs, c.RenameFiles, c.Overwrites, c.SQLRows, c.SQLTxn, c.Parallel, c.SmallPar} {
 		if n <= 0 {
-			return errors.New("sizes and counts must be positive")
+			return errors.New("sizes and counts must be positive numbers")
 		}
 	}
 	for _, name := range strings.Split(c.Only, ",") {
