@@ -171,6 +171,14 @@ func (m *Mounted) Unmount() error {
 	return m.Wait()
 }
 
+// Inodes is the number of files and folders in the mounted tree: the
+// metadata the mount keeps in memory grows with it (cmd/sealfs sizes the
+// process's soft memory limit by it).
+func (m *Mounted) Inodes() uint64 {
+	files, dirs, _ := m.fs.tree.Stats()
+	return files + dirs
+}
+
 // Sync flushes every file's data and commits now.
 func (m *Mounted) Sync(ctx context.Context) error { return m.fs.Sync(ctx) }
 

@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -130,7 +128,6 @@ func (a *app) runMount(ctx context.Context, location, mountpoint string, o mount
 		FollowInterval: followInterval(o.followInterval),
 		FsyncTimeout:   o.fsyncTimeout,
 	}
-	setMemoryLimit(a.logger)
 	g, err := a.guardMount(ctx, s, u, cacheDir, o, &opts)
 	if err != nil {
 		return err
@@ -144,6 +141,8 @@ func (a *app) runMount(ctx context.Context, location, mountpoint string, o mount
 		}
 		return fmt.Errorf("cannot mount %s at %s: %w", s, mnt, err)
 	}
+	stopLimit := setMemoryLimit(a.logger, m.Inodes)
+	defer stopLimit()
 	err = a.serve(s, mnt, m)
 	if cerr := g.close(ctx, err == nil); err == nil {
 		err = cerr
@@ -300,23 +299,4 @@ func (a *app) reportRecovery(mnt string, r *fs.Recovery) {
 	case r.Replayed:
 		a.notice(fmt.Sprintf("committed the changes an earlier mount on this device (%s) had left staged", r.Written.Local().Format("2006-01-02 15:04 MST")))
 	}
-}
-
-// mountMemoryLimit is the mount process's default soft memory limit. The
-// FS bounds its live data (dirty chunks under fs.DefaultMemoryBudget, the
-// read cache under fs.DefaultReadCache); without a limit the Go runtime lets
-// garbage grow to twice the live heap before collecting, which doubled the
-// peak RSS of a mount writing 512 MiB (docs/PERFORMANCE.md: 143-168 MiB
-// without, 108 MiB with it, no measurable throughput loss).
-const mountMemoryLimit = 100 << 20
-
-// setMemoryLimit applies mountMemoryLimit unless the user chose one with
-// GOMEMLIMIT. It is soft: the runtime collects more often near it, never
-// fails an allocation.
-func setMemoryLimit(log *slog.Logger) {
-	if _, set := os.LookupEnv("GOMEMLIMIT"); set {
-		return
-	}
-	debug.SetMemoryLimit(mountMemoryLimit)
-	log.Debug("soft memory limit", "bytes", mountMemoryLimit)
 }

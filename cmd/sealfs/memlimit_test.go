@@ -1,0 +1,106 @@
+package main
+
+import (
+	"io"
+	"log/slog"
+	"runtime"
+	"runtime/debug"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestMemoryLimit(t *testing.T) {
+	const base = 100 << 20
+	for _, c := range []struct {
+		inodes uint64
+		want   int64
+	}{
+		{0, base},
+		{10, base + 10*limitPerInode},
+		{300_000, base + 300_000*limitPerInode}, // 216 MB live measured
+	} {
+		if got := memoryLimit(base, c.inodes); got != c.want {
+			t.Errorf("memoryLimit(%d, %d) = %d, want %d", base, c.inodes, got, c.want)
+		}
+	}
+	if got := memoryLimit(base, 300_000); got < 216e6*3/2 {
+		t.Errorf("300,000 inodes (216 MB live) get a limit of %d: no room for garbage", got)
+	}
+}
+
+// churn allocates n MiB of garbage, 1 MiB at a time, and returns how many
+// collections ran meanwhile.
+func churn(n int) uint32 {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	before := ms.NumGC
+	var sink []byte
+	for range n {
+		sink = make([]byte, 1<<20)
+		sink[0] = 1
+	}
+	runtime.KeepAlive(sink)
+	runtime.ReadMemStats(&ms)
+	return ms.NumGC - before
+}
+
+// TestMemoryLimitFollowsTree: a big tree's metadata is live heap above the
+// base limit. With the base alone the collector runs on nearly every
+// allocation; once the tree's size is known the limit leaves room for
+// garbage. Buffers (here: the live heap before the tree grows) never raise
+// it.
+func TestMemoryLimitFollowsTree(t *testing.T) {
+	const base, liveMiB, garbageMiB = 64 << 20, 128, 512
+	orig := debug.SetMemoryLimit(-1)
+	defer debug.SetMemoryLimit(orig)
+	old := limitPoll
+	limitPoll = 10 * time.Millisecond
+	defer func() { limitPoll = old }()
+
+	var inodes atomic.Uint64
+	stop := adaptMemoryLimit(base, inodes.Load, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	defer func() {
+		if stop != nil {
+			stop()
+		}
+	}()
+	if got := debug.SetMemoryLimit(-1); got != base {
+		t.Fatalf("an empty tree: limit %d, want the base %d", got, base)
+	}
+
+	live := make([][]byte, liveMiB) // the tree's nodes
+	for i := range live {
+		live[i] = make([]byte, 1<<20)
+	}
+	runtime.GC()
+	time.Sleep(5 * limitPoll)
+	if got := debug.SetMemoryLimit(-1); got != base {
+		t.Fatalf("a live heap of %d MiB raised the limit to %d: buffers must not", liveMiB, got)
+	}
+	fixed := churn(garbageMiB)
+
+	inodes.Store(liveMiB << 20 / 700) // the tree that holds that heap
+	deadline := time.Now().Add(10 * time.Second)
+	for debug.SetMemoryLimit(-1) == base {
+		if time.Now().After(deadline) {
+			t.Fatalf("the limit stayed at %d for a tree of %d inodes", base, inodes.Load())
+		}
+		time.Sleep(limitPoll)
+	}
+	adapted := churn(garbageMiB)
+	stop()
+	stop = nil
+	runtime.KeepAlive(live)
+	if got := debug.SetMemoryLimit(-1); got != orig {
+		t.Errorf("stop left the limit at %d, not the %d found at the start", got, orig)
+	}
+	t.Logf("%d MiB of garbage beside %d MiB live: %d collections with the base limit (%d MiB), %d with the tree's (%d MiB)",
+		garbageMiB, liveMiB, fixed, base>>20, adapted, memoryLimit(base, inodes.Load())>>20)
+	if fixed < 20 {
+		t.Fatalf("a limit below the live heap ran only %d collections: the test shows nothing", fixed)
+	}
+	if adapted*4 > fixed {
+		t.Errorf("%d collections with the tree's limit against %d with the base, want at most a quarter", adapted, fixed)
+	}
+}
