@@ -88,9 +88,7 @@ func TestSmallFilesArePacked(t *testing.T) {
 // an hour here, so only that send can make the fsync succeed within its
 // timeout), and the file is then durable for another device.
 func TestPackedFsyncIsPrompt(t *testing.T) {
-	old := packLinger
-	packLinger = time.Hour
-	t.Cleanup(func() { packLinger = old })
+	lingerAnHour(t)
 	forEachStore(t, func(t *testing.T, v *testVault) {
 		mt := v.mount(t, func(o *Options) {
 			o.CommitInterval = time.Hour
@@ -150,9 +148,7 @@ func TestPackedColdReadFetchesAhead(t *testing.T) {
 // write memory; a writer that runs out of it sends them instead of
 // waiting for the linger (here an hour) or the next commit.
 func TestPackWaitersDoNotStallWriters(t *testing.T) {
-	old := packLinger
-	packLinger = time.Hour
-	t.Cleanup(func() { packLinger = old })
+	lingerAnHour(t)
 	forEachStore(t, func(t *testing.T, v *testVault) {
 		mt := v.mount(t, func(o *Options) {
 			o.MemoryBudget = 1 // the minimum: four chunks
@@ -168,4 +164,13 @@ func TestPackWaitersDoNotStallWriters(t *testing.T) {
 		mt.unmount(t)
 		wantFiles(t, v.readOnly(t).dir, files)
 	})
+}
+
+// lingerAnHour makes small versions wait an hour for pack mates, for the
+// rest of the test: only an explicit send (fsync, commit, memory
+// pressure) can move them.
+func lingerAnHour(t *testing.T) {
+	old := packLinger
+	packLinger = time.Hour
+	t.Cleanup(func() { packLinger = old })
 }
