@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -56,15 +57,17 @@ const (
 	kindHang
 	kindTruncate
 	kindListAfter
+	kindGate
 )
 
-// Rule is one fault. Build it with Fail, LoseResponse, Delay, Hang,
+// Rule is one fault. Build it with Fail, LoseResponse, Delay, Wait, Hang,
 // Truncate or FailAfterKeys and narrow it with If, Nth and Times.
 type Rule struct {
 	kind  kind
 	err   error
 	delay time.Duration
-	n     int // Truncate: bytes kept; FailAfterKeys: keys delivered
+	n     int   // Truncate: bytes kept; FailAfterKeys: keys delivered
+	gate  *Gate // Wait
 	pred  func(Call) bool
 	nth   int
 	times int
@@ -81,6 +84,46 @@ func LoseResponse(err error) *Rule { return &Rule{kind: kindLose, err: err} }
 
 // Delay sleeps d (or until ctx ends) before the call goes on.
 func Delay(d time.Duration) *Rule { return &Rule{kind: kindDelay, delay: d} }
+
+// Wait holds each call at g until the test opens it (or the call's
+// context ends); like Delay it combines with a deciding rule. Tests use it
+// to hold an upload in flight for exactly as long as they need, instead of
+// a delay that a slow machine may outlast.
+func Wait(g *Gate) *Rule { return &Rule{kind: kindGate, gate: g} }
+
+// Gate holds the calls of Wait rules until Open. Arrived tells the test a
+// call is being held, so it can act "during" that call without guessing.
+type Gate struct {
+	open     chan struct{}
+	arrived  chan struct{}
+	openOnce sync.Once
+	arrOnce  sync.Once
+	held     atomic.Int64
+}
+
+// NewGate returns a closed gate.
+func NewGate() *Gate { return &Gate{open: make(chan struct{}), arrived: make(chan struct{})} }
+
+// Open lets every held and later call through. Opening twice is fine.
+func (g *Gate) Open() { g.openOnce.Do(func() { close(g.open) }) }
+
+// Arrived is closed once the first call is held at the gate.
+func (g *Gate) Arrived() <-chan struct{} { return g.arrived }
+
+// Held is the number of calls waiting at the gate now.
+func (g *Gate) Held() int64 { return g.held.Load() }
+
+func (g *Gate) wait(ctx context.Context) error {
+	g.held.Add(1)
+	defer g.held.Add(-1)
+	g.arrOnce.Do(func() { close(g.arrived) })
+	select {
+	case <-g.open:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
 
 // Hang blocks until the call's context ends and returns its error.
 func Hang() *Rule { return &Rule{kind: kindHang} }
@@ -165,6 +208,7 @@ func (f *Store) Calls(op Op) int {
 // plan is what the rules decided for one call.
 type plan struct {
 	delay time.Duration
+	gates []*Gate
 	out   *Rule // the deciding rule, or nil
 }
 
@@ -178,12 +222,16 @@ func (f *Store) plan(c Call) plan {
 		if in.op != Any && in.op != c.Op {
 			continue
 		}
-		if !in.rule.fires(c, p.out == nil || in.rule.kind == kindDelay) {
+		combines := in.rule.kind == kindDelay || in.rule.kind == kindGate
+		if !in.rule.fires(c, p.out == nil || combines) {
 			continue
 		}
-		if in.rule.kind == kindDelay {
+		switch in.rule.kind {
+		case kindDelay:
 			p.delay += in.rule.delay
-		} else {
+		case kindGate:
+			p.gates = append(p.gates, in.rule.gate)
+		default:
 			p.out = in.rule
 		}
 	}
@@ -200,6 +248,11 @@ func (p plan) before(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-t.C:
+		}
+	}
+	for _, g := range p.gates {
+		if err := g.wait(ctx); err != nil {
+			return err
 		}
 	}
 	if p.out == nil {

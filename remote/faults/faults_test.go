@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"runtime"
 	"testing"
 	"time"
 
@@ -90,5 +91,43 @@ func TestRules(t *testing.T) {
 	}
 	if f.Calls(faults.Get) != 7 || f.Calls(faults.Any) != 11 {
 		t.Errorf("Calls: get=%d any=%d, want 7 and 11", f.Calls(faults.Get), f.Calls(faults.Any))
+	}
+}
+
+// TestGate: a Wait rule holds calls until the gate opens, tells the test
+// when the first one arrived, and combines with a deciding rule.
+func TestGate(t *testing.T) {
+	ctx := context.Background()
+	f := faults.New(remote.NewMemory())
+	g := faults.NewGate()
+	f.Inject(faults.Put, faults.Wait(g).If(faults.KeyPrefix("held/")))
+	f.Inject(faults.Put, faults.Fail(faults.ErrServer).If(faults.KeyPrefix("held/fail")))
+	if _, err := f.Put(ctx, "free", []byte("v"), remote.PutOptions{}); err != nil {
+		t.Fatalf("a call the gate does not match: %v", err)
+	}
+	done := make(chan error, 2)
+	go func() { _, err := f.Put(ctx, "held/ok", []byte("v"), remote.PutOptions{}); done <- err }()
+	go func() { _, err := f.Put(ctx, "held/fail", []byte("v"), remote.PutOptions{}); done <- err }()
+	<-g.Arrived()
+	for g.Held() < 2 {
+		runtime.Gosched()
+	}
+	if _, err := f.Store.Stat(ctx, "held/ok"); !errors.Is(err, remote.ErrNotFound) {
+		t.Fatalf("a held put reached the store: %v", err)
+	}
+	g.Open()
+	errs := []error{<-done, <-done}
+	if (errs[0] == nil) == (errs[1] == nil) {
+		t.Fatalf("after Open: %v; want one success and the injected failure", errs)
+	}
+	if _, err := f.Store.Stat(ctx, "held/ok"); err != nil {
+		t.Errorf("the held put did not land after Open: %v", err)
+	}
+	g2 := faults.NewGate()
+	f.Inject(faults.Stat, faults.Wait(g2))
+	cctx, cancel := context.WithCancel(ctx)
+	go func() { <-g2.Arrived(); cancel() }()
+	if _, err := f.Stat(cctx, "free"); !errors.Is(err, context.Canceled) {
+		t.Errorf("a held call whose context ends: %v", err)
 	}
 }
