@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"sync"
+	"time"
 
 	"github.com/sealfs/sealfs/fs/lease"
 	"github.com/sealfs/sealfs/fs/meta"
@@ -316,7 +317,7 @@ func (fs *FS) commitLoop() {
 		<-fs.loopStop
 		return
 	}
-	t := timeTicker(fs.opts.CommitInterval)
+	t := time.NewTicker(fs.opts.CommitInterval)
 	defer t.Stop()
 	for {
 		select {

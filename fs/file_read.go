@@ -145,8 +145,11 @@ func (fs *FS) readExtent(ctx context.Context, e meta.Extent, off int64, dst []by
 	objOff := int64(e.Offset) + off
 	first := objOff / crypt.SegmentSize
 	var ahead int64
-	if int64(e.Offset)+int64(e.Length)+crypt.SegmentSize < int64(e.ObjectSize) {
-		ahead = packReadAhead // a pack: its next files were most likely written, and are read, together
+	if end := int64(e.Offset) + int64(e.Length); int64(e.ObjectSize) > min(crypt.PaddedSize(end), max(end, fs.cs)) {
+		// More than the padding of an object that ends with this
+		// extent follows it: a pack, whose next files were most likely
+		// written, and are read, together.
+		ahead = packReadAhead
 	}
 	entries, segs, err := fs.segments(ctx, e.Object, int64(e.ObjectSize), first, (objOff+n-1)/crypt.SegmentSize, ahead)
 	defer fs.cache.release(entries...)

@@ -203,7 +203,9 @@ func (fs *FS) waitForMemory(ctx context.Context, f *file, ci, n int64) error {
 		f.mu.Unlock()
 	}()
 	fs.clean.release()
-	fs.up.pack.flush() // small versions waiting to be packed hold memory too
+	// Small versions waiting to be packed hold memory too: they leave at
+	// once while this writer waits, including those closed meanwhile.
+	defer fs.up.pack.squeeze()()
 	for {
 		if fs.up.inflight.Load() == 0 {
 			fs.evict(f, ci)

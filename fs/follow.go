@@ -18,20 +18,6 @@ import (
 // new commits of the writer when Options.FollowInterval is zero.
 const DefaultFollowInterval = 2 * time.Second
 
-// Bounds of one poll, so that a request that hangs cannot stop following:
-// checking and reading the head is small; loading a tree may be large.
-// Variables so that tests can shorten them.
-var (
-	pollTimeout = 30 * time.Second
-	loadTimeout = 10 * time.Minute
-)
-
-// followCacheTimeout, when set (by tests), replaces the kernel's entry and
-// attribute cache timeouts on a following mount. Set to hours, it proves
-// that following invalidates the kernel's caches instead of waiting for
-// them to expire.
-var followCacheTimeout time.Duration
-
 // follower is the state of a read-only mount that follows the writer's
 // commits. Only the poll goroutine touches etag, bad and failing.
 type follower struct {
@@ -73,7 +59,7 @@ func (fs *FS) followLoop() {
 		case <-ctx.Done():
 		}
 	}()
-	t := timeTicker(fs.opts.FollowInterval)
+	t := time.NewTicker(fs.opts.FollowInterval)
 	defer t.Stop()
 	for {
 		select {
@@ -91,7 +77,7 @@ func (fs *FS) followLoop() {
 // keeps serving the last good tree.
 func (fs *FS) poll(ctx context.Context) {
 	fw := &fs.follow
-	hctx, cancel := context.WithTimeout(ctx, pollTimeout)
+	hctx, cancel := context.WithTimeout(ctx, fs.opts.tune.pollTimeout)
 	defer cancel()
 	info, err := fs.opts.Store.Stat(hctx, meta.HeadKey)
 	if err != nil {
@@ -120,7 +106,7 @@ func (fs *FS) poll(ctx context.Context) {
 		fs.pollOK()
 		return
 	}
-	lctx, cancelLoad := context.WithTimeout(ctx, loadTimeout)
+	lctx, cancelLoad := context.WithTimeout(ctx, fs.opts.tune.loadTimeout)
 	defer cancelLoad()
 	tree, err := fw.meta.Load(lctx, fs.tree)
 	if err != nil {

@@ -29,6 +29,14 @@ func TestMain(m *testing.M) {
 	s3test.Main(m)
 }
 
+// testTuning keeps retries of staged uploads quick in tests: a store that
+// comes back is used again within half a second.
+var testTuning = tuning{uploadBackoffMax: 500 * time.Millisecond}
+
+// lingerAnHour makes small versions wait an hour for pack mates: only an
+// explicit send (fsync, commit, memory pressure) can move them.
+func lingerAnHour(o *Options) { o.tune.packLinger = time.Hour }
+
 // testVault is a fresh vault in a store, with its keys.
 type testVault struct {
 	store remote.Store
@@ -83,7 +91,7 @@ func (v *testVault) mount(t testing.TB, tweak ...func(*Options)) *mounted {
 	s3test.RequireFUSE(t)
 	dir, cache := t.TempDir(), t.TempDir()
 	opts := Options{Store: v.store, Keys: v.keys, CacheDir: cache, Device: "test",
-		CommitInterval: 200 * time.Millisecond}
+		CommitInterval: 200 * time.Millisecond, tune: testTuning}
 	for _, fn := range tweak {
 		fn(&opts)
 	}

@@ -94,8 +94,8 @@ func checkMountpoint(dir string) error {
 
 func (fs *FS) nodeOptions() *gofs.Options {
 	et, at, nt := entryTimeout, attrTimeout, negativeTimeout
-	if fs.opts.following() && followCacheTimeout > 0 {
-		et, at, nt = followCacheTimeout, followCacheTimeout, followCacheTimeout
+	if c := fs.opts.tune.followCacheTimeout; fs.opts.following() && c > 0 {
+		et, at, nt = c, c, c
 	}
 	return &gofs.Options{
 		MountOptions:    fs.mountOptions(),

@@ -86,6 +86,60 @@ type Options struct {
 	Debug          bool         // go-fuse debug output
 
 	stageDir *stage.Dir // set by Open for a read-write FS with a CacheDir
+	tune     tuning     // internal delays; tests in this package set them
+}
+
+// tuning holds the engine's internal delays. They are not options a user
+// sets: they exist so that tests drive time (an hour-long pack linger, an
+// upload that is never "slow") instead of sleeping and hoping. Zero fields
+// take the defaults below.
+type tuning struct {
+	// packLinger is how long a small version waits for others to share
+	// its object when nothing needs it sooner (pack.go).
+	packLinger time.Duration
+	// stageAfter is how long an upload from memory may run before its
+	// object is also written to the staging area, so that a crash or an
+	// outage that begins now cannot lose it (upload.go).
+	stageAfter time.Duration
+	// directPutTimeout bounds one upload from memory (the S3 store
+	// retries transient errors within it) before the stager takes the
+	// object over.
+	directPutTimeout time.Duration
+	// uploadBackoffMax caps the wait between attempts of one staged
+	// upload (staging.go).
+	uploadBackoffMax time.Duration
+	// pollTimeout and loadTimeout bound one poll of a following mount, so
+	// that a request that hangs cannot stop following: checking and
+	// reading the head is small; loading a tree may be large.
+	pollTimeout, loadTimeout time.Duration
+	// followCacheTimeout, when set, replaces the kernel's entry and
+	// attribute cache timeouts on a following mount (0: the usual ones).
+	// Set to hours, it proves that following invalidates the kernel's
+	// caches instead of waiting for them to expire.
+	followCacheTimeout time.Duration
+}
+
+var defaultTuning = tuning{
+	packLinger:       50 * time.Millisecond,
+	stageAfter:       time.Second,
+	directPutTimeout: 2 * time.Minute,
+	uploadBackoffMax: 5 * time.Second,
+	pollTimeout:      30 * time.Second,
+	loadTimeout:      10 * time.Minute,
+}
+
+func (t tuning) withDefaults() tuning {
+	d := defaultTuning
+	for _, f := range []struct{ v, def *time.Duration }{
+		{&t.packLinger, &d.packLinger}, {&t.stageAfter, &d.stageAfter},
+		{&t.directPutTimeout, &d.directPutTimeout}, {&t.uploadBackoffMax, &d.uploadBackoffMax},
+		{&t.pollTimeout, &d.pollTimeout}, {&t.loadTimeout, &d.loadTimeout},
+	} {
+		if *f.v <= 0 {
+			*f.v = *f.def
+		}
+	}
+	return t
 }
 
 // withDefaults returns o with zero fields replaced by their defaults.
@@ -123,8 +177,6 @@ func (o Options) withDefaults() Options {
 	if o.Rand == nil {
 		o.Rand = rand.Reader
 	}
+	o.tune = o.tune.withDefaults()
 	return o
 }
-
-// timeTicker is time.NewTicker; a variable so tests could speed it up.
-var timeTicker = time.NewTicker

@@ -24,7 +24,7 @@ func (v *testVault) mountCache(t testing.TB, store remote.Store, cache string, t
 	s3test.RequireFUSE(t)
 	dir := t.TempDir()
 	opts := Options{Store: store, Keys: v.keys, CacheDir: cache, Device: "test",
-		CommitInterval: 200 * time.Millisecond, FsyncTimeout: 10 * time.Second}
+		CommitInterval: 200 * time.Millisecond, FsyncTimeout: 10 * time.Second, tune: testTuning}
 	for _, fn := range tweak {
 		fn(&opts)
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -229,17 +228,6 @@ func TestUnmountLeavesStaged(t *testing.T) {
 		ro := v.mountCache(t, store, t.TempDir(), func(o *Options) { o.ReadOnly = true })
 		wantFiles(t, ro.dir, files)
 	})
-}
-
-func init() {
-	// Keep retries of staged uploads quick in tests.
-	if s := os.Getenv("SEALFS_TEST_BACKOFF"); s != "" {
-		if ms, err := strconv.Atoi(s); err == nil {
-			uploadBackoffMax = time.Duration(ms) * time.Millisecond
-		}
-	} else {
-		uploadBackoffMax = 500 * time.Millisecond
-	}
 }
 
 // TestStageBudget: during an outage writes are accepted up to the stage

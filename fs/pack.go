@@ -17,25 +17,25 @@ import (
 // keeps an object while any snapshot references it).
 //
 // A pack leaves when it reaches a chunk, when the first version in it has
-// waited packLinger, or at once when something needs it in the store (an
-// fsync, a commit: see flush). close(2) does not wait for uploads, so the
-// linger costs an application nothing; it bounds the memory held to one
-// chunk and lets a burst of small files share a few objects.
+// waited the linger (tuning.packLinger, 50 ms), or at once when something
+// needs it in the store (an fsync, a commit: see flush) or needs the
+// memory it holds (a writer waiting for the write budget: see squeeze).
+// close(2) does not wait for uploads, so the linger costs an application
+// nothing; it bounds the memory held to one chunk and lets a burst of
+// small files share a few objects.
 type packer struct {
 	u      *uploader
 	max    int64 // largest version packed (its length)
 	target int64 // a pack this large leaves without waiting
+	linger time.Duration
 
-	mu     sync.Mutex
-	cur    []packItem
-	size   int64       // sum of cur's data lengths
-	timer  *time.Timer // sends cur after packLinger; nil when cur is empty
-	urgent bool        // the FS is closing: nothing lingers any more
+	mu      sync.Mutex
+	cur     []packItem
+	size    int64       // sum of cur's data lengths
+	timer   *time.Timer // sends cur after linger; nil when cur is empty
+	urgent  bool        // the FS is closing: nothing lingers any more
+	waiters int         // writers waiting for memory: nothing lingers while > 0
 }
-
-// packLinger is how long a small version waits for others to share its
-// object when nothing needs it sooner.
-var packLinger = 50 * time.Millisecond
 
 type packItem struct {
 	v    *version
@@ -44,8 +44,8 @@ type packItem struct {
 	done chan struct{}
 }
 
-func newPacker(u *uploader, chunk int64) *packer {
-	return &packer{u: u, max: chunk / 16, target: chunk}
+func newPacker(u *uploader, chunk int64, linger time.Duration) *packer {
+	return &packer{u: u, max: chunk / 16, target: chunk, linger: linger}
 }
 
 // add takes v's upload if v is small enough to be packed. The caller holds
@@ -61,10 +61,10 @@ func (p *packer) add(v *version, n int64) bool {
 	p.cur = append(p.cur, it)
 	p.size += int64(len(it.data))
 	switch {
-	case p.size >= p.target || p.urgent:
+	case p.size >= p.target || p.urgent || p.waiters > 0:
 		p.sendLocked()
 	case p.timer == nil:
-		p.timer = time.AfterFunc(packLinger, p.flush)
+		p.timer = time.AfterFunc(p.linger, p.flush)
 	}
 	return true
 }
@@ -79,6 +79,35 @@ func (p *packer) flush() {
 		p.sendLocked()
 	}
 	p.mu.Unlock()
+}
+
+// squeeze is called by a writer that waits for write memory: what waits to
+// be packed is sent now, and so is every version that arrives until the
+// returned release is called. Small versions hold budget bytes until their
+// pack is uploaded; one that lingered while a writer waited would hold the
+// memory that writer needs for the whole linger.
+func (p *packer) squeeze() (release func()) {
+	if p == nil {
+		return func() {}
+	}
+	p.mu.Lock()
+	p.waiters++
+	if len(p.cur) > 0 {
+		p.sendLocked()
+	}
+	p.mu.Unlock()
+	return func() {
+		p.mu.Lock()
+		p.waiters--
+		p.mu.Unlock()
+	}
+}
+
+// waiting reports how many writers wait for memory (tests).
+func (p *packer) waiting() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.waiters
 }
 
 // drain sends what waits and makes every later version leave at once

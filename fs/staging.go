@@ -49,6 +49,7 @@ type stager struct {
 	bytes int64                         // sealed bytes of objs
 	warn  bool                          // staging failed: fall back, logged once
 
+	held     atomic.Int64 // objects this mount wrote to the staging area
 	progress atomic.Int64 // Unix ns of the last upload that succeeded
 	failing  atomic.Bool  // uploads fail: log only the first of a run
 	intentMu sync.Mutex   // serialises intent writes
@@ -125,6 +126,7 @@ func (s *stager) hold(id crypt.ObjectID, sealed []byte, plain int64) bool {
 	s.mu.Lock()
 	s.objs[id] = &stagedObj{size: size, plain: plain, done: make(chan struct{})}
 	s.mu.Unlock()
+	s.held.Add(1)
 	return true
 }
 
@@ -179,7 +181,7 @@ func (s *stager) worker() {
 }
 
 // upload puts one staged object, retrying every failure with backoff
-// (capped at 5 s) until it succeeds or the FS closes: during an outage
+// (capped at tuning.uploadBackoffMax, 5 s) until it succeeds or the FS closes: during an outage
 // the object simply waits on disk.
 func (s *stager) upload(ctx context.Context, id crypt.ObjectID) {
 	delay := 100 * time.Millisecond
@@ -199,12 +201,9 @@ func (s *stager) upload(ctx context.Context, id crypt.ObjectID) {
 			return
 		case <-time.After(delay):
 		}
-		delay = min(2*delay, uploadBackoffMax)
+		delay = min(2*delay, s.fs.opts.tune.uploadBackoffMax)
 	}
 }
-
-// uploadBackoffMax caps the wait between attempts of one staged upload.
-var uploadBackoffMax = 5 * time.Second
 
 func (s *stager) uploadOnce(ctx context.Context, id crypt.ObjectID) error {
 	sealed, err := s.dir.ReadObject(id)

@@ -115,7 +115,7 @@ type uploader struct {
 
 func newUploader(fs *FS, n int) *uploader {
 	u := &uploader{fs: fs, sem: make(chan struct{}, n)}
-	u.pack = newPacker(u, fs.cs)
+	u.pack = newPacker(u, fs.cs, fs.opts.tune.packLinger)
 	return u
 }
 
@@ -206,7 +206,7 @@ func (u *uploader) put(data []byte, done func(ext meta.Extent, staged bool, err 
 // per object (22 % of the CPU of a sequential write, 44 % of a small-file
 // write) for a copy that is only needed when the bucket is not there. It is
 // written to local disk when that upload fails, when uploads are already
-// failing, or when the upload is still running after stageAfter: then the
+// failing, or when the upload is still running after tuning.stageAfter: then the
 // version is safe on this device (the intent log can name it, a crash
 // loses nothing) while the upload goes on, and the stager uploads it only
 // if that attempt fails. Only when the stage is full or fails does an
@@ -232,11 +232,11 @@ func (u *uploader) store(plain []byte, plainLen int64, done func(id crypt.Object
 	}
 	s := u.fs.stage
 	if s != nil && !s.failing.Load() {
-		ctx, cancel := context.WithTimeout(u.fs.ctx, directPutTimeout)
+		ctx, cancel := context.WithTimeout(u.fs.ctx, u.fs.opts.tune.directPutTimeout)
 		defer cancel()
 		result := make(chan error, 1)
 		go func() { result <- put(ctx) }()
-		timer := time.NewTimer(stageAfter)
+		timer := time.NewTimer(u.fs.opts.tune.stageAfter)
 		defer timer.Stop()
 		select {
 		case err = <-result:
@@ -277,15 +277,6 @@ func (u *uploader) store(plain []byte, plainLen int64, done func(id crypt.Object
 	}
 	done(id, false, nil)
 }
-
-// directPutTimeout bounds one upload from memory (the S3 store retries
-// transient errors within it) before the stager takes the object over.
-var directPutTimeout = 2 * time.Minute
-
-// stageAfter is how long an upload from memory may run before its object
-// is also written to the staging area, so that a crash or an outage that
-// begins now cannot lose it.
-var stageAfter = time.Second
 
 // padTail zero-pads the plaintext of an object shorter than a chunk to its
 // Padmé size (crypt.PaddedSize, at most a chunk), so that the sealed size
