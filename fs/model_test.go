@@ -62,7 +62,7 @@ type modelRun struct {
 	seed    uint64
 	seen    map[string]seenAs // path -> what the last compare read there
 	full    bool              // next compare reads every file (after a remount)
-	log     []string // recent operations, for the failure message
+	log     []string          // recent operations, for the failure message
 }
 
 const modelChunk = 64 << 10 // one segment: every write crosses chunks
