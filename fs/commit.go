@@ -277,6 +277,7 @@ func (fs *FS) checkLease() error {
 	}
 	if err := fs.opts.Lease.Check(); err != nil {
 		if errors.Is(err, lease.ErrExpired) {
+			fs.count.deferred.Add(1)
 			// Not confirmed lately (the store is unreachable): no commit
 			// now, but no fence either. Writes go on into the staging
 			// area; the renewal loop either confirms the lease again

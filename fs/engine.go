@@ -52,6 +52,16 @@ type FS struct {
 	applyGate sync.RWMutex // publishes (read) vs. a staged commit's check and take (write)
 	recovery  *Recovery    // what Open recovered from an earlier mount (recover.go)
 	follow    follower     // a read-only mount following the writer (follow.go)
+	count     counters
+}
+
+// counters count what the engine's background loops did. Tests wait for
+// these events instead of sleeping ("three more schedule ticks passed,
+// and no snapshot was taken").
+type counters struct {
+	deferred  atomic.Int64 // commits deferred: the writer lease was not confirmed lately
+	snapTicks atomic.Int64 // snapshot schedule ticks handled
+	polls     atomic.Int64 // head polls of a following mount
 }
 
 // Open loads the vault's metadata from opts.Store and prepares the engine

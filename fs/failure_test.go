@@ -95,19 +95,33 @@ func TestMountpointChecks(t *testing.T) {
 // every moment: before, during and after both publishes.
 func TestTruncateDuringPublish(t *testing.T) {
 	store := faults.New(remote.NewMemory())
-	store.Inject(faults.Put, faults.Delay(300*time.Millisecond).If(faults.KeyPrefix("data/")))
+	gate := faults.NewGate()
+	defer gate.Open()
+	store.Inject(faults.Put, faults.Wait(gate).If(faults.KeyPrefix("data/")))
 	v := newVault(t, store, testChunk)
-	mt := v.mount(t)
+	mt := v.mount(t, func(o *Options) { o.tune.stageAfter = time.Hour })
 	data := pattern(42, 2*testChunk+99)
-	ok(t, os.WriteFile(mt.path("f"), data, 0o644)) // publish starts, uploads are slow
+	ok(t, os.WriteFile(mt.path("f"), data, 0o644)) // publish starts
+	<-gate.Arrived()                                // its uploads are held
 	ok(t, os.Truncate(mt.path("f"), testChunk/2+3))
 	ok(t, os.Truncate(mt.path("f"), 3*testChunk))
 	want := make([]byte, 3*testChunk)
 	copy(want, data[:testChunk/2+3])
-	for _, wait := range []time.Duration{0, 450 * time.Millisecond, 400 * time.Millisecond} {
-		time.Sleep(wait)
+	wantContent(t, mt.path("f"), want) // both publishes pending
+	// Let the uploads through and read all the while the publishes land.
+	synced := make(chan error, 1)
+	go func() { synced <- mt.m.Sync(context.Background()) }()
+	gate.Open()
+	for reading := true; reading; {
+		select {
+		case err := <-synced:
+			ok(t, err)
+			reading = false
+		default:
+		}
 		wantContent(t, mt.path("f"), want)
 	}
-	ok(t, mt.m.Sync(context.Background()))
 	wantContent(t, mt.path("f"), want)
+	ro := v.readOnly(t)
+	wantContent(t, ro.path("f"), want)
 }

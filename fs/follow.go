@@ -68,6 +68,7 @@ func (fs *FS) followLoop() {
 		case <-t.C:
 		}
 		fs.poll(ctx)
+		fs.count.polls.Add(1)
 	}
 }
 

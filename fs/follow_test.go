@@ -406,8 +406,17 @@ func TestFollowDisabled(t *testing.T) {
 	// Wait until a following mount sees it, then check this one does not.
 	fol, _ := v.follower(t)
 	eventually(t, "following mount", func() error { return hasContent(fol.path("new"), []byte("x")) })
-	time.Sleep(5 * followPoll)
+	polls := fol.m.FS().count.polls.Load()
+	eventually(t, "five more polls of the following mount", func() error {
+		if n := fol.m.FS().count.polls.Load() - polls; n < 5 {
+			return fmt.Errorf("%d polls", n)
+		}
+		return nil
+	})
 	ok(t, isGone(ro.path("new")))
+	if n := ro.m.FS().count.polls.Load(); n != 0 {
+		t.Errorf("a mount that does not follow polled the head %d times", n)
+	}
 }
 
 // BenchmarkFollowerRead compares reading a file on a following mount

@@ -152,32 +152,26 @@ func testUnmountWaits(t *testing.T, v *testVault, store remote.Store, setDown fu
 		files[fmt.Sprintf("f%d", i)] = pattern(byte(90+i), 2*testChunk+i)
 	}
 	writeFiles(t, mt.dir, files)
-	var sawPartial atomic.Bool
-	stop := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(20 * time.Millisecond):
-			}
-			if done, total := mt.m.Progress(); total > 0 && done < total {
-				sawPartial.Store(true)
-			}
+	unmounted := make(chan error, 1)
+	go func() { unmounted <- mt.m.Unmount() }()
+	// The unmount has begun and reports what it still has to upload.
+	eventually(t, "unmount reports partial progress", func() error {
+		if done, total := mt.m.Progress(); total == 0 || done >= total {
+			return fmt.Errorf("progress %d/%d", done, total)
 		}
-	}()
-	time.AfterFunc(d, func() { setDown(false) })
-	start := time.Now()
-	err := mt.m.Unmount()
-	close(stop)
-	if err != nil {
+		return nil
+	})
+	select {
+	case err := <-unmounted:
+		t.Fatalf("unmount returned during the outage: %v", err)
+	case <-time.After(d): // the outage goes on for d
+	}
+	setDown(false)
+	if err := <-unmounted; err != nil {
 		t.Fatalf("Unmount after a %v outage: %v", d, err)
 	}
-	if el := time.Since(start); el < d {
-		t.Errorf("unmount returned after %v, before the %v outage ended", el, d)
-	}
-	if done, total := mt.m.Progress(); done != total || total == 0 || !sawPartial.Load() {
-		t.Errorf("progress: %d/%d at the end, partial progress seen: %v", done, total, sawPartial.Load())
+	if done, total := mt.m.Progress(); done != total || total == 0 {
+		t.Errorf("progress: %d/%d at the end", done, total)
 	}
 	if n := stagedObjects(t, cache); n != 0 || hasIntent(cache) {
 		t.Errorf("after the unmount: %d staged objects, intent %v", n, hasIntent(cache))
@@ -245,15 +239,20 @@ func TestStageBudget(t *testing.T) {
 	data := pattern(77, int(2*fsys.budget.limit+2*stageBudget))
 	done := make(chan error, 1)
 	go func() { done <- os.WriteFile(mt.path("big"), data, 0o644) }()
-	deadline := time.Now().Add(time.Minute)
-	for fsys.budget.inUse() < fsys.budget.limit-fsys.cs && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond) // until memory is full too
-	}
-	select {
-	case err := <-done:
-		t.Fatalf("a write of more than both budgets finished during the outage: %v", err)
-	case <-time.After(500 * time.Millisecond):
-	}
+	// Wait until the stage is full, memory too, and the writer waits for
+	// memory: then it cannot finish while the store is down.
+	eventually(t, "both budgets used and the writer waiting", func() error {
+		select {
+		case err := <-done:
+			t.Fatalf("a write of more than both budgets finished during the outage: %v", err)
+		default:
+		}
+		_, staged := fsys.stage.pending()
+		if w := fsys.up.pack.waiting(); w == 0 || staged+fsys.cs < stageBudget || fsys.budget.inUse() < fsys.budget.limit-fsys.cs {
+			return fmt.Errorf("%d writers wait, %d bytes staged, %d in memory", w, staged, fsys.budget.inUse())
+		}
+		return nil
+	})
 	if _, staged := fsys.stage.pending(); staged > stageBudget {
 		t.Errorf("%d bytes staged, budget %d", staged, stageBudget)
 	}
@@ -294,7 +293,12 @@ func TestLeaseExpiresInOutage(t *testing.T) {
 	l.set(fmt.Errorf("renewal: %w", lease.ErrExpired))
 	files := map[string][]byte{"during": pattern(5, testChunk+5)}
 	writeFiles(t, mt.dir, files)
-	time.Sleep(500 * time.Millisecond) // periodic commits try and defer
+	eventually(t, "periodic commits deferred", func() error {
+		if n := mt.m.FS().count.deferred.Load(); n < 2 {
+			return fmt.Errorf("%d commits deferred", n)
+		}
+		return nil
+	})
 	files["later"] = []byte("still writable")
 	writeFiles(t, mt.dir, files)
 	store.Clear()

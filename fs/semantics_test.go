@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"syscall"
@@ -178,7 +179,12 @@ var semantics = []semantic{
 		ok(t, os.WriteFile(p, pattern(9, testChunk+1), 0o644))
 		want := time.Unix(1500, 42)
 		ok(t, os.Chtimes(p, want, want))
-		time.Sleep(300 * time.Millisecond)
+		eventually(t, "the publish the close started", func() error {
+			if n := len(mt.m.FS().dirtyFiles(false)); n > 0 {
+				return fmt.Errorf("%d files not published", n)
+			}
+			return nil
+		})
 		st, err := os.Stat(p)
 		ok(t, err)
 		if !st.ModTime().Equal(want) {

@@ -112,15 +112,22 @@ func (fs *FS) snapshotLoop() {
 		if fs.fenced.Load() {
 			return
 		}
-		if fs.mlog.Head().Seq == last && !fs.tree.Dirty() && len(fs.dirtyFiles(false)) == 0 {
-			continue // nothing changed: the last snapshot still says it all
-		}
-		if _, err := fs.Snapshot(fs.ctx); err != nil {
-			fs.log.Error("scheduled snapshot failed; will try at the next one", "err", err)
-			continue
-		}
-		last = fs.mlog.Head().Seq
+		last = fs.scheduledSnapshot(last)
+		fs.count.snapTicks.Add(1)
 	}
+}
+
+// scheduledSnapshot takes a scheduled snapshot unless nothing changed
+// since the last one (whose head seq is last); it returns the new last.
+func (fs *FS) scheduledSnapshot(last uint64) uint64 {
+	if fs.mlog.Head().Seq == last && !fs.tree.Dirty() && len(fs.dirtyFiles(false)) == 0 {
+		return last // nothing changed: the last snapshot still says it all
+	}
+	if _, err := fs.Snapshot(fs.ctx); err != nil {
+		fs.log.Error("scheduled snapshot failed; will try at the next one", "err", err)
+		return last
+	}
+	return fs.mlog.Head().Seq
 }
 
 // startSnapshots starts the schedule of a writable FS with SnapshotEvery.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"syscall"
 	"testing"
@@ -54,14 +55,22 @@ func TestSnapshots(t *testing.T) {
 		if err := os.WriteFile(mt.path("db"), v3, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		deadline := time.Now().Add(20 * time.Second)
-		for len(list()) < 3 && time.Now().Before(deadline) {
-			time.Sleep(100 * time.Millisecond)
+		eventually(t, "a scheduled snapshot after a write", func() error {
+			if n := len(list()); n < 3 {
+				return fmt.Errorf("%d snapshots", n)
+			}
+			return nil
+		})
+		if n := len(list()); n != 3 {
+			t.Fatalf("%d snapshots after one write, want one scheduled", n)
 		}
-		if len(list()) != 3 {
-			t.Fatalf("no scheduled snapshot after a write: %d snapshots", len(list()))
-		}
-		time.Sleep(time.Second) // three more intervals, nothing changed
+		ticks := mt.m.FS().count.snapTicks.Load()
+		eventually(t, "three more schedule ticks", func() error {
+			if n := mt.m.FS().count.snapTicks.Load() - ticks; n < 3 {
+				return fmt.Errorf("%d ticks", n)
+			}
+			return nil
+		})
 		if n := len(list()); n != 3 {
 			t.Fatalf("idle schedule took %d more snapshots", n-3)
 		}

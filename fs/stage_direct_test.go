@@ -1,6 +1,7 @@
 package fs
 
 import (
+	"errors"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -38,16 +39,18 @@ func TestSlowUploadIsStaged(t *testing.T) {
 	forEachFaultStore(t, func(t *testing.T, store *faults.Store, v *testVault) {
 		puts := countDataPuts(store)
 		mt := v.mount(t, func(o *Options) { o.tune.stageAfter = 50 * time.Millisecond })
-		store.Inject(faults.Put, faults.Delay(time.Second).If(faults.KeyPrefix("data/")).Times(1))
+		gate := faults.NewGate()
+		defer gate.Open()
+		store.Inject(faults.Put, faults.Wait(gate).If(faults.KeyPrefix("data/")).Times(1))
 		files := map[string][]byte{"slow": pattern(3, testChunk)}
 		writeFiles(t, mt.dir, files)
-		deadline := time.Now().Add(10 * time.Second)
-		for stagedObjects(t, mt.cache) == 0 && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond)
-		}
-		if stagedObjects(t, mt.cache) == 0 {
-			t.Fatal("a slow upload was never staged")
-		}
+		eventually(t, "the held upload staged", func() error {
+			if n := stagedObjects(t, mt.cache); n == 0 {
+				return errors.New("nothing staged")
+			}
+			return nil
+		})
+		gate.Open() // the upload from memory lands now
 		mt.unmount(t)
 		if n := stagedObjects(t, mt.cache); n != 0 {
 			t.Errorf("%d objects left staged after the upload landed", n)

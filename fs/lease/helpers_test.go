@@ -3,7 +3,9 @@ package lease
 import (
 	"context"
 	"crypto/rand"
+	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -71,6 +73,78 @@ func (c *clock) Sleep(d time.Duration, done <-chan struct{}) {
 	case <-done:
 	default:
 		c.Advance(d)
+	}
+}
+
+// manualClock is a fake clock only the test moves: Sleep blocks until
+// Advance has moved the clock past the sleeper's wake-up time (or done is
+// closed), so a renewal loop runs exactly when the test says.
+type manualClock struct {
+	mu      sync.Mutex
+	t       time.Time
+	waiters []manualWaiter
+}
+
+type manualWaiter struct {
+	at time.Time
+	ch chan struct{}
+}
+
+func newManualClock() *manualClock { return &manualClock{t: newClock().Now()} }
+
+func (c *manualClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *manualClock) Sleep(d time.Duration, done <-chan struct{}) {
+	c.mu.Lock()
+	w := manualWaiter{at: c.t.Add(d), ch: make(chan struct{})}
+	c.waiters = append(c.waiters, w)
+	c.mu.Unlock()
+	select {
+	case <-w.ch:
+	case <-done:
+		c.mu.Lock()
+		c.waiters = slices.DeleteFunc(c.waiters, func(x manualWaiter) bool { return x.ch == w.ch })
+		c.mu.Unlock()
+	}
+}
+
+// Advance moves the clock and wakes the sleepers whose time has come.
+func (c *manualClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+	c.waiters = slices.DeleteFunc(c.waiters, func(w manualWaiter) bool {
+		if w.at.After(c.t) {
+			return false
+		}
+		close(w.ch)
+		return true
+	})
+}
+
+// waitSleepers waits until n goroutines sleep on c.
+func (c *manualClock) waitSleepers(t *testing.T, n int) {
+	t.Helper()
+	waitFor(t, fmt.Sprintf("%d sleepers", n), func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return len(c.waiters) >= n
+	})
+}
+
+// waitFor polls cond until it holds, failing the test after a deadline
+// that a healthy run misses by far.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("still waiting for %s after 30s", what)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 

@@ -191,8 +191,9 @@ func TestForceTakeoverFencesOldHolder(t *testing.T) {
 func TestRunKeepsLeaseThenReleaseFreesIt(t *testing.T) {
 	eachStore(t, func(t *testing.T, s remote.Store) {
 		k := newKeys(t)
+		c := newManualClock()
 		ao := device("phone-a", nil)
-		ao.TTL = 900 * time.Millisecond // generous: MinIO under -race on a shared machine
+		ao.Now, ao.Sleep = c.Now, c.Sleep
 		ao.Logger = testLogger(t)
 		a := mustAcquire(t, s, k, ao)
 		done := make(chan struct{})
@@ -200,8 +201,15 @@ func TestRunKeepsLeaseThenReleaseFreesIt(t *testing.T) {
 			defer close(done)
 			a.Run(ctxT(t), func(err error) { t.Errorf("onLost(%v) while renewing", err) })
 		}()
-		b := device("laptop", nil) // real clock, one observer across tries
-		for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); {
+		b := device("laptop", nil) // one observer across tries
+		b.Now = c.Now
+		// Three TTLs of renewals, one at a time: b would take a lease left
+		// unrenewed for one TTL, and a must keep believing it holds it.
+		for range 9 {
+			renewed := mustRead(t, s, k).Renewed
+			c.waitSleepers(t, 1) // Run waits for its next renewal
+			c.Advance(a.TTL() / 3)
+			waitFor(t, "a renewal", func() bool { return mustRead(t, s, k).Renewed.After(renewed) })
 			var held *HeldError
 			if _, err := Acquire(ctxT(t), s, k, b); !errors.As(err, &held) {
 				t.Fatalf("while a renews: got %v, want *HeldError", err)
@@ -209,7 +217,6 @@ func TestRunKeepsLeaseThenReleaseFreesIt(t *testing.T) {
 			if err := a.Check(); err != nil {
 				t.Fatalf("Check while renewing: %v", err)
 			}
-			time.Sleep(50 * time.Millisecond)
 		}
 		if err := a.Release(ctxT(t)); err != nil {
 			t.Fatalf("Release: %v", err)
