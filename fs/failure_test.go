@@ -102,7 +102,7 @@ func TestTruncateDuringPublish(t *testing.T) {
 	mt := v.mount(t, func(o *Options) { o.tune.stageAfter = time.Hour })
 	data := pattern(42, 2*testChunk+99)
 	ok(t, os.WriteFile(mt.path("f"), data, 0o644)) // publish starts
-	<-gate.Arrived()                                // its uploads are held
+	<-gate.Arrived()                               // its uploads are held
 	ok(t, os.Truncate(mt.path("f"), testChunk/2+3))
 	ok(t, os.Truncate(mt.path("f"), 3*testChunk))
 	want := make([]byte, 3*testChunk)
