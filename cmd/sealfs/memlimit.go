@@ -26,7 +26,7 @@ const mountMemoryLimit = 100 << 20
 const limitPerInode = 1000
 
 // limitPoll is how often the tree's size is looked at.
-var limitPoll = 500 * time.Millisecond
+const limitPoll = 500 * time.Millisecond
 
 // memoryLimit is the soft limit of a mount whose tree holds inodes files
 // and folders. It depends on the tree only, not on the live heap: a
@@ -45,13 +45,13 @@ func setMemoryLimit(log *slog.Logger, inodes func() uint64) (stop func()) {
 	if _, set := os.LookupEnv("GOMEMLIMIT"); set {
 		return func() {}
 	}
-	return adaptMemoryLimit(mountMemoryLimit, inodes, log)
+	return adaptMemoryLimit(mountMemoryLimit, inodes, log, limitPoll, nil)
 }
 
 // adaptMemoryLimit sets the soft limit to memoryLimit(base, inodes()) now
-// and every limitPoll until stop is called; stop restores the limit found
-// at the start.
-func adaptMemoryLimit(base int64, inodes func() uint64, log *slog.Logger) (stop func()) {
+// and every poll until stop is called; stop restores the limit found at
+// the start. polled, if not nil, is called after each poll (tests).
+func adaptMemoryLimit(base int64, inodes func() uint64, log *slog.Logger, poll time.Duration, polled func()) (stop func()) {
 	cur := memoryLimit(base, inodes())
 	before := debug.SetMemoryLimit(cur)
 	log.Debug("soft memory limit", "bytes", cur)
@@ -59,7 +59,7 @@ func adaptMemoryLimit(base int64, inodes func() uint64, log *slog.Logger) (stop 
 	exited := make(chan struct{})
 	go func() {
 		defer close(exited)
-		t := time.NewTicker(limitPoll)
+		t := time.NewTicker(poll)
 		defer t.Stop()
 		for {
 			select {
@@ -74,6 +74,9 @@ func adaptMemoryLimit(base int64, inodes func() uint64, log *slog.Logger) (stop 
 				debug.SetMemoryLimit(want)
 				log.Debug("soft memory limit", "bytes", want)
 				cur = want
+			}
+			if polled != nil {
+				polled()
 			}
 		}
 	}()

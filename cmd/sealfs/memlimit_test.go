@@ -54,12 +54,18 @@ func TestMemoryLimitFollowsTree(t *testing.T) {
 	const base, liveMiB, garbageMiB = 64 << 20, 128, 512
 	orig := debug.SetMemoryLimit(-1)
 	defer debug.SetMemoryLimit(orig)
-	old := limitPoll
-	limitPoll = 10 * time.Millisecond
-	defer func() { limitPoll = old }()
-
 	var inodes atomic.Uint64
-	stop := adaptMemoryLimit(base, inodes.Load, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	var polls atomic.Int64
+	stop := adaptMemoryLimit(base, inodes.Load, slog.New(slog.NewTextHandler(io.Discard, nil)), 10*time.Millisecond, func() { polls.Add(1) })
+	waitPolls := func(n int64) { // n more looks at the tree
+		t.Helper()
+		from := polls.Load()
+		for deadline := time.Now().Add(30 * time.Second); polls.Load() < from+n; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("the limit was not looked at %d times in 30s", n)
+			}
+		}
+	}
 	defer func() {
 		if stop != nil {
 			stop()
@@ -74,19 +80,16 @@ func TestMemoryLimitFollowsTree(t *testing.T) {
 		live[i] = make([]byte, 1<<20)
 	}
 	runtime.GC()
-	time.Sleep(5 * limitPoll)
+	waitPolls(5)
 	if got := debug.SetMemoryLimit(-1); got != base {
 		t.Fatalf("a live heap of %d MiB raised the limit to %d: buffers must not", liveMiB, got)
 	}
 	fixed := churn(garbageMiB)
 
 	inodes.Store(liveMiB << 20 / 700) // the tree that holds that heap
-	deadline := time.Now().Add(10 * time.Second)
-	for debug.SetMemoryLimit(-1) == base {
-		if time.Now().After(deadline) {
-			t.Fatalf("the limit stayed at %d for a tree of %d inodes", base, inodes.Load())
-		}
-		time.Sleep(limitPoll)
+	waitPolls(2)
+	if debug.SetMemoryLimit(-1) == base {
+		t.Fatalf("the limit stayed at %d for a tree of %d inodes", base, inodes.Load())
 	}
 	adapted := churn(garbageMiB)
 	stop()
