@@ -76,11 +76,11 @@ func Open(ctx context.Context, opts Options) (*FS, error) {
 		return openSnapshot(ctx, opts)
 	}
 	tree, mlog, err := meta.Open(ctx, opts.Store, opts.Keys, meta.LogOptions{
-		Device:  opts.Device,
-		MountID: opts.MountID,
-		Rand:    opts.Rand,
-		Logger:  opts.Logger,
-		MinSeq:  opts.MinSeq,
+		Device:    opts.Device,
+		MountID:   opts.MountID,
+		Rand:      opts.Rand,
+		Logger:    opts.Logger,
+		CheckHead: opts.CheckHead,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("fs: open vault metadata in %s: %w", opts.Store, err)
@@ -89,7 +89,7 @@ func Open(ctx context.Context, opts Options) (*FS, error) {
 		opts.OnCommit(mlog.Head())
 	}
 	plan, err := prepareRecovery(&opts, &tree, mlog.Head(), func() (*meta.Tree, error) {
-		t, _, err := meta.Open(ctx, opts.Store, opts.Keys, meta.LogOptions{MinSeq: opts.MinSeq})
+		t, _, err := meta.Open(ctx, opts.Store, opts.Keys, meta.LogOptions{CheckHead: opts.CheckHead})
 		return t, err
 	})
 	if err != nil {

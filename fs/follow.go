@@ -96,9 +96,9 @@ func (fs *FS) poll(ctx context.Context) {
 	}
 	cur := *fw.head.Load()
 	switch {
-	case nh.Seq < cur.Seq:
+	case nh.Seq < cur.Seq || nh.Seq == cur.Seq && !nh.SameCommit(cur):
 		fw.bad = info.ETag
-		fs.log.Error("the bucket shows an older commit than this mount already follows (rollback or stale view); ignoring it",
+		fs.log.Error("the bucket shows an older commit than this mount already follows, or another one with its number (rollback, fork or stale view); ignoring it",
 			"shown_seq", cur.Seq, "shown_device", cur.Device, "shown_time", cur.Time,
 			"head_seq", nh.Seq, "head_device", nh.Device, "head_time", nh.Time)
 		return
@@ -106,6 +106,13 @@ func (fs *FS) poll(ctx context.Context) {
 		fw.etag = info.ETag
 		fs.pollOK()
 		return
+	}
+	if fs.opts.CheckHead != nil {
+		if err := fs.opts.CheckHead(nh); err != nil {
+			fw.bad = info.ETag
+			fs.log.Error("the bucket's new commit is older than one this device has seen (rollback or stale view); ignoring it", "err", err)
+			return
+		}
 	}
 	lctx, cancelLoad := context.WithTimeout(ctx, fs.opts.tune.loadTimeout)
 	defer cancelLoad()

@@ -557,3 +557,44 @@ func TestFollowingOptions(t *testing.T) {
 		}
 	}
 }
+
+// TestFollowChecksEveryHead: a read-only mount gives every head it would
+// show to Options.CheckHead (the device's rollback check) first: at Open,
+// and for each commit it follows. A refused head is never shown; a refused
+// head at Open refuses the mount.
+func TestFollowChecksEveryHead(t *testing.T) {
+	v := newVault(t, remote.NewMemory(), testChunk)
+	var refuse atomic.Uint64 // refuse heads with this seq
+	var mu sync.Mutex
+	var seen []uint64
+	check := func(h meta.Head) error {
+		mu.Lock()
+		seen = append(seen, h.Seq)
+		mu.Unlock()
+		if h.Seq == refuse.Load() {
+			return fmt.Errorf("seq %d: %w", h.Seq, meta.ErrRollback)
+		}
+		return nil
+	}
+	ro, logs := v.follower(t, func(o *Options) { o.CheckHead = check })
+	w := v.mount(t, func(o *Options) { o.CommitInterval = time.Hour })
+	ok(t, os.WriteFile(w.path("one"), []byte("1"), 0o644))
+	commitNow(t, w)
+	eventually(t, "first commit", func() error { return hasContent(ro.path("one"), []byte("1")) })
+
+	refuse.Store(w.m.FS().mlog.Head().Seq + 1)
+	ok(t, os.WriteFile(w.path("two"), []byte("2"), 0o644))
+	commitNow(t, w)
+	eventually(t, "the refused head logged", func() error { return logged(logs, "older than one this device has seen") })
+	ok(t, isGone(ro.path("two")))
+
+	ok(t, os.WriteFile(w.path("three"), []byte("3"), 0o644))
+	commitNow(t, w)
+	eventually(t, "the next commit", func() error { return hasContent(ro.path("three"), []byte("3")) })
+
+	refuse.Store(w.m.FS().mlog.Head().Seq)
+	_, err := Open(context.Background(), Options{Store: v.store, Keys: v.keys, ReadOnly: true, CheckHead: check})
+	if !errors.Is(err, meta.ErrRollback) {
+		t.Fatalf("Open of a head the check refuses: %v, want ErrRollback", err)
+	}
+}

@@ -57,10 +57,12 @@ type Options struct {
 	// MountID identifies this mount instance in commits and in the writer
 	// lease ("" = random). Give the lease and the FS the same one.
 	MountID string
-	// MinSeq is the highest commit this device has seen (its sealed local
-	// high-water mark). Open refuses an older head: the bucket was rolled
-	// back or serves a stale view (see meta.ErrRollback).
-	MinSeq uint64
+	// CheckHead, when set, is this device's rollback check (its sealed
+	// local high-water mark, fs/localstate): Open calls it with exactly
+	// the head it loads, and a following mount with every newer head
+	// before showing it. An error refuses that head (the bucket was rolled
+	// back, forked, or serves a stale view).
+	CheckHead func(meta.Head) error
 	// Lease, when set, is checked before every commit: a writer that lost
 	// its lease must not commit. A failed check fences the mount (EROFS)
 	// like a head changed by another writer.

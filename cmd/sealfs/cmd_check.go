@@ -10,6 +10,7 @@ import (
 
 func (a *app) checkCommand() *cobra.Command {
 	var readData bool
+	var cacheDir string
 	cmd := &cobra.Command{
 		Use:   "check STORE",
 		Short: "Verify the vault; name every damaged file (exit 12 on damage)",
@@ -24,7 +25,7 @@ Exit codes: 0 no damage, 12 damage found, 1 the check could not run.`,
 		Args: exactArgs(1, "STORE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			s, _, c, err := a.openCatalog(ctx, args[0])
+			s, _, c, err := a.openCatalog(ctx, args[0], cacheDir, true)
 			if err != nil {
 				return err
 			}
@@ -33,12 +34,13 @@ Exit codes: 0 no damage, 12 damage found, 1 the check could not run.`,
 			res, err := history.Check(ctx, s, c, history.CheckOptions{ReadData: readData, Progress: bar.update})
 			bar.finish()
 			if err != nil {
-				return fmt.Errorf("check could not finish: %w", err)
+				return rollbackErr(s, fmt.Errorf("check could not finish: %w", err))
 			}
 			return a.printCheck(res, readData)
 		},
 	}
 	cmd.Flags().BoolVar(&readData, "read-data", false, "download and authenticate every object (reads the whole vault)")
+	cacheDirFlag(cmd, &cacheDir)
 	return cmd
 }
 

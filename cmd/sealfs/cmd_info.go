@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -15,7 +16,8 @@ import (
 )
 
 func (a *app) infoCommand() *cobra.Command {
-	return &cobra.Command{
+	var cacheDir string
+	cmd := &cobra.Command{
 		Use:   "info STORE",
 		Short: "Show the vault's format, cipher, size and last commit",
 		Args:  exactArgs(1, "STORE"),
@@ -26,12 +28,27 @@ func (a *app) infoCommand() *cobra.Command {
 				return err
 			}
 			defer s.Close()
-			return a.printInfo(ctx, s, u)
+			st, err := deviceState(s, u, cacheDir)
+			if err != nil {
+				return err
+			}
+			return a.printInfo(ctx, s, u, headGuard(st, false))
 		},
 	}
+	cacheDirFlag(cmd, &cacheDir)
+	return cmd
 }
 
-func (a *app) printInfo(ctx context.Context, s remote.Store, u *unlocked) error {
+// printInfo prints what the vault is; the head it shows passes checkHead
+// (this device's rollback check) first.
+func (a *app) printInfo(ctx context.Context, s remote.Store, u *unlocked, checkHead func(meta.Head) error) error {
+	head, headErr := meta.ReadHead(ctx, s, u.keys)
+	if headErr == nil {
+		headErr = checkHead(head)
+	}
+	if errors.Is(headErr, meta.ErrRollback) {
+		return rollbackErr(s, headErr)
+	}
 	usage, err := storeUsage(ctx, s)
 	if err != nil {
 		return err
@@ -42,9 +59,8 @@ func (a *app) printInfo(ctx context.Context, s remote.Store, u *unlocked) error 
 	fmt.Fprintf(w, "Format:       version %d\n", crypt.FormatVersion)
 	fmt.Fprintf(w, "Cipher:       %s, chunks of %s\n", u.vault.Suite(), humanBytes(int64(u.vault.ChunkSize())))
 	fmt.Fprintf(w, "Passphrase:   Argon2id, %d MiB, %d passes, %d threads\n", kdf.MemoryMiB, kdf.Time, kdf.Threads)
-	head, err := meta.ReadHead(ctx, s, u.keys)
-	if err != nil {
-		fmt.Fprintf(w, "Last commit:  unreadable: %v\n", err)
+	if headErr != nil {
+		fmt.Fprintf(w, "Last commit:  unreadable: %v\n", headErr)
 	} else {
 		fmt.Fprintf(w, "Last commit:  #%d at %s by device %q\n", head.Seq, head.Time.Local().Format(time.RFC3339), head.Device)
 	}

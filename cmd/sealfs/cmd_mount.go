@@ -13,7 +13,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sealfs/sealfs/fs"
-	"github.com/sealfs/sealfs/fs/localstate"
 	"github.com/sealfs/sealfs/fs/meta"
 	"github.com/sealfs/sealfs/remote"
 )
@@ -135,9 +134,8 @@ func (a *app) runMount(ctx context.Context, location, mountpoint string, o mount
 	m, err := fs.Mount(ctx, mnt, opts)
 	if err != nil {
 		_ = g.close(ctx, true) // nothing was written: let another device in at once
-		var rb *localstate.RollbackError
-		if errors.Is(err, meta.ErrRollback) || errors.As(err, &rb) {
-			return withCode(exitError, fmt.Errorf("cannot mount %s: %w", s, err), "if you restored the store on purpose, mount with --accept-rollback")
+		if errors.Is(err, meta.ErrRollback) {
+			return withCode(exitError, fmt.Errorf("cannot mount %s: %w", s, err), "")
 		}
 		return fmt.Errorf("cannot mount %s at %s: %w", s, mnt, err)
 	}
@@ -153,7 +151,7 @@ func (a *app) runMount(ctx context.Context, location, mountpoint string, o mount
 // unlockForMount unlocks the vault, creating it first with --init.
 func (a *app) unlockForMount(ctx context.Context, s remote.Store, o mountOptions) (*unlocked, error) {
 	if isDaemonChild() {
-		return a.unlockFromParent(ctx, s)
+		return a.unlockFromParent()
 	}
 	if o.init {
 		if _, err := s.Stat(ctx, vaultKey); errors.Is(err, remote.ErrNotFound) {

@@ -13,9 +13,10 @@ import (
 )
 
 type pruneOptions struct {
-	policy history.Policy
-	grace  time.Duration
-	dryRun bool
+	policy   history.Policy
+	grace    time.Duration
+	dryRun   bool
+	cacheDir string
 }
 
 func (a *app) pruneCommand() *cobra.Command {
@@ -42,6 +43,7 @@ device holds it: unmount there first). It is safe to interrupt and run again.`,
 	f.IntVar(&o.policy.KeepDaily, "keep-daily", 0, "keep the newest snapshot of each of the N most recent days that have one")
 	f.DurationVar(&o.grace, "grace", history.DefaultGrace, "never delete unreferenced objects younger than this (a running writer's fresh uploads); 0 only when nothing writes")
 	f.BoolVar(&o.dryRun, "dry-run", false, "show what would be forgotten and deleted, change nothing")
+	cacheDirFlag(cmd, &o.cacheDir)
 	return cmd
 }
 
@@ -49,7 +51,7 @@ func (a *app) runPrune(ctx context.Context, location string, o pruneOptions) err
 	if o.policy.KeepLast < 0 || o.policy.KeepDaily < 0 || o.policy.KeepWithin < 0 || o.grace < 0 {
 		return usageErr("prune: --keep-last, --keep-daily, --keep-within and --grace must not be negative")
 	}
-	s, u, c, err := a.openCatalog(ctx, location)
+	s, u, c, err := a.openCatalog(ctx, location, o.cacheDir, true)
 	if err != nil {
 		return err
 	}
@@ -61,7 +63,7 @@ func (a *app) runPrune(ctx context.Context, location string, o pruneOptions) err
 	if o.dryRun {
 		res, err := history.Prune(ctx, s, c, opts)
 		if err != nil {
-			return err
+			return rollbackErr(s, err)
 		}
 		a.printPrune(res, o)
 		return nil
@@ -77,7 +79,7 @@ func (a *app) runPrune(ctx context.Context, location string, o pruneOptions) err
 	})
 	bar.finish()
 	if err != nil {
-		return err
+		return rollbackErr(s, err)
 	}
 	a.printPrune(res, o)
 	return nil

@@ -33,7 +33,7 @@ func toJSON(s history.Snapshot) snapshotJSON {
 }
 
 func (a *app) snapshotCommand() *cobra.Command {
-	var device string
+	var device, cacheDir string
 	cmd := &cobra.Command{
 		Use:   "snapshot STORE",
 		Short: "Take a named snapshot of the vault now",
@@ -52,7 +52,7 @@ holds it).`,
 			defer s.Close()
 			snap, err := requestSnapshot(ctx, s.String())
 			if errors.Is(err, errNoServer) {
-				snap, err = a.snapshotDirect(ctx, s, device)
+				snap, err = a.snapshotDirect(ctx, s, device, cacheDir)
 			}
 			if err != nil {
 				return err
@@ -62,27 +62,37 @@ holds it).`,
 		},
 	}
 	cmd.Flags().StringVar(&device, "device", deviceName(), "name of this device, recorded with the snapshot when no mount takes it")
+	cacheDirFlag(cmd, &cacheDir)
 	return cmd
 }
 
 // snapshotDirect takes a snapshot with no mount running: under the writer
 // lease, load the head, write a full snapshot and name it.
-func (a *app) snapshotDirect(ctx context.Context, s remote.Store, device string) (snapshotJSON, error) {
+func (a *app) snapshotDirect(ctx context.Context, s remote.Store, device, cacheDir string) (snapshotJSON, error) {
 	u, err := a.unlock(ctx, s)
+	if err != nil {
+		return snapshotJSON{}, err
+	}
+	st, err := deviceState(s, u, cacheDir)
 	if err != nil {
 		return snapshotJSON{}, err
 	}
 	var snap history.Snapshot
 	err = a.withWriterLease(ctx, s, u, device, "taking a snapshot", func(l *lease.Lease) error {
-		t, mlog, err := meta.Open(ctx, s, u.keys, meta.LogOptions{Device: device, MountID: "snapshot-" + newMountID(), Logger: a.logger})
+		t, mlog, err := meta.Open(ctx, s, u.keys, meta.LogOptions{Device: device, MountID: "snapshot-" + newMountID(), Logger: a.logger,
+			CheckHead: headGuard(st, false)})
 		if err != nil {
-			return fmt.Errorf("reading the vault's metadata: %w", err)
+			return rollbackErr(s, fmt.Errorf("reading the vault's metadata: %w", err))
 		}
 		if err := l.Check(); err != nil {
 			return fmt.Errorf("writer lease: %w", err)
 		}
-		if _, err := mlog.Snapshot(ctx, t); err != nil {
+		h, err := mlog.Snapshot(ctx, t)
+		if err != nil {
 			return fmt.Errorf("writing the snapshot: %w", err)
+		}
+		if err := st.Observe(h); err != nil {
+			return err
 		}
 		snap, err = history.New(s, u.keys, history.Options{Logger: a.logger}).Record(ctx, mlog, t)
 		return err
@@ -190,7 +200,7 @@ func (a *app) snapshotsCommand() *cobra.Command {
 		Args:  exactArgs(1, "STORE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			s, _, c, err := a.openCatalog(ctx, args[0])
+			s, _, c, err := a.openCatalog(ctx, args[0], "", false)
 			if err != nil {
 				return err
 			}
@@ -232,7 +242,7 @@ func (a *app) forgetCommand() *cobra.Command {
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			s, _, c, err := a.openCatalog(ctx, args[0])
+			s, _, c, err := a.openCatalog(ctx, args[0], "", false)
 			if err != nil {
 				return err
 			}
@@ -257,11 +267,28 @@ func (a *app) forgetCommand() *cobra.Command {
 }
 
 // openCatalog opens STORE, unlocks it and returns its snapshot catalog.
-// The caller closes the store.
-func (a *app) openCatalog(ctx context.Context, location string) (remote.Store, *unlocked, *history.Catalog, error) {
+// With checked, every load of the head through the catalog (check,
+// prune) is checked against this device's rollback mark in cacheDir ("":
+// the default) and raises it. The caller closes the store.
+func (a *app) openCatalog(ctx context.Context, location, cacheDir string, checked bool) (remote.Store, *unlocked, *history.Catalog, error) {
 	s, u, err := a.openUnlocked(ctx, location)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	return s, u, history.New(s, u.keys, history.Options{Logger: a.logger}), nil
+	opts := history.Options{Logger: a.logger}
+	if checked {
+		st, err := deviceState(s, u, cacheDir)
+		if err != nil {
+			s.Close()
+			return nil, nil, nil, err
+		}
+		opts.CheckHead = headGuard(st, false)
+	}
+	return s, u, history.New(s, u.keys, opts), nil
+}
+
+// cacheDirFlag adds --cache-dir to a command that reads or keeps this
+// device's state of the vault.
+func cacheDirFlag(cmd *cobra.Command, dir *string) {
+	cmd.Flags().StringVar(dir, "cache-dir", "", "local directory of this vault's sealed cache and state, as given to mount (default $XDG_CACHE_HOME/sealfs/...): it holds the newest commit this device has seen, to detect a rolled-back store")
 }

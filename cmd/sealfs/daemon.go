@@ -2,7 +2,7 @@ package main
 
 import (
 	"bufio"
-	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -14,14 +14,16 @@ import (
 	"syscall"
 
 	"github.com/sealfs/sealfs/crypt"
-	"github.com/sealfs/sealfs/remote"
 )
 
 // --daemon re-executes sealfs in a new session. The parent has already
-// unlocked the vault (it may have prompted on the terminal); it hands the
-// master key to the child through an inherited pipe (never argv or the
-// environment, which other users can read), and waits on a second pipe until
-// the child reports the mount ready or failed.
+// unlocked the vault (it may have prompted on the terminal) and verified
+// vault.json's MAC; it hands the master key and that verified vault to the
+// child through an inherited pipe (never argv or the environment, which
+// other users can read), and waits on a second pipe until the child
+// reports the mount ready or failed. The child never reads vault.json
+// from the store again: a bucket serving an edited copy to a second read
+// (another chunk size, say) would otherwise set the mount's parameters.
 
 const daemonEnv = "SEALFS_DAEMON_CHILD"
 
@@ -58,7 +60,7 @@ func (a *app) startDaemon(u *unlocked) error {
 	}
 	keyR.Close()
 	readyW.Close()
-	_, werr := keyW.Write(u.master[:])
+	werr := writeHandover(keyW, u)
 	keyW.Close()
 	if werr != nil {
 		return fmt.Errorf("--daemon: handing over the key: %w", werr)
@@ -87,20 +89,60 @@ func (a *app) startDaemon(u *unlocked) error {
 	return errors.New("the mount process exited during start-up (run without --daemon, or with --verbose, to see why)")
 }
 
-// unlockFromParent reads the master key the parent handed over.
-func (a *app) unlockFromParent(ctx context.Context, s remote.Store) (*unlocked, error) {
+// unlockFromParent reads what the parent handed over.
+func (a *app) unlockFromParent() (*unlocked, error) {
 	f := os.NewFile(daemonKeyFD, "sealfs-key")
 	defer f.Close()
-	var master crypt.Key
-	if _, err := io.ReadFull(f, master[:]); err != nil {
-		return nil, fmt.Errorf("daemon: reading key from parent: %w", err)
-	}
-	v, etag, err := readVault(ctx, s)
-	if err != nil {
-		return nil, err
-	}
-	return &unlocked{vault: v, master: master, keys: crypt.DeriveKeys(master, v.Suite(), v.ChunkSize()), etag: etag}, nil
+	return readHandover(f)
 }
+
+// writeHandover sends the master key and the verified vault: 32 bytes of
+// key, a 4-byte big-endian length, then vault.json as Marshal writes it.
+func writeHandover(w io.Writer, u *unlocked) error {
+	vj, err := u.vault.Marshal()
+	if err != nil {
+		return err
+	}
+	msg := make([]byte, 0, len(u.master)+4+len(vj))
+	msg = append(msg, u.master[:]...)
+	msg = binary.BigEndian.AppendUint32(msg, uint32(len(vj)))
+	msg = append(msg, vj...)
+	_, err = w.Write(msg)
+	clear(msg)
+	return err
+}
+
+// readHandover reads what writeHandover sent and checks the vault's MAC
+// with the key again (the pipe is ours, but a vault whose parameters are
+// not authenticated must never set up a mount).
+func readHandover(r io.Reader) (*unlocked, error) {
+	var master crypt.Key
+	var n [4]byte
+	if _, err := io.ReadFull(r, master[:]); err != nil {
+		return nil, fmt.Errorf("daemon: reading the key from the parent: %w", err)
+	}
+	if _, err := io.ReadFull(r, n[:]); err != nil {
+		return nil, fmt.Errorf("daemon: reading the vault from the parent: %w", err)
+	}
+	if l := binary.BigEndian.Uint32(n[:]); l > maxVaultSize {
+		return nil, fmt.Errorf("daemon: the parent handed over a %d-byte vault", l)
+	}
+	vj := make([]byte, binary.BigEndian.Uint32(n[:]))
+	if _, err := io.ReadFull(r, vj); err != nil {
+		return nil, fmt.Errorf("daemon: reading the vault from the parent: %w", err)
+	}
+	v, err := crypt.ParseVault(vj)
+	if err != nil {
+		return nil, fmt.Errorf("daemon: the vault handed over: %w", err)
+	}
+	if err := v.Verify(master); err != nil {
+		return nil, fmt.Errorf("daemon: the vault handed over does not match the key: %w", err)
+	}
+	return &unlocked{vault: v, master: master, keys: crypt.DeriveKeys(master, v.Suite(), v.ChunkSize())}, nil
+}
+
+// maxVaultSize bounds vault.json (crypt refuses larger ones too).
+const maxVaultSize = 64 << 10
 
 var (
 	readyOnce sync.Once

@@ -45,8 +45,8 @@ func (a *app) guardMount(ctx context.Context, s remote.Store, u *unlocked, cache
 			return g, fmt.Errorf("locking the cache directory: %w", err)
 		}
 	}
-	if g.state, err = localstate.Open(cacheDir, u.keys.Local); err != nil {
-		return g, fmt.Errorf("this device's state for the vault: %w", err)
+	if g.state, err = deviceState(s, u, cacheDir); err != nil {
+		return g, err
 	}
 	if !o.readOnly {
 		if err := a.selfTest(ctx, s, o); err != nil {
@@ -72,16 +72,17 @@ func (a *app) guardMount(ctx context.Context, s remote.Store, u *unlocked, cache
 			return g, err
 		}
 	}
-	if err := a.checkRollback(ctx, s, u, g.state, o, opts); err != nil {
-		return g, err
+	// Every mount, read-only and following ones too, checks the head it
+	// loads against this device's mark and raises the mark with each
+	// commit it makes or follows.
+	opts.CheckHead = headGuard(g.state, o.acceptRollback)
+	opts.OnCommit = func(h meta.Head) {
+		if err := g.state.Observe(h); err != nil {
+			a.logger.Warn("cannot record the new commit in this device's state; rollback detection may miss it", "err", err)
+		}
 	}
 	if !o.readOnly {
 		opts.Lease = g.lease
-		opts.OnCommit = func(h meta.Head) {
-			if err := g.state.Observe(h); err != nil {
-				a.logger.Warn("cannot record the new commit in this device's state; rollback detection may miss it", "err", err)
-			}
-		}
 		runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 		g.stop = cancel
 		go g.lease.Run(runCtx, func(err error) {
@@ -106,36 +107,6 @@ func (a *app) selfTest(ctx context.Context, s remote.Store, o mountOptions) erro
 		return withCode(exitError, err, "use another S3 endpoint, or accept single-device mode with --single-device (never mount it read-write on two devices at once)")
 	}
 	return fmt.Errorf("checking the store's conditional writes: %w", err)
-}
-
-// checkRollback compares the store's head with the highest commit this
-// device has seen, and passes that mark to the FS (which re-checks it when
-// it loads the head).
-func (a *app) checkRollback(ctx context.Context, s remote.Store, u *unlocked, st *localstate.State, o mountOptions, opts *fs.Options) error {
-	head, err := meta.ReadHead(ctx, s, u.keys)
-	if err != nil {
-		return fmt.Errorf("reading the vault's last commit: %w", err)
-	}
-	if o.acceptRollback {
-		if o.readOnly {
-			return nil // accepting is recorded by the next read-write mount
-		}
-		return st.Accept(head)
-	}
-	if err := st.CheckRollback(head); err != nil {
-		var rb *localstate.RollbackError
-		if errors.As(err, &rb) {
-			return withCode(exitError, err, "")
-		}
-		return err
-	}
-	if hw, ok := st.HighWater(); ok {
-		opts.MinSeq = hw.Seq
-	}
-	if !o.readOnly {
-		return st.Observe(head)
-	}
-	return nil
 }
 
 // close releases the lease (only when nothing is left uncommitted: otherwise

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 
 	"github.com/sealfs/sealfs/crypt"
+	"github.com/sealfs/sealfs/fs/localstate"
+	"github.com/sealfs/sealfs/fs/meta"
 	"github.com/sealfs/sealfs/remote"
 )
 
@@ -125,6 +127,50 @@ func defaultCacheDir(s remote.Store) (string, error) {
 	}
 	sum := sha256.Sum256([]byte(s.String()))
 	return filepath.Join(base, "sealfs", hex.EncodeToString(sum[:8])), nil
+}
+
+// deviceState opens this device's sealed state of the vault in s: the
+// high-water mark of the commits it has seen (rollback detection). It
+// lives in cacheDir, or in the vault's default cache directory.
+func deviceState(s remote.Store, u *unlocked, cacheDir string) (*localstate.State, error) {
+	if cacheDir == "" {
+		var err error
+		if cacheDir, err = defaultCacheDir(s); err != nil {
+			return nil, err
+		}
+	}
+	st, err := localstate.Open(cacheDir, u.keys.Local)
+	if err != nil {
+		return nil, fmt.Errorf("this device's state for the vault: %w", err)
+	}
+	return st, nil
+}
+
+// headGuard is the rollback check of every command that loads the
+// vault's head (mount, check, prune, info, snapshot), given to the
+// loader so that it checks exactly the head it loads: a head older than,
+// or forking from, a commit this device has already seen is refused
+// (*localstate.RollbackError); any other head raises the device's mark.
+// With accept (--accept-rollback) the head becomes the mark even if it is
+// older.
+func headGuard(st *localstate.State, accept bool) func(meta.Head) error {
+	return func(h meta.Head) error {
+		if accept {
+			return st.Accept(h)
+		}
+		if err := st.CheckRollback(h); err != nil {
+			return err
+		}
+		return st.Observe(h)
+	}
+}
+
+// rollbackErr turns a refused head into the CLI's message and exit code.
+func rollbackErr(s remote.Store, err error) error {
+	if errors.Is(err, meta.ErrRollback) {
+		return withCode(exitError, fmt.Errorf("%s: %w", s, err), "")
+	}
+	return err
 }
 
 // deviceName is the default --device: the host name.

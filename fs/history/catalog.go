@@ -22,14 +22,19 @@ var ErrNoSnapshot = errors.New("history: no such snapshot")
 type Options struct {
 	Rand   io.Reader    // nil = crypto/rand
 	Logger *slog.Logger // nil = discard
+	// CheckHead, when set, is called with the current head whenever Check
+	// or Prune loads it, before its chain is read (this device's rollback
+	// check: see meta.LogOptions.CheckHead); its error stops them.
+	CheckHead func(meta.Head) error
 }
 
 // Catalog is the list of named snapshots of one vault in a store.
 type Catalog struct {
-	s   remote.Store
-	k   *crypt.Keys
-	rnd io.Reader
-	log *slog.Logger
+	s         remote.Store
+	k         *crypt.Keys
+	rnd       io.Reader
+	log       *slog.Logger
+	checkHead func(meta.Head) error
 }
 
 // New returns the catalog of the vault in s.
@@ -40,7 +45,7 @@ func New(s remote.Store, k *crypt.Keys, opts Options) *Catalog {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Catalog{s: s, k: k, rnd: opts.Rand, log: opts.Logger}
+	return &Catalog{s: s, k: k, rnd: opts.Rand, log: opts.Logger, checkHead: opts.CheckHead}
 }
 
 // Record names the full snapshot that l's head builds on (call it right

@@ -84,7 +84,7 @@ type objectState struct {
 func Check(ctx context.Context, s remote.Store, c *Catalog, opts CheckOptions) (*CheckResult, error) {
 	res := &CheckResult{}
 	var trees []*tree
-	if hd, _, err := loadHead(ctx, s, c.k); err != nil {
+	if hd, _, err := loadHead(ctx, c); err != nil {
 		if !damage(err) {
 			return nil, err
 		}

@@ -72,6 +72,18 @@ func Prune(ctx context.Context, s remote.Store, c *Catalog, opts PruneOptions) (
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	// A store this device saw newer is refused before anything changes:
+	// forgetting by the policy on a rolled-back catalog would delete the
+	// records of snapshots the real store still has.
+	if c.checkHead != nil {
+		h, err := meta.ReadHead(ctx, s, c.k)
+		if err != nil {
+			return nil, fmt.Errorf("history: prune: read head: %w", err)
+		}
+		if err := c.checkHead(h); err != nil {
+			return nil, fmt.Errorf("history: prune: nothing changed: %w", err)
+		}
+	}
 	snaps, bad, err := c.ListAll(ctx)
 	if err != nil {
 		return nil, err
@@ -100,7 +112,7 @@ func Prune(ctx context.Context, s remote.Store, c *Catalog, opts PruneOptions) (
 	if opts.DryRun || len(res.Deleted) == 0 {
 		return res, nil
 	}
-	if cur, err := meta.ReadHead(ctx, s, c.k); err != nil || cur.Seq != head.Seq {
+	if cur, err := meta.ReadHead(ctx, s, c.k); err != nil || !cur.SameCommit(head) {
 		if err != nil {
 			return nil, fmt.Errorf("history: prune: read head again: %w", err)
 		}
@@ -117,7 +129,7 @@ func Prune(ctx context.Context, s remote.Store, c *Catalog, opts PruneOptions) (
 // liveSet loads the head and every kept snapshot and returns the store keys
 // of every object they reference.
 func liveSet(ctx context.Context, c *Catalog, kept []Snapshot) (map[string]bool, meta.Head, error) {
-	hd, h, err := loadHead(ctx, c.s, c.k)
+	hd, h, err := loadHead(ctx, c)
 	if err != nil {
 		return nil, h, fmt.Errorf("the current head does not load: %w", err)
 	}

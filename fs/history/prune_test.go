@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -296,5 +297,59 @@ func TestPruneNoGraceIgnoresClocks(t *testing.T) {
 	}
 	if chk.Damaged() || len(chk.Unreferenced) != 0 {
 		t.Fatalf("check after prune: damage %v, unreferenced %d", chk.Damage, len(chk.Unreferenced))
+	}
+}
+
+// TestPruneKeepsACommitInFlight: a metadata object numbered past the head
+// is the upload of a commit another writer has not swapped in yet (or is
+// swapping in right now): prune never deletes it, even with no grace
+// period, while it deletes the older garbage beside it.
+func TestPruneKeepsACommitInFlight(t *testing.T) {
+	ctx := context.Background()
+	s := remote.NewMemory()
+	h := newHistory3(t, s)
+	seq := h.l.Head().Seq
+	inFlight := fmt.Sprintf("meta/%016x-0badc0de.jrnl", seq+1)
+	garbage := fmt.Sprintf("meta/%016x-0badc0de.jrnl", seq)
+	for _, k := range []string{inFlight, garbage} {
+		if _, err := s.Put(ctx, k, []byte("a sealed batch"), remote.PutOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := Prune(ctx, s, h.c, PruneOptions{Policy: Policy{KeepLast: 1}, Grace: -1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Stat(ctx, inFlight); err != nil {
+		t.Errorf("prune deleted %s, numbered past the head %d: %v", inFlight, seq, err)
+	}
+	if _, err := s.Stat(ctx, garbage); !errors.Is(err, remote.ErrNotFound) {
+		t.Errorf("prune kept %s, unreferenced and not past the head: %v", garbage, err)
+	}
+}
+
+// TestPruneRefusesARolledBackStore: the head prune loads passes the
+// catalog's CheckHead (this device's rollback check) before anything is
+// read or deleted; a refused head stops the prune with nothing deleted.
+func TestPruneRefusesARolledBackStore(t *testing.T) {
+	ctx := context.Background()
+	s := remote.NewMemory()
+	h := newHistory3(t, s)
+	before := keys(t, s, "")
+	var checked []meta.Head
+	c := New(s, h.k, Options{CheckHead: func(hd meta.Head) error {
+		checked = append(checked, hd)
+		return fmt.Errorf("seen a newer commit: %w", meta.ErrRollback)
+	}})
+	if _, err := Prune(ctx, s, c, PruneOptions{Policy: Policy{KeepLast: 1}, Grace: -1}); !errors.Is(err, meta.ErrRollback) {
+		t.Fatalf("prune of a store this device saw newer: %v, want ErrRollback", err)
+	}
+	if len(checked) != 1 || !checked[0].SameCommit(h.l.Head()) {
+		t.Errorf("CheckHead saw %+v, want the head once", checked)
+	}
+	if after := keys(t, s, ""); !maps.Equal(before, after) {
+		t.Errorf("prune changed the store although it refused the head")
+	}
+	if _, err := Check(ctx, s, c, CheckOptions{}); !errors.Is(err, meta.ErrRollback) {
+		t.Errorf("check of a store this device saw newer: %v, want ErrRollback", err)
 	}
 }

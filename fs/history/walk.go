@@ -20,9 +20,10 @@ type tree struct {
 	meta  []string // store keys of the metadata objects it was loaded from
 }
 
-// loadHead loads the current head with its whole chain, verified.
-func loadHead(ctx context.Context, s remote.Store, k *crypt.Keys) (*tree, meta.Head, error) {
-	t, l, err := meta.Open(ctx, s, k, meta.LogOptions{})
+// loadHead loads the current head with its whole chain, verified, after
+// the catalog's CheckHead accepted exactly that head.
+func loadHead(ctx context.Context, c *Catalog) (*tree, meta.Head, error) {
+	t, l, err := meta.Open(ctx, c.s, c.k, meta.LogOptions{CheckHead: c.checkHead})
 	if err != nil {
 		return nil, meta.Head{}, err
 	}

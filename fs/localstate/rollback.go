@@ -34,6 +34,9 @@ type RollbackError struct {
 	Seen  Commit // the highest commit this device has seen
 }
 
+// Unwrap makes a RollbackError match meta.ErrRollback.
+func (e *RollbackError) Unwrap() error { return meta.ErrRollback }
+
 func (e *RollbackError) Error() string {
 	if e.Store.Seq == e.Seen.Seq {
 		return fmt.Sprintf("the store's last commit #%d (device %q, %s) is not the %s that this device has already seen: "+

@@ -31,6 +31,14 @@ type Head struct {
 	Batches  int
 }
 
+// SameCommit reports whether h and o name the same commit: the same
+// number by the same mount at the same time. Two heads with one number
+// but another writer or time are a fork (a rolled-back bucket written
+// again, or a bucket serving two copies).
+func (h Head) SameCommit(o Head) bool {
+	return h.Seq == o.Seq && h.MountID == o.MountID && h.Device == o.Device && h.Time.Equal(o.Time)
+}
+
 // ref names one sealed metadata object: the commit seq it was sealed with,
 // its key and the SHA-256 of its sealed bytes.
 type ref struct {

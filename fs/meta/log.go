@@ -18,8 +18,9 @@ import (
 // Log must stop committing (its pending changes are kept in the Tree).
 var ErrFenced = errors.New("meta: head changed by another writer")
 
-// ErrRollback means head is older than LogOptions.MinSeq. It is returned
-// wrapped together with crypt.ErrAuth.
+// ErrRollback means head is older than, or forks from, a commit this
+// device has already seen: a LogOptions.CheckHead refused it
+// (fs/localstate's RollbackError matches it).
 var ErrRollback = errors.New("meta: head is older than one this device has seen (rollback or stale view)")
 
 // Open returns remote.ErrNotFound (wrapped) when there is no head, which is
@@ -47,10 +48,13 @@ type LogOptions struct {
 	// from Cleanup (0 = DefaultCleanupGrace), so that the fresh uploads of
 	// a commit in flight elsewhere are never deleted.
 	CleanupGrace time.Duration
-	// MinSeq is the highest head seq this device has seen before (its
-	// high-water mark, kept by the caller). Open refuses an older head with
-	// ErrRollback: the bucket was rolled back or is serving a stale view.
-	MinSeq uint64
+	// CheckHead, when set, is called with the head Open is about to load,
+	// once it authenticated and before anything else is read; its error
+	// stops Open. Callers pass the device's rollback check against its
+	// high-water mark (fs/localstate), so that the head checked is exactly
+	// the head loaded: a bucket cannot show one head to the check and
+	// another to the load.
+	CheckHead func(Head) error
 }
 
 func (o LogOptions) withDefaults() LogOptions {
@@ -118,8 +122,10 @@ func Open(ctx context.Context, s remote.Store, k *crypt.Keys, opts LogOptions) (
 	if err != nil {
 		return nil, nil, fmt.Errorf("meta: open: %w", err)
 	}
-	if h.seq < opts.MinSeq {
-		return nil, nil, fmt.Errorf("meta: open: head seq %d < %d: %w: %w", h.seq, opts.MinSeq, ErrRollback, crypt.ErrAuth)
+	if opts.CheckHead != nil {
+		if err := opts.CheckHead(h.public()); err != nil {
+			return nil, nil, fmt.Errorf("meta: open: %w", err)
+		}
 	}
 	l := &Log{s: s, k: k, opts: opts.withDefaults(), head: *h, etag: info.ETag}
 	t := newEmptyTree(k.ChunkSize)

@@ -3,6 +3,7 @@ package meta
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -105,7 +106,7 @@ func TestTamper(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s, _, oldHead, keys := tamperVault(t)
 			tc.tamper(s, oldHead, keys)
-			tr, l, err := Open(ctx, s, testKeys(), LogOptions{MinSeq: tc.minSeq})
+			tr, l, err := Open(ctx, s, testKeys(), LogOptions{CheckHead: minSeq(tc.minSeq)})
 			if !errors.Is(err, tc.want) || tr != nil || l != nil {
 				t.Fatalf("Open = %v, %v, %v; want %v", tr != nil, l != nil, err, tc.want)
 			}
@@ -129,12 +130,66 @@ func TestOlderHeadOpens(t *testing.T) {
 	if _, err := tr.Lookup(RootIno, "n2"); err == nil || l.Head().Seq != 4 {
 		t.Fatalf("older head: seq %d, n2 present: %v", l.Head().Seq, err == nil)
 	}
-	if _, _, err := Open(ctx, s, testKeys(), LogOptions{MinSeq: 4}); err != nil {
-		t.Fatalf("MinSeq equal to head: %v", err)
+	if _, _, err := Open(ctx, s, testKeys(), LogOptions{CheckHead: minSeq(4)}); err != nil {
+		t.Fatalf("a mark equal to head: %v", err)
 	}
-	if _, _, err := Open(ctx, s, testKeys(), LogOptions{MinSeq: 5}); !errors.Is(err, ErrRollback) {
-		t.Fatalf("MinSeq past head: %v", err)
+	if _, _, err := Open(ctx, s, testKeys(), LogOptions{CheckHead: minSeq(5)}); !errors.Is(err, ErrRollback) {
+		t.Fatalf("a mark past head: %v", err)
 	}
+}
+
+// minSeq is a CheckHead that refuses heads older than seq, as a device's
+// high-water mark does.
+func minSeq(seq uint64) func(Head) error {
+	return func(h Head) error {
+		if h.Seq < seq {
+			return fmt.Errorf("head seq %d < %d: %w: %w", h.Seq, seq, ErrRollback, crypt.ErrAuth)
+		}
+		return nil
+	}
+}
+
+// TestCheckHeadSeesTheLoadedHead: the head given to CheckHead is the one
+// Open loads, even when the bucket serves another head to a second read
+// (no time-of-check gap: Open reads head once).
+func TestCheckHeadSeesTheLoadedHead(t *testing.T) {
+	ctx := context.Background()
+	s, _, oldHead, _ := tamperVault(t)
+	cur, _, _ := s.Get(ctx, headKey)
+	fs := &flipFlopStore{Memory: s, first: cur, then: oldHead}
+	var checked Head
+	tr, l, err := Open(ctx, fs, testKeys(), LogOptions{CheckHead: func(h Head) error { checked = h; return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if checked != l.Head() {
+		t.Fatalf("checked head %+v, loaded %+v", checked, l.Head())
+	}
+	if _, err := tr.Lookup(RootIno, "n2"); err != nil {
+		t.Fatalf("the checked (newer) head's tree was not the one loaded: %v", err)
+	}
+}
+
+// flipFlopStore serves first for the first read of head and then for
+// every later one: a bucket showing the check one head and the load
+// another.
+type flipFlopStore struct {
+	*remote.Memory
+	first, then []byte
+	reads       int
+}
+
+func (f *flipFlopStore) Get(ctx context.Context, key string) ([]byte, remote.ObjectInfo, error) {
+	b, info, err := f.Memory.Get(ctx, key)
+	if key == headKey && err == nil {
+		f.reads++
+		if f.reads > 1 {
+			b = f.then
+		} else {
+			b = f.first
+		}
+	}
+	return b, info, err
 }
 
 func TestTamperUntouchedOpens(t *testing.T) {
