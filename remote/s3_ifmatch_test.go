@@ -3,12 +3,14 @@ package remote_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/sealfs/sealfs/remote"
 	"github.com/sealfs/sealfs/remote/s3test"
@@ -110,6 +112,34 @@ func TestSelfTestS3(t *testing.T) {
 	})
 }
 
+// A store that answers conditional puts with 501 Not Implemented does not
+// have conditional writes (so --single-device applies to it).
+func TestSelfTestS3NotImplemented(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		if r.Header.Get("If-None-Match") != "" || r.Header.Get("If-Match") != "" {
+			w.Header().Set("Content-Type", "application/xml")
+			w.WriteHeader(http.StatusNotImplemented)
+			fmt.Fprint(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>NotImplemented</Code><Message>A header you provided implies functionality that is not implemented</Message></Error>`)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer srv.Close()
+	s, err := remote.NewS3("bucket", "", remote.Options{Endpoint: srv.URL, Region: "us-east-1", AccessKeyID: "k", SecretAccessKey: "s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err = remote.SelfTestConditional(ctx, s)
+	if !errors.Is(err, remote.ErrNoConditionalWrites) || !strings.Contains(err.Error(), "501 NotImplemented") {
+		t.Fatalf("self-test against 501: %v", err)
+	}
+	t.Log(err)
+}
+
 // A put in the unquoted form that fails is mapped like any other: a 5xx
 // is transient, a 404 on If-Match is a refused condition.
 func TestS3UnquotedErrors(t *testing.T) {
@@ -143,5 +173,49 @@ func TestS3UnquotedErrors(t *testing.T) {
 	status.Store(http.StatusForbidden)
 	if _, err := s.Put(ctx, "head", []byte("x"), remote.PutOptions{IfMatch: "abc"}); err == nil || remote.IsTransient(err) || errors.Is(err, remote.ErrPrecondition) {
 		t.Errorf("403: %v, want a permanent error", err)
+	}
+}
+
+// SingleWriter makes a store without conditional writes pass the whole
+// contract within one process: on memory, and on S3 behind a proxy that
+// refuses every If-Match.
+func TestSingleWriterConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) remote.Store { return remote.WithSingleWriter(remote.NewMemory()) })
+}
+
+func TestSingleWriterOnStoreWithoutIfMatch(t *testing.T) {
+	p := s3test.NewIfMatchProxy(t, s3test.RefuseIfMatch)
+	raw := s3test.NewStoreOptions(t, p.Options())
+	ctx := context.Background()
+	if err := remote.SelfTestConditional(ctx, raw); !errors.Is(err, remote.ErrNoConditionalWrites) {
+		t.Fatalf("self-test of the raw store: %v", err)
+	}
+	s := remote.WithSingleWriter(raw)
+	if err := remote.SelfTestConditional(ctx, s); err != nil {
+		t.Fatalf("self-test through SingleWriter: %v", err)
+	}
+	e1, err := s.Put(ctx, "head", []byte("commit 1"), remote.PutOptions{IfNoneMatch: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Put(ctx, "head", []byte("commit 1b"), remote.PutOptions{IfNoneMatch: true}); !errors.Is(err, remote.ErrPrecondition) {
+		t.Fatalf("second create: %v", err)
+	}
+	e2, err := s.Put(ctx, "head", []byte("commit 2"), remote.PutOptions{IfMatch: e1})
+	if err != nil {
+		t.Fatalf("compare-and-swap with the current ETag: %v", err)
+	}
+	if _, err := s.Put(ctx, "head", []byte("commit 2b"), remote.PutOptions{IfMatch: e1}); !errors.Is(err, remote.ErrPrecondition) {
+		t.Fatalf("compare-and-swap with a stale ETag: %v", err)
+	}
+	if _, err := s.Put(ctx, "nothing", []byte("x"), remote.PutOptions{IfMatch: e2}); !errors.Is(err, remote.ErrPrecondition) {
+		t.Fatalf("compare-and-swap on a missing key: %v", err)
+	}
+	data, info, err := s.Get(ctx, "head")
+	if err != nil || string(data) != "commit 2" || info.ETag != e2 {
+		t.Fatalf("head: %q %q %v, want commit 2 with ETag %q", data, info.ETag, err, e2)
+	}
+	if q, u := p.IfMatchSeen(); q != 1 || u != 1 {
+		t.Errorf("%d quoted and %d unquoted If-Match reached the proxy, want the raw self-test's 1 and 1 (SingleWriter sends none)", q, u)
 	}
 }
