@@ -13,9 +13,10 @@ import (
 )
 
 type pruneOptions struct {
-	policy history.Policy
-	grace  time.Duration
-	dryRun bool
+	policy       history.Policy
+	grace        time.Duration
+	dryRun       bool
+	singleDevice bool
 }
 
 func (a *app) pruneCommand() *cobra.Command {
@@ -42,6 +43,7 @@ device holds it: unmount there first). It is safe to interrupt and run again.`,
 	f.IntVar(&o.policy.KeepDaily, "keep-daily", 0, "keep the newest snapshot of each of the N most recent days that have one")
 	f.DurationVar(&o.grace, "grace", history.DefaultGrace, "never delete unreferenced objects younger than this (a running writer's fresh uploads); 0 only when nothing writes")
 	f.BoolVar(&o.dryRun, "dry-run", false, "show what would be forgotten and deleted, change nothing")
+	f.BoolVar(&o.singleDevice, "single-device", false, singleDeviceHelp)
 	return cmd
 }
 
@@ -69,7 +71,7 @@ func (a *app) runPrune(ctx context.Context, location string, o pruneOptions) err
 	bar := newProgress(a.stderr, "deleting")
 	opts.Progress = bar.update
 	var res *history.PruneResult
-	err = a.withWriterLease(ctx, s, u, deviceName(), "pruning", func(l *lease.Lease) error {
+	err = a.withWriterLease(ctx, s, u, deviceName(), "pruning", o.singleDevice, func(_ remote.Store, l *lease.Lease) error {
 		opts.Guard = l.Check
 		opts.Now = storeClock(ctx, s)
 		res, err = history.Prune(ctx, s, c, opts)
