@@ -68,7 +68,7 @@ func TestSelfTestReportsStoreFailures(t *testing.T) {
 type formStore struct {
 	remote.Store
 	form atomic.Uint32
-	does map[remote.IfMatchForm]string // "cas", "refuse" or "ignore"
+	does map[remote.IfMatchForm]string // "cas", "refuse", "ignore" or "501"
 }
 
 func (f *formStore) SetIfMatchForm(x remote.IfMatchForm) { f.form.Store(uint32(x)) }
@@ -81,6 +81,8 @@ func (f *formStore) Put(ctx context.Context, key string, data []byte, o remote.P
 			return "", fmt.Errorf("put %q: %w", key, remote.ErrPrecondition)
 		case "ignore":
 			o.IfMatch = ""
+		case "501":
+			return "", fmt.Errorf("put %q: HTTP 501 NotImplemented: %w", key, remote.ErrNoConditionalWrites)
 		}
 	}
 	return f.Store.Put(ctx, key, data, o)
@@ -97,6 +99,8 @@ func TestSelfTestChoosesIfMatchForm(t *testing.T) {
 		{"both honoured (MinIO)", "cas", "cas", q, nil},
 		{"quoted always refused (Ceph RGW)", "refuse", "cas", u, nil},
 		{"quoted ignored", "ignore", "cas", u, nil},
+		{"quoted not implemented", "501", "cas", u, nil},
+		{"neither: not implemented, refused", "501", "refuse", q, []string{"quoted", "does not implement the put with the current ETag as If-Match", "unquoted", "refused the current ETag"}},
 		{"neither: both refused", "refuse", "refuse", q, []string{`quoted (If-Match: "<etag>"): refused the current ETag`, "unquoted (If-Match: <etag>): refused the current ETag", "Ceph RGW 16.2.15"}},
 		{"neither: ignored, refused", "ignore", "refuse", q, []string{"quoted", "accepted a stale ETag", "unquoted", "refused the current ETag"}},
 		{"neither: refused, ignored", "refuse", "ignore", q, []string{"quoted", "refused the current ETag", "unquoted", "accepted a stale ETag"}},
