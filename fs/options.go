@@ -24,6 +24,10 @@ const (
 // Options configure an FS. The zero value of every field but Store and
 // Keys works.
 type Options struct {
+	// Store holds the vault. A read-write FS writes it conditionally (the
+	// head compare-and-swap): give it a store that passed
+	// remote.SelfTestConditional, which for S3 also sets the If-Match form
+	// the store compares (sealfs mount does; Ceph RGW needs it).
 	Store remote.Store
 	Keys  *crypt.Keys
 	// CacheDir is this vault's local directory on this device. It only ever

@@ -12,8 +12,11 @@
 // than by copies of it: Retry (backoff for transient failures, careful with
 // conditional puts), Logging (log/slog, keys and sizes only), and, for
 // tests, remote/faults. Open builds the right stack from a location string
-// and Options. SelfTestConditional checks at mount that an endpoint honours
-// conditional writes, which the lease and the head commit depend on.
+// and Options. SelfTestConditional checks, before the first conditional
+// write, that a store honours conditional writes, which the lease and the
+// head commit depend on; for S3 it also finds the If-Match form the store
+// compares (IfMatchForm: quoted for MinIO, unquoted for Ceph RGW) and sets
+// the store to it, so every compare-and-swap through it uses a proven form.
 //
 // What this package must not do: it never sees plaintext (callers put only
 // sealed bytes) and must not cache object contents on local disk; it never

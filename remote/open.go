@@ -79,7 +79,7 @@ func Open(ctx context.Context, location string, opts Options) (Store, error) {
 	if opts.Logger != nil {
 		s = WithLogging(s, opts.Logger)
 	}
-	if _, isS3 := unwrapS3(s); isS3 {
+	if _, isS3 := As[*S3](s); isS3 {
 		ro := opts.Retry
 		if ro.Logger == nil {
 			ro.Logger = opts.Logger
@@ -101,18 +101,4 @@ func openDirLocation(path string) (Store, error) {
 		return nil, fmt.Errorf("remote: create store directory: %w", err)
 	}
 	return NewDir(abs)
-}
-
-// unwrapS3 finds the S3 store under logging wrappers.
-func unwrapS3(s Store) (*S3, bool) {
-	for {
-		switch v := s.(type) {
-		case *S3:
-			return v, true
-		case *Logging:
-			s = v.Store
-		default:
-			return nil, false
-		}
-	}
 }

@@ -46,6 +46,9 @@ func (s *S3) mapErr(op, key string, err error, cond bool) error {
 		return fmt.Errorf("remote: no S3 credentials found for %s: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE with ~/.aws/credentials)", s.endpoint)
 	case resp.Code == minio.AccessDenied:
 		return fmt.Errorf("remote: %s %q: access denied to bucket %q for access key %q: grant it list, get, put and delete on the bucket", op, key, s.bucket, s.accessKey)
+	case cond && (resp.Code == "NotImplemented" || resp.StatusCode == http.StatusNotImplemented):
+		// Stores without conditional writes answer the headers with 501.
+		return fmt.Errorf("remote: %s %q at %s: HTTP %d %s: %w", op, key, s.endpoint, resp.StatusCode, resp.Code, ErrNoConditionalWrites)
 	case resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests ||
 		resp.StatusCode == http.StatusConflict || resp.StatusCode == http.StatusRequestTimeout ||
 		resp.Code == "SlowDown" || resp.Code == "RequestTimeout":

@@ -29,7 +29,11 @@ type PutOptions struct {
 	// the key exists (S3 "If-None-Match: *").
 	IfNoneMatch bool
 	// IfMatch, when not empty, makes the put a compare-and-swap: it fails with
-	// ErrPrecondition unless the key exists with exactly this ETag.
+	// ErrPrecondition unless the key exists with exactly this ETag. It must
+	// be an ETag the store reported: Ceph RGW compares by prefix and would
+	// accept a made-up value that merely begins with the current ETag. An
+	// S3 store compares it in the form SelfTestConditional proved (see
+	// IfMatchForm); call that before the first compare-and-swap.
 	IfMatch string
 }
 

@@ -20,8 +20,11 @@ type storeSetup struct {
 	open     func(t *testing.T) remote.Store
 }
 
-func s3Store(t *testing.T) storeSetup {
-	srv := s3test.Server(t)
+func s3Store(t *testing.T) storeSetup { return s3StoreOn(t, s3test.Server(t)) }
+
+// s3StoreOn is a fresh bucket on srv: the test server, or the view of it
+// through a proxy.
+func s3StoreOn(t *testing.T, srv *s3test.S3Server) storeSetup {
 	bucket := s3test.NewBucket(t)
 	loc := "s3://" + bucket + "/chat-backups"
 	env := map[string]string{

@@ -61,7 +61,7 @@ Changes are committed every --commit-interval, on fsync, and at unmount.`,
 	f.BoolVar(&o.init, "init", false, "create the vault first if STORE has none (prints the recovery key)")
 	f.BoolVar(&o.force, "force", false, "take over the vault even if another device holds the writer lease (that device stops committing)")
 	f.BoolVar(&o.acceptRollback, "accept-rollback", false, "accept a store whose last commit is older than one this device has seen (after restoring a backup of the bucket on purpose)")
-	f.BoolVar(&o.singleDevice, "single-device", false, "mount read-write even if the store does not honour conditional writes (never mount it on two devices at once)")
+	f.BoolVar(&o.singleDevice, "single-device", false, singleDeviceHelp)
 	f.StringVar(&o.snapshot, "snapshot", "", "mount the past snapshot with this id read-only (see 'sealfs snapshots')")
 	f.DurationVar(&o.fsyncTimeout, "fsync-timeout", fs.DefaultFsyncTimeout, "how long fsync (then EIO) and unmount (then the changes stay staged on this device) wait for an unreachable store")
 	f.DurationVar(&o.followInterval, "follow-interval", fs.DefaultFollowInterval, "how often a --read-only mount looks for the writer's new commits (0 = never)")

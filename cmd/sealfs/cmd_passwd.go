@@ -13,6 +13,7 @@ import (
 func (a *app) passwdCommand() *cobra.Command {
 	var newFile string
 	var kdf initOptions
+	var singleDevice bool
 	cmd := &cobra.Command{
 		Use:   "passwd STORE",
 		Short: "Change the passphrase (with the old one or the recovery key)",
@@ -28,6 +29,10 @@ from --new-passphrase-file, SEALFS_NEW_PASSPHRASE, or a prompt.`,
 				return err
 			}
 			defer s.Close()
+			ws, err := a.provenStore(ctx, s, singleDevice) // before asking for the new passphrase
+			if err != nil {
+				return err
+			}
 			pass, err := a.newPassphrase(newFile, "new-passphrase-file", "SEALFS_NEW_PASSPHRASE")
 			if err != nil {
 				return err
@@ -46,7 +51,7 @@ from --new-passphrase-file, SEALFS_NEW_PASSPHRASE, or a prompt.`,
 				return err
 			}
 			// Compare-and-swap: a concurrent passwd must not be lost silently.
-			if _, err := s.Put(ctx, vaultKey, data, remote.PutOptions{IfMatch: u.etag}); err != nil {
+			if _, err := ws.Put(ctx, vaultKey, data, remote.PutOptions{IfMatch: u.etag}); err != nil {
 				if errors.Is(err, remote.ErrPrecondition) {
 					return errors.New("the vault changed while we worked (another passwd?): nothing was changed, run passwd again")
 				}
@@ -57,6 +62,7 @@ from --new-passphrase-file, SEALFS_NEW_PASSPHRASE, or a prompt.`,
 		},
 	}
 	cmd.Flags().StringVar(&newFile, "new-passphrase-file", "", "read the new passphrase from this file")
+	cmd.Flags().BoolVar(&singleDevice, "single-device", false, singleDeviceHelp)
 	kdf.addFlags(cmd)
 	cmd.Flags().MarkHidden("cipher")
 	return cmd

@@ -13,10 +13,11 @@ import (
 )
 
 type pruneOptions struct {
-	policy   history.Policy
-	grace    time.Duration
-	dryRun   bool
-	cacheDir string
+	policy       history.Policy
+	grace        time.Duration
+	dryRun       bool
+	singleDevice bool
+	cacheDir     string
 }
 
 func (a *app) pruneCommand() *cobra.Command {
@@ -44,6 +45,7 @@ device holds it: unmount there first). It is safe to interrupt and run again.`,
 	f.DurationVar(&o.grace, "grace", history.DefaultGrace, "never delete unreferenced objects younger than this (a running writer's fresh uploads); 0 only when nothing writes")
 	f.BoolVar(&o.dryRun, "dry-run", false, "show what would be forgotten and deleted, change nothing")
 	cacheDirFlag(cmd, &o.cacheDir)
+	f.BoolVar(&o.singleDevice, "single-device", false, singleDeviceHelp)
 	return cmd
 }
 
@@ -71,7 +73,7 @@ func (a *app) runPrune(ctx context.Context, location string, o pruneOptions) err
 	bar := newProgress(a.stderr, "deleting")
 	opts.Progress = bar.update
 	var res *history.PruneResult
-	err = a.withWriterLease(ctx, s, u, deviceName(), "pruning", func(l *lease.Lease) error {
+	err = a.withWriterLease(ctx, s, u, deviceName(), "pruning", o.singleDevice, func(_ remote.Store, l *lease.Lease) error {
 		opts.Guard = l.Check
 		opts.Now = storeClock(ctx, s)
 		res, err = history.Prune(ctx, s, c, opts)

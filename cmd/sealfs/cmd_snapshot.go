@@ -34,6 +34,7 @@ func toJSON(s history.Snapshot) snapshotJSON {
 
 func (a *app) snapshotCommand() *cobra.Command {
 	var device, cacheDir string
+	var singleDevice bool
 	cmd := &cobra.Command{
 		Use:   "snapshot STORE",
 		Short: "Take a named snapshot of the vault now",
@@ -52,7 +53,7 @@ holds it).`,
 			defer s.Close()
 			snap, err := requestSnapshot(ctx, s.String())
 			if errors.Is(err, errNoServer) {
-				snap, err = a.snapshotDirect(ctx, s, device, cacheDir)
+				snap, err = a.snapshotDirect(ctx, s, device, cacheDir, singleDevice)
 			}
 			if err != nil {
 				return err
@@ -63,12 +64,13 @@ holds it).`,
 	}
 	cmd.Flags().StringVar(&device, "device", deviceName(), "name of this device, recorded with the snapshot when no mount takes it")
 	cacheDirFlag(cmd, &cacheDir)
+	cmd.Flags().BoolVar(&singleDevice, "single-device", false, singleDeviceHelp)
 	return cmd
 }
 
 // snapshotDirect takes a snapshot with no mount running: under the writer
 // lease, load the head, write a full snapshot and name it.
-func (a *app) snapshotDirect(ctx context.Context, s remote.Store, device, cacheDir string) (snapshotJSON, error) {
+func (a *app) snapshotDirect(ctx context.Context, s remote.Store, device, cacheDir string, singleDevice bool) (snapshotJSON, error) {
 	u, err := a.unlock(ctx, s)
 	if err != nil {
 		return snapshotJSON{}, err
@@ -78,7 +80,7 @@ func (a *app) snapshotDirect(ctx context.Context, s remote.Store, device, cacheD
 		return snapshotJSON{}, err
 	}
 	var snap history.Snapshot
-	err = a.withWriterLease(ctx, s, u, device, "taking a snapshot", func(l *lease.Lease) error {
+	err = a.withWriterLease(ctx, s, u, device, "taking a snapshot", singleDevice, func(s remote.Store, l *lease.Lease) error {
 		t, mlog, err := meta.Open(ctx, s, u.keys, meta.LogOptions{Device: device, MountID: "snapshot-" + newMountID(), Logger: a.logger,
 			CheckHead: headGuard(st, false)})
 		if err != nil {
@@ -101,8 +103,14 @@ func (a *app) snapshotDirect(ctx context.Context, s remote.Store, device, cacheD
 }
 
 // withWriterLease runs fn holding the vault's writer lease, so that no
-// mount commits meanwhile. Another device's live lease is exit 11.
-func (a *app) withWriterLease(ctx context.Context, s remote.Store, u *unlocked, device, what string, fn func(*lease.Lease) error) error {
+// mount commits meanwhile. Another device's live lease is exit 11. It
+// proves the store's conditional writes first (provenStore) and gives fn
+// the store to write through.
+func (a *app) withWriterLease(ctx context.Context, s remote.Store, u *unlocked, device, what string, singleDevice bool, fn func(remote.Store, *lease.Lease) error) error {
+	s, err := a.provenStore(ctx, s, singleDevice)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
 	l, err := lease.Acquire(ctx, s, u.keys, lease.Options{Device: device, MountID: newMountID(), Logger: a.logger})
 	var held *lease.HeldError
 	if errors.As(err, &held) {
@@ -113,7 +121,7 @@ func (a *app) withWriterLease(ctx context.Context, s remote.Store, u *unlocked, 
 	}
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	go l.Run(runCtx, nil)
-	err = fn(l)
+	err = fn(s, l)
 	stop()
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()

@@ -27,9 +27,10 @@ type deviceGuard struct {
 
 // guardMount runs the device checks of a mount in order, before anything is
 // served: one read-write mount per cache directory (local lock), a store
-// that honours conditional writes, the writer lease (exit 11 while another
-// device holds it), and rollback detection against this device's high-water
-// mark. It fills in the fs.Options that depend on them.
+// that honours conditional writes (provenStore; opts.Store becomes the
+// store it returns), the writer lease (exit 11 while another device holds
+// it), and rollback detection against this device's high-water mark. It
+// fills in the fs.Options that depend on them.
 func (a *app) guardMount(ctx context.Context, s remote.Store, u *unlocked, cacheDir string, o mountOptions, opts *fs.Options) (g *deviceGuard, err error) {
 	g = &deviceGuard{}
 	defer func() {
@@ -49,9 +50,10 @@ func (a *app) guardMount(ctx context.Context, s remote.Store, u *unlocked, cache
 		return g, err
 	}
 	if !o.readOnly {
-		if err := a.selfTest(ctx, s, o); err != nil {
+		if s, err = a.provenStore(ctx, s, o.singleDevice); err != nil {
 			return g, err
 		}
+		opts.Store = s // in the If-Match form the self-test proved, or checking conditions itself
 		opts.MountID = newMountID()
 		g.lease, err = lease.Acquire(ctx, s, u.keys, lease.Options{
 			Device:   o.device,
@@ -90,23 +92,6 @@ func (a *app) guardMount(ctx context.Context, s remote.Store, u *unlocked, cache
 		})
 	}
 	return g, nil
-}
-
-// selfTest refuses a read-write mount of a store whose conditional writes do
-// not work, unless the user accepted single-device mode.
-func (a *app) selfTest(ctx context.Context, s remote.Store, o mountOptions) error {
-	err := remote.SelfTestConditional(ctx, s)
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, remote.ErrNoConditionalWrites) && o.singleDevice:
-		a.logger.Warn("the store does not honour conditional writes; continuing in single-device mode", "err", err)
-		fmt.Fprintf(a.stderr, "sealfs: warning: %s does not honour conditional writes: never mount it read-write on two devices at once\n", s)
-		return nil
-	case errors.Is(err, remote.ErrNoConditionalWrites):
-		return withCode(exitError, err, "use another S3 endpoint, or accept single-device mode with --single-device (never mount it read-write on two devices at once)")
-	}
-	return fmt.Errorf("checking the store's conditional writes: %w", err)
 }
 
 // close releases the lease (only when nothing is left uncommitted: otherwise

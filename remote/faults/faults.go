@@ -282,3 +282,6 @@ func (p plan) truncate(b []byte) []byte {
 	}
 	return b
 }
+
+// Unwrap returns the wrapped store (see remote.As).
+func (f *Store) Unwrap() remote.Store { return f.Store }

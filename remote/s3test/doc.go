@@ -12,6 +12,12 @@
 // pinned release is built once with "go install" into the cache directory
 // (about three minutes; concurrent test binaries wait for one build).
 //
+// With SEALFS_TEST_S3_ENDPOINT (and SEALFS_TEST_S3_ACCESS_KEY,
+// SEALFS_TEST_S3_SECRET_KEY, SEALFS_TEST_S3_IFMATCH) the tests use that
+// external S3 server instead of MinIO: tests/ceph.sh runs them on Ceph RGW.
+// NewIfMatchProxy puts a proxy in front of the server that answers If-Match
+// like Ceph RGW does (or refuses it always), to test without Ceph.
+//
 // When MinIO (or, for RequireFUSE, /dev/fuse) is unavailable, tests skip
 // with the reason — unless SEALFS_STRICT=1 is set, as in CI, where they fail.
 // This package must never be imported by non-test code.

@@ -17,11 +17,15 @@ import (
 	"github.com/sealfs/sealfs/remote"
 )
 
-// S3Server is the running MinIO of this test binary.
+// S3Server is the running MinIO of this test binary, or the external S3
+// server that SEALFS_TEST_S3_ENDPOINT names.
 type S3Server struct {
 	Endpoint  string // "http://127.0.0.1:PORT"
 	AccessKey string
 	SecretKey string
+	// IfMatch is the form remote.SelfTestConditional should choose here:
+	// quoted for MinIO, $SEALFS_TEST_S3_IFMATCH for an external server.
+	IfMatch remote.IfMatchForm
 
 	proc *process
 }
@@ -57,7 +61,7 @@ func Stop() {
 		return
 	}
 	stopped = true
-	if server != nil {
+	if server != nil && server.proc != nil {
 		server.proc.stop()
 	}
 }
@@ -102,8 +106,9 @@ func (s *S3Server) Options() remote.Options {
 // inspect or tamper with the bucket behind sealfs's back.
 func (s *S3Server) Client(tb testing.TB) *minio.Client {
 	tb.Helper()
-	c, err := minio.New(strings.TrimPrefix(s.Endpoint, "http://"), &minio.Options{
+	c, err := minio.New(strings.TrimPrefix(strings.TrimPrefix(s.Endpoint, "http://"), "https://"), &minio.Options{
 		Creds:  credentials.NewStaticV4(s.AccessKey, s.SecretKey, ""),
+		Secure: strings.HasPrefix(s.Endpoint, "https://"),
 		Region: "us-east-1",
 	})
 	if err != nil {

@@ -11,7 +11,9 @@ import (
 	"github.com/sealfs/sealfs/remote"
 )
 
-// Run runs every contract case against stores made by newStore.
+// Run runs every contract case against stores made by newStore. Each store
+// first passes remote.SelfTestConditional, as sealfs requires before it
+// writes conditionally (for S3 that also chooses the If-Match form).
 func Run(t *testing.T, newStore func(t *testing.T) remote.Store) {
 	cases := []struct {
 		name string
@@ -45,6 +47,9 @@ func Run(t *testing.T, newStore func(t *testing.T) remote.Store) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			s := newStore(t)
+			if err := remote.SelfTestConditional(ctxT(t), s); err != nil {
+				t.Fatalf("self-test: %v", err)
+			}
 			c.fn(t, s)
 		})
 	}

@@ -126,6 +126,12 @@ func (d *device) mountInProcess(ctx context.Context, dir string, readOnly bool) 
 		s.Close()
 		return nil, err
 	}
+	if !readOnly { // as sealfs mount does: also sets the If-Match form (Ceph RGW)
+		if err := remote.SelfTestConditional(ctx, s); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
 	m, err := fs.Mount(ctx, dir, fs.Options{
 		Store: s, Keys: keys, Device: "bench", ReadOnly: readOnly,
 		CacheDir: filepath.Join(d.home, ".cache", "inproc"),
