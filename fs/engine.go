@@ -88,7 +88,7 @@ func Open(ctx context.Context, opts Options) (*FS, error) {
 	if opts.OnCommit != nil {
 		opts.OnCommit(mlog.Head())
 	}
-	plan, err := prepareRecovery(&opts, &tree, mlog.Head(), func() (*meta.Tree, error) {
+	plan, err := prepareRecovery(ctx, &opts, &tree, mlog.Head(), func() (*meta.Tree, error) {
 		t, _, err := meta.Open(ctx, opts.Store, opts.Keys, meta.LogOptions{CheckHead: opts.CheckHead})
 		return t, err
 	})

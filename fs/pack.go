@@ -16,17 +16,21 @@ import (
 // "Chunk objects", allows any number of extents into one object; prune
 // keeps an object while any snapshot references it).
 //
-// A pack leaves when it reaches a chunk, when the first version in it has
-// waited the linger (tuning.packLinger, 50 ms), or at once when something
-// needs it in the store (an fsync, a commit: see flush) or needs the
-// memory it holds (a writer waiting for the write budget: see squeeze).
-// close(2) does not wait for uploads, so the linger costs an application
-// nothing; it bounds the memory held to one chunk and lets a burst of
-// small files share a few objects.
+// A pack is never larger than a chunk, so that it is padded by the rule
+// of every object (paddedSize) and can always be sealed (a chunk is at
+// most crypt.MaxObjectSize). It leaves when it fills a chunk, before a
+// version that would make it larger joins (each is at most a sixteenth
+// of a chunk, so such a pack is at least 15/16 full), when the first
+// version in it has waited the linger (tuning.packLinger, 50 ms), or at
+// once when something needs it in the store (an fsync, a commit: see
+// flush) or needs the memory it holds (a writer waiting for the write
+// budget: see squeeze). close(2) does not wait for uploads, so the linger
+// costs an application nothing; it bounds the memory held to one chunk
+// and lets a burst of small files share a few objects.
 type packer struct {
 	u      *uploader
 	max    int64 // largest version packed (its length)
-	target int64 // a pack this large leaves without waiting
+	target int64 // the chunk size: no pack is larger
 	linger time.Duration
 
 	mu      sync.Mutex
@@ -58,6 +62,9 @@ func (p *packer) add(v *version, n int64) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	it := packItem{v: v, data: bytes.TrimRight(v.data, "\x00"), n: n, done: v.done}
+	if len(p.cur) > 0 && p.size+int64(len(it.data)) > p.target {
+		p.sendLocked() // it would cross the chunk: what waits leaves first
+	}
 	p.cur = append(p.cur, it)
 	p.size += int64(len(it.data))
 	switch {
@@ -141,7 +148,7 @@ func (p *packer) upload(batch []packItem) {
 	}
 	var plain []byte
 	if total > 0 {
-		plain = make([]byte, min(crypt.PaddedSize(total), max(total, u.fs.cs)))
+		plain = make([]byte, paddedSize(total, u.fs.cs))
 		var off int
 		for _, it := range batch {
 			off += copy(plain[off:], it.data)

@@ -1,16 +1,19 @@
 package fs
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/sealfs/sealfs/crypt"
 	"github.com/sealfs/sealfs/fs/meta"
 	"github.com/sealfs/sealfs/fs/stage"
+	"github.com/sealfs/sealfs/remote"
 )
 
 // RecoveredDir is the top directory, in the root of the mount, where a
@@ -26,10 +29,20 @@ type Recovery struct {
 	// like any other change.
 	Replayed bool
 	// Folder, when not empty, is where the earlier mount's files were set
-	// aside ("/.sealfs-recovered/<time>") because another writer committed
-	// after it; Files are their paths inside the mount.
-	Folder string
-	Files  []string
+	// aside ("/.sealfs-recovered/<time>"): because another writer
+	// committed after it (Conflict), or because some of the data its
+	// changes name is lost (see Lost), so that they could not be applied
+	// as they were. Files are their paths inside the mount.
+	Folder   string
+	Files    []string
+	Conflict bool
+	// Lost are the earlier mount's files whose data is gone: an object
+	// they need is neither in the store nor staged on this device (it was
+	// uploaded but never committed, and deleted since, as prune does once
+	// this device's lease and the grace period are over). They are not
+	// recreated, not even in part; paths as they were in that mount
+	// ("/dir/name").
+	Lost []string
 	// Written is when the earlier mount last recorded its changes, and
 	// Device its device name.
 	Written time.Time
@@ -49,6 +62,9 @@ const (
 type recoveryPlan struct {
 	mode   recoveryMode
 	intent *stage.Intent
+	// missing are the objects the intent names that are neither in the
+	// store nor staged: files that need one are lost.
+	missing map[crypt.ObjectID]bool
 }
 
 // prepareRecovery opens the staging area of a read-write FS with a
@@ -56,7 +72,17 @@ type recoveryPlan struct {
 // intent, decides what to do with it; a replay is applied to *tree here,
 // before anything else can touch it. reload loads the head's tree again
 // when a replay fails halfway.
-func prepareRecovery(opts *Options, tree **meta.Tree, head meta.Head, reload func() (*meta.Tree, error)) (recoveryPlan, error) {
+//
+// The objects an intent names were in the store or staged here when it
+// was written, but one uploaded from memory and never committed is
+// garbage to the store's other users: once this device's lease has
+// expired, a prune past the grace period deletes it. So before anything
+// is applied, every object the intent names that is not staged here is
+// looked up in the store (findMissing). A replay happens only when none
+// is missing; otherwise the files are set aside, and a file that needs a
+// missing object is reported lost instead of being recreated as a file
+// that can only return EIO.
+func prepareRecovery(ctx context.Context, opts *Options, tree **meta.Tree, head meta.Head, reload func() (*meta.Tree, error)) (recoveryPlan, error) {
 	if opts.ReadOnly || opts.CacheDir == "" {
 		return recoveryPlan{}, nil
 	}
@@ -76,10 +102,21 @@ func prepareRecovery(opts *Options, tree **meta.Tree, head meta.Head, reload fun
 		return recoveryPlan{}, nil
 	}
 	plan := recoveryPlan{intent: in}
-	switch {
-	case head.MountID == in.Writer && head.Seq > in.BaseSeq:
+	if head.MountID == in.Writer && head.Seq > in.BaseSeq {
 		plan.mode = recoverObsolete
-	case head.Seq == in.BaseSeq && head.MountID == in.BaseMount && head.Time.UnixNano() == in.BaseTime:
+		return plan, nil
+	}
+	if plan.missing, err = findMissing(ctx, opts.Store, dir, in); err != nil {
+		return recoveryPlan{}, fmt.Errorf("fs: check that the data of an earlier mount's uncommitted changes is still there (nothing was changed; mount again once the store answers): %w", err)
+	}
+	switch {
+	case !isBase(head, in):
+		plan.mode = recoverAside
+	case len(plan.missing) > 0:
+		opts.Logger.Error("some data of an earlier mount's uncommitted changes is gone from the store; setting its files aside instead of applying the changes",
+			"objects", len(plan.missing))
+		plan.mode = recoverAside
+	default:
 		plan.mode = recoverReplay
 		if err := (*tree).ApplyPending(in.Ops, meta.Ino(in.Next)); err != nil {
 			opts.Logger.Error("the changes of an earlier mount do not apply; setting its files aside instead", "err", err)
@@ -88,10 +125,72 @@ func prepareRecovery(opts *Options, tree **meta.Tree, head meta.Head, reload fun
 			}
 			plan.mode = recoverAside
 		}
-	default:
-		plan.mode = recoverAside
 	}
 	return plan, nil
+}
+
+// isBase reports whether head is the head in's changes build on: nobody
+// committed since.
+func isBase(head meta.Head, in *stage.Intent) bool {
+	return head.Seq == in.BaseSeq && head.MountID == in.BaseMount && head.Time.UnixNano() == in.BaseTime
+}
+
+// statParallel bounds the Stat requests findMissing has in flight.
+const statParallel = 8
+
+// findMissing returns the objects in names (those of its ops and its
+// files' extents) that are neither staged in dir nor in store. An error
+// means the store could not tell (retried like an upload): then nothing
+// may be decided, neither a replay nor a loss.
+func findMissing(ctx context.Context, store remote.Store, dir *stage.Dir, in *stage.Intent) (map[crypt.ObjectID]bool, error) {
+	staged, err := dir.Objects()
+	if err != nil {
+		return nil, fmt.Errorf("list the staging area: %w", err)
+	}
+	ids := map[crypt.ObjectID]bool{}
+	for _, id := range in.Objects {
+		ids[id] = true
+	}
+	for _, f := range in.Files {
+		for _, e := range f.Extents {
+			if !e.IsHole() {
+				ids[e.Object] = true
+			}
+		}
+	}
+	var (
+		mu      sync.Mutex
+		missing = map[crypt.ObjectID]bool{}
+		errs    []error
+		wg      sync.WaitGroup
+		sem     = make(chan struct{}, statParallel)
+	)
+	for id := range ids {
+		if _, ok := staged[id]; ok {
+			continue // uploaded again from here
+		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			err := retry(ctx, func(ctx context.Context) error {
+				_, err := store.Stat(ctx, meta.DataKey(id))
+				return err
+			})
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case errors.Is(err, remote.ErrNotFound):
+				missing[id] = true
+			case err != nil:
+				errs = append(errs, err)
+			}
+		})
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("look up %d of %d objects: %w", len(errs), len(ids), errs[0])
+	}
+	return missing, nil
 }
 
 // finishRecovery carries out plan on the new FS: queue the staged objects
@@ -112,7 +211,7 @@ func (fs *FS) finishRecovery(plan recoveryPlan) {
 		fs.log.Warn("recovered uncommitted changes of an earlier mount on this device; committing them",
 			"written", fs.recovery.Written.UTC().Format(time.RFC3339), "objects", len(in.Objects))
 	case recoverAside:
-		need = fs.setAside(in)
+		need = fs.setAside(in, plan.missing)
 	}
 	fs.adoptStaged(need)
 	if plan.mode == recoverReplay || plan.mode == recoverAside {
@@ -157,17 +256,25 @@ func (fs *FS) adoptStaged(need []crypt.ObjectID) {
 }
 
 // setAside recreates the intent's files under /.sealfs-recovered/<time>/
-// (a file identical to the one now at its path is skipped) and returns
-// the objects they need.
-func (fs *FS) setAside(in *stage.Intent) []crypt.ObjectID {
+// (a file identical to the one now at its path is skipped, a file that
+// needs a missing object is reported lost) and returns the objects they
+// need.
+func (fs *FS) setAside(in *stage.Intent, missing map[crypt.ObjectID]bool) []crypt.ObjectID {
 	h := fs.mlog.Head()
 	written := time.Unix(0, in.Written)
-	rec := &Recovery{Written: written, Device: in.Device}
+	conflict := !isBase(h, in)
+	rec := &Recovery{Written: written, Device: in.Device, Conflict: conflict}
 	fs.recovery = rec
 	var need []crypt.ObjectID
 	var folder meta.Ino
 	for _, f := range in.Files {
 		if fs.sameAsCurrent(f) {
+			continue
+		}
+		if slices.ContainsFunc(f.Extents, func(e meta.Extent) bool { return !e.IsHole() && missing[e.Object] }) {
+			// Part of it would read as EIO: a clear loss beats a
+			// file that fails later, or one with zeros in it.
+			rec.Lost = append(rec.Lost, "/"+f.Path)
 			continue
 		}
 		if folder == 0 {
@@ -188,9 +295,23 @@ func (fs *FS) setAside(in *stage.Intent) []crypt.ObjectID {
 			}
 		}
 	}
-	fs.log.Error("an earlier mount on this device left changes that were never committed, and another writer committed since: its files were set aside, not merged; compare them and move what you need",
-		"folder", rec.Folder, "files", len(rec.Files), "written", written.UTC().Format(time.RFC3339),
-		"base_commit", in.BaseSeq, "head_commit", h.Seq, "head_device", h.Device)
+	why := "another writer committed since"
+	switch {
+	case conflict:
+	case len(missing) > 0:
+		why = "some of the data they name is gone from the store"
+	default:
+		why = "they do not apply as they were"
+	}
+	if len(rec.Files) > 0 || len(rec.Lost) == 0 {
+		fs.log.Error("an earlier mount on this device left changes that were never committed, and "+why+": its files were set aside, not merged; compare them and move what you need",
+			"folder", rec.Folder, "files", len(rec.Files), "written", written.UTC().Format(time.RFC3339),
+			"base_commit", in.BaseSeq, "head_commit", h.Seq, "head_device", h.Device)
+	}
+	if len(rec.Lost) > 0 {
+		fs.log.Error("files an earlier mount on this device never committed are lost: their data is no longer in the store (uploaded, never committed, then deleted, as prune does once this device's lease and the grace period are over) and was not staged here; they were not recreated",
+			"files", rec.Lost, "written", written.UTC().Format(time.RFC3339), "objects_missing", len(missing))
+	}
 	return need
 }
 

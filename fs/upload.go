@@ -278,15 +278,26 @@ func (u *uploader) store(plain []byte, plainLen int64, done func(id crypt.Object
 	done(id, false, nil)
 }
 
-// padTail zero-pads the plaintext of an object shorter than a chunk to its
-// Padmé size (crypt.PaddedSize, at most a chunk), so that the sealed size
-// of a file's last chunk, or of a small file, shows only O(log log n) bits
-// of its length; the true length stays in the sealed extent (Length below
-// ObjectSize). data is a prefix of a chunk buffer of full bytes whose tail
-// past data is zeros, so the padding is usually already there.
+// paddedSize is the plaintext size of an object holding n bytes of
+// content, at most a chunk: min(Padmé(n), chunk) (docs/FORMAT.md, "Tail
+// padding"). Every object fs seals has this size: a file's chunk, its
+// short last chunk, a small file, a pack of them.
+func paddedSize(n, chunk int64) int64 {
+	if n > chunk {
+		panic(fmt.Sprintf("fs: internal error: object content of %d bytes is over the chunk size %d", n, chunk))
+	}
+	return min(crypt.PaddedSize(n), chunk)
+}
+
+// padTail zero-pads the plaintext of an object shorter than a chunk to
+// paddedSize, so that the sealed size of a file's last chunk, or of a
+// small file, shows only O(log log n) bits of its length; the true length
+// stays in the sealed extent (Length below ObjectSize). data is a prefix
+// of a chunk buffer of full bytes whose tail past data is zeros, so the
+// padding is usually already there.
 func padTail(data []byte, full, chunk int64) []byte {
 	n := int64(len(data))
-	size := min(crypt.PaddedSize(n), max(n, chunk))
+	size := paddedSize(n, chunk)
 	switch {
 	case size == n:
 		return data

@@ -8,6 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/sealfs/sealfs/fs"
 )
 
 func TestFindMount(t *testing.T) {
@@ -99,5 +102,27 @@ func TestUsageErrors(t *testing.T) {
 		if !strings.HasPrefix(errb.String(), "sealfs: error: ") {
 			t.Errorf("sealfs %v: stderr %q is not one error line", args, errb.String())
 		}
+	}
+}
+
+// TestReportRecoveryNamesLostFiles: a mount that found files of an
+// earlier mount lost says so on stderr, naming every one, and says why
+// the others were set aside (not another device's commit).
+func TestReportRecoveryNamesLostFiles(t *testing.T) {
+	var stderr bytes.Buffer
+	a := &app{stderr: &stderr}
+	a.reportRecovery("/mnt/chat", &fs.Recovery{
+		Folder: "/.sealfs-recovered/2026-01-02T03-04-05Z", Files: []string{"/.sealfs-recovered/2026-01-02T03-04-05Z/b.jpg"},
+		Lost: []string{"/db/msgstore.db", "/media/a, b.jpg"}, Written: time.Now(), Device: "phone",
+	})
+	out := stderr.String()
+	for _, want := range []string{"1 files", "set aside in /mnt/chat/.sealfs-recovered/2026-01-02T03-04-05Z", "data of its changes is lost",
+		"error: 2 files", `"/db/msgstore.db", "/media/a, b.jpg"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("stderr does not say %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "another device") {
+		t.Errorf("stderr blames another device's commit:\n%s", out)
 	}
 }

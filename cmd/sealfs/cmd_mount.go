@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -287,14 +289,34 @@ func followInterval(d time.Duration) time.Duration {
 }
 
 // reportRecovery tells the user what this mount found staged from an
-// earlier one on this device that did not commit everything.
+// earlier one on this device that did not commit everything, and names
+// every file of it that is lost.
 func (a *app) reportRecovery(mnt string, r *fs.Recovery) {
+	if r == nil {
+		return
+	}
+	when := r.Written.Local().Format("2006-01-02 15:04 MST")
 	switch {
-	case r == nil:
 	case r.Folder != "":
-		a.notice(fmt.Sprintf("warning: %d files that an earlier mount on this device (%q, %s) could not commit were set aside in %s, because another device wrote to the vault since: compare them with the current files and keep what you need",
-			len(r.Files), r.Device, r.Written.Local().Format("2006-01-02 15:04 MST"), filepath.Join(mnt, r.Folder)))
+		why := "because another device wrote to the vault since"
+		switch {
+		case r.Conflict:
+		case len(r.Lost) > 0:
+			why = "because some of the data of its changes is lost (below), so they could not be applied as they were"
+		default:
+			why = "because its changes could not be applied as they were"
+		}
+		a.notice(fmt.Sprintf("warning: %d files that an earlier mount on this device (%q, %s) could not commit were set aside in %s, %s: compare them with the current files and keep what you need",
+			len(r.Files), r.Device, when, filepath.Join(mnt, r.Folder), why))
 	case r.Replayed:
-		a.notice(fmt.Sprintf("committed the changes an earlier mount on this device (%s) had left staged", r.Written.Local().Format("2006-01-02 15:04 MST")))
+		a.notice(fmt.Sprintf("committed the changes an earlier mount on this device (%s) had left staged", when))
+	}
+	if len(r.Lost) > 0 {
+		quoted := make([]string, len(r.Lost))
+		for i, p := range r.Lost {
+			quoted[i] = strconv.Quote(p)
+		}
+		a.notice(fmt.Sprintf("error: %d files that an earlier mount on this device (%q, %s) never committed are lost and were not recreated: their data was uploaded but is no longer in the store (prune deletes uncommitted data once the device's lease and the grace period are over) and no copy was kept on this device: %s",
+			len(r.Lost), r.Device, when, strings.Join(quoted, ", ")))
 	}
 }
