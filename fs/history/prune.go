@@ -13,7 +13,9 @@ import (
 
 // DefaultGrace is how old an unreferenced object must be before Prune
 // deletes it: uploads of a commit in flight, or of a writer that crashed
-// and will commit them after its restart, are younger.
+// and commits them at its restart within the hour, are younger. A writer
+// that comes back later finds what a prune deleted meanwhile and reports
+// the files as lost (fs: recover.go).
 const DefaultGrace = time.Hour
 
 // deleteBatch is how many keys one DeleteMany call gets (S3's limit).
