@@ -73,7 +73,7 @@ func (a *app) initVault(ctx context.Context, s remote.Store, o initOptions) (*un
 	} else if !errors.Is(err, remote.ErrNotFound) {
 		return nil, fmt.Errorf("checking for an existing vault: %w", err)
 	}
-	pass, err := a.newPassphrase(a.passphraseFile, "passphrase-file", "SEALFS_PASSPHRASE")
+	pass, err := a.newPassphrase(a.passphraseFile, "passphrase-file", envPassphrase)
 	if err != nil {
 		return nil, err
 	}
