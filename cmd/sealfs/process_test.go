@@ -110,7 +110,7 @@ func (p *sealfsProc) mountDaemon(store string, extra map[string]string, args ...
 // peer of its control socket.
 func servingPID(t *testing.T, mnt string) int {
 	t.Helper()
-	conn, err := net.DialTimeout("unix", controlPath(mnt), 5*time.Second)
+	conn, err := net.DialTimeout("unix", controlPath(runtimeDir(), mnt), 5*time.Second)
 	if err != nil {
 		t.Fatalf("control socket of %s: %v", mnt, err)
 	}
