@@ -94,6 +94,7 @@ func (a *app) initVault(ctx context.Context, s remote.Store, o initOptions) (*un
 		return nil, fmt.Errorf("writing %s: %w", vaultKey, err)
 	}
 	u := &unlocked{vault: v, master: master, keys: crypt.DeriveKeys(master, suite, v.ChunkSize()), etag: etag}
+	lockKeys(u, a.logger)
 	if err := createHead(ctx, s, u.keys); err != nil {
 		return nil, err
 	}

@@ -108,7 +108,12 @@ func withoutSecrets(env []string) []string {
 func (a *app) unlockFromParent() (*unlocked, error) {
 	f := os.NewFile(daemonKeyFD, "sealfs-key")
 	defer f.Close()
-	return readHandover(f)
+	u, err := readHandover(f)
+	if err != nil {
+		return nil, err
+	}
+	lockKeys(u, a.logger)
+	return u, nil
 }
 
 // writeHandover sends the master key and the verified vault: 32 bytes of

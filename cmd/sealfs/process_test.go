@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -30,8 +31,9 @@ func TestMain(m *testing.M) {
 // sealfsProc runs sealfs commands as separate processes, each with only the
 // environment given (plus PATH and a private HOME).
 type sealfsProc struct {
-	t   *testing.T
-	env map[string]string
+	t    *testing.T
+	env  map[string]string
+	cred *syscall.Credential // nil: the test's own
 }
 
 func newSealfsProc(t *testing.T) *sealfsProc {
@@ -48,6 +50,9 @@ func newSealfsProc(t *testing.T) *sealfsProc {
 // leaves the variable out).
 func (p *sealfsProc) command(extra map[string]string, args ...string) *exec.Cmd {
 	cmd := exec.Command(os.Args[0], args...)
+	if p.cred != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: p.cred}
+	}
 	for k, v := range p.env {
 		if _, over := extra[k]; !over {
 			cmd.Env = append(cmd.Env, k+"="+v)
