@@ -39,7 +39,7 @@ func (fs *FS) reportRead(h *handle, err error) {
 	if _, seen := fs.badObj.LoadOrStore(oe.id, struct{}{}); seen {
 		return
 	}
-	fs.log.Error("cannot read file data", "path", h.node.Path(nil), "inode", uint64(oe.ino),
+	fs.log.Error("cannot read file data", LogPath, h.node.Path(nil), "inode", uint64(oe.ino),
 		"object", oe.id.String(), "err", oe.err)
 }
 

@@ -285,7 +285,7 @@ func (fs *FS) setAside(in *stage.Intent, missing map[crypt.ObjectID]bool) []cryp
 			}
 		}
 		if err := fs.restoreFile(folder, f); err != nil {
-			fs.log.Error("cannot set a recovered file aside", "folder", rec.Folder, "err", err)
+			fs.log.Error("cannot set a recovered file aside", "folder", rec.Folder, LogPath, f.Path, "err", err)
 			continue
 		}
 		rec.Files = append(rec.Files, rec.Folder+"/"+f.Path)
@@ -356,7 +356,7 @@ func (fs *FS) recoveryFolder(t time.Time) (meta.Ino, string, error) {
 func (fs *FS) mkdirAll(parent meta.Ino, name string, mode uint32) (meta.Ino, error) {
 	if in, err := fs.tree.Lookup(parent, name); err == nil {
 		if !in.IsDir() {
-			return 0, fmt.Errorf("%s is not a directory: %w", name, syscall.ENOTDIR)
+			return 0, fmt.Errorf("a parent is not a directory: %w", syscall.ENOTDIR) // no name: errors reach the log
 		}
 		return in.Ino, nil
 	}

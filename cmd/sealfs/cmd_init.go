@@ -73,7 +73,7 @@ func (a *app) initVault(ctx context.Context, s remote.Store, o initOptions) (*un
 	} else if !errors.Is(err, remote.ErrNotFound) {
 		return nil, fmt.Errorf("checking for an existing vault: %w", err)
 	}
-	pass, err := a.newPassphrase(a.passphraseFile, "passphrase-file", "SEALFS_PASSPHRASE")
+	pass, err := a.newPassphrase(a.passphraseFile, "passphrase-file", envPassphrase)
 	if err != nil {
 		return nil, err
 	}
@@ -94,6 +94,7 @@ func (a *app) initVault(ctx context.Context, s remote.Store, o initOptions) (*un
 		return nil, fmt.Errorf("writing %s: %w", vaultKey, err)
 	}
 	u := &unlocked{vault: v, master: master, keys: crypt.DeriveKeys(master, suite, v.ChunkSize()), etag: etag}
+	lockKeys(u, a.logger)
 	if err := createHead(ctx, s, u.keys); err != nil {
 		return nil, err
 	}

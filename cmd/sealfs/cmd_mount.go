@@ -112,6 +112,11 @@ func (a *app) runMount(ctx context.Context, location, mountpoint string, o mount
 			return err
 		}
 	}
+	ctl, err := a.controlSocket(mnt)
+	if err != nil {
+		return err
+	}
+	defer ctl.close()
 	// The mount outlives the signal context: Ctrl-C must end in a clean
 	// unmount and a final commit, not in cancelled uploads.
 	ctx = context.WithoutCancel(ctx)
@@ -143,7 +148,7 @@ func (a *app) runMount(ctx context.Context, location, mountpoint string, o mount
 	}
 	stopLimit := setMemoryLimit(a.logger, m.Inodes)
 	defer stopLimit()
-	err = a.serve(s, mnt, m)
+	err = a.serve(s, mnt, m, ctl)
 	if cerr := g.close(ctx, err == nil); err == nil {
 		err = cerr
 	}
@@ -207,13 +212,28 @@ func refuseLostHead(ctx context.Context, s remote.Store) error {
 	return nil
 }
 
+// controlSocket listens on the mount's control socket before anything is
+// served. A socket directory another user may control refuses the mount;
+// any other failure only costs 'sealfs umount' its wait, with a warning.
+func (a *app) controlSocket(mnt string) (*controlServer, error) {
+	ctl, err := listenControl(runtimeDir(), mnt)
+	var untrusted *untrustedError
+	if errors.As(err, &untrusted) {
+		return nil, err
+	}
+	if err != nil {
+		a.logger.Warn("sealfs umount will not be able to wait for this mount", "err", err)
+		return nil, nil
+	}
+	return ctl, nil
+}
+
 // serve waits until the mount ends: a signal asks for an unmount (refused
 // while busy), an external unmount ends it directly. It returns the result of
 // the final commit.
-func (a *app) serve(s remote.Store, mnt string, m *fs.Mounted) error {
-	ctl, err := startControl(mnt, m)
-	if err != nil {
-		a.logger.Warn("sealfs umount will not be able to wait for this mount", "err", err)
+func (a *app) serve(s remote.Store, mnt string, m *fs.Mounted, ctl *controlServer) error {
+	if ctl != nil {
+		ctl.start(m)
 	}
 	done := make(chan error, 1)
 	go func() { done <- m.Wait() }()
@@ -250,9 +270,7 @@ func (a *app) serve(s remote.Store, mnt string, m *fs.Mounted) error {
 			}()
 		}
 	}
-	if ctl != nil {
-		ctl.close()
-	}
+	ctl.close()
 	if errors.Is(result, fs.ErrStaged) {
 		return withCode(exitStaged, fmt.Errorf("the final commit failed: %w", result), "mount again on this device once the store is reachable to finish")
 	}

@@ -33,7 +33,7 @@ from --new-passphrase-file, SEALFS_NEW_PASSPHRASE, or a prompt.`,
 			if err != nil {
 				return err
 			}
-			pass, err := a.newPassphrase(newFile, "new-passphrase-file", "SEALFS_NEW_PASSPHRASE")
+			pass, err := a.newPassphrase(newFile, "new-passphrase-file", envNewPassphrase)
 			if err != nil {
 				return err
 			}

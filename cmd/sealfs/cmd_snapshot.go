@@ -134,14 +134,17 @@ func (a *app) withWriterLease(ctx context.Context, s remote.Store, u *unlocked, 
 // requestSnapshot asks the sealfs process on this machine that serves
 // store read-write to take a snapshot; errNoServer if none does.
 func requestSnapshot(ctx context.Context, store string) (snapshotJSON, error) {
-	socks, _ := filepath.Glob(filepath.Join(runtimeDir(), "*.sock"))
+	dir := runtimeDir()
+	socks, _ := filepath.Glob(filepath.Join(dir, "*.sock"))
 	for _, path := range socks {
-		var d net.Dialer
 		dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		conn, err := d.DialContext(dctx, "unix", path)
+		conn, err := dialControl(dctx, dir, path)
 		cancel()
-		if err != nil {
+		if errors.Is(err, errNoServer) {
 			continue // a stale socket of a crashed mount
+		}
+		if err != nil {
+			return snapshotJSON{}, err
 		}
 		snap, mine, err := askSnapshot(conn, store)
 		conn.Close()

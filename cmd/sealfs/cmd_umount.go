@@ -30,7 +30,7 @@ if files are still open in it.`,
 				return fmt.Errorf("%s is not a sealfs mount (it is %s): use umount(8) for it", mnt, fstype)
 			}
 			bar := newProgress(a.stderr, "committing")
-			err = requestUnmount(cmd.Context(), mnt, bar.update)
+			err = requestUnmount(cmd.Context(), runtimeDir(), mnt, bar.update)
 			bar.finish()
 			if errors.Is(err, errNoServer) {
 				return forceKernelUnmount(mnt)

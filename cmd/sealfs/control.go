@@ -41,7 +41,8 @@ type controlReply struct {
 	OtherStore bool          `json:"other_store,omitempty"`
 }
 
-// runtimeDir holds control sockets; never anything secret.
+// runtimeDir holds control sockets; never anything secret. It must be
+// ours alone (control_dir.go).
 func runtimeDir() string {
 	if os.Geteuid() == 0 {
 		return "/run/sealfs"
@@ -52,10 +53,11 @@ func runtimeDir() string {
 	return filepath.Join(os.TempDir(), fmt.Sprintf("sealfs-%d", os.Geteuid()))
 }
 
-// controlPath names the socket of the mount at mountpoint (absolute path).
-func controlPath(mountpoint string) string {
+// controlPath names the socket in dir of the mount at mountpoint (absolute
+// path).
+func controlPath(dir, mountpoint string) string {
 	sum := sha256.Sum256([]byte(mountpoint))
-	return filepath.Join(runtimeDir(), hex.EncodeToString(sum[:12])+".sock")
+	return filepath.Join(dir, hex.EncodeToString(sum[:12])+".sock")
 }
 
 // mountHandle is what the control server needs from a mount.
@@ -65,26 +67,34 @@ type mountHandle interface {
 }
 
 type controlServer struct {
-	ln       net.Listener
-	path     string
-	m        mountHandle
-	inflight sync.WaitGroup
+	ln        net.Listener
+	path      string
+	m         mountHandle
+	inflight  sync.WaitGroup
+	closeOnce sync.Once
 }
 
-func startControl(mountpoint string, m mountHandle) (*controlServer, error) {
-	path := controlPath(mountpoint)
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("control socket: %w", err)
+// listenControl listens on the socket of mountpoint in dir, which it makes
+// or checks private first (an *untrustedError if it cannot be trusted).
+// Requests wait until start.
+func listenControl(dir, mountpoint string) (*controlServer, error) {
+	if err := makePrivateDir(dir); err != nil {
+		return nil, err
 	}
+	path := controlPath(dir, mountpoint)
 	_ = os.Remove(path) // a stale socket of a crashed mount at the same place
 	ln, err := net.Listen("unix", path)
 	if err != nil {
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
 	_ = os.Chmod(path, 0o600)
-	c := &controlServer{ln: ln, path: path, m: m}
+	return &controlServer{ln: ln, path: path}, nil
+}
+
+// start answers requests for m until close.
+func (c *controlServer) start(m mountHandle) {
+	c.m = m
 	go c.serve()
-	return c, nil
 }
 
 func (c *controlServer) serve() {
@@ -140,26 +150,31 @@ func (c *controlServer) handle(conn net.Conn) {
 	_ = enc.Encode(reply)
 }
 
-// close stops accepting and waits (bounded) for replies in flight.
+// close stops accepting and waits (bounded) for replies in flight; a
+// no-op on nil and after the first call.
 func (c *controlServer) close() {
-	c.ln.Close()
-	_ = os.Remove(c.path)
-	done := make(chan struct{})
-	go func() { c.inflight.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
+	if c == nil {
+		return
 	}
+	c.closeOnce.Do(func() {
+		c.ln.Close()
+		_ = os.Remove(c.path)
+		done := make(chan struct{})
+		go func() { c.inflight.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+		}
+	})
 }
 
-// requestUnmount asks the serving process of mountpoint to unmount and
-// commit; progress is called with each update. errNoServer means nothing
-// answered on the socket.
-func requestUnmount(ctx context.Context, mountpoint string, progress func(done, total int64)) error {
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "unix", controlPath(mountpoint))
+// requestUnmount asks the serving process of mountpoint, through its
+// socket in dir, to unmount and commit; progress is called with each
+// update. errNoServer means nothing answered on the socket.
+func requestUnmount(ctx context.Context, dir, mountpoint string, progress func(done, total int64)) error {
+	conn, err := dialControl(ctx, dir, controlPath(dir, mountpoint))
 	if err != nil {
-		return errNoServer
+		return err
 	}
 	defer conn.Close()
 	if err := json.NewEncoder(conn).Encode(controlRequest{Op: "unmount"}); err != nil {

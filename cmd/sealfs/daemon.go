@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,9 +20,10 @@ import (
 // --daemon re-executes sealfs in a new session. The parent has already
 // unlocked the vault (it may have prompted on the terminal) and verified
 // vault.json's MAC; it hands the master key and that verified vault to the
-// child through an inherited pipe (never argv or the environment, which
-// other users can read), and waits on a second pipe until the child
-// reports the mount ready or failed. The child never reads vault.json
+// child through an inherited pipe (never argv, which every local user can
+// read, nor the environment), starts it without the secret variables of
+// its own environment, and waits on a second pipe until the child reports
+// the mount ready or failed. The child never reads vault.json
 // from the store again: a bucket serving an edited copy to a second read
 // (another chunk size, say) would otherwise set the mount's parameters.
 
@@ -49,7 +51,7 @@ func (a *app) startDaemon(u *unlocked) error {
 		return err
 	}
 	cmd := exec.Command(exe, os.Args[1:]...)
-	cmd.Env = append(os.Environ(), daemonEnv+"=1")
+	cmd.Env = append(withoutSecrets(os.Environ()), daemonEnv+"=1")
 	cmd.ExtraFiles = []*os.File{keyR, readyW}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if a.verbose {
@@ -89,11 +91,29 @@ func (a *app) startDaemon(u *unlocked) error {
 	return errors.New("the mount process exited during start-up (run without --daemon, or with --verbose, to see why)")
 }
 
+// withoutSecrets returns env without the variables that carry secrets.
+// The child gets the key through the pipe; its arguments are the parent's,
+// and no flag takes a secret (only the names of files holding one).
+func withoutSecrets(env []string) []string {
+	kept := make([]string, 0, len(env))
+	for _, kv := range env {
+		if name, _, _ := strings.Cut(kv, "="); !slices.Contains(secretEnv, name) {
+			kept = append(kept, kv)
+		}
+	}
+	return kept
+}
+
 // unlockFromParent reads what the parent handed over.
 func (a *app) unlockFromParent() (*unlocked, error) {
 	f := os.NewFile(daemonKeyFD, "sealfs-key")
 	defer f.Close()
-	return readHandover(f)
+	u, err := readHandover(f)
+	if err != nil {
+		return nil, err
+	}
+	lockKeys(u, a.logger)
+	return u, nil
 }
 
 // writeHandover sends the master key and the verified vault: 32 bytes of

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/sealfs/sealfs/fs"
 )
 
 // app holds what every subcommand shares: the global flags and the streams.
@@ -69,16 +71,13 @@ finish).`,
 		SilenceErrors:     true,
 		CompletionOptions: cobra.CompletionOptions{DisableDefaultCmd: true},
 		PersistentPreRun: func(cmd *cobra.Command, _ []string) {
-			level := slog.LevelWarn
-			if a.verbose {
-				level = slog.LevelDebug
-			}
-			a.logger = slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level}))
+			a.logger = newLogger(a.stderr, a.verbose)
+			notDumpable(a.logger)
 		},
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr("%v", err) })
 	pf := root.PersistentFlags()
-	pf.BoolVarP(&a.verbose, "verbose", "v", false, "log diagnostics to stderr")
+	pf.BoolVarP(&a.verbose, "verbose", "v", false, "log diagnostics to stderr, with the paths of the files they concern")
 	pf.StringVar(&a.s3Endpoint, "s3-endpoint", "", "S3 endpoint URL (default: $AWS_ENDPOINT_URL, else AWS)")
 	pf.BoolVar(&a.insecureHTTP, "s3-insecure", false, "allow plain http to a non-loopback S3 endpoint (unsafe)")
 	pf.StringVar(&a.caCert, "s3-ca-cert", "", "PEM file of extra CA certificates for the S3 endpoint")
@@ -89,6 +88,29 @@ finish).`,
 		a.passwdCommand(), a.infoCommand(),
 		a.snapshotCommand(), a.snapshotsCommand(), a.forgetCommand(), a.pruneCommand(), a.checkCommand())
 	return root
+}
+
+// newLogger is the CLI's log on w: warnings and errors, and without
+// verbose no plaintext: a mount's log often ends up in a file or the
+// journal, so the attributes that carry paths inside the vault
+// (fs.PlaintextLogKey) are replaced by hiddenPath. verbose logs
+// everything, paths included.
+func newLogger(w io.Writer, verbose bool) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: slog.LevelWarn, ReplaceAttr: hidePlaintext}
+	if verbose {
+		opts = &slog.HandlerOptions{Level: slog.LevelDebug}
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// hiddenPath stands for a path in a log without --verbose.
+const hiddenPath = "(hidden; --verbose shows it)"
+
+func hidePlaintext(_ []string, a slog.Attr) slog.Attr {
+	if fs.PlaintextLogKey(a.Key) {
+		a.Value = slog.StringValue(hiddenPath)
+	}
+	return a
 }
 
 // exactArgs is cobra.ExactArgs with our usage error (exit 2).

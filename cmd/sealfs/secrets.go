@@ -11,6 +11,18 @@ import (
 	"github.com/sealfs/sealfs/crypt"
 )
 
+// The environment variables that carry secrets. A --daemon child is
+// started without them (withoutSecrets): /proc/PID/environ shows a
+// process's initial environment for as long as it runs, so unsetting them
+// in the child would be too late.
+const (
+	envPassphrase    = "SEALFS_PASSPHRASE"
+	envNewPassphrase = "SEALFS_NEW_PASSPHRASE"
+	envRecoveryKey   = "SEALFS_RECOVERY_KEY"
+)
+
+var secretEnv = []string{envPassphrase, envNewPassphrase, envRecoveryKey}
+
 // minPassphraseLen is the shortest passphrase init and passwd accept. The
 // KDF slows guessing down; it cannot make "1234" safe.
 const minPassphraseLen = 8
@@ -56,13 +68,13 @@ func (a *app) passphrase() ([]byte, error) {
 	if a.passphraseFile != "" {
 		return readSecretFile(a.passphraseFile, "passphrase")
 	}
-	if p, ok := os.LookupEnv("SEALFS_PASSPHRASE"); ok && p != "" {
+	if p, ok := os.LookupEnv(envPassphrase); ok && p != "" {
 		return []byte(p), nil
 	}
 	p, err := promptSecret("Passphrase: ")
 	if errors.Is(err, errNoTerminal) {
 		return nil, withCode(exitUsage, errors.New("no passphrase given"),
-			"set SEALFS_PASSPHRASE, use --passphrase-file FILE, or run on a terminal")
+			"set "+envPassphrase+", use --passphrase-file FILE, or run on a terminal")
 	}
 	return p, err
 }
@@ -104,7 +116,7 @@ func (a *app) newPassphrase(file, flag, env string) ([]byte, error) {
 // SEALFS_RECOVERY_KEY), and whether one was.
 func (a *app) recoveryKey() (crypt.RecoveryKey, bool, error) {
 	var s string
-	switch v, ok := os.LookupEnv("SEALFS_RECOVERY_KEY"); {
+	switch v, ok := os.LookupEnv(envRecoveryKey); {
 	case a.recoveryKeyFile != "":
 		b, err := readSecretFile(a.recoveryKeyFile, "recovery key")
 		if err != nil {

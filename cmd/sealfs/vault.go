@@ -110,7 +110,9 @@ func (a *app) unlock(ctx context.Context, s remote.Store) (*unlocked, error) {
 		return nil, fmt.Errorf("cannot open vault: %w", err)
 	}
 	keys := crypt.DeriveKeys(master, v.Suite(), v.ChunkSize())
-	return &unlocked{vault: v, master: master, keys: keys, etag: etag}, nil
+	u := &unlocked{vault: v, master: master, keys: keys, etag: etag}
+	lockKeys(u, a.logger)
+	return u, nil
 }
 
 // defaultCacheDir is this vault's local directory on this device: ciphertext

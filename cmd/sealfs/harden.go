@@ -1,0 +1,48 @@
+package main
+
+import (
+	"log/slog"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sealfs/sealfs/crypt"
+)
+
+// notDumpable keeps this process's memory (keys; plaintext in buffers and
+// in the page cache's copies it reads) out of core files and away from
+// other processes of the same user: with PR_SET_DUMPABLE 0 the kernel
+// writes no core dump, refuses ptrace to anyone without CAP_SYS_PTRACE,
+// and gives /proc/PID/mem, environ, maps and the like to root. Every
+// command holds keys or is about to, so every command sets it; execve
+// resets it, so a --daemon child sets it again. A failure is only logged:
+// the flag hardens, nothing depends on it.
+func notDumpable(log *slog.Logger) {
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		log.Warn("cannot make this process non-dumpable: a crash may leave a core file with keys", "err", err)
+	}
+}
+
+// lockKeys asks the kernel to keep the pages under u's master key and
+// subkeys in RAM, never in swap. Go's collector does not move heap
+// objects, so the lock holds for their life. Best effort: mlock needs
+// room under RLIMIT_MEMLOCK (8 MiB on most systems; CAP_IPC_LOCK lifts
+// it), and a refusal is logged at debug level. Not locked (SECURITY.md,
+// "On this machine"): copies of the Local subkey in fs's staging and state,
+// the per-object keys derived for each object, cipher key schedules,
+// Argon2's memory, the passphrase buffer, stacks and registers.
+func lockKeys(u *unlocked, log *slog.Logger) {
+	for _, b := range [][]byte{u.master[:], keysMemory(u.keys)} {
+		if err := unix.Mlock(b); err != nil {
+			if log != nil {
+				log.Debug("cannot lock the keys in memory; they may reach swap", "err", err)
+			}
+			return
+		}
+	}
+}
+
+// keysMemory is the memory of *k, as bytes.
+func keysMemory(k *crypt.Keys) []byte {
+	return unsafe.Slice((*byte)(unsafe.Pointer(k)), unsafe.Sizeof(*k))
+}
