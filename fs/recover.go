@@ -310,7 +310,7 @@ func (fs *FS) setAside(in *stage.Intent, missing map[crypt.ObjectID]bool) []cryp
 	}
 	if len(rec.Lost) > 0 {
 		fs.log.Error("files an earlier mount on this device never committed are lost: their data is no longer in the store (uploaded, never committed, then deleted, as prune does once this device's lease and the grace period are over) and was not staged here; they were not recreated",
-			"files", rec.Lost, "written", written.UTC().Format(time.RFC3339), "objects_missing", len(missing))
+			LogPaths, rec.Lost, "written", written.UTC().Format(time.RFC3339), "objects_missing", len(missing))
 	}
 	return need
 }
