@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sealfs/sealfs/crypt"
+	"github.com/sealfs/sealfs/fs/vault"
 	"github.com/sealfs/sealfs/remote"
 	"github.com/sealfs/sealfs/remote/s3test"
 )
@@ -211,7 +212,7 @@ func rawBench(b *testing.B, op func(context.Context, remote.Store, string, []byt
 			b.SetBytes(int64(size))
 			for b.Loop() {
 				var wg sync.WaitGroup
-				sem := make(chan struct{}, DefaultUploads)
+				sem := make(chan struct{}, vault.DefaultUploads)
 				for i := range n {
 					sem <- struct{}{}
 					wg.Go(func() {

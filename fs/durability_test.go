@@ -51,7 +51,7 @@ func TestClosePublishes(t *testing.T) {
 		for {
 			fsys, err := Open(context.Background(), Options{Store: v.store, Keys: v.keys, ReadOnly: true})
 			ok(t, err)
-			in, err := fsys.tree.Lookup(meta.RootIno, "closed")
+			in, err := fsys.Tree().Lookup(meta.RootIno, "closed")
 			ok(t, fsys.Close(context.Background()))
 			if err == nil && in.Size == uint64(len(data)) {
 				return
@@ -137,9 +137,9 @@ func TestBadBucketData(t *testing.T) {
 				mt.unmount(t)
 				fsys, err := Open(context.Background(), Options{Store: v.store, Keys: v.keys, ReadOnly: true})
 				ok(t, err)
-				dir, err := fsys.tree.Lookup(meta.RootIno, "dir")
+				dir, err := fsys.Tree().Lookup(meta.RootIno, "dir")
 				ok(t, err)
-				in, err := fsys.tree.Lookup(dir.Ino, "bad")
+				in, err := fsys.Tree().Lookup(dir.Ino, "bad")
 				ok(t, err)
 				ok(t, fsys.Close(context.Background()))
 				victim := in.Extents[1].Object
@@ -188,12 +188,12 @@ func TestRewriteIsAtomicInCommits(t *testing.T) {
 	ok(t, err)
 	_, err = f.Write(new[:testChunk+5])
 	ok(t, err)
-	ok(t, mt.m.FS().commit(context.Background())) // a periodic commit mid-rewrite
+	ok(t, mt.m.Vault().FsyncDir(context.Background())) // a periodic commit mid-rewrite
 	committed := func() uint64 {
 		fsys, err := Open(context.Background(), Options{Store: v.store, Keys: v.keys, ReadOnly: true})
 		ok(t, err)
 		defer fsys.Close(context.Background())
-		in, err := fsys.tree.Lookup(meta.RootIno, "db")
+		in, err := fsys.Tree().Lookup(meta.RootIno, "db")
 		ok(t, err)
 		return in.Size
 	}
@@ -224,11 +224,11 @@ func TestRenameOverIsAtomicInCommits(t *testing.T) {
 	store.Inject(faults.Put, faults.Delay(300*time.Millisecond).If(faults.KeyPrefix("data/")))
 	ok(t, os.WriteFile(mt.path("db.tmp"), new, 0o644))
 	ok(t, syscall.Rename(mt.path("db.tmp"), mt.path("db")))
-	ok(t, mt.m.FS().commit(context.Background()))
+	ok(t, mt.m.Vault().FsyncDir(context.Background()))
 	fsys, err := Open(context.Background(), Options{Store: v.store, Keys: v.keys, ReadOnly: true})
 	ok(t, err)
 	defer fsys.Close(context.Background())
-	in, err := fsys.tree.Lookup(meta.RootIno, "db")
+	in, err := fsys.Tree().Lookup(meta.RootIno, "db")
 	ok(t, err)
 	if in.Size != uint64(len(new)) {
 		t.Errorf("committed db has %d bytes, want the new %d", in.Size, len(new))

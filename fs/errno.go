@@ -6,15 +6,9 @@ import (
 	"syscall"
 
 	"github.com/sealfs/sealfs/crypt"
+	"github.com/sealfs/sealfs/fs/vault"
 	"github.com/sealfs/sealfs/remote"
 )
-
-// errReadOnly is returned by every change on a read-only FS.
-var errReadOnly = syscall.EROFS
-
-// errCorrupt marks bucket data that parsed wrongly although it
-// authenticated, or violated an invariant of the format.
-var errCorrupt = errors.New("fs: corrupt data")
 
 // toErrno is the one translation of engine errors at the FUSE boundary.
 // It matches wrapped errors (go-fuse's ToErrno compares with ==).
@@ -27,7 +21,7 @@ func toErrno(err error) syscall.Errno {
 	case errors.As(err, &errno):
 		return errno
 	case errors.Is(err, crypt.ErrAuth), errors.Is(err, remote.ErrNotFound),
-		errors.Is(err, errCorrupt):
+		errors.Is(err, vault.ErrCorrupt):
 		return syscall.EIO
 	case errors.Is(err, context.Canceled):
 		return syscall.EINTR

@@ -46,10 +46,10 @@ func TestMemoryBudget(t *testing.T) {
 	store.Inject(faults.Put, faults.Delay(20*time.Millisecond).If(faults.KeyPrefix("data/")))
 	v := newVault(t, store, testChunk)
 	mt := v.mount(t, func(o *Options) { o.MemoryBudget = 1; o.Uploads = 2 })
-	limit := mt.m.FS().budget.limit
+	limit := mt.m.Vault().Stats().MemoryLimit
 	data := pattern(41, int(3*limit)+12345)
 	ok(t, os.WriteFile(mt.path("big"), data, 0o644))
-	if peak := mt.m.FS().budget.peak(); peak > limit {
+	if peak := mt.m.Vault().Stats().MemoryPeak; peak > limit {
 		t.Errorf("dirty data peaked at %d bytes, budget %d", peak, limit)
 	}
 	wantContent(t, mt.path("big"), data)
@@ -99,7 +99,7 @@ func TestTruncateDuringPublish(t *testing.T) {
 	defer gate.Open()
 	store.Inject(faults.Put, faults.Wait(gate).If(faults.KeyPrefix("data/")))
 	v := newVault(t, store, testChunk)
-	mt := v.mount(t, func(o *Options) { o.tune.stageAfter = time.Hour })
+	mt := v.mount(t, func(o *Options) { o.Tuning.StageAfter = time.Hour })
 	data := pattern(42, 2*testChunk+99)
 	ok(t, os.WriteFile(mt.path("f"), data, 0o644)) // publish starts
 	<-gate.Arrived()                               // its uploads are held

@@ -37,7 +37,7 @@ const followPoll = 20 * time.Millisecond
 func (v *testVault) follower(t *testing.T, tweak ...func(*Options)) (*mounted, *logBuffer) {
 	logs := &logBuffer{}
 	mt := v.mount(t, append([]func(*Options){func(o *Options) {
-		o.tune.followCacheTimeout = time.Hour
+		o.Tuning.FollowCacheTimeout = time.Hour
 		o.ReadOnly = true
 		o.FollowInterval = followPoll
 		o.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -406,15 +406,15 @@ func TestFollowDisabled(t *testing.T) {
 	// Wait until a following mount sees it, then check this one does not.
 	fol, _ := v.follower(t)
 	eventually(t, "following mount", func() error { return hasContent(fol.path("new"), []byte("x")) })
-	polls := fol.m.FS().count.polls.Load()
+	polls := fol.m.Vault().Stats().Polls
 	eventually(t, "five more polls of the following mount", func() error {
-		if n := fol.m.FS().count.polls.Load() - polls; n < 5 {
+		if n := fol.m.Vault().Stats().Polls - polls; n < 5 {
 			return fmt.Errorf("%d polls", n)
 		}
 		return nil
 	})
 	ok(t, isGone(ro.path("new")))
-	if n := ro.m.FS().count.polls.Load(); n != 0 {
+	if n := ro.m.Vault().Stats().Polls; n != 0 {
 		t.Errorf("a mount that does not follow polled the head %d times", n)
 	}
 }
@@ -462,7 +462,7 @@ func TestFollowSurvivesStoreFailures(t *testing.T) {
 	v := newVault(t, remote.NewMemory(), testChunk)
 	flaky := faults.New(v.store)
 	ro, logs := (&testVault{store: flaky, keys: v.keys}).follower(t, func(o *Options) {
-		o.tune.pollTimeout = 200 * time.Millisecond
+		o.Tuning.PollTimeout = 200 * time.Millisecond
 	})
 	w := v.mount(t)
 	ok(t, os.WriteFile(w.path("a"), []byte("a"), 0o644))
@@ -538,26 +538,6 @@ func mmapChild(t *testing.T, p string) {
 	t.Log("mmap ok")
 }
 
-// TestFollowingOptions: only a read-only mount of the current head
-// follows; a read-write mount, a mounted past snapshot and a negative
-// interval do not.
-func TestFollowingOptions(t *testing.T) {
-	for _, c := range []struct {
-		name string
-		o    Options
-		want bool
-	}{
-		{"read-only", Options{ReadOnly: true}, true},
-		{"read-write", Options{}, false},
-		{"past snapshot", Options{ReadOnly: true, Snapshot: "3f9a2c1e"}, false},
-		{"disabled", Options{ReadOnly: true, FollowInterval: -1}, false},
-	} {
-		if got := c.o.withDefaults().following(); got != c.want {
-			t.Errorf("%s: following = %v, want %v", c.name, got, c.want)
-		}
-	}
-}
-
 // TestFollowChecksEveryHead: a read-only mount gives every head it would
 // show to Options.CheckHead (the device's rollback check) first: at Open,
 // and for each commit it follows. A refused head is never shown; a refused
@@ -582,7 +562,7 @@ func TestFollowChecksEveryHead(t *testing.T) {
 	commitNow(t, w)
 	eventually(t, "first commit", func() error { return hasContent(ro.path("one"), []byte("1")) })
 
-	refuse.Store(w.m.FS().mlog.Head().Seq + 1)
+	refuse.Store(w.m.Vault().Head().Seq + 1)
 	ok(t, os.WriteFile(w.path("two"), []byte("2"), 0o644))
 	commitNow(t, w)
 	eventually(t, "the refused head logged", func() error { return logged(logs, "older than one this device has seen") })
@@ -592,7 +572,7 @@ func TestFollowChecksEveryHead(t *testing.T) {
 	commitNow(t, w)
 	eventually(t, "the next commit", func() error { return hasContent(ro.path("three"), []byte("3")) })
 
-	refuse.Store(w.m.FS().mlog.Head().Seq)
+	refuse.Store(w.m.Vault().Head().Seq)
 	_, err := Open(context.Background(), Options{Store: v.store, Keys: v.keys, ReadOnly: true, CheckHead: check})
 	if !errors.Is(err, meta.ErrRollback) {
 		t.Fatalf("Open of a head the check refuses: %v, want ErrRollback", err)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/sealfs/sealfs/crypt"
 	"github.com/sealfs/sealfs/fs/meta"
+	"github.com/sealfs/sealfs/fs/vault"
 	"github.com/sealfs/sealfs/remote"
 	"github.com/sealfs/sealfs/remote/s3test"
 )
@@ -31,11 +32,11 @@ func TestMain(m *testing.M) {
 
 // testTuning keeps retries of staged uploads quick in tests: a store that
 // comes back is used again within half a second.
-var testTuning = tuning{uploadBackoffMax: 500 * time.Millisecond}
+var testTuning = vault.Tuning{UploadBackoffMax: 500 * time.Millisecond}
 
 // lingerAnHour makes small versions wait an hour for pack mates: only an
 // explicit send (fsync, commit, memory pressure) can move them.
-func lingerAnHour(o *Options) { o.tune.packLinger = time.Hour }
+func lingerAnHour(o *Options) { o.Tuning.PackLinger = time.Hour }
 
 // testVault is a fresh vault in a store, with its keys.
 type testVault struct {
@@ -79,6 +80,7 @@ func forEachStore(t *testing.T, fn func(t *testing.T, v *testVault)) {
 
 // mounted is one test mount.
 type mounted struct {
+	store remote.Store // the vault's store, as the test reads it
 	dir   string
 	cache string
 	m     *Mounted
@@ -91,7 +93,7 @@ func (v *testVault) mount(t testing.TB, tweak ...func(*Options)) *mounted {
 	s3test.RequireFUSE(t)
 	dir, cache := t.TempDir(), t.TempDir()
 	opts := Options{Store: v.store, Keys: v.keys, CacheDir: cache, Device: "test",
-		CommitInterval: 200 * time.Millisecond, tune: testTuning}
+		CommitInterval: 200 * time.Millisecond, Tuning: testTuning}
 	for _, fn := range tweak {
 		fn(&opts)
 	}
@@ -99,7 +101,7 @@ func (v *testVault) mount(t testing.TB, tweak ...func(*Options)) *mounted {
 	if err != nil {
 		t.Fatalf("Mount: %v", err)
 	}
-	mt := &mounted{dir: dir, cache: cache, m: m}
+	mt := &mounted{store: opts.Store, dir: dir, cache: cache, m: m}
 	t.Cleanup(func() { mt.unmount(t) })
 	return mt
 }
@@ -181,3 +183,9 @@ func pattern(seed byte, n int) []byte {
 	}
 	return b
 }
+
+// Options are the engine's (the tests here mount through the FUSE layer).
+type Options = vault.Options
+
+// Open is vault.Open, for tests that look at a vault without mounting it.
+var Open = vault.Open

@@ -245,10 +245,10 @@ func TestHugeDirectory(t *testing.T) {
 	v := newVault(t, remote.NewMemory(), testChunk)
 	mt := v.mount(t)
 	ok(t, os.Mkdir(mt.path("media"), 0o755))
-	d, err := mt.m.FS().tree.Lookup(meta.RootIno, "media")
+	d, err := mt.m.Vault().Tree().Lookup(meta.RootIno, "media")
 	ok(t, err)
 	for i := range n {
-		if _, err := mt.m.FS().create(d.Ino, fmt.Sprintf("IMG-%07d.jpg", i), 0o644, 0, 0); err != nil {
+		if _, err := mt.m.Vault().Create(d.Ino, fmt.Sprintf("IMG-%07d.jpg", i), 0o644, 0, 0); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -334,7 +334,7 @@ func TestMemoryBudgetScattered(t *testing.T) {
 	store.Inject(faults.Put, faults.Delay(5*time.Millisecond).If(faults.KeyPrefix("data/")))
 	v := newVault(t, store, testChunk)
 	mt := v.mount(t, func(o *Options) { o.MemoryBudget = 1; o.Uploads = 2 })
-	limit := mt.m.FS().budget.limit
+	limit := mt.m.Vault().Stats().MemoryLimit
 	chunks := int(4*limit/testChunk) + 8 // more chunks than the budget holds
 	page := pattern(7, 4096)
 	db, logData := make([]byte, chunks*testChunk), pattern(8, int(2*limit)+333)
@@ -396,9 +396,9 @@ func TestMemoryBudgetScattered(t *testing.T) {
 	select {
 	case <-done:
 	case <-time.After(2 * time.Minute):
-		t.Fatalf("writers still blocked after 2 minutes with budget %d bytes in use of %d: deadlock", mt.m.FS().budget.inUse(), limit)
+		t.Fatalf("writers still blocked after 2 minutes with budget %d bytes in use of %d: deadlock", mt.m.Vault().Stats().MemoryInUse, limit)
 	}
-	if peak := mt.m.FS().budget.peak(); peak > limit {
+	if peak := mt.m.Vault().Stats().MemoryPeak; peak > limit {
 		t.Errorf("dirty data peaked at %d bytes, budget %d", peak, limit)
 	}
 	if t.Failed() {

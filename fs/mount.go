@@ -14,7 +14,9 @@ import (
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 
+	"github.com/sealfs/sealfs/fs/history"
 	"github.com/sealfs/sealfs/fs/meta"
+	"github.com/sealfs/sealfs/fs/vault"
 )
 
 // Kernel cache timeouts. The mount is the only writer, so entries and
@@ -34,43 +36,45 @@ var ErrBusy = errors.New("mount is busy")
 // cannot be called Mount: that is the function that makes one.)
 type Mounted struct {
 	dir    string
-	fs     *FS
+	v      *vault.Vault
 	server *fuse.Server
 
 	waitOnce sync.Once
 	waitErr  error
 }
 
-// Mount mounts the vault at mountpoint, which must be an existing empty
-// directory, and serves it in the background.
-func Mount(ctx context.Context, mountpoint string, opts Options) (*Mounted, error) {
+// Mount opens the vault (vault.Open) and mounts it at mountpoint, which
+// must be an existing empty directory, and serves it in the background.
+func Mount(ctx context.Context, mountpoint string, opts vault.Options) (*Mounted, error) {
 	if err := checkMountpoint(mountpoint); err != nil {
 		return nil, err
 	}
-	fsys, err := Open(ctx, opts)
+	v, err := vault.Open(ctx, opts)
 	if err != nil {
 		return nil, err
 	}
-	return mountFS(ctx, mountpoint, fsys)
+	return MountVault(ctx, mountpoint, v)
 }
 
-// mountFS serves fsys at mountpoint; on failure it closes fsys.
-func mountFS(ctx context.Context, mountpoint string, fsys *FS) (*Mounted, error) {
-	nodeOpts := fsys.nodeOptions()
-	root := &Node{fs: fsys, ino: meta.RootIno}
+// MountVault serves the opened vault v at mountpoint; on failure it closes
+// v.
+func MountVault(ctx context.Context, mountpoint string, v *vault.Vault) (*Mounted, error) {
+	nodeOpts := nodeOptions(v)
+	root := &Node{v: v, ino: meta.RootIno}
 	server, err := fuse.NewServer(gofs.NewNodeFS(root, nodeOpts), mountpoint, &nodeOpts.MountOptions)
 	if err != nil {
-		_ = fsys.Close(ctx)
+		_ = v.Close(ctx)
 		return nil, fmt.Errorf("fs: mount %s: %w", mountpoint, err)
 	}
 	go server.Serve()
 	if err := server.WaitMount(); err != nil {
 		_ = server.Unmount()
-		_ = fsys.Close(ctx)
+		_ = v.Close(ctx)
 		return nil, fmt.Errorf("fs: mount %s: %w", mountpoint, err)
 	}
-	fsys.follow.root.Store(root) // following may tell the kernel about changes now
-	return &Mounted{dir: mountpoint, fs: fsys, server: server}, nil
+	// Following may tell the kernel about changes now.
+	v.SetFollowHook(func(old *meta.Tree) { invalidate(v, root.EmbeddedInode(), old) })
+	return &Mounted{dir: mountpoint, v: v, server: server}, nil
 }
 
 func checkMountpoint(dir string) error {
@@ -92,13 +96,13 @@ func checkMountpoint(dir string) error {
 	return nil
 }
 
-func (fs *FS) nodeOptions() *gofs.Options {
+func nodeOptions(v *vault.Vault) *gofs.Options {
 	et, at, nt := entryTimeout, attrTimeout, negativeTimeout
-	if c := fs.opts.tune.followCacheTimeout; fs.opts.following() && c > 0 {
+	if c := v.KernelCacheTimeout(); v.Following() && c > 0 {
 		et, at, nt = c, c, c
 	}
 	return &gofs.Options{
-		MountOptions:    fs.mountOptions(),
+		MountOptions:    mountOptions(v),
 		EntryTimeout:    &et,
 		AttrTimeout:     &at,
 		NegativeTimeout: &nt,
@@ -107,17 +111,18 @@ func (fs *FS) nodeOptions() *gofs.Options {
 	}
 }
 
-func (fs *FS) mountOptions() fuse.MountOptions {
+func mountOptions(v *vault.Vault) fuse.MountOptions {
+	allowOther, debug := v.MountOptions()
 	o := fuse.MountOptions{
 		FsName:   "sealfs",
 		Name:     "sealfs",
-		MaxWrite: maxWrite,
+		MaxWrite: vault.MaxWrite,
 		// Let the kernel read ahead in large requests; sealfs adds its own
 		// read-ahead of whole chunks behind them.
-		MaxReadAhead: maxWrite,
+		MaxReadAhead: vault.MaxWrite,
 		DirectMount:  true,
-		AllowOther:   fs.opts.AllowOther,
-		Debug:        fs.opts.Debug,
+		AllowOther:   allowOther,
+		Debug:        debug,
 		// The kernel checks permissions against the mode bits we report,
 		// as on a local file system (matters with AllowOther).
 		Options: []string{"default_permissions"},
@@ -127,10 +132,10 @@ func (fs *FS) mountOptions() fuse.MountOptions {
 		// back to writev on every such read).
 		DisableSplice: true,
 	}
-	if fs.opts.ReadOnly {
+	if v.ReadOnly() {
 		o.DirectMountFlags = syscall.MS_RDONLY
 	}
-	if fs.opts.following() {
+	if v.Following() {
 		// Files are opened with direct I/O (see openFlags); this keeps
 		// shared mmap working on kernels that support it (6.6+).
 		o.ExtraCapabilities |= fuse.CAP_DIRECT_IO_ALLOW_MMAP
@@ -138,15 +143,15 @@ func (fs *FS) mountOptions() fuse.MountOptions {
 	return o
 }
 
-// FS returns the engine behind the mount.
-func (m *Mounted) FS() *FS { return m.fs }
+// Vault returns the engine behind the mount.
+func (m *Mounted) Vault() *vault.Vault { return m.v }
 
 // Wait returns after the kernel unmounted and the final commit and
 // snapshot are in the store; its error says if that failed.
 func (m *Mounted) Wait() error {
 	m.server.Wait()
 	m.waitOnce.Do(func() {
-		m.waitErr = m.fs.Close(context.Background())
+		m.waitErr = m.v.Close(context.Background())
 	})
 	return m.waitErr
 }
@@ -175,12 +180,23 @@ func (m *Mounted) Unmount() error {
 // metadata the mount keeps in memory grows with it (cmd/sealfs sizes the
 // process's soft memory limit by it).
 func (m *Mounted) Inodes() uint64 {
-	files, dirs, _ := m.fs.tree.Stats()
+	files, dirs, _ := m.v.Usage()
 	return files + dirs
 }
 
 // Sync flushes every file's data and commits now.
-func (m *Mounted) Sync(ctx context.Context) error { return m.fs.Sync(ctx) }
+func (m *Mounted) Sync(ctx context.Context) error { return m.v.Sync(ctx) }
 
 // Progress reports bytes uploaded and to upload since unmount began.
-func (m *Mounted) Progress() (done, total int64) { return m.fs.Progress() }
+func (m *Mounted) Progress() (done, total int64) { return m.v.Progress() }
+
+// Snapshot takes a named snapshot of the mounted vault now
+// (vault.Vault.Snapshot).
+func (m *Mounted) Snapshot(ctx context.Context) (history.Snapshot, error) { return m.v.Snapshot(ctx) }
+
+// StoreName names the store the mount serves.
+func (m *Mounted) StoreName() string { return m.v.StoreName() }
+
+// Writable reports whether the mount can commit: read-write and not
+// fenced by another writer.
+func (m *Mounted) Writable() bool { return m.v.Writable() }

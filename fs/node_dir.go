@@ -8,13 +8,14 @@ import (
 	"github.com/hanwen/go-fuse/v2/fuse"
 
 	"github.com/sealfs/sealfs/fs/meta"
+	"github.com/sealfs/sealfs/fs/vault"
 )
 
 // Node is the go-fuse node of one inode. It holds only the inode number;
 // all state lives in the engine.
 type Node struct {
 	gofs.Inode
-	fs  *FS
+	v   *vault.Vault
 	ino meta.Ino
 }
 
@@ -42,14 +43,14 @@ func caller(ctx context.Context) (uid, gid uint32) {
 
 // child makes the go-fuse inode for in under n and fills out.
 func (n *Node) child(ctx context.Context, in meta.Inode, out *fuse.EntryOut) *gofs.Inode {
-	fillAttr(&out.Attr, in, n.fs.cs)
-	node := &Node{fs: n.fs, ino: in.Ino}
+	fillAttr(&out.Attr, in)
+	node := &Node{v: n.v, ino: in.Ino}
 	return n.NewInode(ctx, node, gofs.StableAttr{Mode: in.Mode & syscall.S_IFMT, Ino: uint64(in.Ino)})
 }
 
 // Lookup implements gofs.NodeLookuper.
 func (n *Node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
-	in, err := n.fs.lookup(n.ino, name)
+	in, err := n.v.Lookup(n.ino, name)
 	if err != nil {
 		return nil, toErrno(err)
 	}
@@ -58,7 +59,7 @@ func (n *Node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*go
 
 // Readdir implements gofs.NodeReaddirer.
 func (n *Node) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
-	ents, err := n.fs.readdir(n.ino)
+	ents, err := n.v.ReadDir(n.ino)
 	if err != nil {
 		return nil, toErrno(err)
 	}
@@ -78,7 +79,7 @@ func (n *Node) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
 // Mkdir implements gofs.NodeMkdirer.
 func (n *Node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
 	uid, gid := caller(ctx)
-	in, err := n.fs.mkdir(n.ino, name, mode&^syscall.S_IFMT|syscall.S_IFDIR, uid, gid)
+	in, err := n.v.Mkdir(n.ino, name, mode&^syscall.S_IFMT|syscall.S_IFDIR, uid, gid)
 	if err != nil {
 		return nil, toErrno(err)
 	}
@@ -92,7 +93,7 @@ func (n *Node) Mknod(ctx context.Context, name string, mode, dev uint32, out *fu
 		return nil, syscall.EPERM
 	}
 	uid, gid := caller(ctx)
-	in, err := n.fs.create(n.ino, name, mode&^syscall.S_IFMT|syscall.S_IFREG, uid, gid)
+	in, err := n.v.Create(n.ino, name, mode&^syscall.S_IFMT|syscall.S_IFREG, uid, gid)
 	if err != nil {
 		return nil, toErrno(err)
 	}
@@ -102,12 +103,12 @@ func (n *Node) Mknod(ctx context.Context, name string, mode, dev uint32, out *fu
 // Create implements gofs.NodeCreater.
 func (n *Node) Create(ctx context.Context, name string, flags, mode uint32, out *fuse.EntryOut) (*gofs.Inode, gofs.FileHandle, uint32, syscall.Errno) {
 	uid, gid := caller(ctx)
-	in, err := n.fs.create(n.ino, name, mode&^syscall.S_IFMT|syscall.S_IFREG, uid, gid)
+	in, err := n.v.Create(n.ino, name, mode&^syscall.S_IFMT|syscall.S_IFREG, uid, gid)
 	if err != nil {
 		return nil, nil, 0, toErrno(err)
 	}
 	ch := n.child(ctx, in, out)
-	h, err := n.fs.open(ch.Operations().(*Node), flags)
+	h, err := ch.Operations().(*Node).open(flags)
 	if err != nil {
 		return nil, nil, 0, toErrno(err)
 	}
@@ -117,7 +118,7 @@ func (n *Node) Create(ctx context.Context, name string, flags, mode uint32, out 
 // Symlink implements gofs.NodeSymlinker.
 func (n *Node) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
 	uid, gid := caller(ctx)
-	in, err := n.fs.symlink(n.ino, name, target, uid, gid)
+	in, err := n.v.Symlink(n.ino, name, target, uid, gid)
 	if err != nil {
 		return nil, toErrno(err)
 	}
@@ -130,7 +131,7 @@ func (n *Node) Link(ctx context.Context, target gofs.InodeEmbedder, name string,
 	if !ok {
 		return nil, syscall.EXDEV
 	}
-	in, err := n.fs.link(t.ino, n.ino, name)
+	in, err := n.v.Link(t.ino, n.ino, name)
 	if err != nil {
 		return nil, toErrno(err)
 	}
@@ -139,12 +140,12 @@ func (n *Node) Link(ctx context.Context, target gofs.InodeEmbedder, name string,
 
 // Unlink implements gofs.NodeUnlinker.
 func (n *Node) Unlink(ctx context.Context, name string) syscall.Errno {
-	return toErrno(n.fs.unlink(n.ino, name))
+	return toErrno(n.v.Unlink(n.ino, name))
 }
 
 // Rmdir implements gofs.NodeRmdirer.
 func (n *Node) Rmdir(ctx context.Context, name string) syscall.Errno {
-	return toErrno(n.fs.rmdir(n.ino, name))
+	return toErrno(n.v.Rmdir(n.ino, name))
 }
 
 // Rename implements gofs.NodeRenamer.
@@ -153,7 +154,7 @@ func (n *Node) Rename(ctx context.Context, name string, newParent gofs.InodeEmbe
 	if !ok {
 		return syscall.EXDEV
 	}
-	return toErrno(n.fs.rename(n.ino, name, p.ino, newName, flags))
+	return toErrno(n.v.Rename(n.ino, name, p.ino, newName, flags))
 }
 
 // Statfs reports the tree's usage; a bucket has no fixed capacity, so the
@@ -164,7 +165,7 @@ func (n *Node) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
 		free  = 1 << 50 / bsize // 1 PiB
 		inos  = 1 << 32
 	)
-	files, dirs, bytes := n.fs.tree.Stats()
+	files, dirs, bytes := n.v.Usage()
 	used := (bytes + bsize - 1) / bsize
 	out.Bsize, out.Frsize = bsize, bsize
 	out.Blocks = used + free

@@ -28,7 +28,7 @@ const blockSize = 128 << 10
 
 // fillAttr converts meta attributes to FUSE ones. The inode number is the
 // vault's, so it is stable across mounts.
-func fillAttr(out *fuse.Attr, in meta.Inode, chunk int64) {
+func fillAttr(out *fuse.Attr, in meta.Inode) {
 	out.Ino = uint64(in.Ino)
 	out.Mode = in.Mode
 	out.Nlink = in.Nlink
@@ -54,11 +54,11 @@ func split(ns int64) (uint64, uint32) {
 
 // Getattr implements gofs.NodeGetattrer.
 func (n *Node) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	in, err := n.fs.getattr(n.ino)
+	in, err := n.v.Getattr(n.ino)
 	if err != nil {
 		return toErrno(err)
 	}
-	fillAttr(&out.Attr, in, n.fs.cs)
+	fillAttr(&out.Attr, in)
 	return 0
 }
 
@@ -86,33 +86,30 @@ func (n *Node) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttr
 		ns := t.UnixNano()
 		s.Mtime = &ns
 	}
-	attr, err := n.fs.setattr(ctx, n.ino, s)
+	attr, err := n.v.SetAttr(ctx, n.ino, s)
 	if err != nil {
 		return toErrno(err)
 	}
-	fillAttr(&out.Attr, attr, n.fs.cs)
+	fillAttr(&out.Attr, attr)
 	return 0
 }
 
 // Open implements gofs.NodeOpener.
 func (n *Node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
-	h, err := n.fs.open(n, flags)
+	h, err := n.open(flags)
 	if err != nil {
 		return nil, 0, toErrno(err)
 	}
-	return h, n.fs.openFlags(), 0
+	return h, openFlags(n.v), 0
 }
 
 // Readlink implements gofs.NodeReadlinker.
 func (n *Node) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
-	in, ok := n.fs.tree.Get(n.ino)
-	if !ok {
-		return nil, syscall.ENOENT
+	target, err := n.v.Readlink(n.ino)
+	if err != nil {
+		return nil, toErrno(err)
 	}
-	if in.Mode&syscall.S_IFMT != syscall.S_IFLNK {
-		return nil, syscall.EINVAL
-	}
-	return []byte(in.Target), 0
+	return []byte(target), 0
 }
 
 // Fsync on a file handle syncs that file; on a directory it commits.
@@ -120,9 +117,7 @@ func (n *Node) Fsync(ctx context.Context, fh gofs.FileHandle, flags uint32) sysc
 	if h, ok := fh.(*handle); ok {
 		return h.Fsync(ctx, flags)
 	}
-	ctx, cancel := context.WithTimeout(ctx, n.fs.opts.FsyncTimeout)
-	defer cancel()
-	return toErrno(n.fs.commit(ctx))
+	return toErrno(n.v.FsyncDir(ctx))
 }
 
 // xattrAllowed keeps the namespaces sealfs stores. POSIX ACLs
@@ -139,7 +134,7 @@ func (n *Node) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, 
 	if err := xattrAllowed(attr); err != nil {
 		return 0, toErrno(err)
 	}
-	v, err := n.fs.getxattr(n.ino, attr)
+	v, err := n.v.GetXattr(n.ino, attr)
 	if err != nil {
 		return 0, toErrno(err)
 	}
@@ -154,7 +149,7 @@ func (n *Node) Setxattr(ctx context.Context, attr string, data []byte, flags uin
 	if err := xattrAllowed(attr); err != nil {
 		return toErrno(err)
 	}
-	return toErrno(n.fs.setxattr(n.ino, attr, data, flags))
+	return toErrno(n.v.SetXattr(n.ino, attr, data, flags))
 }
 
 // Removexattr implements gofs.NodeRemovexattrer.
@@ -162,12 +157,12 @@ func (n *Node) Removexattr(ctx context.Context, attr string) syscall.Errno {
 	if err := xattrAllowed(attr); err != nil {
 		return toErrno(err)
 	}
-	return toErrno(n.fs.removexattr(n.ino, attr))
+	return toErrno(n.v.RemoveXattr(n.ino, attr))
 }
 
 // Listxattr implements gofs.NodeListxattrer.
 func (n *Node) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
-	names, err := n.fs.listxattr(n.ino)
+	names, err := n.v.ListXattr(n.ino)
 	if err != nil {
 		return 0, toErrno(err)
 	}

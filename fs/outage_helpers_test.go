@@ -24,7 +24,7 @@ func (v *testVault) mountCache(t testing.TB, store remote.Store, cache string, t
 	s3test.RequireFUSE(t)
 	dir := t.TempDir()
 	opts := Options{Store: store, Keys: v.keys, CacheDir: cache, Device: "test",
-		CommitInterval: 200 * time.Millisecond, FsyncTimeout: 10 * time.Second, tune: testTuning}
+		CommitInterval: 200 * time.Millisecond, FsyncTimeout: 10 * time.Second, Tuning: testTuning}
 	for _, fn := range tweak {
 		fn(&opts)
 	}
@@ -32,7 +32,7 @@ func (v *testVault) mountCache(t testing.TB, store remote.Store, cache string, t
 	if err != nil {
 		t.Fatalf("Mount: %v", err)
 	}
-	mt := &mounted{dir: dir, cache: cache, m: m}
+	mt := &mounted{store: opts.Store, dir: dir, cache: cache, m: m}
 	t.Cleanup(func() {
 		if err := m.Unmount(); errors.Is(err, ErrBusy) {
 			_ = syscall.Unmount(dir, syscall.MNT_DETACH)

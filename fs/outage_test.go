@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sealfs/sealfs/fs/lease"
+	"github.com/sealfs/sealfs/fs/vault"
 	"github.com/sealfs/sealfs/remote"
 	"github.com/sealfs/sealfs/remote/faults"
 )
@@ -38,7 +39,7 @@ func TestOutageWritesContinue(t *testing.T) {
 			o.MemoryBudget = 1 // the minimum: four chunks / MiB
 			o.FsyncTimeout = time.Second
 		})
-		limit := mt.m.FS().budget.limit
+		limit := mt.m.Vault().Stats().MemoryLimit
 		outage(store)
 		files := map[string][]byte{}
 		for i := range 6 {
@@ -181,7 +182,7 @@ func testUnmountWaits(t *testing.T, v *testVault, store remote.Store, setDown fu
 }
 
 // TestUnmountLeavesStaged: if the store stays down, unmount gives up after
-// OutageTimeout with ErrStaged, the data stays sealed on local disk, and
+// OutageTimeout with vault.ErrStaged, the data stays sealed on local disk, and
 // the next mount on the device uploads and commits it.
 func TestUnmountLeavesStaged(t *testing.T) {
 	forEachFaultStore(t, func(t *testing.T, store *faults.Store, v *testVault) {
@@ -197,8 +198,8 @@ func TestUnmountLeavesStaged(t *testing.T) {
 		ok(t, os.Remove(mt.path("gone")))
 		files["a/renamed"] = []byte("old")
 		err := mt.m.Unmount()
-		if !errors.Is(err, ErrStaged) {
-			t.Fatalf("Unmount with the store down: %v, want ErrStaged", err)
+		if !errors.Is(err, vault.ErrStaged) {
+			t.Fatalf("Unmount with the store down: %v, want vault.ErrStaged", err)
 		}
 		t.Logf("unmount: %v", err)
 		if stagedObjects(t, cache) == 0 || !hasIntent(cache) {
@@ -206,7 +207,7 @@ func TestUnmountLeavesStaged(t *testing.T) {
 		}
 		store.Clear()
 		again := v.mountCache(t, store, cache, opt)
-		if r := again.m.FS().Recovered(); r == nil || !r.Replayed {
+		if r := again.m.Vault().Recovered(); r == nil || !r.Replayed {
 			t.Errorf("Recovered() = %+v, want a replay", r)
 		}
 		wantFiles(t, again.dir, files)
@@ -234,9 +235,9 @@ func TestStageBudget(t *testing.T) {
 	cache := t.TempDir()
 	const stageBudget = 4 * testChunk
 	mt := v.mountCache(t, store, cache, func(o *Options) { o.MemoryBudget = 1; o.StageBudget = stageBudget })
-	fsys := mt.m.FS()
+	fsys := mt.m.Vault()
 	outage(store)
-	data := pattern(77, int(2*fsys.budget.limit+2*stageBudget))
+	data := pattern(77, int(2*fsys.Stats().MemoryLimit+2*stageBudget))
 	done := make(chan error, 1)
 	go func() { done <- os.WriteFile(mt.path("big"), data, 0o644) }()
 	// Wait until the stage is full, memory too, and the writer waits for
@@ -247,17 +248,17 @@ func TestStageBudget(t *testing.T) {
 			t.Fatalf("a write of more than both budgets finished during the outage: %v", err)
 		default:
 		}
-		_, staged := fsys.stage.pending()
-		if w := fsys.up.pack.waiting(); w == 0 || staged+fsys.cs < stageBudget || fsys.budget.inUse() < fsys.budget.limit-fsys.cs {
-			return fmt.Errorf("%d writers wait, %d bytes staged, %d in memory", w, staged, fsys.budget.inUse())
+		staged := fsys.Stats().StagedBytes
+		if w := fsys.Stats().PackWaiters; w == 0 || staged+fsys.ChunkSize() < stageBudget || fsys.Stats().MemoryInUse < fsys.Stats().MemoryLimit-fsys.ChunkSize() {
+			return fmt.Errorf("%d writers wait, %d bytes staged, %d in memory", w, staged, fsys.Stats().MemoryInUse)
 		}
 		return nil
 	})
-	if _, staged := fsys.stage.pending(); staged > stageBudget {
+	if staged := fsys.Stats().StagedBytes; staged > stageBudget {
 		t.Errorf("%d bytes staged, budget %d", staged, stageBudget)
 	}
-	if peak := fsys.budget.peak(); peak > fsys.budget.limit {
-		t.Errorf("memory peaked at %d bytes, budget %d", peak, fsys.budget.limit)
+	if peak := fsys.Stats().MemoryPeak; peak > fsys.Stats().MemoryLimit {
+		t.Errorf("memory peaked at %d bytes, budget %d", peak, fsys.Stats().MemoryLimit)
 	}
 	store.Clear()
 	ok(t, <-done)
@@ -294,7 +295,7 @@ func TestLeaseExpiresInOutage(t *testing.T) {
 	files := map[string][]byte{"during": pattern(5, testChunk+5)}
 	writeFiles(t, mt.dir, files)
 	eventually(t, "periodic commits deferred", func() error {
-		if n := mt.m.FS().count.deferred.Load(); n < 2 {
+		if n := mt.m.Vault().Stats().CommitsDeferred; n < 2 {
 			return fmt.Errorf("%d commits deferred", n)
 		}
 		return nil
@@ -313,7 +314,7 @@ func TestLeaseExpiresInOutage(t *testing.T) {
 		t.Fatalf("Sync with the lease lost: %v", err)
 	}
 	mustErrno(t, os.WriteFile(mt.path("after"), nil, 0o644), syscall.EROFS)
-	if err := mt.m.Unmount(); !errors.Is(err, ErrStaged) {
-		t.Errorf("Unmount after losing the lease: %v, want ErrStaged", err)
+	if err := mt.m.Unmount(); !errors.Is(err, vault.ErrStaged) {
+		t.Errorf("Unmount after losing the lease: %v, want vault.ErrStaged", err)
 	}
 }

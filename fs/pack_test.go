@@ -163,11 +163,11 @@ func packedReads(t *testing.T, mt *mounted, names []string) (packs, gets int) {
 	for _, name := range names {
 		ino := meta.RootIno
 		for _, part := range strings.Split(name, "/") {
-			in, err := mt.m.FS().tree.Lookup(ino, part)
+			in, err := mt.m.Vault().Tree().Lookup(ino, part)
 			ok(t, err)
 			ino = in.Ino
 		}
-		in, _ := mt.m.FS().tree.Get(ino)
+		in, _ := mt.m.Vault().Tree().Get(ino)
 		if len(in.Extents) != 1 || in.Extents[0].IsHole() {
 			t.Fatalf("%s: %d extents, want one packed extent", name, len(in.Extents))
 		}
@@ -194,7 +194,7 @@ func TestPackWaitersDoNotStallWriters(t *testing.T) {
 		for i := range 300 { // each holds a 64 KiB buffer: 18 MiB in all
 			files[fmt.Sprintf("tiny%03d", i)] = pattern(byte(i), 100+i)
 		}
-		if !writeFilesWithin(t, mt.dir, files, 30*time.Second, mt.m.FS().up.pack.drain) {
+		if !writeFilesWithin(t, mt.dir, files, 30*time.Second, func() { _ = mt.m.Sync(context.Background()) }) {
 			t.Error("writers stalled on memory held by small files waiting to be packed")
 		}
 		mt.unmount(t)
@@ -216,10 +216,10 @@ func TestPackSendsWhileWritersWait(t *testing.T) {
 		mt := v.mount(t, lingerAnHour, func(o *Options) {
 			o.MemoryBudget = 1 // the minimum: 4 MiB, 64 small-file buffers
 			o.CommitInterval = time.Hour
-			o.tune.stageAfter = time.Hour // a held upload stays in memory
+			o.Tuning.StageAfter = time.Hour // a held upload stays in memory
 		})
-		fsys := mt.m.FS()
-		small := int(fsys.budget.limit/crypt.SegmentSize) - 1 // one segment each: all but one
+		fsys := mt.m.Vault()
+		small := int(fsys.Stats().MemoryLimit/crypt.SegmentSize) - 1 // one segment each: all but one
 		var open []*os.File
 		files := map[string][]byte{}
 		for i := range small {
@@ -241,7 +241,7 @@ func TestPackSendsWhileWritersWait(t *testing.T) {
 		wrote := make(chan error, 1)
 		go func() { wrote <- os.WriteFile(mt.path("big"), big, 0o644) }()
 		eventually(t, "the big write waits for memory", func() error {
-			if fsys.up.pack.waiting() == 0 {
+			if fsys.Stats().PackWaiters == 0 {
 				return errors.New("no writer waits")
 			}
 			return nil
@@ -254,7 +254,7 @@ func TestPackSendsWhileWritersWait(t *testing.T) {
 		case err := <-wrote:
 			ok(t, err)
 		case <-time.After(time.Minute): // a healthy run takes milliseconds
-			fsys.up.pack.drain()
+			_ = mt.m.Sync(context.Background())
 			ok(t, <-wrote)
 			t.Fatal("the write stalled on memory held by small files closed while it waited")
 		}

@@ -20,7 +20,7 @@ import (
 func TestBackgroundPublishIsTheClosedVersion(t *testing.T) {
 	forEachFaultStore(t, func(t *testing.T, store *faults.Store, v *testVault) {
 		mt := v.mount(t, func(o *Options) { o.CommitInterval = time.Hour })
-		fsys := mt.m.FS()
+		fsys := mt.m.Vault()
 		store.Inject(faults.Put, faults.Delay(300*time.Millisecond).If(faults.KeyPrefix("data/")))
 		v1, v2, v3 := pattern(1, 2*testChunk+11), pattern(2, 2*testChunk+22), pattern(3, 2*testChunk+33)
 		rewrite := func(data []byte, close bool) *os.File {
@@ -43,7 +43,7 @@ func TestBackgroundPublishIsTheClosedVersion(t *testing.T) {
 		var got []byte
 		var err error
 		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); {
-			if err = fsys.commit(context.Background()); err != nil {
+			if err = fsys.FsyncDir(context.Background()); err != nil {
 				break
 			}
 			ro := v.readOnly(t)

@@ -66,7 +66,7 @@ var semantics = []semantic{
 		}
 	}},
 	{"sparse holes read as zeros and cost nothing", func(t *testing.T, mt *mounted) {
-		store := mt.m.FS().opts.Store
+		store := mt.store
 		ok(t, mt.m.Sync(context.Background()))
 		before := countData(t, store)
 		writeAt(t, mt.path("sparse"), 5*testChunk+7, []byte("tail"), 0)
@@ -180,7 +180,7 @@ var semantics = []semantic{
 		want := time.Unix(1500, 42)
 		ok(t, os.Chtimes(p, want, want))
 		eventually(t, "the publish the close started", func() error {
-			if n := len(mt.m.FS().dirtyFiles(false)); n > 0 {
+			if n := mt.m.Vault().Stats().DirtyFiles; n > 0 {
 				return fmt.Errorf("%d files not published", n)
 			}
 			return nil

@@ -64,9 +64,9 @@ func TestSnapshots(t *testing.T) {
 		if n := len(list()); n != 3 {
 			t.Fatalf("%d snapshots after one write, want one scheduled", n)
 		}
-		ticks := mt.m.FS().count.snapTicks.Load()
+		ticks := mt.m.Vault().Stats().SnapshotTicks
 		eventually(t, "three more schedule ticks", func() error {
-			if n := mt.m.FS().count.snapTicks.Load() - ticks; n < 3 {
+			if n := mt.m.Vault().Stats().SnapshotTicks - ticks; n < 3 {
 				return fmt.Errorf("%d ticks", n)
 			}
 			return nil

@@ -17,11 +17,11 @@ func TestHealthyUploadsSkipStaging(t *testing.T) {
 	forEachFaultStore(t, func(t *testing.T, store *faults.Store, v *testVault) {
 		puts := countDataPuts(store)
 		// However slow the machine, no upload counts as slow here.
-		mt := v.mount(t, func(o *Options) { o.tune.stageAfter = time.Hour })
+		mt := v.mount(t, func(o *Options) { o.Tuning.StageAfter = time.Hour })
 		files := map[string][]byte{"big": pattern(1, 3*testChunk+7), "small": pattern(2, 900)}
 		writeFiles(t, mt.dir, files)
 		mt.unmount(t)
-		if n := mt.m.FS().stage.held.Load(); n != 0 {
+		if n := mt.m.Vault().Stats().StagedEver; n != 0 {
 			t.Errorf("%d objects staged while the store answers", n)
 		}
 		if objs := countData(t, v.store); puts.Load() != int64(objs) {
@@ -38,7 +38,7 @@ func TestHealthyUploadsSkipStaging(t *testing.T) {
 func TestSlowUploadIsStaged(t *testing.T) {
 	forEachFaultStore(t, func(t *testing.T, store *faults.Store, v *testVault) {
 		puts := countDataPuts(store)
-		mt := v.mount(t, func(o *Options) { o.tune.stageAfter = 50 * time.Millisecond })
+		mt := v.mount(t, func(o *Options) { o.Tuning.StageAfter = 50 * time.Millisecond })
 		gate := faults.NewGate()
 		defer gate.Open()
 		store.Inject(faults.Put, faults.Wait(gate).If(faults.KeyPrefix("data/")).Times(1))

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sealfs/sealfs/fs"
+	"github.com/sealfs/sealfs/fs/vault"
 )
 
 func TestFindMount(t *testing.T) {
@@ -111,7 +111,7 @@ func TestUsageErrors(t *testing.T) {
 func TestReportRecoveryNamesLostFiles(t *testing.T) {
 	var stderr bytes.Buffer
 	a := &app{stderr: &stderr}
-	a.reportRecovery("/mnt/chat", &fs.Recovery{
+	a.reportRecovery("/mnt/chat", &vault.Recovery{
 		Folder: "/.sealfs-recovered/2026-01-02T03-04-05Z", Files: []string{"/.sealfs-recovered/2026-01-02T03-04-05Z/b.jpg"},
 		Lost: []string{"/db/msgstore.db", "/media/a, b.jpg"}, Written: time.Now(), Device: "phone",
 	})

@@ -16,6 +16,7 @@ import (
 
 	"github.com/sealfs/sealfs/fs"
 	"github.com/sealfs/sealfs/fs/meta"
+	"github.com/sealfs/sealfs/fs/vault"
 	"github.com/sealfs/sealfs/remote"
 )
 
@@ -65,8 +66,8 @@ Changes are committed every --commit-interval, on fsync, and at unmount.`,
 	f.BoolVar(&o.acceptRollback, "accept-rollback", false, "accept a store whose last commit is older than one this device has seen (after restoring a backup of the bucket on purpose)")
 	f.BoolVar(&o.singleDevice, "single-device", false, singleDeviceHelp)
 	f.StringVar(&o.snapshot, "snapshot", "", "mount the past snapshot with this id read-only (see 'sealfs snapshots')")
-	f.DurationVar(&o.fsyncTimeout, "fsync-timeout", fs.DefaultFsyncTimeout, "how long fsync (then EIO) and unmount (then the changes stay staged on this device) wait for an unreachable store")
-	f.DurationVar(&o.followInterval, "follow-interval", fs.DefaultFollowInterval, "how often a --read-only mount looks for the writer's new commits (0 = never)")
+	f.DurationVar(&o.fsyncTimeout, "fsync-timeout", vault.DefaultFsyncTimeout, "how long fsync (then EIO) and unmount (then the changes stay staged on this device) wait for an unreachable store")
+	f.DurationVar(&o.followInterval, "follow-interval", vault.DefaultFollowInterval, "how often a --read-only mount looks for the writer's new commits (0 = never)")
 	f.DurationVar(&o.snapshotEvery, "snapshot-every", 0, "also take a named snapshot this often while mounted, e.g. 24h (every unmount takes one anyway)")
 	o.initOpts.addFlags(cmd)
 	return cmd
@@ -120,7 +121,7 @@ func (a *app) runMount(ctx context.Context, location, mountpoint string, o mount
 	// The mount outlives the signal context: Ctrl-C must end in a clean
 	// unmount and a final commit, not in cancelled uploads.
 	ctx = context.WithoutCancel(ctx)
-	opts := fs.Options{
+	opts := vault.Options{
 		Store:          s,
 		Keys:           u.keys,
 		CacheDir:       cacheDir,
@@ -237,7 +238,7 @@ func (a *app) serve(s remote.Store, mnt string, m *fs.Mounted, ctl *controlServe
 	}
 	done := make(chan error, 1)
 	go func() { done <- m.Wait() }()
-	a.reportRecovery(mnt, m.FS().Recovered())
+	a.reportRecovery(mnt, m.Vault().Recovered())
 	daemonReady(nil)
 	if !isDaemonChild() {
 		fmt.Fprintf(a.stderr, "sealfs: %s mounted at %s; press Ctrl-C or run 'sealfs umount %s' to unmount\n", s, mnt, mnt)
@@ -271,7 +272,7 @@ func (a *app) serve(s remote.Store, mnt string, m *fs.Mounted, ctl *controlServe
 		}
 	}
 	ctl.close()
-	if errors.Is(result, fs.ErrStaged) {
+	if errors.Is(result, vault.ErrStaged) {
 		return withCode(exitStaged, fmt.Errorf("the final commit failed: %w", result), "mount again on this device once the store is reachable to finish")
 	}
 	if result != nil {
@@ -298,7 +299,7 @@ func watchProgress(m mountHandle, bar *progress) (stop func()) {
 	return func() { close(quit); bar.finish() }
 }
 
-// followInterval maps the flag (0 = never) to fs.Options (negative = never).
+// followInterval maps the flag (0 = never) to vault.Options (negative = never).
 func followInterval(d time.Duration) time.Duration {
 	if d <= 0 {
 		return -1
@@ -309,7 +310,7 @@ func followInterval(d time.Duration) time.Duration {
 // reportRecovery tells the user what this mount found staged from an
 // earlier one on this device that did not commit everything, and names
 // every file of it that is lost.
-func (a *app) reportRecovery(mnt string, r *fs.Recovery) {
+func (a *app) reportRecovery(mnt string, r *vault.Recovery) {
 	if r == nil {
 		return
 	}

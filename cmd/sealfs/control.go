@@ -1,8 +1,6 @@
 package main
 
 import (
-	"github.com/sealfs/sealfs/fs"
-
 	"bufio"
 	"context"
 	"crypto/sha256"
@@ -15,6 +13,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/sealfs/sealfs/fs/vault"
 )
 
 // The control socket lets 'sealfs umount' ask the serving process to
@@ -32,7 +32,7 @@ type controlReply struct {
 	Final bool   `json:"final,omitempty"`
 	Error string `json:"error,omitempty"`
 	// Staged: the final commit failed and the changes stay sealed in this
-	// device's cache (fs.ErrStaged).
+	// device's cache (vault.ErrStaged).
 	Staged bool `json:"staged,omitempty"`
 	// Snapshot answers a snapshot request from the mount of Store;
 	// OtherStore says this mount cannot answer for the store requested.
@@ -145,7 +145,7 @@ func (c *controlServer) handle(conn net.Conn) {
 	reply := controlReply{Final: true}
 	if err != nil {
 		reply.Error = err.Error()
-		reply.Staged = errors.Is(err, fs.ErrStaged)
+		reply.Staged = errors.Is(err, vault.ErrStaged)
 	}
 	_ = enc.Encode(reply)
 }

@@ -15,7 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	sealfs "github.com/sealfs/sealfs/fs"
+	"github.com/sealfs/sealfs/fs/vault"
 )
 
 // TestLogHidesPaths: without --verbose the CLI's log never prints a path
@@ -27,10 +27,10 @@ func TestLogHidesPaths(t *testing.T) {
 	for _, verbose := range []bool{false, true} {
 		var buf bytes.Buffer
 		log := newLogger(&buf, verbose)
-		log.Error("cannot read file data", sealfs.LogPath, secrets[0], "object", "0123abcd")
-		log.With(sealfs.LogPath, secrets[1]).Warn("with")
-		log.WithGroup("g").Error("grouped", slog.Group("file", slog.String(sealfs.LogPath, secrets[2])))
-		log.Error("listed", sealfs.LogPaths, secrets[3:5])
+		log.Error("cannot read file data", vault.LogPath, secrets[0], "object", "0123abcd")
+		log.With(vault.LogPath, secrets[1]).Warn("with")
+		log.WithGroup("g").Error("grouped", slog.Group("file", slog.String(vault.LogPath, secrets[2])))
+		log.Error("listed", vault.LogPaths, secrets[3:5])
 		out := buf.String()
 		if !strings.Contains(out, "object=0123abcd") {
 			t.Errorf("verbose=%v: the object id is missing:\n%s", verbose, out)

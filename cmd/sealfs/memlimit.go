@@ -9,7 +9,7 @@ import (
 
 // mountMemoryLimit is the mount process's soft memory limit for its
 // buffers and a small tree. The FS bounds its buffers (dirty chunks under
-// fs.DefaultMemoryBudget, the read cache under fs.DefaultReadCache);
+// vault.DefaultMemoryBudget, the read cache under fs.DefaultReadCache);
 // without a limit the Go runtime lets garbage grow to twice the live heap
 // before collecting, which doubled the peak RSS of a mount writing 512 MiB
 // (docs/PERFORMANCE.md: 143-168 MiB without, 108 MiB with it, no

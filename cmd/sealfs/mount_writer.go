@@ -8,10 +8,10 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/sealfs/sealfs/fs"
 	"github.com/sealfs/sealfs/fs/lease"
 	"github.com/sealfs/sealfs/fs/localstate"
 	"github.com/sealfs/sealfs/fs/meta"
+	"github.com/sealfs/sealfs/fs/vault"
 	"github.com/sealfs/sealfs/remote"
 )
 
@@ -30,8 +30,8 @@ type deviceGuard struct {
 // that honours conditional writes (provenStore; opts.Store becomes the
 // store it returns), the writer lease (exit 11 while another device holds
 // it), and rollback detection against this device's high-water mark. It
-// fills in the fs.Options that depend on them.
-func (a *app) guardMount(ctx context.Context, s remote.Store, u *unlocked, cacheDir string, o mountOptions, opts *fs.Options) (g *deviceGuard, err error) {
+// fills in the vault.Options that depend on them.
+func (a *app) guardMount(ctx context.Context, s remote.Store, u *unlocked, cacheDir string, o mountOptions, opts *vault.Options) (g *deviceGuard, err error) {
 	g = &deviceGuard{}
 	defer func() {
 		if err != nil {

@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/sealfs/sealfs/fs"
+	"github.com/sealfs/sealfs/fs/vault"
 )
 
 // app holds what every subcommand shares: the global flags and the streams.
@@ -93,7 +93,7 @@ finish).`,
 // newLogger is the CLI's log on w: warnings and errors, and without
 // verbose no plaintext: a mount's log often ends up in a file or the
 // journal, so the attributes that carry paths inside the vault
-// (fs.PlaintextLogKey) are replaced by hiddenPath. verbose logs
+// (vault.PlaintextLogKey) are replaced by hiddenPath. verbose logs
 // everything, paths included.
 func newLogger(w io.Writer, verbose bool) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: slog.LevelWarn, ReplaceAttr: hidePlaintext}
@@ -107,7 +107,7 @@ func newLogger(w io.Writer, verbose bool) *slog.Logger {
 const hiddenPath = "(hidden; --verbose shows it)"
 
 func hidePlaintext(_ []string, a slog.Attr) slog.Attr {
-	if fs.PlaintextLogKey(a.Key) {
+	if vault.PlaintextLogKey(a.Key) {
 		a.Value = slog.StringValue(hiddenPath)
 	}
 	return a

@@ -14,6 +14,7 @@ import (
 
 	"github.com/sealfs/sealfs/crypt"
 	"github.com/sealfs/sealfs/fs"
+	"github.com/sealfs/sealfs/fs/vault"
 	"github.com/sealfs/sealfs/remote"
 )
 
@@ -132,7 +133,7 @@ func (d *device) mountInProcess(ctx context.Context, dir string, readOnly bool) 
 			return nil, err
 		}
 	}
-	m, err := fs.Mount(ctx, dir, fs.Options{
+	m, err := fs.Mount(ctx, dir, vault.Options{
 		Store: s, Keys: keys, Device: "bench", ReadOnly: readOnly,
 		CacheDir: filepath.Join(d.home, ".cache", "inproc"),
 	})

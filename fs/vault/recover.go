@@ -1,4 +1,4 @@
-package fs
+package vault
 
 import (
 	"context"
@@ -197,7 +197,7 @@ func findMissing(ctx context.Context, store remote.Store, dir *stage.Dir, in *st
 // the recovered changes need, drop the rest, set files aside if needed and
 // write a fresh intent. The commit loop commits them once their objects
 // are uploaded (Open does not wait for a slow store).
-func (fs *FS) finishRecovery(plan recoveryPlan) {
+func (fs *Vault) finishRecovery(plan recoveryPlan) {
 	s := fs.stage
 	if s == nil {
 		return
@@ -225,7 +225,7 @@ func (fs *FS) finishRecovery(plan recoveryPlan) {
 
 // adoptStaged queues the uploads of the staged objects in need and removes
 // every other staged object: no commit and no recovered change names it.
-func (fs *FS) adoptStaged(need []crypt.ObjectID) {
+func (fs *Vault) adoptStaged(need []crypt.ObjectID) {
 	s := fs.stage
 	objs, err := s.dir.Objects()
 	if err != nil {
@@ -259,7 +259,7 @@ func (fs *FS) adoptStaged(need []crypt.ObjectID) {
 // (a file identical to the one now at its path is skipped, a file that
 // needs a missing object is reported lost) and returns the objects they
 // need.
-func (fs *FS) setAside(in *stage.Intent, missing map[crypt.ObjectID]bool) []crypt.ObjectID {
+func (fs *Vault) setAside(in *stage.Intent, missing map[crypt.ObjectID]bool) []crypt.ObjectID {
 	h := fs.mlog.Head()
 	written := time.Unix(0, in.Written)
 	conflict := !isBase(h, in)
@@ -317,7 +317,7 @@ func (fs *FS) setAside(in *stage.Intent, missing map[crypt.ObjectID]bool) []cryp
 
 // sameAsCurrent reports whether the tree already has f, unchanged, at its
 // path (the earlier mount's commit landed after all).
-func (fs *FS) sameAsCurrent(f stage.File) bool {
+func (fs *Vault) sameAsCurrent(f stage.File) bool {
 	ino := meta.RootIno
 	for _, name := range strings.Split(f.Path, "/") {
 		in, err := fs.tree.Lookup(ino, name)
@@ -331,7 +331,7 @@ func (fs *FS) sameAsCurrent(f stage.File) bool {
 }
 
 // recoveryFolder creates /.sealfs-recovered/<time>[-n].
-func (fs *FS) recoveryFolder(t time.Time) (meta.Ino, string, error) {
+func (fs *Vault) recoveryFolder(t time.Time) (meta.Ino, string, error) {
 	top, err := fs.mkdirAll(meta.RootIno, RecoveredDir, 0o700)
 	if err != nil {
 		return 0, "", err
@@ -353,7 +353,7 @@ func (fs *FS) recoveryFolder(t time.Time) (meta.Ino, string, error) {
 }
 
 // mkdirAll returns directory name in parent, creating it if needed.
-func (fs *FS) mkdirAll(parent meta.Ino, name string, mode uint32) (meta.Ino, error) {
+func (fs *Vault) mkdirAll(parent meta.Ino, name string, mode uint32) (meta.Ino, error) {
 	if in, err := fs.tree.Lookup(parent, name); err == nil {
 		if !in.IsDir() {
 			return 0, fmt.Errorf("a parent is not a directory: %w", syscall.ENOTDIR) // no name: errors reach the log
@@ -368,7 +368,7 @@ func (fs *FS) mkdirAll(parent meta.Ino, name string, mode uint32) (meta.Ino, err
 }
 
 // restoreFile creates f under folder, with its directories.
-func (fs *FS) restoreFile(folder meta.Ino, f stage.File) error {
+func (fs *Vault) restoreFile(folder meta.Ino, f stage.File) error {
 	parts := strings.Split(f.Path, "/")
 	for _, p := range parts {
 		if err := checkName(p); err != nil {
@@ -397,4 +397,4 @@ func (fs *FS) restoreFile(folder meta.Ino, f stage.File) error {
 
 // Recovered returns what Open recovered from an earlier mount on this
 // device, nil if nothing.
-func (fs *FS) Recovered() *Recovery { return fs.recovery }
+func (fs *Vault) Recovered() *Recovery { return fs.recovery }

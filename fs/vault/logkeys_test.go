@@ -1,4 +1,4 @@
-package fs
+package vault
 
 import (
 	"context"
@@ -21,7 +21,7 @@ func TestRecoveryErrorNamesNoFile(t *testing.T) {
 	fsys, err := Open(ctx, Options{Store: v.store, Keys: v.keys, ReadOnly: true})
 	ok(t, err)
 	defer fsys.Close(ctx)
-	_, err = fsys.tree.Create(meta.RootIno, "secret-parent", 0o644, 0, 0, now())
+	_, err = fsys.Tree().Create(meta.RootIno, "secret-parent", 0o644, 0, 0, now())
 	ok(t, err)
 	err = fsys.restoreFile(meta.RootIno, stage.File{Path: "secret-parent/secret-name", Mode: syscall.S_IFREG | 0o644})
 	if err == nil || strings.Contains(err.Error(), "secret") {

@@ -1,4 +1,4 @@
-package fs
+package vault
 
 import (
 	"bytes"
@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 
 	"github.com/sealfs/sealfs/crypt"
@@ -102,7 +102,7 @@ func TestCacheRecyclesBuffers(t *testing.T) {
 	}
 	// A failed fetch: its pinned reader releases nothing.
 	failed, _ := c.lookup(k(4, 0))
-	c.fill(failed, nil, nil, errCorrupt)
+	c.fill(failed, nil, nil, ErrCorrupt)
 	c.release(failed)
 	if c.has(k(4, 0)) {
 		t.Fatal("a failed fetch was cached")
@@ -148,30 +148,30 @@ func TestCacheCountsFetches(t *testing.T) {
 // buffer is reused while a reader copies from it).
 func TestCacheRecycleConcurrentReads(t *testing.T) {
 	const chunk, chunks = 512 << 10, 12
-	v := newVault(t, remote.NewMemory(), chunk)
+	tv := newVault(t, remote.NewMemory(), chunk)
 	data := pattern(11, chunks*chunk-3000)
-	mt := v.mount(t)
-	if err := os.WriteFile(mt.path("f"), data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	mt.unmount(t)
-	rd := v.mount(t, func(o *Options) { o.ReadOnly, o.ReadCache = true, 2*chunk })
+	w := tv.open(t)
+	ok(t, w.writeFile("f", data))
+	w.close(t)
+	rd := tv.open(t, func(o *Options) { o.ReadOnly, o.ReadCache = true, 2*chunk })
+	in, err := rd.lookupPath("f")
+	ok(t, err)
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
 	for r := range 8 {
 		wg.Go(func() {
-			f, err := os.Open(rd.path("f"))
+			f, err := rd.OpenFile(in.Ino, syscall.O_RDONLY)
 			if err != nil {
 				errs <- err
 				return
 			}
-			defer f.Close()
+			defer f.Release()
 			rng := rand.New(rand.NewPCG(uint64(r), 7))
 			buf := make([]byte, 300<<10)
 			for range 40 {
 				off := rng.Int64N(int64(len(data)))
-				n, err := f.ReadAt(buf[:rng.IntN(len(buf))+1], off)
-				if err != nil && err != io.EOF {
+				n, err := f.ReadAt(context.Background(), buf[:rng.IntN(len(buf))+1], off)
+				if err != nil {
 					errs <- err
 					return
 				}
@@ -222,26 +222,24 @@ func TestSeqReadWholeChunks(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			store := &countingStore{Store: remote.NewMemory()}
-			v := newVault(t, store, chunk)
+			tv := newVault(t, store, chunk)
 			data := pattern(9, chunks*chunk-1000)
-			mt := v.mount(t)
-			if err := os.WriteFile(mt.path("f"), data, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			mt.unmount(t)
-			// Read-only: files are opened with direct I/O, so each read
-			// reaches sealfs at the size the reader asked for.
-			rd := v.mount(t, func(o *Options) { o.ReadOnly, o.ReadCache = true, tc.cache })
+			w := tv.open(t)
+			ok(t, w.writeFile("f", data))
+			w.close(t)
+			// Each read reaches the engine at the size the reader asked for
+			// (as with direct I/O through FUSE).
+			rd := tv.open(t, func(o *Options) { o.ReadOnly, o.ReadCache = true, tc.cache })
 			store.gets.Store(0)
-			f, err := os.Open(rd.path("f"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
+			in, err := rd.lookupPath("f")
+			ok(t, err)
+			f, err := rd.OpenFile(in.Ino, syscall.O_RDONLY)
+			ok(t, err)
+			defer f.Release()
 			got := make([]byte, 0, len(data))
 			buf := make([]byte, tc.read)
 			for {
-				n, err := f.Read(buf)
+				n, err := f.ReadAt(context.Background(), buf, int64(len(got)))
 				got = append(got, buf[:n]...)
 				if n == 0 || err != nil {
 					break
@@ -262,27 +260,23 @@ func TestSeqReadWholeChunks(t *testing.T) {
 // TestRewriteBypassesCache: a small overwrite of a published chunk reads
 // the old chunk without filling the read cache, and the file is right.
 func TestRewriteBypassesCache(t *testing.T) {
-	v := newVault(t, remote.NewMemory(), testChunk)
+	tv := newVault(t, remote.NewMemory(), testChunk)
 	data := pattern(5, 3*testChunk)
-	mt := v.mount(t)
-	if err := os.WriteFile(mt.path("f"), data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	mt.unmount(t)
-	mt = v.mount(t)
-	f, err := os.OpenFile(mt.path("f"), os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := tv.open(t)
+	ok(t, w.writeFile("f", data))
+	w.close(t)
+	w = tv.open(t)
+	in, err := w.lookupPath("f")
+	ok(t, err)
+	f, err := w.OpenFile(in.Ino, syscall.O_WRONLY)
+	ok(t, err)
 	patch := bytes.Repeat([]byte{0xAB}, 4096)
-	if _, err := f.WriteAt(patch, testChunk+1000); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Sync(); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
-	c := mt.m.FS().cache
+	_, err = f.WriteAt(context.Background(), patch, testChunk+1000)
+	ok(t, err)
+	ok(t, f.Fsync(context.Background()))
+	ok(t, f.Flush())
+	f.Release()
+	c := w.Vault.cache
 	c.mu.Lock()
 	size := c.size
 	c.mu.Unlock()
@@ -290,7 +284,7 @@ func TestRewriteBypassesCache(t *testing.T) {
 		t.Errorf("read cache holds %d bytes after a rewrite, want none", size)
 	}
 	copy(data[testChunk+1000:], patch)
-	got, err := os.ReadFile(mt.path("f"))
+	got, err := w.readFile("f")
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("file after the overwrite: %d bytes, %v; not what was written", len(got), err)
 	}

@@ -1,4 +1,4 @@
-package fs
+package vault
 
 import (
 	"context"
@@ -9,12 +9,13 @@ import (
 	"github.com/sealfs/sealfs/fs/meta"
 )
 
-// maxWrite is the largest write the kernel sends (MountOptions.MaxWrite).
-const maxWrite = 1 << 20
+// MaxWrite is the largest write a front door sends in one call (the FUSE
+// layer mounts with it as MaxWrite): budgets and read-ahead steps assume it.
+const MaxWrite = 1 << 20
 
 // write stores data at off in f's chunk buffers. It returns how many bytes
 // were written; an error with n > 0 means a short write.
-func (fs *FS) write(ctx context.Context, f *file, data []byte, off int64) (int, error) {
+func (fs *Vault) write(ctx context.Context, f *file, data []byte, off int64) (int, error) {
 	if err := fs.writable(); err != nil {
 		return 0, err
 	}
@@ -49,7 +50,7 @@ type chunkPlan struct {
 	need    int64       // budget bytes the write needs
 }
 
-func (fs *FS) planChunk(f *file, ci, end int64) chunkPlan {
+func (fs *Vault) planChunk(f *file, ci, end int64) chunkPlan {
 	if v := f.chunks[ci]; v != nil && !v.frozen {
 		newLen := max(int64(len(v.data)), end)
 		p := chunkPlan{inPlace: true, newCap: int64(cap(v.data))}
@@ -96,7 +97,7 @@ func (f *file) chunkSourceLocked(ci int64) ([]byte, meta.Extent, int64) {
 	return nil, e, int64(e.Length)
 }
 
-func (fs *FS) writeChunk(ctx context.Context, f *file, ci, co int64, p []byte) error {
+func (fs *Vault) writeChunk(ctx context.Context, f *file, ci, co int64, p []byte) error {
 	end := co + int64(len(p))
 	var reserved int64
 	defer func() { fs.budget.release(reserved) }()
@@ -178,7 +179,7 @@ func (f *file) touchLocked() {
 }
 
 // readChunk reads the first n bytes of published chunk content.
-func (fs *FS) readChunk(ctx context.Context, f *file, e meta.Extent, n int64) ([]byte, error) {
+func (fs *Vault) readChunk(ctx context.Context, f *file, e meta.Extent, n int64) ([]byte, error) {
 	if b, ok := fs.clean.get(e, n); ok {
 		return b, nil
 	}
@@ -193,7 +194,7 @@ func (fs *FS) readChunk(ctx context.Context, f *file, e meta.Extent, n int64) ([
 // exhausted and no upload is running that would free some, it freezes
 // buffers (other files', and this file's other chunks) so that uploads
 // start: writers never wait on memory nobody will free.
-func (fs *FS) waitForMemory(ctx context.Context, f *file, ci, n int64) error {
+func (fs *Vault) waitForMemory(ctx context.Context, f *file, ci, n int64) error {
 	f.mu.Lock()
 	f.waiting = true
 	f.mu.Unlock()
@@ -224,7 +225,7 @@ func (fs *FS) waitForMemory(ctx context.Context, f *file, ci, n int64) error {
 
 // evict freezes (starts uploading) unfrozen buffers: all of other files
 // that are idle or waiting for memory, and self's except chunk keep.
-func (fs *FS) evict(self *file, keep int64) {
+func (fs *Vault) evict(self *file, keep int64) {
 	fs.mu.Lock()
 	files := make([]*file, 0, len(fs.files))
 	for _, g := range fs.files {
@@ -262,7 +263,7 @@ func (f *file) freezeAllLocked(keep int64) {
 
 // freezeLocked makes v immutable and starts its upload, or restarts an
 // upload that failed. The caller holds the file's mu.
-func (fs *FS) freezeLocked(v *version) {
+func (fs *Vault) freezeLocked(v *version) {
 	v.frozen = true
 	v.mu.Lock()
 	defer v.mu.Unlock()

@@ -1,4 +1,4 @@
-package fs
+package vault
 
 import (
 	"context"
@@ -15,10 +15,11 @@ import (
 	"github.com/sealfs/sealfs/fs/meta"
 )
 
-// FS is the engine of one mounted (or opened) vault: it owns the metadata
-// tree, the open files' write state, the upload pool, the read cache and
-// the commit loop. Nodes call into it with inode numbers.
-type FS struct {
+// Vault is the engine of one opened vault: it owns the metadata tree, the
+// open files' write state, the upload pool, the read cache and the commit
+// loop. Front doors (the FUSE layer in package fs, restore, listing) call
+// into it with inode numbers and plain Go types.
+type Vault struct {
 	opts   Options
 	log    *slog.Logger
 	tree   *meta.Tree
@@ -67,7 +68,7 @@ type counters struct {
 // Open loads the vault's metadata from opts.Store and prepares the engine
 // without mounting. Call Close when done: it publishes and commits
 // everything.
-func Open(ctx context.Context, opts Options) (*FS, error) {
+func Open(ctx context.Context, opts Options) (*Vault, error) {
 	if opts.Store == nil || opts.Keys == nil {
 		return nil, errors.New("fs: open: Store and Keys are required")
 	}
@@ -100,13 +101,13 @@ func Open(ctx context.Context, opts Options) (*FS, error) {
 	return fs, nil
 }
 
-func newFS(opts Options, tree *meta.Tree, mlog *meta.Log) *FS {
+func newFS(opts Options, tree *meta.Tree, mlog *meta.Log) *Vault {
 	cs := int64(tree.ChunkSize())
 	// A write of MaxWrite bytes touches at most two chunks' worth of new
 	// buffers per MiB; the budget must always fit a few of them.
-	minBudget := 4 * max(cs, maxWrite)
+	minBudget := 4 * max(cs, MaxWrite)
 	ctx, cancel := context.WithCancel(context.Background())
-	fs := &FS{
+	fs := &Vault{
 		opts:     opts,
 		log:      opts.Logger,
 		tree:     tree,
@@ -156,7 +157,7 @@ func checkName(name string) error {
 	return nil
 }
 
-func (fs *FS) writable() error {
+func (fs *Vault) writable() error {
 	if fs.opts.ReadOnly {
 		return errReadOnly
 	}
@@ -166,9 +167,9 @@ func (fs *FS) writable() error {
 	return nil
 }
 
-// getattr returns ino's attributes as the application sees them: a file
+// Getattr returns ino's attributes as the application sees them: a file
 // with unpublished writes shows its in-memory size and mtime.
-func (fs *FS) getattr(ino meta.Ino) (meta.Inode, error) {
+func (fs *Vault) Getattr(ino meta.Ino) (meta.Inode, error) {
 	in, ok := fs.tree.Get(ino)
 	if !ok {
 		return meta.Inode{}, syscall.ENOENT
@@ -181,7 +182,7 @@ func (fs *FS) getattr(ino meta.Ino) (meta.Inode, error) {
 // it reads the inode again under the file's lock: a publish swaps tree
 // state and pending state under that lock, so the result is never the
 // old tree state without the pending writes.
-func (fs *FS) overlay(in *meta.Inode) {
+func (fs *Vault) overlay(in *meta.Inode) {
 	fs.mu.Lock()
 	f := fs.files[in.Ino]
 	fs.mu.Unlock()
@@ -206,7 +207,8 @@ func (fs *FS) overlay(in *meta.Inode) {
 	}
 }
 
-func (fs *FS) lookup(parent meta.Ino, name string) (meta.Inode, error) {
+// Lookup returns the attributes of name in directory parent.
+func (fs *Vault) Lookup(parent meta.Ino, name string) (meta.Inode, error) {
 	if len(name) > meta.MaxNameLen {
 		return meta.Inode{}, syscall.ENAMETOOLONG
 	}
@@ -218,25 +220,30 @@ func (fs *FS) lookup(parent meta.Ino, name string) (meta.Inode, error) {
 	return in, nil
 }
 
-func (fs *FS) readdir(dir meta.Ino) ([]meta.DirEntry, error) {
+// ReadDir lists directory dir, sorted by name (without "." and "..").
+func (fs *Vault) ReadDir(dir meta.Ino) ([]meta.DirEntry, error) {
 	return fs.tree.ReadDir(dir)
 }
 
-func (fs *FS) create(parent meta.Ino, name string, mode, uid, gid uint32) (meta.Inode, error) {
+// Create makes an empty regular file; mode holds S_IFREG and the
+// permission bits, uid and gid its owner.
+func (fs *Vault) Create(parent meta.Ino, name string, mode, uid, gid uint32) (meta.Inode, error) {
 	if err := fs.checkChange(name); err != nil {
 		return meta.Inode{}, err
 	}
 	return fs.tree.Create(parent, name, mode, uid, gid, now())
 }
 
-func (fs *FS) mkdir(parent meta.Ino, name string, mode, uid, gid uint32) (meta.Inode, error) {
+// Mkdir makes a directory; mode holds S_IFDIR and the permission bits.
+func (fs *Vault) Mkdir(parent meta.Ino, name string, mode, uid, gid uint32) (meta.Inode, error) {
 	if err := fs.checkChange(name); err != nil {
 		return meta.Inode{}, err
 	}
 	return fs.tree.Mkdir(parent, name, mode, uid, gid, now())
 }
 
-func (fs *FS) symlink(parent meta.Ino, name, target string, uid, gid uint32) (meta.Inode, error) {
+// Symlink makes a symbolic link to target.
+func (fs *Vault) Symlink(parent meta.Ino, name, target string, uid, gid uint32) (meta.Inode, error) {
 	if err := fs.checkChange(name); err != nil {
 		return meta.Inode{}, err
 	}
@@ -246,7 +253,8 @@ func (fs *FS) symlink(parent meta.Ino, name, target string, uid, gid uint32) (me
 	return fs.tree.Symlink(parent, name, target, uid, gid, now())
 }
 
-func (fs *FS) link(ino, parent meta.Ino, name string) (meta.Inode, error) {
+// Link gives inode ino another name, parent/name (a hard link).
+func (fs *Vault) Link(ino, parent meta.Ino, name string) (meta.Inode, error) {
 	if err := fs.checkChange(name); err != nil {
 		return meta.Inode{}, err
 	}
@@ -261,14 +269,16 @@ func (fs *FS) link(ino, parent meta.Ino, name string) (meta.Inode, error) {
 	return in, nil
 }
 
-func (fs *FS) checkChange(name string) error {
+func (fs *Vault) checkChange(name string) error {
 	if err := fs.writable(); err != nil {
 		return err
 	}
 	return checkName(name)
 }
 
-func (fs *FS) unlink(parent meta.Ino, name string) error {
+// Unlink removes name (not a directory) from parent; the inode goes when
+// its last name and its last open file are gone.
+func (fs *Vault) Unlink(parent meta.Ino, name string) error {
 	if err := fs.writable(); err != nil {
 		return err
 	}
@@ -280,14 +290,17 @@ func (fs *FS) unlink(parent meta.Ino, name string) error {
 	return nil
 }
 
-func (fs *FS) rmdir(parent meta.Ino, name string) error {
+// Rmdir removes the empty directory name from parent.
+func (fs *Vault) Rmdir(parent meta.Ino, name string) error {
 	if err := fs.writable(); err != nil {
 		return err
 	}
 	return fs.tree.Rmdir(parent, name, now())
 }
 
-func (fs *FS) rename(oldParent meta.Ino, oldName string, newParent meta.Ino, newName string, flags uint32) error {
+// Rename moves oldParent/oldName to newParent/newName, atomically, with
+// renameat2 flags (RENAME_NOREPLACE, RENAME_EXCHANGE).
+func (fs *Vault) Rename(oldParent meta.Ino, oldName string, newParent meta.Ino, newName string, flags uint32) error {
 	if err := fs.checkChange(newName); err != nil {
 		return err
 	}
@@ -316,7 +329,7 @@ func (fs *FS) rename(oldParent meta.Ino, oldName string, newParent meta.Ino, new
 
 // markRenamed notes that ino got a name while it has unpublished data:
 // the next commit publishes it first, even if it is still open.
-func (fs *FS) markRenamed(ino meta.Ino) {
+func (fs *Vault) markRenamed(ino meta.Ino) {
 	fs.mu.Lock()
 	f := fs.files[ino]
 	fs.mu.Unlock()
@@ -330,7 +343,7 @@ func (fs *FS) markRenamed(ino meta.Ino) {
 // maybeForget releases an inode that lost its last name, unless a handle
 // still has it open (then the last release does it). Its unpublished data
 // is dropped: nothing can reach it any more.
-func (fs *FS) maybeForget(ino meta.Ino) {
+func (fs *Vault) maybeForget(ino meta.Ino) {
 	// fs.mu is held across the check and the Release, so that an open
 	// (acquireFile, also under fs.mu) either comes first and keeps the
 	// inode, or comes after and finds it gone.
@@ -353,9 +366,9 @@ func (fs *FS) maybeForget(ino meta.Ino) {
 	fs.mu.Unlock()
 }
 
-// setattr changes attributes; a size change goes through the file's write
+// SetAttr changes attributes; a size change goes through the file's write
 // state so that unpublished data and truncation stay in order.
-func (fs *FS) setattr(ctx context.Context, ino meta.Ino, in meta.SetAttrIn) (meta.Inode, error) {
+func (fs *Vault) SetAttr(ctx context.Context, ino meta.Ino, in meta.SetAttrIn) (meta.Inode, error) {
 	if err := fs.writable(); err != nil {
 		return meta.Inode{}, err
 	}
@@ -370,13 +383,13 @@ func (fs *FS) setattr(ctx context.Context, ino meta.Ino, in meta.SetAttrIn) (met
 			return meta.Inode{}, err
 		}
 	}
-	return fs.getattr(ino)
+	return fs.Getattr(ino)
 }
 
 // setAttrs changes attributes other than the size. A file with write state
 // keeps the new mtime too, under its lock, so that a publish (which sets
 // mtime from that state under the same lock) cannot undo a utimens.
-func (fs *FS) setAttrs(ino meta.Ino, in meta.SetAttrIn) error {
+func (fs *Vault) setAttrs(ino meta.Ino, in meta.SetAttrIn) error {
 	fs.mu.Lock()
 	f := fs.files[ino]
 	fs.mu.Unlock()
@@ -393,20 +406,24 @@ func (fs *FS) setAttrs(ino meta.Ino, in meta.SetAttrIn) error {
 	return nil
 }
 
-func (fs *FS) getxattr(ino meta.Ino, name string) ([]byte, error) {
+// GetXattr returns the value of extended attribute name.
+func (fs *Vault) GetXattr(ino meta.Ino, name string) ([]byte, error) {
 	return fs.tree.GetXattr(ino, name)
 }
 
-func (fs *FS) listxattr(ino meta.Ino) ([]string, error) { return fs.tree.ListXattr(ino) }
+// ListXattr lists the extended attributes of ino.
+func (fs *Vault) ListXattr(ino meta.Ino) ([]string, error) { return fs.tree.ListXattr(ino) }
 
-func (fs *FS) setxattr(ino meta.Ino, name string, value []byte, flags uint32) error {
+// SetXattr sets an extended attribute (flags: XATTR_CREATE, XATTR_REPLACE).
+func (fs *Vault) SetXattr(ino meta.Ino, name string, value []byte, flags uint32) error {
 	if err := fs.writable(); err != nil {
 		return err
 	}
 	return fs.tree.SetXattr(ino, name, value, flags, now())
 }
 
-func (fs *FS) removexattr(ino meta.Ino, name string) error {
+// RemoveXattr removes an extended attribute.
+func (fs *Vault) RemoveXattr(ino meta.Ino, name string) error {
 	if err := fs.writable(); err != nil {
 		return err
 	}

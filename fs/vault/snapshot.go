@@ -1,4 +1,4 @@
-package fs
+package vault
 
 import (
 	"context"
@@ -16,7 +16,7 @@ import (
 
 // openSnapshot opens the past snapshot opts.Snapshot for reading: no
 // commits, no following of the writer.
-func openSnapshot(ctx context.Context, opts Options) (*FS, error) {
+func openSnapshot(ctx context.Context, opts Options) (*Vault, error) {
 	opts.ReadOnly = true
 	opts.FollowInterval = -1
 	opts.SnapshotEvery = 0
@@ -30,7 +30,7 @@ func openSnapshot(ctx context.Context, opts Options) (*FS, error) {
 
 // Snapshot commits everything written so far as a full snapshot and names
 // it in the vault's catalog. It fails on a read-only or fenced mount.
-func (fs *FS) Snapshot(ctx context.Context) (history.Snapshot, error) {
+func (fs *Vault) Snapshot(ctx context.Context) (history.Snapshot, error) {
 	if err := fs.writable(); err != nil {
 		return history.Snapshot{}, fmt.Errorf("fs: snapshot: %w", err)
 	}
@@ -42,18 +42,13 @@ func (fs *FS) Snapshot(ctx context.Context) (history.Snapshot, error) {
 	return fs.snapshotLocked(ctx, true)
 }
 
-// Snapshot takes a named snapshot of the mounted vault now (see FS.Snapshot).
-func (m *Mounted) Snapshot(ctx context.Context) (history.Snapshot, error) {
-	return m.fs.Snapshot(ctx)
-}
-
 // snapshotLocked writes a full snapshot of everything committed or
 // published (files closed or renamed since are published first, as in
 // commit, and with the same waits for staged uploads) and records it in
 // the catalog. The caller holds commitMu. With strict false (the final
 // snapshot of an unmount, whose data is safe in the store either way) a
 // catalog failure is only logged.
-func (fs *FS) snapshotLocked(ctx context.Context, strict bool) (history.Snapshot, error) {
+func (fs *Vault) snapshotLocked(ctx context.Context, strict bool) (history.Snapshot, error) {
 	if err := fs.waitUploads(ctx); err != nil {
 		return history.Snapshot{}, err
 	}
@@ -91,7 +86,7 @@ func (fs *FS) snapshotLocked(ctx context.Context, strict bool) (history.Snapshot
 
 // snapshotTree writes a full snapshot under the same rules as a commit
 // (persistTree in staging_commit.go).
-func (fs *FS) snapshotTree(ctx context.Context) (meta.Head, error) {
+func (fs *Vault) snapshotTree(ctx context.Context) (meta.Head, error) {
 	return fs.persistTree(ctx, func(ctx context.Context) (meta.Head, error) {
 		return fs.mlog.Snapshot(ctx, fs.tree)
 	})
@@ -99,7 +94,7 @@ func (fs *FS) snapshotTree(ctx context.Context) (meta.Head, error) {
 
 // snapshotLoop takes a snapshot every SnapshotEvery until Close (which
 // takes the last one). It runs in fs.bg, so Close waits for it.
-func (fs *FS) snapshotLoop() {
+func (fs *Vault) snapshotLoop() {
 	t := time.NewTicker(fs.opts.SnapshotEvery)
 	defer t.Stop()
 	var last uint64 // head seq of the last scheduled snapshot
@@ -119,7 +114,7 @@ func (fs *FS) snapshotLoop() {
 
 // scheduledSnapshot takes a scheduled snapshot unless nothing changed
 // since the last one (whose head seq is last); it returns the new last.
-func (fs *FS) scheduledSnapshot(last uint64) uint64 {
+func (fs *Vault) scheduledSnapshot(last uint64) uint64 {
 	if fs.mlog.Head().Seq == last && !fs.tree.Dirty() && len(fs.dirtyFiles(false)) == 0 {
 		return last // nothing changed: the last snapshot still says it all
 	}
@@ -131,17 +126,17 @@ func (fs *FS) scheduledSnapshot(last uint64) uint64 {
 }
 
 // startSnapshots starts the schedule of a writable FS with SnapshotEvery.
-func (fs *FS) startSnapshots() {
+func (fs *Vault) startSnapshots() {
 	if fs.opts.ReadOnly || fs.opts.SnapshotEvery <= 0 || fs.mlog == nil {
 		return
 	}
 	fs.bg.Go(fs.snapshotLoop)
 }
 
-// StoreName names the store the mount serves (its String), so that a
+// StoreName names the store the vault is in (its String), so that a
 // command given a store address can find the mount serving it.
-func (m *Mounted) StoreName() string { return m.fs.opts.Store.String() }
+func (fs *Vault) StoreName() string { return fs.opts.Store.String() }
 
-// Writable reports whether the mount can commit: read-write and not fenced
-// by another writer.
-func (m *Mounted) Writable() bool { return m.fs.writable() == nil }
+// Writable reports whether the vault can commit: read-write and not
+// fenced by another writer.
+func (fs *Vault) Writable() bool { return fs.writable() == nil }

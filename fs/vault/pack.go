@@ -1,4 +1,4 @@
-package fs
+package vault
 
 import (
 	"bytes"
@@ -21,7 +21,7 @@ import (
 // most crypt.MaxObjectSize). It leaves when it fills a chunk, before a
 // version that would make it larger joins (each is at most a sixteenth
 // of a chunk, so such a pack is at least 15/16 full), when the first
-// version in it has waited the linger (tuning.packLinger, 50 ms), or at
+// version in it has waited the linger (Tuning.PackLinger, 50 ms), or at
 // once when something needs it in the store (an fsync, a commit: see
 // flush) or needs the memory it holds (a writer waiting for the write
 // budget: see squeeze). close(2) does not wait for uploads, so the linger

@@ -1,13 +1,10 @@
-package fs
+package vault
 
 import (
 	"context"
 	"math"
 	"sync"
 	"syscall"
-
-	gofs "github.com/hanwen/go-fuse/v2/fs"
-	"github.com/hanwen/go-fuse/v2/fuse"
 
 	"github.com/sealfs/sealfs/fs/meta"
 )
@@ -22,7 +19,7 @@ const noTrunc = math.MaxInt64
 // Lock order: fs.mu before file.mu; pubMu before wmu before mu; file.mu
 // before version.mu.
 type file struct {
-	fs  *FS
+	fs  *Vault
 	ino meta.Ino
 
 	pubMu sync.Mutex // serialises publishes, so they reach the tree in order
@@ -73,7 +70,7 @@ type version struct {
 
 // acquireFile returns ino's file state, loading it from the tree, and
 // counts an open.
-func (fs *FS) acquireFile(ino meta.Ino, open bool) (*file, error) {
+func (fs *Vault) acquireFile(ino meta.Ino, open bool) (*file, error) {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	f := fs.files[ino]
@@ -98,7 +95,7 @@ func (fs *FS) acquireFile(ino meta.Ino, open bool) (*file, error) {
 // releaseFile undoes an open. The last close of a file with unpublished
 // data starts a background publish; the last close of an unlinked file
 // forgets it.
-func (fs *FS) releaseFile(f *file) {
+func (fs *Vault) releaseFile(f *file) {
 	fs.mu.Lock()
 	f.opens--
 	last := f.opens == 0
@@ -114,7 +111,7 @@ func (fs *FS) releaseFile(f *file) {
 }
 
 // maybeDrop forgets f's state once it is closed and fully published.
-func (fs *FS) maybeDrop(f *file) {
+func (fs *Vault) maybeDrop(f *file) {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	f.mu.Lock()
@@ -138,7 +135,7 @@ func (f *file) discard() {
 }
 
 // dropVersion gives v's memory back now, or when its upload ends.
-func (fs *FS) dropVersion(v *version) {
+func (fs *Vault) dropVersion(v *version) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.dropped = true
@@ -158,12 +155,13 @@ func isClosed(c chan struct{}) bool {
 	}
 }
 
-// handle is one open file description. Its methods are the go-fuse file
-// operations; they call into the engine.
-type handle struct {
-	fs    *FS
+// File is one open file description of a regular file: what open(2)
+// returns, in the engine. Its methods are the file operations of every
+// front door (the FUSE layer's handles call them). A File is safe for
+// concurrent use; Release ends it.
+type File struct {
+	fs    *Vault
 	f     *file
-	node  *Node
 	flags uint32
 
 	mu     sync.Mutex // sequential-read detection
@@ -172,52 +170,45 @@ type handle struct {
 	ahead  int64      // read-ahead was issued up to here
 }
 
-var (
-	_ = (gofs.FileReader)((*handle)(nil))
-	_ = (gofs.FileWriter)((*handle)(nil))
-	_ = (gofs.FileFlusher)((*handle)(nil))
-	_ = (gofs.FileFsyncer)((*handle)(nil))
-	_ = (gofs.FileReleaser)((*handle)(nil))
-	_ = (gofs.FileAllocater)((*handle)(nil))
-)
-
-func (fs *FS) open(n *Node, flags uint32) (*handle, error) {
+// OpenFile opens the regular file ino with open(2) flags (O_ACCMODE is
+// what matters: a vault that cannot be written refuses anything but
+// O_RDONLY).
+func (fs *Vault) OpenFile(ino meta.Ino, flags uint32) (*File, error) {
 	if flags&syscall.O_ACCMODE != syscall.O_RDONLY {
 		if err := fs.writable(); err != nil {
 			return nil, err
 		}
 	}
-	f, err := fs.acquireFile(n.ino, true)
+	f, err := fs.acquireFile(ino, true)
 	if err != nil {
 		return nil, err
 	}
-	return &handle{fs: fs, f: f, node: n, flags: flags}, nil
+	return &File{fs: fs, f: f, flags: flags}, nil
 }
 
-func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
-	n, err := h.fs.read(ctx, h, dest, off)
-	if err != nil {
-		h.fs.reportRead(h, err)
-		return nil, toErrno(err)
-	}
-	return fuse.ReadResultData(dest[:n]), 0
+// Ino is the inode the file belongs to.
+func (h *File) Ino() meta.Ino { return h.f.ino }
+
+// ReadAt reads into dest from offset off and returns the bytes read:
+// fewer than len(dest) only at the end of the file (0 past it). It sees
+// unpublished writes. An object that fails to authenticate or is missing
+// is an error (*ReadError); never other bytes.
+func (h *File) ReadAt(ctx context.Context, dest []byte, off int64) (int, error) {
+	return h.fs.read(ctx, h, dest, off)
 }
 
-func (h *handle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
-	n, err := h.fs.write(ctx, h.f, data, off)
-	if err != nil && n == 0 {
-		return 0, toErrno(err)
-	}
-	return uint32(n), 0
+// WriteAt writes data at off. An error with n > 0 is a short write.
+func (h *File) WriteAt(ctx context.Context, data []byte, off int64) (n int, err error) {
+	return h.fs.write(ctx, h.f, data, off)
 }
 
-// Flush runs at every close(2) of a descriptor: closing a descriptor open
-// for writing starts publishing the file in the background and reports an
-// earlier background failure once. Closing a read-only descriptor does
-// neither: readers must not publish another descriptor's writes.
-func (h *handle) Flush(ctx context.Context) syscall.Errno {
+// Flush runs at every close(2) of the description: closing one open for
+// writing starts publishing the file in the background and reports an
+// earlier background failure once. Closing a read-only one does neither:
+// readers must not publish another description's writes.
+func (h *File) Flush() error {
 	if h.flags&syscall.O_ACCMODE == syscall.O_RDONLY {
-		return 0
+		return nil
 	}
 	f := h.f
 	f.mu.Lock()
@@ -225,28 +216,30 @@ func (h *handle) Flush(ctx context.Context) syscall.Errno {
 	f.err = nil
 	f.mu.Unlock()
 	h.fs.publishAsync(f)
-	return toErrno(err)
+	return err
 }
 
-// Fsync returns once the file's data and a commit holding it are durable.
-func (h *handle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
-	return toErrno(h.fs.fsync(ctx, h.f))
+// Fsync returns once the file's data and a commit holding it are durable
+// in the store (an error after Options.FsyncTimeout otherwise).
+func (h *File) Fsync(ctx context.Context) error {
+	return h.fs.fsync(ctx, h.f)
 }
 
-func (h *handle) Release(ctx context.Context) syscall.Errno {
+// Release ends the description (the last close of the file).
+func (h *File) Release() {
 	h.fs.releaseFile(h.f)
-	return 0
 }
 
-// Allocate supports plain preallocation (it extends the size; the new
-// bytes are holes that cost nothing) and FALLOC_FL_KEEP_SIZE (a no-op).
-func (h *handle) Allocate(ctx context.Context, off, size uint64, mode uint32) syscall.Errno {
+// Allocate supports plain preallocation (mode 0: it extends the size; the
+// new bytes are holes that cost nothing) and FALLOC_FL_KEEP_SIZE (mode 1:
+// a no-op); other modes are EOPNOTSUPP.
+func (h *File) Allocate(ctx context.Context, off, size uint64, mode uint32) error {
 	const keepSize = 1
 	switch mode {
 	case 0:
-		return toErrno(h.fs.extend(ctx, h.f, int64(off+size)))
+		return h.fs.extend(ctx, h.f, int64(off+size))
 	case keepSize:
-		return 0
+		return nil
 	default:
 		return syscall.EOPNOTSUPP
 	}

@@ -1,4 +1,4 @@
-package fs
+package vault
 
 import (
 	"context"
@@ -13,14 +13,14 @@ import (
 // fetched) are used, the others are fetched with one range request per
 // run and not cached, so rewriting a chunk does not push the read cache
 // out, nor keep a second plaintext copy of the chunk alive in it.
-func (fs *FS) readExtentOnce(ctx context.Context, e meta.Extent, off int64, dst []byte) error {
+func (fs *Vault) readExtentOnce(ctx context.Context, e meta.Extent, off int64, dst []byte) error {
 	if e.IsHole() || off >= int64(e.Length) {
 		clear(dst)
 		return nil
 	}
 	objSize := int64(e.ObjectSize)
 	if int64(e.Offset)+int64(e.Length) > objSize || objSize > crypt.MaxObjectSize {
-		return fmt.Errorf("extent [%d,+%d) of a %d-byte object: %w", e.Offset, e.Length, e.ObjectSize, errCorrupt)
+		return fmt.Errorf("extent [%d,+%d) of a %d-byte object: %w", e.Offset, e.Length, e.ObjectSize, ErrCorrupt)
 	}
 	n := min(int64(len(dst)), int64(e.Length)-off)
 	clear(dst[n:])
@@ -29,7 +29,7 @@ func (fs *FS) readExtentOnce(ctx context.Context, e meta.Extent, off int64, dst 
 		segStart := s * crypt.SegmentSize
 		lo, hi := max(objOff, segStart), min(objOff+n, segStart+int64(len(data)))
 		if hi <= lo {
-			return fmt.Errorf("segment %d is short: %w", s, errCorrupt)
+			return fmt.Errorf("segment %d is short: %w", s, ErrCorrupt)
 		}
 		copy(dst[lo-objOff:hi-objOff], data[lo-segStart:hi-segStart])
 		return nil
@@ -63,7 +63,7 @@ func (fs *FS) readExtentOnce(ctx context.Context, e meta.Extent, off int64, dst 
 			return err
 		}
 		if int64(len(segs)) != end-s {
-			err = fmt.Errorf("%d of %d segments: %w", len(segs), end-s, errCorrupt)
+			err = fmt.Errorf("%d of %d segments: %w", len(segs), end-s, ErrCorrupt)
 		}
 		for i, data := range segs {
 			if err == nil {

@@ -1,10 +1,9 @@
-package fs
+package vault
 
 import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
 	"path"
 	"strings"
 	"testing"
@@ -21,14 +20,14 @@ import (
 // the seal), and every file still reads back with its exact size and bytes.
 func TestTailPadding(t *testing.T) {
 	v := newVault(t, remote.NewMemory(), testChunk)
-	mt := v.mount(t)
+	w := v.open(t)
 	want := map[string][]byte{}
 	for i := range 64 {
 		name := fmt.Sprintf("voice-%02d.opus", i)
 		want[name] = pattern(byte(i+1), 40000+i*97)
-		ok(t, os.WriteFile(mt.path(name), want[name], 0o644))
+		ok(t, w.writeFile(name, want[name]))
 	}
-	mt.unmount(t)
+	w.close(t)
 
 	sizes := map[int64]int{}
 	err := v.store.List(context.Background(), "data/", func(o remote.ObjectInfo) error {
@@ -47,15 +46,15 @@ func TestTailPadding(t *testing.T) {
 		t.Errorf("64 files of distinct sizes are stored in objects of %d distinct sizes: the bucket shows file sizes", len(sizes))
 	}
 
-	mt2 := v.mount(t)
+	r := v.readOnly(t)
 	for name, data := range want {
-		got, err := os.ReadFile(mt2.path(name))
+		got, err := r.readFile(name)
 		if err != nil || !bytes.Equal(got, data) {
 			t.Errorf("%s: %d bytes, %v; want %d bytes", name, len(got), err, len(data))
 		}
-		st, err := os.Stat(mt2.path(name))
-		if err != nil || st.Size() != int64(len(data)) {
-			t.Errorf("%s: size %v, %v; want %d", name, st.Size(), err, len(data))
+		in, err := r.lookupPath(name)
+		if err != nil || in.Size != uint64(len(data)) {
+			t.Errorf("%s: size %v, %v; want %d", name, in.Size, err, len(data))
 		}
 	}
 	if strings.Contains(fmt.Sprint(sizes), "40000") {
@@ -76,30 +75,30 @@ func TestTailPadding(t *testing.T) {
 func TestPacksArePadded(t *testing.T) {
 	t.Run("files", func(t *testing.T) {
 		v := newVault(t, remote.NewMemory(), testChunk)
-		mt := v.mount(t, lingerAnHour, func(o *Options) { o.CommitInterval = time.Hour })
+		w := v.open(t, lingerAnHour, func(o *Options) { o.CommitInterval = time.Hour })
 		files := map[string][]byte{}
 		for i := range 40 {
 			files[fmt.Sprintf("m%02d", i)] = pattern(byte(i+1), testChunk/16-i*97)
 		}
 		files["whole"] = pattern(99, testChunk+testChunk/3) // a full chunk and a short one
-		writeFiles(t, mt.dir, files)
-		mt.unmount(t)
+		writeFiles(t, w.Vault, files)
+		w.close(t)
 		ro := v.readOnly(t)
 		var exts []meta.Extent
 		for name := range files {
-			in, err := ro.m.FS().tree.Lookup(meta.RootIno, name)
+			in, err := ro.lookupPath(name)
 			ok(t, err)
 			exts = append(exts, in.Extents...)
 		}
 		wantPadded(t, v.store, testChunk, exts)
-		wantFiles(t, ro.dir, files)
+		wantFiles(t, ro.Vault, files)
 	})
 	// The largest chunk a vault may have, fed to the uploader directly:
 	// through a mount this costs a minute under -race.
 	t.Run("chunk=64MiB", func(t *testing.T) {
 		const chunk = crypt.MaxObjectSize
 		v := newVault(t, remote.NewMemory(), chunk)
-		fsys, err := Open(context.Background(), Options{Store: v.store, Keys: v.keys, tune: tuning{packLinger: time.Hour}})
+		fsys, err := Open(context.Background(), Options{Store: v.store, Keys: v.keys, Tuning: Tuning{PackLinger: time.Hour}})
 		ok(t, err)
 		defer fsys.Close(context.Background())
 		var vs []*version

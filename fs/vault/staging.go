@@ -1,4 +1,4 @@
-package fs
+package vault
 
 import (
 	"bytes"
@@ -37,7 +37,7 @@ var errUploadsPending = errors.New("fs: commit deferred: data objects are still 
 // commit attempt. A commit never names an object that is not in the
 // store: it waits for their uploads (see commitStaged).
 type stager struct {
-	fs    *FS
+	fs    *Vault
 	dir   *stage.Dir
 	store remote.Store // the store itself (fs.opts.Store reads through the stage)
 	limit int64
@@ -64,7 +64,7 @@ type stagedObj struct {
 // newStager wraps fs.opts.Store so that reads of objects still staged are
 // served from local disk, and starts the upload workers. Called by newFS
 // before any goroutine starts.
-func newStager(fs *FS, dir *stage.Dir) *stager {
+func newStager(fs *Vault, dir *stage.Dir) *stager {
 	s := &stager{
 		fs: fs, dir: dir, store: fs.opts.Store, limit: fs.opts.StageBudget,
 		objs: make(map[crypt.ObjectID]*stagedObj), wake: make(chan struct{}, 1),
@@ -181,7 +181,7 @@ func (s *stager) worker() {
 }
 
 // upload puts one staged object, retrying every failure with backoff
-// (capped at tuning.uploadBackoffMax, 5 s) until it succeeds or the FS closes: during an outage
+// (capped at Tuning.UploadBackoffMax, 5 s) until it succeeds or the FS closes: during an outage
 // the object simply waits on disk.
 func (s *stager) upload(ctx context.Context, id crypt.ObjectID) {
 	delay := 100 * time.Millisecond
@@ -201,7 +201,7 @@ func (s *stager) upload(ctx context.Context, id crypt.ObjectID) {
 			return
 		case <-time.After(delay):
 		}
-		delay = min(2*delay, s.fs.opts.tune.uploadBackoffMax)
+		delay = min(2*delay, s.fs.opts.Tuning.UploadBackoffMax)
 	}
 }
 

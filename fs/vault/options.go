@@ -1,4 +1,4 @@
-package fs
+package vault
 
 import (
 	"crypto/rand"
@@ -92,54 +92,56 @@ type Options struct {
 	Debug          bool         // go-fuse debug output
 
 	stageDir *stage.Dir // set by Open for a read-write FS with a CacheDir
-	tune     tuning     // internal delays; tests in this package set them
+	// Tuning holds internal delays; leave it zero (the defaults). Tests
+	// set it to drive time instead of sleeping.
+	Tuning Tuning
 }
 
-// tuning holds the engine's internal delays. They are not options a user
+// Tuning holds the engine's internal delays. They are not options a user
 // sets: they exist so that tests drive time (an hour-long pack linger, an
 // upload that is never "slow") instead of sleeping and hoping. Zero fields
 // take the defaults below.
-type tuning struct {
-	// packLinger is how long a small version waits for others to share
+type Tuning struct {
+	// PackLinger is how long a small version waits for others to share
 	// its object when nothing needs it sooner (pack.go).
-	packLinger time.Duration
-	// stageAfter is how long an upload from memory may run before its
+	PackLinger time.Duration
+	// StageAfter is how long an upload from memory may run before its
 	// object is also written to the staging area, so that a crash or an
 	// outage that begins now cannot lose it (upload.go).
-	stageAfter time.Duration
-	// directPutTimeout bounds one upload from memory (the S3 store
+	StageAfter time.Duration
+	// DirectPutTimeout bounds one upload from memory (the S3 store
 	// retries transient errors within it) before the stager takes the
 	// object over.
-	directPutTimeout time.Duration
-	// uploadBackoffMax caps the wait between attempts of one staged
+	DirectPutTimeout time.Duration
+	// UploadBackoffMax caps the wait between attempts of one staged
 	// upload (staging.go).
-	uploadBackoffMax time.Duration
-	// pollTimeout and loadTimeout bound one poll of a following mount, so
+	UploadBackoffMax time.Duration
+	// PollTimeout and LoadTimeout bound one poll of a following mount, so
 	// that a request that hangs cannot stop following: checking and
 	// reading the head is small; loading a tree may be large.
-	pollTimeout, loadTimeout time.Duration
+	PollTimeout, LoadTimeout time.Duration
 	// followCacheTimeout, when set, replaces the kernel's entry and
 	// attribute cache timeouts on a following mount (0: the usual ones).
 	// Set to hours, it proves that following invalidates the kernel's
 	// caches instead of waiting for them to expire.
-	followCacheTimeout time.Duration
+	FollowCacheTimeout time.Duration
 }
 
-var defaultTuning = tuning{
-	packLinger:       50 * time.Millisecond,
-	stageAfter:       time.Second,
-	directPutTimeout: 2 * time.Minute,
-	uploadBackoffMax: 5 * time.Second,
-	pollTimeout:      30 * time.Second,
-	loadTimeout:      10 * time.Minute,
+var defaultTuning = Tuning{
+	PackLinger:       50 * time.Millisecond,
+	StageAfter:       time.Second,
+	DirectPutTimeout: 2 * time.Minute,
+	UploadBackoffMax: 5 * time.Second,
+	PollTimeout:      30 * time.Second,
+	LoadTimeout:      10 * time.Minute,
 }
 
-func (t tuning) withDefaults() tuning {
+func (t Tuning) withDefaults() Tuning {
 	d := defaultTuning
 	for _, f := range []struct{ v, def *time.Duration }{
-		{&t.packLinger, &d.packLinger}, {&t.stageAfter, &d.stageAfter},
-		{&t.directPutTimeout, &d.directPutTimeout}, {&t.uploadBackoffMax, &d.uploadBackoffMax},
-		{&t.pollTimeout, &d.pollTimeout}, {&t.loadTimeout, &d.loadTimeout},
+		{&t.PackLinger, &d.PackLinger}, {&t.StageAfter, &d.StageAfter},
+		{&t.DirectPutTimeout, &d.DirectPutTimeout}, {&t.UploadBackoffMax, &d.UploadBackoffMax},
+		{&t.PollTimeout, &d.PollTimeout}, {&t.LoadTimeout, &d.LoadTimeout},
 	} {
 		if *f.v <= 0 {
 			*f.v = *f.def
@@ -183,6 +185,6 @@ func (o Options) withDefaults() Options {
 	if o.Rand == nil {
 		o.Rand = rand.Reader
 	}
-	o.tune = o.tune.withDefaults()
+	o.Tuning = o.Tuning.withDefaults()
 	return o
 }

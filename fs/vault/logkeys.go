@@ -1,4 +1,4 @@
-package fs
+package vault
 
 // Log attribute keys that carry plaintext: names and paths inside the
 // vault. A log line of this package (and of its subpackages) that names a

@@ -1,4 +1,4 @@
-package fs
+package vault
 
 import (
 	"context"
@@ -23,7 +23,7 @@ import (
 // took (file.snap), or nothing when a later publish has superseded that.
 // Publishing the current content instead could commit a version that is
 // still being written (a torn file after a crash).
-func (fs *FS) publish(ctx context.Context, f *file) error {
+func (fs *Vault) publish(ctx context.Context, f *file) error {
 	f.pubMu.Lock()
 	defer f.pubMu.Unlock()
 
@@ -105,7 +105,7 @@ func waitVersions(ctx context.Context, vers map[int64]*version) (map[int64]meta.
 // applyLocked publishes one snapshot of f into the tree. Published chunks
 // that a truncation cut off and that the snapshot does not replace become
 // holes.
-func (fs *FS) applyLocked(f *file, size, truncAt int64, exts map[int64]meta.Extent) error {
+func (fs *Vault) applyLocked(f *file, size, truncAt int64, exts map[int64]meta.Extent) error {
 	in, ok := fs.tree.Get(f.ino)
 	if !ok {
 		return errors.New("inode is gone")
@@ -181,7 +181,7 @@ type closedKey struct{}
 
 // publishAsync publishes f in the background (close(2) does not wait):
 // its content as of now, even if it changes before the publish runs.
-func (fs *FS) publishAsync(f *file) {
+func (fs *Vault) publishAsync(f *file) {
 	f.mu.Lock()
 	if f.dirty && !f.gone {
 		// The content now is what the background publish must publish;
@@ -208,7 +208,7 @@ func (fs *FS) publishAsync(f *file) {
 }
 
 // fsync returns once f's data and a commit holding it are in the store.
-func (fs *FS) fsync(ctx context.Context, f *file) error {
+func (fs *Vault) fsync(ctx context.Context, f *file) error {
 	if fs.opts.ReadOnly {
 		return nil
 	}
@@ -225,7 +225,7 @@ func (fs *FS) fsync(ctx context.Context, f *file) error {
 // unpublished data are published first, so that a commit never names a
 // file whose content is not in it yet: a temporary file renamed over
 // yesterday's backup is committed with its data or not at all.
-func (fs *FS) commit(ctx context.Context) error {
+func (fs *Vault) commit(ctx context.Context) error {
 	if fs.opts.ReadOnly {
 		return nil
 	}
@@ -271,7 +271,7 @@ func (fs *FS) commit(ctx context.Context) error {
 
 // checkLease fences the mount when its writer lease is gone: another
 // device may be writing, so this one must not commit.
-func (fs *FS) checkLease() error {
+func (fs *Vault) checkLease() error {
 	if fs.opts.Lease == nil {
 		return nil
 	}
@@ -293,14 +293,14 @@ func (fs *FS) checkLease() error {
 }
 
 // committed reports a new head to Options.OnCommit.
-func (fs *FS) committed(h meta.Head) {
+func (fs *Vault) committed(h meta.Head) {
 	if fs.opts.OnCommit != nil {
 		fs.opts.OnCommit(h)
 	}
 }
 
 // publishAll publishes files in parallel.
-func (fs *FS) publishAll(ctx context.Context, files []*file) error {
+func (fs *Vault) publishAll(ctx context.Context, files []*file) error {
 	errs := make([]error, len(files))
 	var wg sync.WaitGroup
 	for i, f := range files {
@@ -312,7 +312,7 @@ func (fs *FS) publishAll(ctx context.Context, files []*file) error {
 
 // commitLoop commits every CommitInterval; commit also retries publishing
 // closed files whose background publish failed.
-func (fs *FS) commitLoop() {
+func (fs *Vault) commitLoop() {
 	defer close(fs.loopDone)
 	if fs.opts.ReadOnly {
 		<-fs.loopStop
@@ -334,7 +334,7 @@ func (fs *FS) commitLoop() {
 
 // dirtyFiles lists files with unpublished data; with closedOnly only
 // those closed or renamed since they were written.
-func (fs *FS) dirtyFiles(closedOnly bool) []*file {
+func (fs *Vault) dirtyFiles(closedOnly bool) []*file {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	var out []*file
@@ -349,7 +349,7 @@ func (fs *FS) dirtyFiles(closedOnly bool) []*file {
 }
 
 // Sync publishes every file's data, open or not, and commits.
-func (fs *FS) Sync(ctx context.Context) error {
+func (fs *Vault) Sync(ctx context.Context) error {
 	if fs.opts.ReadOnly {
 		return nil
 	}
@@ -361,7 +361,7 @@ func (fs *FS) Sync(ctx context.Context) error {
 
 // Close publishes and commits everything, writes a full snapshot and stops
 // the engine. It is idempotent; later calls return the first result.
-func (fs *FS) Close(ctx context.Context) error {
+func (fs *Vault) Close(ctx context.Context) error {
 	fs.closeOnce.Do(func() {
 		fs.progBase.Store(fs.up.done.Load())
 		fs.closing.Store(true)
@@ -381,7 +381,7 @@ func (fs *FS) Close(ctx context.Context) error {
 	return fs.closeErr
 }
 
-func (fs *FS) finalCommit(ctx context.Context) error {
+func (fs *Vault) finalCommit(ctx context.Context) error {
 	if fs.opts.ReadOnly {
 		return nil
 	}
@@ -401,7 +401,7 @@ func (fs *FS) finalCommit(ctx context.Context) error {
 
 // Progress reports bytes uploaded and bytes to upload since Close began
 // (zeros before).
-func (fs *FS) Progress() (done, total int64) {
+func (fs *Vault) Progress() (done, total int64) {
 	if !fs.closing.Load() {
 		return 0, 0
 	}
@@ -411,7 +411,7 @@ func (fs *FS) Progress() (done, total int64) {
 	return done, max(total, done)
 }
 
-func (fs *FS) unfrozenBytes() int64 {
+func (fs *Vault) unfrozenBytes() int64 {
 	var n int64
 	for _, f := range fs.dirtyFiles(false) {
 		f.mu.Lock()

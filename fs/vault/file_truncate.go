@@ -1,4 +1,4 @@
-package fs
+package vault
 
 import (
 	"context"
@@ -15,7 +15,7 @@ var closedChan = func() chan struct{} {
 }()
 
 // truncate sets ino's size (truncate(2), ftruncate(2), O_TRUNC).
-func (fs *FS) truncate(ctx context.Context, ino meta.Ino, size int64) error {
+func (fs *Vault) truncate(ctx context.Context, ino meta.Ino, size int64) error {
 	if size < 0 {
 		return syscall.EINVAL
 	}
@@ -28,7 +28,7 @@ func (fs *FS) truncate(ctx context.Context, ino meta.Ino, size int64) error {
 }
 
 // extend grows f to at least size (fallocate).
-func (fs *FS) extend(ctx context.Context, f *file, size int64) error {
+func (fs *Vault) extend(ctx context.Context, f *file, size int64) error {
 	if err := fs.writable(); err != nil {
 		return err
 	}
@@ -39,7 +39,7 @@ func (fs *FS) extend(ctx context.Context, f *file, size int64) error {
 // published together with the writes around it. So O_TRUNC followed by
 // the new content replaces the old content in one publish, and no commit
 // ever holds the emptied file (the nightly database rewrite).
-func (fs *FS) setSize(f *file, size int64, growOnly bool) error {
+func (fs *Vault) setSize(f *file, size int64, growOnly bool) error {
 	if uint64(size) > meta.MaxFileSize {
 		return syscall.EFBIG
 	}

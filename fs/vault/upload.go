@@ -1,4 +1,4 @@
-package fs
+package vault
 
 import (
 	"bytes"
@@ -104,7 +104,7 @@ func (b *budget) inUse() int64 {
 // uploader seals chunk versions and puts them into the store with at most
 // Uploads requests in flight.
 type uploader struct {
-	fs       *FS
+	fs       *Vault
 	sem      chan struct{}
 	pack     *packer      // small versions share objects; nil: never
 	inflight atomic.Int64 // bytes frozen and not yet uploaded
@@ -113,9 +113,9 @@ type uploader struct {
 	wg       sync.WaitGroup
 }
 
-func newUploader(fs *FS, n int) *uploader {
+func newUploader(fs *Vault, n int) *uploader {
 	u := &uploader{fs: fs, sem: make(chan struct{}, n)}
-	u.pack = newPacker(u, fs.cs, fs.opts.tune.packLinger)
+	u.pack = newPacker(u, fs.cs, fs.opts.Tuning.PackLinger)
 	return u
 }
 
@@ -206,7 +206,7 @@ func (u *uploader) put(data []byte, done func(ext meta.Extent, staged bool, err 
 // per object (22 % of the CPU of a sequential write, 44 % of a small-file
 // write) for a copy that is only needed when the bucket is not there. It is
 // written to local disk when that upload fails, when uploads are already
-// failing, or when the upload is still running after tuning.stageAfter: then the
+// failing, or when the upload is still running after Tuning.StageAfter: then the
 // version is safe on this device (the intent log can name it, a crash
 // loses nothing) while the upload goes on, and the stager uploads it only
 // if that attempt fails. Only when the stage is full or fails does an
@@ -232,11 +232,11 @@ func (u *uploader) store(plain []byte, plainLen int64, done func(id crypt.Object
 	}
 	s := u.fs.stage
 	if s != nil && !s.failing.Load() {
-		ctx, cancel := context.WithTimeout(u.fs.ctx, u.fs.opts.tune.directPutTimeout)
+		ctx, cancel := context.WithTimeout(u.fs.ctx, u.fs.opts.Tuning.DirectPutTimeout)
 		defer cancel()
 		result := make(chan error, 1)
 		go func() { result <- put(ctx) }()
-		timer := time.NewTimer(u.fs.opts.tune.stageAfter)
+		timer := time.NewTimer(u.fs.opts.Tuning.StageAfter)
 		defer timer.Stop()
 		select {
 		case err = <-result:

@@ -1,4 +1,4 @@
-package fs
+package vault
 
 import (
 	"context"
@@ -10,37 +10,39 @@ import (
 	"github.com/sealfs/sealfs/fs/meta"
 )
 
-// objectError is a failed read of one object; reportRead logs it once.
-type objectError struct {
-	ino meta.Ino
-	id  crypt.ObjectID
-	err error
+// ReadError is a failed read of one object of a file: it did not
+// authenticate, is missing, or the store did not answer.
+type ReadError struct {
+	Ino    meta.Ino
+	Object crypt.ObjectID
+	Err    error
 }
 
-func (e *objectError) Error() string {
-	return fmt.Sprintf("fs: read object %s of inode %d: %v", e.id, e.ino, e.err)
+func (e *ReadError) Error() string {
+	return fmt.Sprintf("vault: read object %s of inode %d: %v", e.Object, e.Ino, e.Err)
 }
-func (e *objectError) Unwrap() error { return e.err }
+func (e *ReadError) Unwrap() error { return e.Err }
 
-func (fs *FS) objectError(ino meta.Ino, id crypt.ObjectID, err error) error {
+func (fs *Vault) objectError(ino meta.Ino, id crypt.ObjectID, err error) error {
 	if errors.Is(err, context.Canceled) {
 		return err
 	}
-	return &objectError{ino: ino, id: id, err: err}
+	return &ReadError{Ino: ino, Object: id, Err: err}
 }
 
-// reportRead logs an integrity or availability failure once per object,
-// with the object id and the file's path.
-func (fs *FS) reportRead(h *handle, err error) {
-	var oe *objectError
+// ReportRead logs a failed read (a *ReadError) once per object, with the
+// object id and the file's path (path is called only then; the front door
+// knows the name the file was opened by). Other errors are not logged.
+func (fs *Vault) ReportRead(err error, path func() string) {
+	var oe *ReadError
 	if !errors.As(err, &oe) {
 		return
 	}
-	if _, seen := fs.badObj.LoadOrStore(oe.id, struct{}{}); seen {
+	if _, seen := fs.badObj.LoadOrStore(oe.Object, struct{}{}); seen {
 		return
 	}
-	fs.log.Error("cannot read file data", LogPath, h.node.Path(nil), "inode", uint64(oe.ino),
-		"object", oe.id.String(), "err", oe.err)
+	fs.log.Error("cannot read file data", LogPath, path(), "inode", uint64(oe.Ino),
+		"object", oe.Object.String(), "err", oe.Err)
 }
 
 // piece is a part of a read served from published data: chunk bytes
@@ -53,7 +55,7 @@ type piece struct {
 
 // read fills dest from offset off of h's file and returns the bytes read
 // (short only at the end of the file). Unpublished writes are seen.
-func (fs *FS) read(ctx context.Context, h *handle, dest []byte, off int64) (int, error) {
+func (fs *Vault) read(ctx context.Context, h *File, dest []byte, off int64) (int, error) {
 	f := h.f
 	f.mu.Lock()
 	size := f.size
@@ -105,7 +107,7 @@ func (f *file) resolveLocked(dst []byte, off, size int64) []piece {
 }
 
 // fetchPieces reads published pieces, in parallel when there are several.
-func (fs *FS) fetchPieces(ctx context.Context, ino meta.Ino, pieces []piece) error {
+func (fs *Vault) fetchPieces(ctx context.Context, ino meta.Ino, pieces []piece) error {
 	if len(pieces) == 1 {
 		p := pieces[0]
 		if err := fs.readExtent(ctx, p.ext, p.off, p.dst); err != nil {
@@ -129,13 +131,13 @@ func (fs *FS) fetchPieces(ctx context.Context, ino meta.Ino, pieces []piece) err
 // readExtent fills dst with chunk bytes [off, off+len(dst)) of extent e:
 // bytes past e.Length are zeros, the rest comes from the object's
 // segments, through the cache.
-func (fs *FS) readExtent(ctx context.Context, e meta.Extent, off int64, dst []byte) error {
+func (fs *Vault) readExtent(ctx context.Context, e meta.Extent, off int64, dst []byte) error {
 	if e.IsHole() || off >= int64(e.Length) {
 		clear(dst)
 		return nil
 	}
 	if int64(e.Offset)+int64(e.Length) > int64(e.ObjectSize) || e.ObjectSize > crypt.MaxObjectSize {
-		return fmt.Errorf("extent [%d,+%d) of a %d-byte object: %w", e.Offset, e.Length, e.ObjectSize, errCorrupt)
+		return fmt.Errorf("extent [%d,+%d) of a %d-byte object: %w", e.Offset, e.Length, e.ObjectSize, ErrCorrupt)
 	}
 	n := min(int64(len(dst)), int64(e.Length)-off)
 	clear(dst[n:])
@@ -161,7 +163,7 @@ func (fs *FS) readExtent(ctx context.Context, e meta.Extent, off int64, dst []by
 		lo := max(objOff, segStart)
 		hi := min(objOff+n, segStart+int64(len(s)))
 		if hi <= lo {
-			return fmt.Errorf("segment %d is short: %w", segStart/crypt.SegmentSize, errCorrupt)
+			return fmt.Errorf("segment %d is short: %w", segStart/crypt.SegmentSize, ErrCorrupt)
 		}
 		copy(dst[lo-objOff:hi-objOff], s[lo-segStart:hi-segStart])
 	}
@@ -174,7 +176,7 @@ func (fs *FS) readExtent(ctx context.Context, e meta.Extent, off int64, dst []by
 // after an error) once it has copied the data out. When the last run ends
 // at last, the same request also fetches up to ahead following segments
 // that are not cached, for later readers.
-func (fs *FS) segments(ctx context.Context, id crypt.ObjectID, objSize, first, last, ahead int64) ([]*segEntry, [][]byte, error) {
+func (fs *Vault) segments(ctx context.Context, id crypt.ObjectID, objSize, first, last, ahead int64) ([]*segEntry, [][]byte, error) {
 	entries := make([]*segEntry, last-first+1)
 	var run []*segEntry // missing segments we own, contiguous
 	flush := func() {
@@ -222,7 +224,7 @@ const packReadAhead = 8
 
 // fetchRun gets a contiguous run of segments with one range request,
 // verifies them and fills their cache entries.
-func (fs *FS) fetchRun(ctx context.Context, id crypt.ObjectID, objSize int64, run []*segEntry) {
+func (fs *Vault) fetchRun(ctx context.Context, id crypt.ObjectID, objSize int64, run []*segEntry) {
 	first := run[0].key.seg
 	off := first * crypt.SegmentSize
 	n := min(int64(len(run))*crypt.SegmentSize, objSize-off)
@@ -232,7 +234,7 @@ func (fs *FS) fetchRun(ctx context.Context, id crypt.ObjectID, objSize int64, ru
 		case err != nil:
 			fs.cache.fill(e, nil, nil, err)
 		case i >= len(segs):
-			fs.cache.fill(e, nil, nil, fmt.Errorf("segment %d missing: %w", e.key.seg, errCorrupt))
+			fs.cache.fill(e, nil, nil, fmt.Errorf("segment %d missing: %w", e.key.seg, ErrCorrupt))
 		default:
 			fs.cache.fill(e, segs[i], buf, nil)
 		}
@@ -251,9 +253,9 @@ func (fs *FS) fetchRun(ctx context.Context, id crypt.ObjectID, objSize int64, ru
 // Segments are decrypted a few at a time as they arrive, while they are
 // still in the CPU cache: decrypting a 4 MiB response after it has all
 // arrived reads it back from memory (measured: 1.5x the CPU).
-func (fs *FS) getSegments(ctx context.Context, id crypt.ObjectID, objSize, off, n int64) ([][]byte, *segBuf, error) {
+func (fs *Vault) getSegments(ctx context.Context, id crypt.ObjectID, objSize, off, n int64) ([][]byte, *segBuf, error) {
 	if n <= 0 {
-		return nil, nil, fmt.Errorf("read past the end of a %d-byte object: %w", objSize, errCorrupt)
+		return nil, nil, fmt.Errorf("read past the end of a %d-byte object: %w", objSize, ErrCorrupt)
 	}
 	cOff, cLen, firstSeg := crypt.SegmentSpan(objSize, off, n)
 	op, err := crypt.NewSegmentOpener(fs.opts.Keys, id, objSize)
@@ -287,9 +289,9 @@ func (fs *FS) getSegments(ctx context.Context, id crypt.ObjectID, objSize, off, 
 // read-ahead requests in parallel, so a read that starts near where the
 // last one ended (either side) still counts as sequential. It reports
 // whether the read was sequential.
-func (fs *FS) readAhead(h *handle, off, end, size int64) bool {
+func (fs *Vault) readAhead(h *File, off, end, size int64) bool {
 	h.mu.Lock()
-	if d := off - h.next; d >= -2*maxWrite && d <= 2*maxWrite {
+	if d := off - h.next; d >= -2*MaxWrite && d <= 2*MaxWrite {
 		h.window = min(max(2*h.window, 2*(end-off)), fs.maxReadAhead())
 	} else {
 		h.window = 0
@@ -301,7 +303,7 @@ func (fs *FS) readAhead(h *handle, off, end, size int64) bool {
 	// Issue only what was not issued before, in whole MiB steps while the
 	// window is small and in whole chunks once it holds one, so that each
 	// range request is large (a chunk is one object: one GET).
-	step := int64(maxWrite)
+	step := int64(MaxWrite)
 	if h.window >= fs.cs {
 		step = fs.cs
 	}
@@ -327,7 +329,7 @@ func (fs *FS) readAhead(h *handle, off, end, size int64) bool {
 // consumed marks the segments that a sequential read of piece p reached
 // the end of as least recently used (the reader read their beginnings
 // before, or in this read).
-func (fs *FS) consumed(p piece) {
+func (fs *Vault) consumed(p piece) {
 	n := min(p.n, int64(p.ext.Length)-p.off)
 	if n <= 0 {
 		return
@@ -346,7 +348,7 @@ func (fs *FS) consumed(p piece) {
 // prefetch starts background fetches of a piece's segments that are not
 // cached, one range request per run of missing segments (a piece is
 // within one chunk, so at most one request per chunk).
-func (fs *FS) prefetch(p piece) {
+func (fs *Vault) prefetch(p piece) {
 	if p.off >= int64(p.ext.Length) || p.ext.ObjectSize > crypt.MaxObjectSize ||
 		int64(p.ext.Offset)+int64(p.ext.Length) > int64(p.ext.ObjectSize) || fs.clean.has(p.ext) {
 		return
@@ -378,6 +380,6 @@ func (fs *FS) prefetch(p piece) {
 // one chunk, and at most half the read cache, so that read-ahead does not
 // evict what the reader has not read yet (the reader demotes what it has
 // read, see consumed).
-func (fs *FS) maxReadAhead() int64 {
+func (fs *Vault) maxReadAhead() int64 {
 	return max(fs.cs, min(8*fs.cs, fs.opts.ReadCache/2/fs.cs*fs.cs))
 }

@@ -1,4 +1,4 @@
-package fs
+package vault
 
 import (
 	"context"
@@ -21,7 +21,7 @@ func noWait(ctx context.Context) context.Context { return context.WithValue(ctx,
 // saveIntent writes the intent log for what the tree holds pending, before
 // a commit attempt. A failure is logged, not returned: the commit itself
 // may still succeed, which makes the intent moot.
-func (fs *FS) saveIntent() {
+func (fs *Vault) saveIntent() {
 	if fs.stage == nil {
 		return
 	}
@@ -55,7 +55,7 @@ func (s *stager) writeIntent(p meta.Pending) error {
 }
 
 // commitTree commits the tree's pending changes (see persistTree).
-func (fs *FS) commitTree(ctx context.Context) (meta.Head, error) {
+func (fs *Vault) commitTree(ctx context.Context) (meta.Head, error) {
 	return fs.persistTree(ctx, fs.commitRetry)
 }
 
@@ -65,7 +65,7 @@ func (fs *FS) commitTree(ctx context.Context) (meta.Head, error) {
 // defers), and holds applyGate across write so that no publish adds an
 // extent whose object is still uploading between that check and write
 // taking the ops.
-func (fs *FS) persistTree(ctx context.Context, write func(context.Context) (meta.Head, error)) (meta.Head, error) {
+func (fs *Vault) persistTree(ctx context.Context, write func(context.Context) (meta.Head, error)) (meta.Head, error) {
 	s := fs.stage
 	if s == nil {
 		return write(ctx)
@@ -100,7 +100,7 @@ func (fs *FS) persistTree(ctx context.Context, write func(context.Context) (meta
 // commitRetry commits, trying again after transient store failures (503
 // bursts, resets) while ctx lets it: a failed attempt leaves the ops
 // pending, and a head put whose outcome was lost is resolved by meta.
-func (fs *FS) commitRetry(ctx context.Context) (meta.Head, error) {
+func (fs *Vault) commitRetry(ctx context.Context) (meta.Head, error) {
 	var h meta.Head
 	err := retry(ctx, func(ctx context.Context) error {
 		var err error
@@ -122,7 +122,7 @@ func fsyncError(err error) error {
 
 // lockApply read-locks applyGate for a publish, or gives up when ctx ends
 // (an fsync must not wait without bound behind a commit in an outage).
-func (fs *FS) lockApply(ctx context.Context) error {
+func (fs *Vault) lockApply(ctx context.Context) error {
 	return lockPolling(ctx, fs.applyGate.TryRLock, "a commit in progress")
 }
 
@@ -148,14 +148,14 @@ func lockPolling(ctx context.Context, try func() bool, what string) error {
 
 // lockCommit takes commitMu, or gives up when ctx ends: an fsync must not
 // wait without bound behind a commit stuck in an outage.
-func (fs *FS) lockCommit(ctx context.Context) error {
+func (fs *Vault) lockCommit(ctx context.Context) error {
 	return lockPolling(ctx, fs.commitMu.TryLock, "a commit in progress")
 }
 
 // stallContext returns a context for the final commit that ends when
 // uploads have made no progress for OutageTimeout: unmount waits as long
 // as the bucket takes data, and leaves the rest staged when it does not.
-func (fs *FS) stallContext(ctx context.Context) (context.Context, func() error) {
+func (fs *Vault) stallContext(ctx context.Context) (context.Context, func() error) {
 	s := fs.stage
 	if s == nil {
 		return ctx, func() error { return nil }
@@ -193,7 +193,7 @@ func (fs *FS) stallContext(ctx context.Context) (context.Context, func() error) 
 // waitUploads waits, before a commit blocks renames, for the uploads of
 // the objects published so far, writing the intent first if that may take
 // a while. A periodic commit does not wait.
-func (fs *FS) waitUploads(ctx context.Context) error {
+func (fs *Vault) waitUploads(ctx context.Context) error {
 	s := fs.stage
 	if _, deferOK := ctx.Value(noWaitKey{}).(bool); s == nil || deferOK {
 		return nil
@@ -209,7 +209,7 @@ func (fs *FS) waitUploads(ctx context.Context) error {
 // closeStaged finishes Close for a staging FS: after a failed final
 // commit it records the intent and reports what stays staged (wrapping
 // ErrStaged); after a clean one it removes what no commit needs.
-func (fs *FS) closeStaged(err, stalled error) error {
+func (fs *Vault) closeStaged(err, stalled error) error {
 	s := fs.stage
 	if s == nil {
 		return err
@@ -232,7 +232,7 @@ func (fs *FS) closeStaged(err, stalled error) error {
 // dropUnneededStaged removes the intent and the staged objects after
 // everything was committed: what is still staged then is data no commit
 // names (written and deleted again before it was uploaded).
-func (fs *FS) dropUnneededStaged() {
+func (fs *Vault) dropUnneededStaged() {
 	s := fs.stage
 	if fs.tree.Dirty() {
 		return

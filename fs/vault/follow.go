@@ -1,4 +1,4 @@
-package fs
+package vault
 
 import (
 	"context"
@@ -6,9 +6,6 @@ import (
 	"slices"
 	"sync/atomic"
 	"time"
-
-	gofs "github.com/hanwen/go-fuse/v2/fs"
-	"github.com/hanwen/go-fuse/v2/fuse"
 
 	"github.com/sealfs/sealfs/crypt"
 	"github.com/sealfs/sealfs/fs/meta"
@@ -21,8 +18,8 @@ const DefaultFollowInterval = 2 * time.Second
 // follower is the state of a read-only mount that follows the writer's
 // commits. Only the poll goroutine touches etag, bad and failing.
 type follower struct {
-	root atomic.Pointer[Node]      // the mounted root; nil without a mount
-	head atomic.Pointer[meta.Head] // the commit the tree shows
+	hook atomic.Pointer[func(old *meta.Tree)] // SetFollowHook's; nil before
+	head atomic.Pointer[meta.Head]            // the commit the tree shows
 
 	meta    *meta.Follower
 	etag    string // ETag of the head object the tree was loaded from
@@ -37,7 +34,7 @@ func (o Options) following() bool {
 }
 
 // startFollow starts polling the head, for a following FS.
-func (fs *FS) startFollow() {
+func (fs *Vault) startFollow() {
 	if !fs.opts.following() || fs.mlog == nil {
 		return
 	}
@@ -49,7 +46,7 @@ func (fs *FS) startFollow() {
 
 // followLoop polls every FollowInterval until Close. A failed poll is
 // retried at the next tick; it never stops the loop.
-func (fs *FS) followLoop() {
+func (fs *Vault) followLoop() {
 	ctx, cancel := context.WithCancel(fs.ctx)
 	defer cancel()
 	go func() {
@@ -76,9 +73,9 @@ func (fs *FS) followLoop() {
 // changed, reads it and loads the new tree. A head older than the one
 // shown, or one that fails to authenticate, is never applied: the mount
 // keeps serving the last good tree.
-func (fs *FS) poll(ctx context.Context) {
+func (fs *Vault) poll(ctx context.Context) {
 	fw := &fs.follow
-	hctx, cancel := context.WithTimeout(ctx, fs.opts.tune.pollTimeout)
+	hctx, cancel := context.WithTimeout(ctx, fs.opts.Tuning.PollTimeout)
 	defer cancel()
 	info, err := fs.opts.Store.Stat(hctx, meta.HeadKey)
 	if err != nil {
@@ -114,7 +111,7 @@ func (fs *FS) poll(ctx context.Context) {
 			return
 		}
 	}
-	lctx, cancelLoad := context.WithTimeout(ctx, fs.opts.tune.loadTimeout)
+	lctx, cancelLoad := context.WithTimeout(ctx, fs.opts.Tuning.LoadTimeout)
 	defer cancelLoad()
 	tree, err := fw.meta.Load(lctx, fs.tree)
 	if err != nil {
@@ -134,7 +131,7 @@ func (fs *FS) poll(ctx context.Context) {
 // is logged loudly and that head is not read again until it changes;
 // anything else (network, an object deleted under a commit in flight) is
 // retried at the next tick.
-func (fs *FS) pollRefused(ctx context.Context, etag string, err error) {
+func (fs *Vault) pollRefused(ctx context.Context, etag string, err error) {
 	if !errors.Is(err, crypt.ErrAuth) {
 		fs.pollFailed(ctx, "cannot load the new commit; will retry", err)
 		return
@@ -144,7 +141,7 @@ func (fs *FS) pollRefused(ctx context.Context, etag string, err error) {
 		"this mount keeps showing the last good commit", "shown_seq", fs.follow.head.Load().Seq, "err", err)
 }
 
-func (fs *FS) pollFailed(ctx context.Context, msg string, err error) {
+func (fs *Vault) pollFailed(ctx context.Context, msg string, err error) {
 	if ctx.Err() != nil {
 		return // closing
 	}
@@ -156,7 +153,7 @@ func (fs *FS) pollFailed(ctx context.Context, msg string, err error) {
 	fs.log.Warn(msg, "err", err)
 }
 
-func (fs *FS) pollOK() {
+func (fs *Vault) pollOK() {
 	if fs.follow.failing {
 		fs.follow.failing = false
 		fs.log.Info("following commits again")
@@ -169,7 +166,7 @@ func (fs *FS) pollOK() {
 // a fresh state for later opens, and an open file the writer deleted or
 // replaced stays readable, unlinked, until its last close. Then the
 // kernel's caches of what changed are invalidated.
-func (fs *FS) applyFollow(tree *meta.Tree, h meta.Head) {
+func (fs *Vault) applyFollow(tree *meta.Tree, h meta.Head) {
 	fs.mu.Lock()
 	var keep []meta.Ino
 	for ino, f := range fs.files {
@@ -190,94 +187,18 @@ func (fs *FS) applyFollow(tree *meta.Tree, h meta.Head) {
 	}
 	fs.mu.Unlock()
 	fs.follow.head.Store(&h)
-	if root := fs.follow.root.Load(); root != nil {
-		fs.invalidate(root.EmbeddedInode(), old)
+	if hook := fs.follow.hook.Load(); hook != nil {
+		(*hook)(old)
 	}
 }
 
-// invalidate tells the kernel to drop what it caches of inodes and names
-// that differ between old and the current tree. It walks only the inodes
-// the kernel knows (go-fuse's tree), so its cost follows the kernel's
-// caches, not the vault's size. It must run without engine locks held:
-// the kernel may wait for FUSE requests in flight before it answers.
-func (fs *FS) invalidate(root *gofs.Inode, old *meta.Tree) {
-	seen := make(map[meta.Ino]bool)
-	stack := []*gofs.Inode{root}
-	for len(stack) > 0 {
-		n := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		node, ok := n.Operations().(*Node)
-		if !ok || seen[node.ino] {
-			continue
-		}
-		seen[node.ino] = true
-		was, hadIt := old.Get(node.ino)
-		is, hasIt := fs.tree.Get(node.ino)
-		if hadIt != hasIt || !sameInode(was, is) {
-			n.NotifyContent(0, 0) // attributes and cached pages
-		}
-		children := n.Children()
-		if n.IsDir() {
-			fs.invalidateNames(n, node.ino, old, children)
-		}
-		for _, c := range children {
-			stack = append(stack, c)
-		}
-	}
-}
+// SetFollowHook sets what a following vault calls after it swapped in a
+// newer commit's tree, with the tree it showed before (the current one is
+// Tree()): the FUSE layer tells the kernel what changed. It runs without
+// engine locks held, on the poll goroutine.
+func (fs *Vault) SetFollowHook(fn func(old *meta.Tree)) { fs.follow.hook.Store(&fn) }
 
-// invalidateNames drops the kernel's entries (positive and negative) for
-// every name of directory dir that changed, and forgets go-fuse's children
-// whose names went elsewhere, so that paths stay right.
-func (fs *FS) invalidateNames(n *gofs.Inode, dir meta.Ino, old *meta.Tree, children map[string]*gofs.Inode) {
-	was := entryMap(old, dir)
-	is := entryMap(fs.tree, dir)
-	done := make(map[string]bool)
-	for name, c := range children {
-		if node, ok := c.Operations().(*Node); ok && is[name] != node.ino {
-			n.NotifyEntry(name)
-			n.RmChild(name)
-			done[name] = true
-		}
-	}
-	for name, ino := range was {
-		if is[name] != ino && !done[name] {
-			n.NotifyEntry(name)
-		}
-	}
-	for name := range is {
-		if _, ok := was[name]; !ok && !done[name] {
-			n.NotifyEntry(name) // a cached negative entry
-		}
-	}
-}
-
-func entryMap(t *meta.Tree, dir meta.Ino) map[string]meta.Ino {
-	ents, err := t.ReadDir(dir)
-	if err != nil {
-		return nil
-	}
-	m := make(map[string]meta.Ino, len(ents))
-	for _, e := range ents {
-		m[e.Name] = e.Ino
-	}
-	return m
-}
-
-// sameInode reports whether a and b look the same to the kernel.
-func sameInode(a, b meta.Inode) bool {
-	return a.Attr == b.Attr && a.Target == b.Target && slices.Equal(a.Extents, b.Extents)
-}
-
-// openFlags are the FUSE open flags of a file opened on this mount. A
-// following mount reads with direct I/O: the kernel's page cache is per
-// inode, so a handle opened before the writer rewrote a file could
-// otherwise be served pages of the new version (or have its reads cut at
-// the new size). With direct I/O every handle reads exactly the version it
-// opened, through the engine's own segment cache and read-ahead.
-func (fs *FS) openFlags() uint32 {
-	if fs.opts.following() {
-		return fuse.FOPEN_DIRECT_IO
-	}
-	return 0
-}
+// Following reports whether this vault follows the writer's commits (a
+// read-only vault with a FollowInterval >= 0): it can show a newer tree at
+// any moment, and an open file keeps reading the version it opened.
+func (fs *Vault) Following() bool { return fs.opts.following() }

@@ -1,0 +1,98 @@
+package vault
+
+import (
+	"context"
+	"syscall"
+	"time"
+
+	"github.com/sealfs/sealfs/fs/meta"
+)
+
+// Readlink returns the target of the symbolic link ino.
+func (fs *Vault) Readlink(ino meta.Ino) (string, error) {
+	in, ok := fs.tree.Get(ino)
+	if !ok {
+		return "", syscall.ENOENT
+	}
+	if in.Mode&syscall.S_IFMT != syscall.S_IFLNK {
+		return "", syscall.EINVAL
+	}
+	return in.Target, nil
+}
+
+// FsyncDir is fsync(2) of a directory: it commits everything published
+// (names, attributes, closed files) and returns once the commit is in the
+// store, or an error after Options.FsyncTimeout.
+func (fs *Vault) FsyncDir(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, fs.opts.FsyncTimeout)
+	defer cancel()
+	return fs.commit(ctx)
+}
+
+// Usage counts the files and directories of the tree and the files'
+// apparent bytes.
+func (fs *Vault) Usage() (files, dirs, bytes uint64) { return fs.tree.Stats() }
+
+// ChunkSize is the vault's chunk size in bytes.
+func (fs *Vault) ChunkSize() int64 { return fs.cs }
+
+// ReadOnly reports whether the vault was opened read-only.
+func (fs *Vault) ReadOnly() bool { return fs.opts.ReadOnly }
+
+// Tree is the metadata tree the vault shows now, for reading only (a
+// following vault replaces it with each commit it follows).
+func (fs *Vault) Tree() *meta.Tree { return fs.tree }
+
+// Head is the commit the vault shows (loaded, made or followed last); zero
+// for a past snapshot.
+func (fs *Vault) Head() meta.Head {
+	if fs.opts.following() {
+		if h := fs.follow.head.Load(); h != nil {
+			return *h
+		}
+	}
+	if fs.mlog == nil {
+		return meta.Head{}
+	}
+	return fs.mlog.Head()
+}
+
+// Stats is what the engine's budgets and background loops hold and did:
+// for diagnostics, and for tests that wait for events instead of
+// sleeping.
+type Stats struct {
+	MemoryLimit, MemoryInUse, MemoryPeak int64 // the write budget, bytes
+	PackWaiters                          int   // writers waiting for memory
+	UploadsInFlight                      int64 // bytes frozen, not yet uploaded
+	StagedObjects, StagedBytes           int64 // waiting on local disk now
+	StagedEver                           int64 // objects this vault staged since Open
+	CommitsDeferred                      int64 // commits deferred: the writer lease was not confirmed lately
+	SnapshotTicks                        int64 // snapshot schedule ticks handled
+	Polls                                int64 // head polls of a following vault
+	DirtyFiles                           int   // files with unpublished data
+}
+
+// Stats returns the vault's current Stats.
+func (fs *Vault) Stats() Stats {
+	s := Stats{
+		MemoryLimit: fs.budget.limit, MemoryInUse: fs.budget.inUse(), MemoryPeak: fs.budget.peak(),
+		PackWaiters: fs.up.pack.waiting(), UploadsInFlight: fs.up.inflight.Load(),
+		CommitsDeferred: fs.count.deferred.Load(), SnapshotTicks: fs.count.snapTicks.Load(),
+		Polls: fs.count.polls.Load(), DirtyFiles: len(fs.dirtyFiles(false)),
+	}
+	if fs.stage != nil {
+		n, b := fs.stage.pending()
+		s.StagedObjects, s.StagedBytes = int64(n), b
+		s.StagedEver = fs.stage.held.Load()
+	}
+	return s
+}
+
+// MountOptions are what a front door that mounts the vault needs from
+// its Options.
+func (fs *Vault) MountOptions() (allowOther, debug bool) { return fs.opts.AllowOther, fs.opts.Debug }
+
+// KernelCacheTimeout, when positive, replaces the kernel's entry and
+// attribute cache timeouts of a following vault (tests set it through
+// Tuning to prove that following invalidates the caches).
+func (fs *Vault) KernelCacheTimeout() time.Duration { return fs.opts.Tuning.FollowCacheTimeout }
