@@ -17,7 +17,8 @@ import (
 // must not write there.
 var ErrNoConditionalWrites = errors.New("remote: the store does not honour conditional writes")
 
-// SelfTestPrefix is where SelfTestConditional writes its scratch objects.
+// SelfTestPrefix is where SelfTestConditional writes its scratch objects:
+// the prefix sealfs's bucket layout reserves for them (fs/layout).
 const SelfTestPrefix = "selftest/"
 
 // TestedStores names the S3 services sealfs has been run against, with

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sealfs/sealfs/crypt"
+	"github.com/sealfs/sealfs/fs/layout"
 	"github.com/sealfs/sealfs/fs/meta"
 	"github.com/sealfs/sealfs/remote"
 )
@@ -68,7 +69,7 @@ func (a *app) initVault(ctx context.Context, s remote.Store, o initOptions) (*un
 	if err != nil {
 		return nil, usageErr("unknown --cipher %q: use aes-gcm or xchacha20", o.cipher)
 	}
-	if _, err := s.Stat(ctx, vaultKey); err == nil {
+	if _, err := s.Stat(ctx, layout.Vault); err == nil {
 		return nil, errVaultExists(s)
 	} else if !errors.Is(err, remote.ErrNotFound) {
 		return nil, fmt.Errorf("checking for an existing vault: %w", err)
@@ -86,12 +87,12 @@ func (a *app) initVault(ctx context.Context, s remote.Store, o initOptions) (*un
 	if err != nil {
 		return nil, fmt.Errorf("encoding vault: %w", err)
 	}
-	etag, err := s.Put(ctx, vaultKey, data, remote.PutOptions{IfNoneMatch: true})
+	etag, err := s.Put(ctx, layout.Vault, data, remote.PutOptions{IfNoneMatch: true})
 	if errors.Is(err, remote.ErrPrecondition) {
 		return nil, errVaultExists(s)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("writing %s: %w", vaultKey, err)
+		return nil, fmt.Errorf("writing %s: %w", layout.Vault, err)
 	}
 	u := &unlocked{vault: v, master: master, keys: crypt.DeriveKeys(master, suite, v.ChunkSize()), etag: etag}
 	lockKeys(u, a.logger)

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sealfs/sealfs/fs"
+	"github.com/sealfs/sealfs/fs/layout"
 	"github.com/sealfs/sealfs/fs/meta"
 	"github.com/sealfs/sealfs/fs/vault"
 	"github.com/sealfs/sealfs/remote"
@@ -162,7 +163,7 @@ func (a *app) unlockForMount(ctx context.Context, s remote.Store, o mountOptions
 		return a.unlockFromParent()
 	}
 	if o.init {
-		if _, err := s.Stat(ctx, vaultKey); errors.Is(err, remote.ErrNotFound) {
+		if _, err := s.Stat(ctx, layout.Vault); errors.Is(err, remote.ErrNotFound) {
 			o.initOpts.mounting = true
 			return a.initVault(ctx, s, o.initOpts)
 		}
@@ -197,15 +198,15 @@ var errHeadLost = errors.New("head lost")
 func refuseLostHead(ctx context.Context, s remote.Store) error {
 	found := func(remote.ObjectInfo) error { return errHeadLost }
 	pastInit := func(info remote.ObjectInfo) error {
-		if seq, ok := meta.MetaKeySeq(info.Key); ok && seq > 1 {
+		if seq, _, ok := layout.ParseMetaKey(info.Key); ok && seq > 1 {
 			return errHeadLost
 		}
 		return nil
 	}
-	for prefix, fn := range map[string]func(remote.ObjectInfo) error{"data/": found, "snapshots/": found, "meta/": pastInit} {
+	for prefix, fn := range map[string]func(remote.ObjectInfo) error{layout.DataPrefix: found, layout.SnapshotPrefix: found, layout.MetaPrefix: pastInit} {
 		switch err := s.List(ctx, prefix, fn); {
 		case errors.Is(err, errHeadLost):
-			return fmt.Errorf("the vault in %s holds commits but its %q object is missing: the store was damaged or tampered with; refusing to mount it as an empty vault", s, meta.HeadKey)
+			return fmt.Errorf("the vault in %s holds commits but its %q object is missing: the store was damaged or tampered with; refusing to mount it as an empty vault", s, layout.Head)
 		case err != nil:
 			return fmt.Errorf("listing %s: %w", prefix, err)
 		}

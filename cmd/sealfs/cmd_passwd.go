@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sealfs/sealfs/crypt"
+	"github.com/sealfs/sealfs/fs/layout"
 	"github.com/sealfs/sealfs/remote"
 )
 
@@ -51,11 +52,11 @@ from --new-passphrase-file, SEALFS_NEW_PASSPHRASE, or a prompt.`,
 				return err
 			}
 			// Compare-and-swap: a concurrent passwd must not be lost silently.
-			if _, err := ws.Put(ctx, vaultKey, data, remote.PutOptions{IfMatch: u.etag}); err != nil {
+			if _, err := ws.Put(ctx, layout.Vault, data, remote.PutOptions{IfMatch: u.etag}); err != nil {
 				if errors.Is(err, remote.ErrPrecondition) {
 					return errors.New("the vault changed while we worked (another passwd?): nothing was changed, run passwd again")
 				}
-				return fmt.Errorf("writing %s: %w", vaultKey, err)
+				return fmt.Errorf("writing %s: %w", layout.Vault, err)
 			}
 			fmt.Fprintln(a.stdout, "Passphrase changed. The recovery key is unchanged.")
 			return nil

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sealfs/sealfs/fs/history"
+	"github.com/sealfs/sealfs/fs/layout"
 	"github.com/sealfs/sealfs/fs/lease"
 	"github.com/sealfs/sealfs/remote"
 )
@@ -117,8 +118,8 @@ func (a *app) printPrune(res *history.PruneResult, o pruneOptions) {
 // seconds and would set the clock back by up to one.
 func storeClock(ctx context.Context, s remote.Store) func() time.Time {
 	var mod time.Time
-	_ = s.List(ctx, lease.Key, func(o remote.ObjectInfo) error {
-		if o.Key == lease.Key {
+	_ = s.List(ctx, layout.Lease, func(o remote.ObjectInfo) error {
+		if o.Key == layout.Lease {
 			mod = o.ModTime
 		}
 		return nil

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/sealfs/sealfs/crypt"
+	"github.com/sealfs/sealfs/fs/layout"
 	"github.com/sealfs/sealfs/remote"
 )
 
@@ -25,7 +26,7 @@ type editedVaultStore struct {
 
 func (s *editedVaultStore) Get(ctx context.Context, key string) ([]byte, remote.ObjectInfo, error) {
 	b, info, err := s.Memory.Get(ctx, key)
-	if key == vaultKey && err == nil {
+	if key == layout.Vault && err == nil {
 		if s.reads++; s.reads > 1 {
 			b = s.edited
 		}
@@ -60,7 +61,7 @@ func TestDaemonChildUsesTheVerifiedVault(t *testing.T) {
 		t.Fatalf("the edited vault must still parse (only its MAC is wrong): %v", err)
 	}
 	s := &editedVaultStore{Memory: remote.NewMemory(), edited: edited}
-	if _, err := s.Put(ctx, vaultKey, honest, remote.PutOptions{}); err != nil {
+	if _, err := s.Put(ctx, layout.Vault, honest, remote.PutOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	rkFile := filepath.Join(t.TempDir(), "recovery-key")

@@ -10,13 +10,11 @@ import (
 	"path/filepath"
 
 	"github.com/sealfs/sealfs/crypt"
+	"github.com/sealfs/sealfs/fs/layout"
 	"github.com/sealfs/sealfs/fs/localstate"
 	"github.com/sealfs/sealfs/fs/meta"
 	"github.com/sealfs/sealfs/remote"
 )
-
-// vaultKey is where the vault (key slots and parameters) lives in a store.
-const vaultKey = "vault.json"
 
 // openStore opens STORE (a local path or s3://bucket/prefix).
 func (a *app) openStore(ctx context.Context, location string) (remote.Store, error) {
@@ -57,17 +55,17 @@ type unlocked struct {
 
 // readVault fetches and parses vault.json.
 func readVault(ctx context.Context, s remote.Store) (*crypt.Vault, string, error) {
-	data, info, err := s.Get(ctx, vaultKey)
+	data, info, err := s.Get(ctx, layout.Vault)
 	if errors.Is(err, remote.ErrNotFound) {
 		return nil, "", withCode(exitError, fmt.Errorf("no sealfs vault in %s", s),
 			fmt.Sprintf("create one with 'sealfs init %s', or check the store address", s))
 	}
 	if err != nil {
-		return nil, "", fmt.Errorf("reading %s: %w", vaultKey, err)
+		return nil, "", fmt.Errorf("reading %s: %w", layout.Vault, err)
 	}
 	v, err := crypt.ParseVault(data)
 	if err != nil {
-		return nil, "", fmt.Errorf("%s in %s is damaged or from a newer sealfs: %w", vaultKey, s, err)
+		return nil, "", fmt.Errorf("%s in %s is damaged or from a newer sealfs: %w", layout.Vault, s, err)
 	}
 	return v, info.ETag, nil
 }
@@ -104,7 +102,7 @@ func (a *app) unlock(ctx context.Context, s remote.Store) (*unlocked, error) {
 	}
 	if errors.Is(err, crypt.ErrVaultModified) {
 		// The secret opened its slot, so it is right: the file was edited.
-		return nil, fmt.Errorf("%s in %s was modified after it was written (its MAC does not match): it was damaged or tampered with; restore it from a copy", vaultKey, s)
+		return nil, fmt.Errorf("%s in %s was modified after it was written (its MAC does not match): it was damaged or tampered with; restore it from a copy", layout.Vault, s)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("cannot open vault: %w", err)

@@ -11,6 +11,7 @@ import (
 	"slices"
 
 	"github.com/sealfs/sealfs/crypt"
+	"github.com/sealfs/sealfs/fs/layout"
 	"github.com/sealfs/sealfs/fs/meta"
 	"github.com/sealfs/sealfs/remote"
 )
@@ -63,7 +64,7 @@ func (c *Catalog) Record(ctx context.Context, l *meta.Log, t *meta.Tree) (Snapsh
 		if err != nil {
 			return Snapshot{}, err
 		}
-		s.ID, s.Key = id, recordKey(s.Tree.Seq, id)
+		s.ID, s.Key = id, layout.SnapshotKey(s.Tree.Seq, id)
 		sealed, err := crypt.SealRecord(c.rnd, c.k.Meta, crypt.KindSnapIndex, s.Tree.Seq, encodeRecord(&s))
 		if err != nil {
 			return Snapshot{}, fmt.Errorf("history: seal snapshot %s: %w", id, err)
@@ -84,16 +85,16 @@ func (c *Catalog) Record(ctx context.Context, l *meta.Log, t *meta.Tree) (Snapsh
 // newID draws an id no catalog entry has.
 func (c *Catalog) newID(ctx context.Context) (string, error) {
 	taken := map[string]bool{}
-	err := c.s.List(ctx, Prefix, func(o remote.ObjectInfo) error {
-		if _, id, ok := parseRecordKey(o.Key); ok {
+	err := c.s.List(ctx, layout.SnapshotPrefix, func(o remote.ObjectInfo) error {
+		if _, id, ok := layout.ParseSnapshotKey(o.Key); ok {
 			taken[id] = true
 		}
 		return nil
 	})
 	if err != nil {
-		return "", fmt.Errorf("history: list %s: %w", Prefix, err)
+		return "", fmt.Errorf("history: list %s: %w", layout.SnapshotPrefix, err)
 	}
-	var b [idLen / 2]byte
+	var b [layout.SnapshotIDLen / 2]byte
 	for {
 		if _, err := io.ReadFull(c.rnd, b[:]); err != nil {
 			return "", fmt.Errorf("history: random id: %w", err)
@@ -115,12 +116,12 @@ type Bad struct {
 // (by commit seq), and the entries that do not. err is a store failure.
 func (c *Catalog) ListAll(ctx context.Context) (snaps []Snapshot, bad []Bad, err error) {
 	var keys []string
-	err = c.s.List(ctx, Prefix, func(o remote.ObjectInfo) error {
+	err = c.s.List(ctx, layout.SnapshotPrefix, func(o remote.ObjectInfo) error {
 		keys = append(keys, o.Key)
 		return nil
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("history: list %s: %w", Prefix, err)
+		return nil, nil, fmt.Errorf("history: list %s: %w", layout.SnapshotPrefix, err)
 	}
 	for _, key := range keys {
 		sealed, _, err := c.s.Get(ctx, key)
@@ -181,7 +182,7 @@ func (c *Catalog) Get(ctx context.Context, id string) (Snapshot, error) {
 		}
 	}
 	for _, b := range bad {
-		if _, bid, ok := parseRecordKey(b.Key); ok && bid == id {
+		if _, bid, ok := layout.ParseSnapshotKey(b.Key); ok && bid == id {
 			return Snapshot{}, fmt.Errorf("history: snapshot %s: %w", id, b.Err)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sealfs/sealfs/crypt"
+	"github.com/sealfs/sealfs/fs/layout"
 	"github.com/sealfs/sealfs/fs/meta"
 	"github.com/sealfs/sealfs/remote"
 )
@@ -95,12 +96,12 @@ func TestTamperCatalog(t *testing.T) {
 		{"moved to another id", func(v *vault, s Snapshot) {
 			b, _, _ := v.s.Get(ctx, s.Key)
 			v.s.Delete(ctx, s.Key)
-			v.s.Put(ctx, recordKey(s.Tree.Seq, "0badc0de"), b, remote.PutOptions{})
+			v.s.Put(ctx, layout.SnapshotKey(s.Tree.Seq, "0badc0de"), b, remote.PutOptions{})
 		}},
 		{"moved to another seq", func(v *vault, s Snapshot) {
 			b, _, _ := v.s.Get(ctx, s.Key)
 			v.s.Delete(ctx, s.Key)
-			v.s.Put(ctx, recordKey(s.Tree.Seq+1, s.ID), b, remote.PutOptions{})
+			v.s.Put(ctx, layout.SnapshotKey(s.Tree.Seq+1, s.ID), b, remote.PutOptions{})
 		}},
 		{"meta snapshot replayed as an entry", func(v *vault, s Snapshot) {
 			b, _, _ := v.s.Get(ctx, s.Tree.Key)
@@ -111,7 +112,7 @@ func TestTamperCatalog(t *testing.T) {
 			v.s.Put(ctx, s.Key, b, remote.PutOptions{})
 		}},
 		{"junk key", func(v *vault, s Snapshot) {
-			v.s.Put(ctx, Prefix+"notes.txt", []byte("hi"), remote.PutOptions{})
+			v.s.Put(ctx, layout.SnapshotPrefix+"notes.txt", []byte("hi"), remote.PutOptions{})
 		}},
 	}
 	for _, tc := range cases {

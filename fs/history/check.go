@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/sealfs/sealfs/crypt"
+	"github.com/sealfs/sealfs/fs/layout"
 	"github.com/sealfs/sealfs/fs/meta"
 	"github.com/sealfs/sealfs/remote"
 )
@@ -129,7 +130,7 @@ func Check(ctx context.Context, s remote.Store, c *Catalog, opts CheckOptions) (
 		}
 	}
 	for key, o := range listing {
-		if !live[key] && (strings.HasPrefix(key, "data/") || strings.HasPrefix(key, "meta/")) {
+		if !live[key] && (strings.HasPrefix(key, layout.DataPrefix) || strings.HasPrefix(key, layout.MetaPrefix)) {
 			res.Unreferenced = append(res.Unreferenced, o)
 			res.UnreferencedBytes += o.Size
 		}
@@ -178,7 +179,7 @@ func referenced(trees []*tree) (map[string]*objectState, map[string]bool, error)
 				if e.IsHole() {
 					continue
 				}
-				key := meta.DataKey(e.Object)
+				key := layout.DataKey(e.Object)
 				if o := objs[key]; o != nil && !seen[key] {
 					seen[key] = true
 					o.files = append(o.files, fileRef{path: p, label: tr.label})

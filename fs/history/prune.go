@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
+	"github.com/sealfs/sealfs/fs/layout"
 	"github.com/sealfs/sealfs/fs/meta"
 	"github.com/sealfs/sealfs/remote"
 )
@@ -157,7 +157,7 @@ func liveSet(ctx context.Context, c *Catalog, kept []Snapshot) (map[string]bool,
 // into live, young and deletable. Keys sealfs does not write are left alone.
 func sweep(ctx context.Context, s remote.Store, live map[string]bool, head meta.Head, opts PruneOptions, res *PruneResult) error {
 	cutoff := opts.Now().Add(-max(opts.Grace, 0))
-	for _, prefix := range []string{"meta/", "data/"} {
+	for _, prefix := range []string{layout.MetaPrefix, layout.DataPrefix} {
 		err := s.List(ctx, prefix, func(o remote.ObjectInfo) error {
 			switch {
 			case live[o.Key]:
@@ -184,11 +184,11 @@ func sweep(ctx context.Context, s remote.Store, live map[string]bool, head meta.
 // delete: a chunk object, or a metadata object not newer than head (a
 // newer one belongs to a commit in flight).
 func ours(key string, headSeq uint64) bool {
-	if seq, ok := meta.MetaKeySeq(key); ok {
+	if seq, _, ok := layout.ParseMetaKey(key); ok {
 		return seq <= headSeq
 	}
-	rest, ok := strings.CutPrefix(key, "data/")
-	return ok && len(rest) == 3+32 && rest[2] == '/' && rest[:2] == rest[3:5] && isLowerHex(rest[3:])
+	_, ok := layout.ParseDataKey(key)
+	return ok
 }
 
 func deleteAll(ctx context.Context, s remote.Store, objs []remote.ObjectInfo, progress func(done, total int64)) error {

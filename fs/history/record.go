@@ -4,24 +4,20 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/sealfs/sealfs/crypt"
 	"github.com/sealfs/sealfs/fs/internal/wire"
+	"github.com/sealfs/sealfs/fs/layout"
 	"github.com/sealfs/sealfs/fs/meta"
 )
-
-// Prefix is where catalog records live in the store.
-const Prefix = "snapshots/"
 
 // recordVersion is the first byte of a catalog record's payload.
 const recordVersion = 1
 
-// idLen is the length of a snapshot id: 8 lowercase hex digits (32 random
-// bits; a catalog holds at most thousands, and Record retries a clash).
-const idLen = 8
+// A snapshot id (layout.SnapshotIDLen, 8 lowercase hex digits) has 32
+// random bits: a catalog holds at most thousands, and Record retries a
+// clash.
 
 // maxDevice bounds the device name, as in the head.
 const maxDevice = 1024
@@ -37,31 +33,6 @@ type Snapshot struct {
 	Tree meta.ObjectRef
 	// Key is the catalog record's own store key.
 	Key string
-}
-
-// recordKey is the store key of a catalog record: the meta snapshot's seq
-// (16 hex, so keys list oldest first) and the id.
-func recordKey(seq uint64, id string) string {
-	return fmt.Sprintf("%s%016x-%s", Prefix, seq, id)
-}
-
-// parseRecordKey splits a key written by recordKey.
-func parseRecordKey(key string) (seq uint64, id string, ok bool) {
-	rest, found := strings.CutPrefix(key, Prefix)
-	if !found || len(rest) != 16+1+idLen || rest[16] != '-' || !isLowerHex(rest[:16]) || !isLowerHex(rest[17:]) {
-		return 0, "", false
-	}
-	seq, err := strconv.ParseUint(rest[:16], 16, 64)
-	return seq, rest[17:], err == nil
-}
-
-func isLowerHex(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if !('0' <= s[i] && s[i] <= '9' || 'a' <= s[i] && s[i] <= 'f') {
-			return false
-		}
-	}
-	return len(s) > 0
 }
 
 // encodeRecord is the payload of a catalog record:
@@ -100,7 +71,7 @@ func decodeRecord(p []byte) (*Snapshot, error) {
 	if v := r.Byte(); v != recordVersion && r.Err() == nil {
 		return nil, fmt.Errorf("%w: version %d", errCorrupt, v)
 	}
-	s := &Snapshot{ID: r.String(idLen)}
+	s := &Snapshot{ID: r.String(layout.SnapshotIDLen)}
 	s.Time = time.Unix(0, r.Varint())
 	s.Device = r.String(maxDevice)
 	s.Files, s.Bytes = r.Uvarint(), r.Uvarint()
@@ -117,7 +88,7 @@ func decodeRecord(p []byte) (*Snapshot, error) {
 // names what its key says: the same seq and id, and a meta snapshot key of
 // that seq. Anything else wraps crypt.ErrAuth.
 func openRecord(k *crypt.Keys, key string, sealed []byte) (*Snapshot, error) {
-	seq, id, ok := parseRecordKey(key)
+	seq, id, ok := layout.ParseSnapshotKey(key)
 	if !ok {
 		return nil, fmt.Errorf("history: %s: not a catalog key: %w", key, crypt.ErrAuth)
 	}
@@ -127,7 +98,7 @@ func openRecord(k *crypt.Keys, key string, sealed []byte) (*Snapshot, error) {
 	}
 	s, err := decodeRecord(payload)
 	if err == nil {
-		if mseq, mok := meta.MetaKeySeq(s.Tree.Key); s.ID != id || s.Tree.Seq != seq || !mok || mseq != seq || !strings.HasSuffix(s.Tree.Key, ".snap") {
+		if mseq, ext, mok := layout.ParseMetaKey(s.Tree.Key); s.ID != id || s.Tree.Seq != seq || !mok || mseq != seq || ext != layout.SnapshotExt {
 			err = fmt.Errorf("%w: names id %q, snapshot %q", errCorrupt, s.ID, s.Tree.Key)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sealfs/sealfs/crypt"
+	"github.com/sealfs/sealfs/fs/layout"
 	"github.com/sealfs/sealfs/fs/meta"
 )
 
@@ -62,7 +63,7 @@ func vectorSnapshot() (*crypt.Keys, Snapshot) {
 		Device: "phone", Files: 1204, Bytes: 734003200,
 		Tree: meta.ObjectRef{Seq: 42, Key: "meta/000000000000002a-0badc0de.snap", Hash: sha256.Sum256([]byte("snapshot bytes"))},
 	}
-	s.Key = recordKey(s.Tree.Seq, s.ID)
+	s.Key = layout.SnapshotKey(s.Tree.Seq, s.ID)
 	return k, s
 }
 

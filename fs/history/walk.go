@@ -6,6 +6,7 @@ import (
 	"path"
 
 	"github.com/sealfs/sealfs/crypt"
+	"github.com/sealfs/sealfs/fs/layout"
 	"github.com/sealfs/sealfs/fs/meta"
 	"github.com/sealfs/sealfs/remote"
 )
@@ -53,7 +54,7 @@ type objectUse struct {
 // per extent, so possibly several times per object).
 func (tr *tree) dataKeys(fn func(key string, u objectUse)) {
 	tr.t.ForEachExtent(func(_ meta.Ino, e meta.Extent) {
-		fn(meta.DataKey(e.Object), objectUse{id: e.Object, size: e.ObjectSize})
+		fn(layout.DataKey(e.Object), objectUse{id: e.Object, size: e.ObjectSize})
 	})
 }
 

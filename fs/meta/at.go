@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/sealfs/sealfs/crypt"
+	"github.com/sealfs/sealfs/fs/layout"
 	"github.com/sealfs/sealfs/remote"
 )
 
@@ -46,8 +47,8 @@ func (l *Log) Chain() []ObjectRef {
 // (tampered, wrong hash, a key or seq that does not match) or
 // remote.ErrNotFound (the object is gone), with the key in the message.
 func OpenSnapshot(ctx context.Context, s remote.Store, k *crypt.Keys, r ObjectRef) (*Tree, error) {
-	seq, ext, ok := parseMetaKey(r.Key)
-	if !ok || ext != snapExt || seq != r.Seq {
+	seq, ext, ok := layout.ParseMetaKey(r.Key)
+	if !ok || ext != layout.SnapshotExt || seq != r.Seq {
 		return nil, fmt.Errorf("meta: open snapshot %q: not a snapshot key of seq %d: %w", r.Key, r.Seq, crypt.ErrAuth)
 	}
 	l := &Log{s: s, k: k}
@@ -59,12 +60,4 @@ func OpenSnapshot(ctx context.Context, s remote.Store, k *crypt.Keys, r ObjectRe
 		return nil, fmt.Errorf("meta: open snapshot %s: %w: %w", r.Key, crypt.ErrAuth, err)
 	}
 	return t, nil
-}
-
-// MetaKeySeq reports whether key is a metadata object key ("meta/<seq>-
-// <rand>.snap" or ".jrnl") and its seq. Anything else under "meta/" is not
-// written by sealfs.
-func MetaKeySeq(key string) (seq uint64, ok bool) {
-	seq, _, ok = parseMetaKey(key)
-	return seq, ok
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/sealfs/sealfs/fs/layout"
 	"github.com/sealfs/sealfs/remote"
 )
 
@@ -41,8 +42,8 @@ func (l *Log) CleanupKeep(ctx context.Context, keep func(key string) bool) error
 	}
 	cutoff := time.Now().Add(-l.opts.CleanupGrace)
 	var dead []string
-	err = l.s.List(ctx, "meta/", func(o remote.ObjectInfo) error {
-		seq, _, ok := parseMetaKey(o.Key)
+	err = l.s.List(ctx, layout.MetaPrefix, func(o remote.ObjectInfo) error {
+		seq, _, ok := layout.ParseMetaKey(o.Key)
 		if ok && !live[o.Key] && seq <= h.seq && o.ModTime.Before(cutoff) && (keep == nil || !keep(o.Key)) {
 			dead = append(dead, o.Key)
 		}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sealfs/sealfs/fs/layout"
 	"github.com/sealfs/sealfs/remote"
 	"github.com/sealfs/sealfs/remote/faults"
 )
@@ -64,7 +65,7 @@ func TestCleanup(t *testing.T) {
 		t.Fatalf("after Cleanup %v, want %v (all were %v)", left, want, all)
 	}
 	for _, k := range left {
-		if seq, _, _ := parseMetaKey(k); seq == crashed && !slices.Contains(live, k) && k != kept {
+		if seq, _, _ := layout.ParseMetaKey(k); seq == crashed && !slices.Contains(live, k) && k != kept {
 			t.Fatalf("crashed upload %s survived", k)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sealfs/sealfs/crypt"
+	"github.com/sealfs/sealfs/fs/layout"
 	"github.com/sealfs/sealfs/remote"
 )
 
@@ -97,9 +98,9 @@ func (l *Log) chainTip() [32]byte {
 // publish uploads one encoded batch or snapshot and swaps head to name it.
 // On failure it puts ops back into t, unless the commit landed after all.
 func (l *Log) publish(ctx context.Context, t *Tree, ops []*op, snapshot bool, seq uint64, encoded []byte, next Ino) (Head, error) {
-	kind, ext := crypt.KindJournal, journalExt
+	kind, ext := crypt.KindJournal, layout.JournalExt
 	if snapshot {
-		kind, ext = crypt.KindSnapshot, snapExt
+		kind, ext = crypt.KindSnapshot, layout.SnapshotExt
 	}
 	sealed, err := sealBatch(l.opts.Rand, l.k, kind, seq, encoded)
 	var key string
@@ -147,7 +148,7 @@ func (l *Log) swapHead(ctx context.Context, d *doubt) error {
 	}
 	d.sealed = sealed
 	opts := remote.PutOptions{IfMatch: l.etag, IfNoneMatch: l.etag == ""}
-	etag, putErr := l.s.Put(ctx, headKey, sealed, opts)
+	etag, putErr := l.s.Put(ctx, layout.Head, sealed, opts)
 	if putErr == nil {
 		l.adopt(d, etag)
 		return nil
@@ -156,14 +157,14 @@ func (l *Log) swapHead(ctx context.Context, d *doubt) error {
 	switch {
 	case err != nil:
 		l.doubt = d
-		return fmt.Errorf("put %s: %w (outcome unknown until the next commit: %v)", headKey, putErr, err)
+		return fmt.Errorf("put %s: %w (outcome unknown until the next commit: %v)", layout.Head, putErr, err)
 	case state == headLanded:
 		l.adopt(d, etag)
 		return nil
 	case state == headUnchanged:
-		return fmt.Errorf("put %s: %w", headKey, putErr)
+		return fmt.Errorf("put %s: %w", layout.Head, putErr)
 	case l.etag == "":
-		return fmt.Errorf("put %s: a head exists: %w", headKey, remote.ErrPrecondition)
+		return fmt.Errorf("put %s: a head exists: %w", layout.Head, remote.ErrPrecondition)
 	}
 	l.fenced = true
 	return fenced(other)
@@ -193,12 +194,12 @@ func (l *Log) resolve(ctx context.Context, t *Tree) error {
 // readBack reads head after a failed put of sealed and says what it holds;
 // for a moved head it also returns it if it opens (for the message).
 func (l *Log) readBack(ctx context.Context, sealed []byte) (headState, string, *headRecord, error) {
-	cur, info, err := l.s.Get(ctx, headKey)
+	cur, info, err := l.s.Get(ctx, layout.Head)
 	switch {
 	case errors.Is(err, remote.ErrNotFound) && l.etag == "":
 		return headUnchanged, "", nil, nil
 	case err != nil:
-		return 0, "", nil, fmt.Errorf("read %s back: %w", headKey, err)
+		return 0, "", nil, fmt.Errorf("read %s back: %w", layout.Head, err)
 	case bytes.Equal(cur, sealed):
 		return headLanded, info.ETag, nil, nil
 	case l.etag != "" && info.ETag == l.etag:

@@ -6,11 +6,12 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/sealfs/sealfs/fs/layout"
 	"github.com/sealfs/sealfs/remote"
 	"github.com/sealfs/sealfs/remote/faults"
 )
 
-func isHead(c faults.Call) bool { return c.Key == headKey }
+func isHead(c faults.Call) bool { return c.Key == layout.Head }
 
 // TestCommitFaults fails a commit at each step and checks that the store
 // still opens (to the state before or after the commit, never anything

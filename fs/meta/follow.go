@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/sealfs/sealfs/crypt"
+	"github.com/sealfs/sealfs/fs/layout"
 	"github.com/sealfs/sealfs/remote"
 )
 
@@ -63,9 +64,10 @@ func cloneXattrs(x map[string][]byte) map[string][]byte {
 	return c
 }
 
-// HeadKey is the store key of the commit head: followers Stat it and
-// compare its ETag to notice a new commit without reading it.
-const HeadKey = headKey
+// HeadKey is layout.Head, for tests written before the layout package.
+//
+// Deprecated: use layout.Head.
+const HeadKey = layout.Head
 
 // Follower loads the newest commit of a vault again and again, for a
 // read-only mount that follows the writer. When the new head builds on

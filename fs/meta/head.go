@@ -5,16 +5,12 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/sealfs/sealfs/crypt"
+	"github.com/sealfs/sealfs/fs/layout"
 	"github.com/sealfs/sealfs/remote"
 )
-
-// headKey is the store key of the commit head.
-const headKey = "head"
 
 // headVersion is the first byte of the head payload.
 const headVersion = 1
@@ -106,10 +102,10 @@ func decodeHead(data []byte) (*headRecord, error) {
 	h := &headRecord{seq: r.Uvarint(), time: r.Varint()}
 	h.device, h.mountID = r.String(maxHeadString), r.String(maxHeadString)
 	h.nextIno = Ino(r.Uvarint())
-	h.snapshot = r.ref(snapExt)
+	h.snapshot = r.ref(layout.SnapshotExt)
 	n := r.Count(34)
 	for range n {
-		h.journal = append(h.journal, r.ref(journalExt))
+		h.journal = append(h.journal, r.ref(layout.JournalExt))
 	}
 	if err := r.Finish(); err != nil {
 		return nil, err
@@ -133,58 +129,19 @@ func (r *reader) ref(ext string) ref {
 	x.key = r.String(64)
 	copy(x.hash[:], r.Bytes(32))
 	if r.Err() == nil {
-		if seq, e, ok := parseMetaKey(x.key); !ok || seq != x.seq || e != ext {
+		if seq, e, ok := layout.ParseMetaKey(x.key); !ok || seq != x.seq || e != ext {
 			r.Fail("bad object key")
 		}
 	}
 	return x
 }
 
-// Object keys of sealed metadata: "meta/<seq, 16 hex>-<8 random hex>.snap"
-// and ".jrnl". They are never overwritten; the random part keeps the upload
-// of a retried commit (same seq) from ever replacing one another.
-const (
-	snapExt    = ".snap"
-	journalExt = ".jrnl"
-)
-
-func metaKey(rnd io.Reader, seq uint64, ext string) (string, error) {
-	var b [4]byte
-	if _, err := io.ReadFull(rnd, b[:]); err != nil {
-		return "", fmt.Errorf("meta: random key: %w", err)
-	}
-	return fmt.Sprintf("meta/%016x-%x%s", seq, b, ext), nil
-}
-
-// parseMetaKey splits a key written by metaKey.
-func parseMetaKey(key string) (seq uint64, ext string, ok bool) {
-	rest, found := strings.CutPrefix(key, "meta/")
-	if !found || len(rest) != 16+1+8+5 || rest[16] != '-' {
-		return 0, "", false
-	}
-	ext = rest[25:]
-	if ext != snapExt && ext != journalExt || !isLowerHex(rest[:16]) || !isLowerHex(rest[17:25]) {
-		return 0, "", false
-	}
-	seq, err := strconv.ParseUint(rest[:16], 16, 64)
-	return seq, ext, err == nil
-}
-
-func isLowerHex(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if !('0' <= s[i] && s[i] <= '9' || 'a' <= s[i] && s[i] <= 'f') {
-			return false
-		}
-	}
-	return true
-}
-
 // readHead gets and opens the head object. A head that does not
 // authenticate, or authenticates but does not parse, wraps crypt.ErrAuth.
 func readHead(ctx context.Context, s remote.Store, k *crypt.Keys) (*headRecord, []byte, remote.ObjectInfo, error) {
-	sealed, info, err := s.Get(ctx, headKey)
+	sealed, info, err := s.Get(ctx, layout.Head)
 	if err != nil {
-		return nil, nil, info, fmt.Errorf("meta: read %s: %w", headKey, err)
+		return nil, nil, info, fmt.Errorf("meta: read %s: %w", layout.Head, err)
 	}
 	h, err := openHead(k, sealed)
 	return h, sealed, info, err
@@ -193,18 +150,18 @@ func readHead(ctx context.Context, s remote.Store, k *crypt.Keys) (*headRecord, 
 func openHead(k *crypt.Keys, sealed []byte) (*headRecord, error) {
 	seq, err := crypt.RecordSeq(sealed)
 	if err != nil { // truncated or garbled: as much tampering as a bad tag
-		return nil, fmt.Errorf("meta: open %s: %w: %w", headKey, crypt.ErrAuth, err)
+		return nil, fmt.Errorf("meta: open %s: %w: %w", layout.Head, crypt.ErrAuth, err)
 	}
 	payload, err := crypt.OpenRecord(k.Meta, crypt.KindHead, seq, sealed)
 	if err != nil {
-		return nil, fmt.Errorf("meta: open %s: %w", headKey, err)
+		return nil, fmt.Errorf("meta: open %s: %w", layout.Head, err)
 	}
 	h, err := decodeHead(payload)
 	if err == nil && h.seq != seq {
 		err = corrupt("head seq %d sealed as %d", h.seq, seq)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("meta: open %s: %w: %w", headKey, crypt.ErrAuth, err)
+		return nil, fmt.Errorf("meta: open %s: %w: %w", layout.Head, crypt.ErrAuth, err)
 	}
 	return h, nil
 }
@@ -220,3 +177,12 @@ func ReadHead(ctx context.Context, s remote.Store, k *crypt.Keys) (Head, error) 
 }
 
 func hashOf(b []byte) [32]byte { return sha256.Sum256(b) }
+
+// metaKey returns a fresh key for a metadata object of commit seq.
+func metaKey(rnd io.Reader, seq uint64, ext string) (string, error) {
+	var b [4]byte
+	if _, err := io.ReadFull(rnd, b[:]); err != nil {
+		return "", fmt.Errorf("meta: random key: %w", err)
+	}
+	return layout.MetaKey(seq, b, ext), nil
+}

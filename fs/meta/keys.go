@@ -1,14 +1,11 @@
 package meta
 
 import (
-	"encoding/hex"
-
 	"github.com/sealfs/sealfs/crypt"
+	"github.com/sealfs/sealfs/fs/layout"
 )
 
-// DataKey is the store key of a chunk object: "data/<first 2 hex>/<32 hex>".
-// The two-digit fan-out keeps directory stores and S3 listings shallow.
-func DataKey(id crypt.ObjectID) string {
-	h := hex.EncodeToString(id[:])
-	return "data/" + h[:2] + "/" + h
-}
+// DataKey is layout.DataKey, for tests written before the layout package.
+//
+// Deprecated: use layout.DataKey.
+func DataKey(id crypt.ObjectID) string { return layout.DataKey(id) }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/sealfs/sealfs/crypt"
+	"github.com/sealfs/sealfs/fs/layout"
 	"github.com/sealfs/sealfs/remote"
 )
 
@@ -31,7 +32,7 @@ func tamperVault(t *testing.T) (*remote.Memory, *Tree, []byte, []string) {
 			t.Fatal(err)
 		}
 		if i == 1 {
-			oldHead, _, _ = s.Get(ctx, headKey)
+			oldHead, _, _ = s.Get(ctx, layout.Head)
 		}
 	}
 	h := l.head
@@ -61,12 +62,12 @@ func TestTamper(t *testing.T) {
 		minSeq uint64
 		want   error
 	}{
-		{"flip head header", func(s *remote.Memory, _ []byte, _ []string) { flip(s, headKey, 5) }, 0, crypt.ErrAuth},
-		{"flip head body", func(s *remote.Memory, _ []byte, _ []string) { flip(s, headKey, 40) }, 0, crypt.ErrAuth},
-		{"flip head tag", func(s *remote.Memory, _ []byte, _ []string) { flip(s, headKey, -1) }, 0, crypt.ErrAuth},
+		{"flip head header", func(s *remote.Memory, _ []byte, _ []string) { flip(s, layout.Head, 5) }, 0, crypt.ErrAuth},
+		{"flip head body", func(s *remote.Memory, _ []byte, _ []string) { flip(s, layout.Head, 40) }, 0, crypt.ErrAuth},
+		{"flip head tag", func(s *remote.Memory, _ []byte, _ []string) { flip(s, layout.Head, -1) }, 0, crypt.ErrAuth},
 		{"truncate head", func(s *remote.Memory, _ []byte, _ []string) {
-			b, _, _ := s.Get(ctx, headKey)
-			s.Put(ctx, headKey, b[:20], remote.PutOptions{})
+			b, _, _ := s.Get(ctx, layout.Head)
+			s.Put(ctx, layout.Head, b[:20], remote.PutOptions{})
 		}, 0, crypt.ErrAuth},
 		{"flip snapshot", func(s *remote.Memory, _ []byte, k []string) { flip(s, k[0], 60) }, 0, crypt.ErrAuth},
 		{"flip batch", func(s *remote.Memory, _ []byte, k []string) { flip(s, k[2], 50) }, 0, crypt.ErrAuth},
@@ -88,7 +89,7 @@ func TestTamper(t *testing.T) {
 			s.Put(ctx, k[0], b, remote.PutOptions{})
 		}, 0, crypt.ErrAuth},
 		{"older head, device saw newer", func(s *remote.Memory, old []byte, _ []string) {
-			s.Put(ctx, headKey, old, remote.PutOptions{})
+			s.Put(ctx, layout.Head, old, remote.PutOptions{})
 		}, 5, crypt.ErrAuth},
 		{"head of another vault", func(s *remote.Memory, _ []byte, _ []string) {
 			other := remote.NewMemory()
@@ -97,10 +98,10 @@ func TestTamper(t *testing.T) {
 			if _, err := Create(ctx, other, k, NewTree(testChunk, 0, 0, 1), LogOptions{}); err != nil {
 				panic(err)
 			}
-			b, _, _ := other.Get(ctx, headKey)
-			s.Put(ctx, headKey, b, remote.PutOptions{})
+			b, _, _ := other.Get(ctx, layout.Head)
+			s.Put(ctx, layout.Head, b, remote.PutOptions{})
 		}, 0, crypt.ErrAuth},
-		{"delete head", func(s *remote.Memory, _ []byte, _ []string) { s.Delete(ctx, headKey) }, 0, remote.ErrNotFound},
+		{"delete head", func(s *remote.Memory, _ []byte, _ []string) { s.Delete(ctx, layout.Head) }, 0, remote.ErrNotFound},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -122,7 +123,7 @@ func TestTamper(t *testing.T) {
 func TestOlderHeadOpens(t *testing.T) {
 	ctx := context.Background()
 	s, _, oldHead, _ := tamperVault(t)
-	s.Put(ctx, headKey, oldHead, remote.PutOptions{})
+	s.Put(ctx, layout.Head, oldHead, remote.PutOptions{})
 	tr, l, err := Open(ctx, s, testKeys(), LogOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -155,7 +156,7 @@ func minSeq(seq uint64) func(Head) error {
 func TestCheckHeadSeesTheLoadedHead(t *testing.T) {
 	ctx := context.Background()
 	s, _, oldHead, _ := tamperVault(t)
-	cur, _, _ := s.Get(ctx, headKey)
+	cur, _, _ := s.Get(ctx, layout.Head)
 	fs := &flipFlopStore{Memory: s, first: cur, then: oldHead}
 	var checked Head
 	tr, l, err := Open(ctx, fs, testKeys(), LogOptions{CheckHead: func(h Head) error { checked = h; return nil }})
@@ -181,7 +182,7 @@ type flipFlopStore struct {
 
 func (f *flipFlopStore) Get(ctx context.Context, key string) ([]byte, remote.ObjectInfo, error) {
 	b, info, err := f.Memory.Get(ctx, key)
-	if key == headKey && err == nil {
+	if key == layout.Head && err == nil {
 		f.reads++
 		if f.reads > 1 {
 			b = f.then

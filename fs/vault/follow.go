@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sealfs/sealfs/crypt"
+	"github.com/sealfs/sealfs/fs/layout"
 	"github.com/sealfs/sealfs/fs/meta"
 )
 
@@ -77,7 +78,7 @@ func (fs *Vault) poll(ctx context.Context) {
 	fw := &fs.follow
 	hctx, cancel := context.WithTimeout(ctx, fs.opts.Tuning.PollTimeout)
 	defer cancel()
-	info, err := fs.opts.Store.Stat(hctx, meta.HeadKey)
+	info, err := fs.opts.Store.Stat(hctx, layout.Head)
 	if err != nil {
 		fs.pollFailed(ctx, "cannot check the head for new commits; will retry", err)
 		return

@@ -7,7 +7,7 @@ import (
 	"io"
 
 	"github.com/sealfs/sealfs/crypt"
-	"github.com/sealfs/sealfs/fs/meta"
+	"github.com/sealfs/sealfs/fs/layout"
 	"github.com/sealfs/sealfs/remote"
 )
 
@@ -31,7 +31,7 @@ func readOpen(ctx context.Context, store remote.Store, op *crypt.SegmentOpener, 
 			clear(buf)
 		}
 	}()
-	rc, size, err := store.OpenRange(ctx, meta.DataKey(id), cOff, int64(len(buf)))
+	rc, size, err := store.OpenRange(ctx, layout.DataKey(id), cOff, int64(len(buf)))
 	if err != nil {
 		return nil, err
 	}

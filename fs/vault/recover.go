@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sealfs/sealfs/crypt"
+	"github.com/sealfs/sealfs/fs/layout"
 	"github.com/sealfs/sealfs/fs/meta"
 	"github.com/sealfs/sealfs/fs/stage"
 	"github.com/sealfs/sealfs/remote"
@@ -173,7 +174,7 @@ func findMissing(ctx context.Context, store remote.Store, dir *stage.Dir, in *st
 		wg.Go(func() {
 			defer func() { <-sem }()
 			err := retry(ctx, func(ctx context.Context) error {
-				_, err := store.Stat(ctx, meta.DataKey(id))
+				_, err := store.Stat(ctx, layout.DataKey(id))
 				return err
 			})
 			mu.Lock()

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/sealfs/sealfs/crypt"
-	"github.com/sealfs/sealfs/fs/meta"
+	"github.com/sealfs/sealfs/fs/layout"
 	"github.com/sealfs/sealfs/fs/stage"
 	"github.com/sealfs/sealfs/remote"
 )
@@ -211,7 +211,7 @@ func (s *stager) uploadOnce(ctx context.Context, id crypt.ObjectID) error {
 		return err
 	}
 	actx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	_, err = s.store.Put(actx, meta.DataKey(id), sealed, remote.PutOptions{})
+	_, err = s.store.Put(actx, layout.DataKey(id), sealed, remote.PutOptions{})
 	cancel()
 	if err != nil {
 		return fmt.Errorf("fs: upload staged object %s: %w", id, err)
@@ -315,7 +315,7 @@ func (st *stagedStore) Get(ctx context.Context, key string) ([]byte, remote.Obje
 // read reads a range (n < 0: all) of a staged object named by store key;
 // ok is false if it is not staged (or was uploaded meanwhile).
 func (s *stager) read(key string, off, n int64) ([]byte, bool) {
-	id, ok := dataKeyID(key)
+	id, ok := layout.ParseDataKey(key)
 	if !ok {
 		return nil, false
 	}
@@ -340,17 +340,4 @@ func (s *stager) read(key string, off, n int64) ([]byte, bool) {
 		return nil, false
 	}
 	return b, true
-}
-
-// dataKeyID parses a key made by meta.DataKey.
-func dataKeyID(key string) (crypt.ObjectID, bool) {
-	const prefix = len("data/xx/")
-	if len(key) != prefix+32 || key[:5] != "data/" {
-		return crypt.ObjectID{}, false
-	}
-	id, err := crypt.ParseObjectID(key[prefix:])
-	if err != nil || meta.DataKey(id) != key {
-		return crypt.ObjectID{}, false
-	}
-	return id, true
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sealfs/sealfs/crypt"
+	"github.com/sealfs/sealfs/fs/layout"
 	"github.com/sealfs/sealfs/fs/meta"
 	"github.com/sealfs/sealfs/remote"
 )
@@ -223,7 +224,7 @@ func (u *uploader) store(plain []byte, plainLen int64, done func(id crypt.Object
 		done(id, false, fmt.Errorf("fs: seal object %s: %w", id, err))
 		return
 	}
-	key := meta.DataKey(id)
+	key := layout.DataKey(id)
 	put := func(ctx context.Context) error {
 		// Unconditional: a retry after a put that landed rewrites the
 		// same bytes under a key nobody else can know.
