@@ -2,6 +2,7 @@ package remote
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -56,18 +57,66 @@ func WithRetry(s Store, opts RetryOptions) *Retry {
 	return &Retry{Store: s, opts: opts}
 }
 
+// Options are r's retry options.
+func (r *Retry) Options() RetryOptions { return r.opts }
+
 // stopError carries an error of the caller's List callback past the retry
 // loop untouched.
 type stopError struct{ err error }
 
 func (e stopError) Error() string { return e.err.Error() }
 
+// CallRetry changes what a Retry store does for the calls made with a
+// context from WithCallRetry. It is the one way the rest of sealfs asks
+// for more persistence than the store's RetryOptions: a call that must go
+// on until its context ends (a staged object's upload, an fsync's commit)
+// says so here instead of wrapping the store in another retry loop, so
+// that no request is ever tried attempts × attempts times.
+type CallRetry struct {
+	// Persist retries transient failures until the context ends, however
+	// many attempts that takes (RetryOptions.MaxAttempts does not apply).
+	Persist bool
+	// AttemptTimeout, if positive, bounds each attempt, so that a request
+	// that hangs is abandoned and sent again.
+	AttemptTimeout time.Duration
+	// MaxDelay, if positive, caps the backoff instead of
+	// RetryOptions.MaxDelay.
+	MaxDelay time.Duration
+	// MaxAttempts, if positive, replaces RetryOptions.MaxAttempts (1: no
+	// retry, for a call whose caller has a better fallback than waiting).
+	MaxAttempts int
+	// OnRetry, if set, is called with each transient failure before the
+	// next attempt (for example to note that the store is down).
+	OnRetry func(error)
+}
+
+type callRetryKey struct{}
+
+// WithCallRetry returns ctx carrying c for the Retry stores it reaches.
+func WithCallRetry(ctx context.Context, c CallRetry) context.Context {
+	return context.WithValue(ctx, callRetryKey{}, c)
+}
+
 // do runs f until it succeeds, fails permanently, runs out of attempts or
 // the context cannot afford the next delay.
-func (r *Retry) do(ctx context.Context, op, key string, f func() error) error {
-	delay := r.opts.BaseDelay
+func (r *Retry) do(ctx context.Context, op, key string, f func(context.Context) error) error {
+	call, _ := ctx.Value(callRetryKey{}).(CallRetry)
+	maxDelay := r.opts.MaxDelay
+	if call.MaxDelay > 0 {
+		maxDelay = call.MaxDelay
+	}
+	delay := min(r.opts.BaseDelay, maxDelay)
 	for attempt := 1; ; attempt++ {
-		err := f()
+		actx, cancel := ctx, context.CancelFunc(func() {})
+		if call.AttemptTimeout > 0 {
+			actx, cancel = context.WithTimeout(ctx, call.AttemptTimeout)
+		}
+		err := f(actx)
+		if err != nil && ctx.Err() == nil && actx.Err() != nil {
+			// This attempt timed out, not the call: send it again.
+			err = fmt.Errorf("%w: no answer within %v (%v)", ErrTransient, call.AttemptTimeout, err)
+		}
+		cancel()
 		var stop stopError
 		if errors.As(err, &stop) {
 			return stop.err
@@ -75,8 +124,11 @@ func (r *Retry) do(ctx context.Context, op, key string, f func() error) error {
 		if !IsTransient(err) {
 			return err
 		}
-		if attempt >= r.opts.MaxAttempts {
+		if attempt >= cmp.Or(call.MaxAttempts, r.opts.MaxAttempts) && !call.Persist {
 			return fmt.Errorf("remote: %s %q: giving up after %d attempts: %w", op, key, attempt, err)
+		}
+		if call.OnRetry != nil {
+			call.OnRetry(err)
 		}
 		sleep := delay/2 + rand.N(delay/2+1) // jitter in [d/2, d]
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < sleep {
@@ -93,7 +145,7 @@ func (r *Retry) do(ctx context.Context, op, key string, f func() error) error {
 			return fmt.Errorf("remote: %s %q: %w (last error: %v)", op, key, ctx.Err(), err)
 		case <-t.C:
 		}
-		delay = min(delay*2, r.opts.MaxDelay)
+		delay = min(delay*2, maxDelay)
 	}
 }
 
@@ -102,7 +154,7 @@ func (r *Retry) Put(ctx context.Context, key string, data []byte, opts PutOption
 	cond := opts.IfNoneMatch || opts.IfMatch != ""
 	var etag string
 	mayHaveLanded := false
-	err := r.do(ctx, "put", key, func() error {
+	err := r.do(ctx, "put", key, func(ctx context.Context) error {
 		var err error
 		etag, err = r.Store.Put(ctx, key, data, opts)
 		if cond && mayHaveLanded && errors.Is(err, ErrPrecondition) {
@@ -134,7 +186,7 @@ func (r *Retry) checkLanded(ctx context.Context, key string, data []byte, etag *
 }
 
 func (r *Retry) Get(ctx context.Context, key string) (data []byte, info ObjectInfo, err error) {
-	err = r.do(ctx, "get", key, func() error {
+	err = r.do(ctx, "get", key, func(ctx context.Context) error {
 		data, info, err = r.Store.Get(ctx, key)
 		return err
 	})
@@ -142,7 +194,7 @@ func (r *Retry) Get(ctx context.Context, key string) (data []byte, info ObjectIn
 }
 
 func (r *Retry) GetRange(ctx context.Context, key string, off, n int64) (data []byte, err error) {
-	err = r.do(ctx, "get", key, func() error {
+	err = r.do(ctx, "get", key, func(ctx context.Context) error {
 		data, err = r.Store.GetRange(ctx, key, off, n)
 		return err
 	})
@@ -152,7 +204,7 @@ func (r *Retry) GetRange(ctx context.Context, key string, off, n int64) (data []
 // OpenRange retries opening the range; the caller reads it again if the
 // body breaks.
 func (r *Retry) OpenRange(ctx context.Context, key string, off, n int64) (rc io.ReadCloser, size int64, err error) {
-	err = r.do(ctx, "get", key, func() error {
+	err = r.do(ctx, "get", key, func(ctx context.Context) error {
 		rc, size, err = r.Store.OpenRange(ctx, key, off, n)
 		return err
 	})
@@ -160,7 +212,7 @@ func (r *Retry) OpenRange(ctx context.Context, key string, off, n int64) (rc io.
 }
 
 func (r *Retry) Stat(ctx context.Context, key string) (info ObjectInfo, err error) {
-	err = r.do(ctx, "stat", key, func() error {
+	err = r.do(ctx, "stat", key, func(ctx context.Context) error {
 		info, err = r.Store.Stat(ctx, key)
 		return err
 	})
@@ -170,7 +222,7 @@ func (r *Retry) Stat(ctx context.Context, key string) (info ObjectInfo, err erro
 // List resumes after the last delivered key when a page fails.
 func (r *Retry) List(ctx context.Context, prefix string, fn func(ObjectInfo) error) error {
 	last, started := "", false
-	return r.do(ctx, "list", prefix, func() error {
+	return r.do(ctx, "list", prefix, func(ctx context.Context) error {
 		return r.Store.List(ctx, prefix, func(oi ObjectInfo) error {
 			if started && oi.Key <= last {
 				return nil
@@ -185,9 +237,9 @@ func (r *Retry) List(ctx context.Context, prefix string, fn func(ObjectInfo) err
 }
 
 func (r *Retry) Delete(ctx context.Context, key string) error {
-	return r.do(ctx, "delete", key, func() error { return r.Store.Delete(ctx, key) })
+	return r.do(ctx, "delete", key, func(ctx context.Context) error { return r.Store.Delete(ctx, key) })
 }
 
 func (r *Retry) DeleteMany(ctx context.Context, keys []string) error {
-	return r.do(ctx, "delete", fmt.Sprintf("%d keys", len(keys)), func() error { return r.Store.DeleteMany(ctx, keys) })
+	return r.do(ctx, "delete", fmt.Sprintf("%d keys", len(keys)), func(ctx context.Context) error { return r.Store.DeleteMany(ctx, keys) })
 }

@@ -206,3 +206,38 @@ func TestRetryConformanceUnderFaults(t *testing.T) {
 	}
 	t.Logf("%d faults injected", injected)
 }
+
+// TestCallRetry: a call made with WithCallRetry{Persist} goes on past the
+// store's MaxAttempts until it succeeds, each failure is reported to
+// OnRetry, a hung attempt is abandoned after AttemptTimeout and sent
+// again, and the context still ends it.
+func TestCallRetry(t *testing.T) {
+	f := faults.New(remote.NewMemory())
+	r := remote.WithRetry(f, remote.RetryOptions{MaxAttempts: 2, BaseDelay: time.Millisecond, MaxDelay: time.Millisecond})
+	f.Inject(faults.Put, faults.Fail(faults.ErrUnavailable).Times(5))
+	if _, err := r.Put(context.Background(), "k", []byte("v"), remote.PutOptions{}); err == nil {
+		t.Fatal("a plain call went past MaxAttempts")
+	}
+	var retried int
+	ctx := remote.WithCallRetry(context.Background(), remote.CallRetry{Persist: true, OnRetry: func(error) { retried++ }})
+	if _, err := r.Put(ctx, "k", []byte("v"), remote.PutOptions{}); err != nil {
+		t.Fatalf("a persistent call: %v", err)
+	}
+	if retried != 3 || f.Calls(faults.Put) != 2+4 {
+		t.Errorf("OnRetry called %d times over %d puts; want 3 over 6 (2 plain, 4 persistent)", retried, f.Calls(faults.Put))
+	}
+
+	f.Clear()
+	f.Inject(faults.Stat, faults.Hang().Times(2))
+	ctx = remote.WithCallRetry(context.Background(), remote.CallRetry{Persist: true, AttemptTimeout: 20 * time.Millisecond})
+	if _, err := r.Stat(ctx, "k"); err != nil {
+		t.Fatalf("a call whose first two attempts hang: %v", err)
+	}
+
+	f.Inject(faults.Stat, faults.Fail(faults.ErrUnavailable))
+	cctx, cancel := context.WithCancel(context.Background())
+	ctx = remote.WithCallRetry(cctx, remote.CallRetry{Persist: true, OnRetry: func(error) { cancel() }})
+	if _, err := r.Stat(ctx, "k"); !errors.Is(err, context.Canceled) {
+		t.Errorf("a persistent call whose context ends: %v, want context.Canceled", err)
+	}
+}

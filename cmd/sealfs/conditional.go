@@ -31,6 +31,11 @@ func (a *app) provenStore(ctx context.Context, s remote.Store, singleDevice bool
 	case errors.Is(err, remote.ErrNoConditionalWrites) && singleDevice:
 		a.logger.Debug("single-device mode", "err", err)
 		fmt.Fprintf(a.stderr, "sealfs: warning: %s does not honour conditional writes; in single-device mode this process checks them itself: never write to it from two devices at once\n", s)
+		// The condition checks go under the retry wrapper, so that the
+		// retry stays the outermost layer (vault.Open adds one otherwise).
+		if r, ok := s.(*remote.Retry); ok {
+			return remote.WithRetry(remote.WithSingleWriter(r.Store), r.Options()), nil
+		}
 		return remote.WithSingleWriter(s), nil
 	case errors.Is(err, remote.ErrNoConditionalWrites):
 		return nil, withCode(exitError, err, "or, if only this device ever writes to it, accept single-device mode with --single-device")

@@ -8,6 +8,7 @@ import (
 
 	"github.com/sealfs/sealfs/crypt"
 	"github.com/sealfs/sealfs/fs/meta"
+	"github.com/sealfs/sealfs/remote"
 )
 
 // ReadError is a failed read of one object of a file: it did not
@@ -270,11 +271,13 @@ func (fs *Vault) getSegments(ctx context.Context, id crypt.ObjectID, objSize, of
 	buf := fs.cache.getBuf(cLen)
 	ct := buf.b[:cLen]
 	segs := make([][]byte, 0, (cLen+cipherSeg-1)/cipherSeg)
-	err = retry(ctx, func(ctx context.Context) error {
-		var err error
+	for attempt := 1; ; attempt++ {
 		segs, err = readOpen(ctx, fs.opts.Store, op, id, cOff, firstSeg, ct, segs[:0])
-		return err
-	})
+		var broke *bodyError
+		if !errors.As(err, &broke) || !remote.IsTransient(err) || attempt == bodyRetries || ctx.Err() != nil {
+			break
+		}
+	}
 	<-fs.gets
 	if err != nil {
 		fs.cache.fetched(buf)

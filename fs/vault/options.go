@@ -186,5 +186,12 @@ func (o Options) withDefaults() Options {
 		o.Rand = rand.Reader
 	}
 	o.Tuning = o.Tuning.withDefaults()
+	if _, ok := o.Store.(*remote.Retry); !ok && o.Store != nil {
+		// One retry policy, the store wrapper's, outermost: every call the
+		// engine makes is retried there (with more persistence where a
+		// call asks for it, remote.WithCallRetry), never again by the
+		// engine itself.
+		o.Store = remote.WithRetry(o.Store, remote.RetryOptions{MaxDelay: o.Tuning.UploadBackoffMax, Logger: o.Logger})
+	}
 	return o
 }

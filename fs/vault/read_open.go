@@ -11,6 +11,17 @@ import (
 	"github.com/sealfs/sealfs/remote"
 )
 
+// bodyError is a range response that broke off after the store answered:
+// the store's retry covers opening a range, not reading it, so the reader
+// asks for the range again (getSegments).
+type bodyError struct{ err error }
+
+func (e *bodyError) Error() string { return e.err.Error() }
+func (e *bodyError) Unwrap() error { return e.err }
+
+// bodyRetries is how often a range whose body broke is asked for again.
+const bodyRetries = 3
+
 // openPiece is how much of a response is read before it is decrypted: a
 // few segments, small enough to still be in the CPU cache.
 const openPiece = 4 * cipherSeg
@@ -45,7 +56,7 @@ func readOpen(ctx context.Context, store remote.Store, op *crypt.SegmentOpener, 
 			if errors.Is(err, io.EOF) {
 				err = io.ErrUnexpectedEOF
 			}
-			return nil, fmt.Errorf("object %s: %w", id, err)
+			return nil, &bodyError{fmt.Errorf("object %s: %w", id, err)}
 		}
 		if segs, err = op.AppendOpenInPlace(segs, firstSeg+lo/cipherSeg, p); err != nil {
 			return nil, err

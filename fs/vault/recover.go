@@ -173,10 +173,7 @@ func findMissing(ctx context.Context, store remote.Store, dir *stage.Dir, in *st
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			err := retry(ctx, func(ctx context.Context) error {
-				_, err := store.Stat(ctx, layout.DataKey(id))
-				return err
-			})
+			_, err := store.Stat(ctx, layout.DataKey(id))
 			mu.Lock()
 			defer mu.Unlock()
 			switch {

@@ -180,44 +180,34 @@ func (s *stager) worker() {
 	}
 }
 
-// upload puts one staged object, retrying every failure with backoff
-// (capped at Tuning.UploadBackoffMax, 5 s) until it succeeds or the FS closes: during an outage
-// the object simply waits on disk.
+// upload puts one staged object. The store's retry sends it until it
+// lands or the vault closes (backoff capped at Tuning.UploadBackoffMax,
+// 5 s; each attempt bounded by Tuning.DirectPutTimeout): during an outage
+// the object simply waits on disk. The first failure of a run is logged
+// and makes new objects go to disk first (s.failing).
 func (s *stager) upload(ctx context.Context, id crypt.ObjectID) {
-	delay := 100 * time.Millisecond
-	for ctx.Err() == nil {
-		err := s.uploadOnce(ctx, id)
-		if err == nil {
-			return // uploadedDirectly said "uploads resumed" if they had failed
-		}
-		if ctx.Err() != nil {
-			return
-		}
-		if !s.failing.Swap(true) {
-			s.fs.log.Error("uploads fail; data stays staged on local disk and is retried", "object", id.String(), "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(delay):
-		}
-		delay = min(2*delay, s.fs.opts.Tuning.UploadBackoffMax)
-	}
-}
-
-func (s *stager) uploadOnce(ctx context.Context, id crypt.ObjectID) error {
 	sealed, err := s.dir.ReadObject(id)
-	if err != nil {
-		return err
+	if err == nil {
+		pctx := remote.WithCallRetry(ctx, remote.CallRetry{Persist: true,
+			AttemptTimeout: s.fs.opts.Tuning.DirectPutTimeout, MaxDelay: s.fs.opts.Tuning.UploadBackoffMax,
+			OnRetry: func(err error) { s.uploadFailing(id, err) }})
+		_, err = s.store.Put(pctx, layout.DataKey(id), sealed, remote.PutOptions{})
 	}
-	actx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	_, err = s.store.Put(actx, layout.DataKey(id), sealed, remote.PutOptions{})
-	cancel()
 	if err != nil {
-		return fmt.Errorf("fs: upload staged object %s: %w", id, err)
+		if ctx.Err() == nil {
+			s.uploadFailing(id, fmt.Errorf("fs: upload staged object %s: %w", id, err))
+		}
+		return
 	}
 	s.uploadedDirectly(id)
-	return nil
+}
+
+// uploadFailing notes a failed upload of staged object id: logged once per
+// run of failures, and new objects go to disk first meanwhile.
+func (s *stager) uploadFailing(id crypt.ObjectID, err error) {
+	if !s.failing.Swap(true) {
+		s.fs.log.Error("uploads fail; data stays staged on local disk and is retried", "object", id.String(), "err", err)
+	}
 }
 
 // uploadedDirectly records that staged object id is in the store: it

@@ -9,6 +9,7 @@ import (
 
 	"github.com/sealfs/sealfs/fs/meta"
 	"github.com/sealfs/sealfs/fs/stage"
+	"github.com/sealfs/sealfs/remote"
 )
 
 // noWaitKey marks the context of a periodic commit: it does not wait for
@@ -97,17 +98,24 @@ func (fs *Vault) persistTree(ctx context.Context, write func(context.Context) (m
 	}
 }
 
-// commitRetry commits, trying again after transient store failures (503
-// bursts, resets) while ctx lets it: a failed attempt leaves the ops
-// pending, and a head put whose outcome was lost is resolved by meta.
+// commitRetry commits. The store retries its puts after transient
+// failures (503 bursts, resets): a commit someone waits for with a context
+// that can end (fsync, unmount, a snapshot) until that context ends; a
+// periodic commit as often as the store's policy says (the next tick
+// tries again). A failed attempt leaves the ops pending, and a head put
+// whose outcome was lost is resolved by meta.
 func (fs *Vault) commitRetry(ctx context.Context) (meta.Head, error) {
-	var h meta.Head
-	err := retry(ctx, func(ctx context.Context) error {
-		var err error
-		h, err = fs.mlog.Commit(ctx, fs.tree)
-		return err
-	})
-	return h, err
+	return fs.mlog.Commit(persistent(ctx), fs.tree)
+}
+
+// persistent is ctx for store calls that must go on while the caller
+// waits: until ctx ends, each attempt bounded, unless ctx cannot end or
+// belongs to a periodic commit.
+func persistent(ctx context.Context) context.Context {
+	if _, periodic := ctx.Value(noWaitKey{}).(bool); periodic || ctx.Done() == nil {
+		return ctx
+	}
+	return remote.WithCallRetry(ctx, remote.CallRetry{Persist: true, AttemptTimeout: 2 * time.Minute})
 }
 
 // fsyncError is what fsync(2) reports: EIO for every failure to make the

@@ -231,9 +231,12 @@ func (u *uploader) store(plain []byte, plainLen int64, done func(id crypt.Object
 		_, err := u.fs.opts.Store.Put(ctx, key, sealed, remote.PutOptions{})
 		return err
 	}
+	// With a staging area, one attempt from memory: if it fails, staging
+	// the object and sending it from there (persistently) is the retry.
+	once := remote.WithCallRetry(u.fs.ctx, remote.CallRetry{MaxAttempts: 1})
 	s := u.fs.stage
 	if s != nil && !s.failing.Load() {
-		ctx, cancel := context.WithTimeout(u.fs.ctx, u.fs.opts.Tuning.DirectPutTimeout)
+		ctx, cancel := context.WithTimeout(once, u.fs.opts.Tuning.DirectPutTimeout)
 		defer cancel()
 		result := make(chan error, 1)
 		go func() { result <- put(ctx) }()
@@ -266,7 +269,10 @@ func (u *uploader) store(plain []byte, plainLen int64, done func(id crypt.Object
 		done(id, true, nil)
 		return
 	}
-	err = retry(u.fs.ctx, put)
+	// No room on local disk: the object waits here, in memory, and is
+	// sent until the store takes it or the vault closes.
+	err = put(remote.WithCallRetry(u.fs.ctx, remote.CallRetry{Persist: true,
+		AttemptTimeout: u.fs.opts.Tuning.DirectPutTimeout, MaxDelay: u.fs.opts.Tuning.UploadBackoffMax}))
 	if err != nil {
 		u.fs.log.Error("upload failed", "object", id.String(), "err", err)
 		done(id, false, fmt.Errorf("fs: upload object %s: %w", id, err))
@@ -309,31 +315,3 @@ func padTail(data []byte, full, chunk int64) []byte {
 	copy(padded, data)
 	return padded
 }
-
-// retry runs op with a per-attempt timeout and exponential backoff until it
-// succeeds, fails permanently or ctx ends.
-func retry(ctx context.Context, op func(context.Context) error) error {
-	// The S3 store retries on its own; these attempts cover stores that
-	// do not, and outages longer than one store-level retry.
-	const attempts = 4
-	delay := 100 * time.Millisecond
-	var err error
-	for i := range attempts {
-		actx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-		err = op(actx)
-		cancel()
-		if err == nil || !transient(err) || i == attempts-1 {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%w (after: %w)", ctx.Err(), err)
-		case <-time.After(delay):
-		}
-		delay *= 2
-	}
-	return err
-}
-
-// transient reports whether trying again may help.
-func transient(err error) bool { return remote.IsTransient(err) }
