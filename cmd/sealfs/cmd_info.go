@@ -42,7 +42,7 @@ func (a *app) infoCommand() *cobra.Command {
 // printInfo prints what the vault is; the head it shows passes checkHead
 // (this device's rollback check) first.
 func (a *app) printInfo(ctx context.Context, s remote.Store, u *unlocked, checkHead func(meta.Head) error) error {
-	head, headErr := meta.ReadHead(ctx, s, u.keys)
+	head, headErr := meta.ReadHead(ctx, s, u.Keys)
 	if headErr == nil {
 		headErr = checkHead(head)
 	}
@@ -53,18 +53,18 @@ func (a *app) printInfo(ctx context.Context, s remote.Store, u *unlocked, checkH
 	if err != nil {
 		return err
 	}
-	kdf := u.vault.KDF()
+	kdf := u.Vault.KDF()
 	w := a.stdout
 	fmt.Fprintf(w, "Store:        %s\n", s)
 	fmt.Fprintf(w, "Format:       version %d\n", crypt.FormatVersion)
-	fmt.Fprintf(w, "Cipher:       %s, chunks of %s\n", u.vault.Suite(), humanBytes(int64(u.vault.ChunkSize())))
+	fmt.Fprintf(w, "Cipher:       %s, chunks of %s\n", u.Vault.Suite(), humanBytes(int64(u.Vault.ChunkSize())))
 	fmt.Fprintf(w, "Passphrase:   Argon2id, %d MiB, %d passes, %d threads\n", kdf.MemoryMiB, kdf.Time, kdf.Threads)
 	if headErr != nil {
 		fmt.Fprintf(w, "Last commit:  unreadable: %v\n", headErr)
 	} else {
 		fmt.Fprintf(w, "Last commit:  #%d at %s by device %q\n", head.Seq, head.Time.Local().Format(time.RFC3339), head.Device)
 	}
-	if li, err := lease.Read(ctx, s, u.keys); err != nil {
+	if li, err := lease.Read(ctx, s, u.Keys); err != nil {
 		fmt.Fprintf(w, "Writer lease: unreadable: %v\n", err)
 	} else {
 		fmt.Fprintf(w, "Writer lease: %s\n", li)

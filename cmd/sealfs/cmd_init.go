@@ -4,14 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/sealfs/sealfs/crypt"
 	"github.com/sealfs/sealfs/fs/layout"
-	"github.com/sealfs/sealfs/fs/meta"
+	"github.com/sealfs/sealfs/fs/vault"
 	"github.com/sealfs/sealfs/remote"
 )
 
@@ -70,7 +68,7 @@ func (a *app) initVault(ctx context.Context, s remote.Store, o initOptions) (*un
 		return nil, usageErr("unknown --cipher %q: use aes-gcm or xchacha20", o.cipher)
 	}
 	if _, err := s.Stat(ctx, layout.Vault); err == nil {
-		return nil, errVaultExists(s)
+		return nil, vaultErr(s, vault.ErrVaultExists) // before asking for a passphrase
 	} else if !errors.Is(err, remote.ErrNotFound) {
 		return nil, fmt.Errorf("checking for an existing vault: %w", err)
 	}
@@ -78,42 +76,14 @@ func (a *app) initVault(ctx context.Context, s remote.Store, o initOptions) (*un
 	if err != nil {
 		return nil, err
 	}
-	v, master, rk, err := crypt.NewVault(nil, suite, crypt.DefaultChunkSize, pass, kdf)
+	u, rk, err := vault.Create(ctx, s, vault.CreateOptions{Suite: suite, KDF: kdf, Passphrase: pass, Device: deviceName()})
 	clear(pass)
 	if err != nil {
-		return nil, fmt.Errorf("creating vault: %w", err)
+		return nil, vaultErr(s, err)
 	}
-	data, err := v.Marshal()
-	if err != nil {
-		return nil, fmt.Errorf("encoding vault: %w", err)
-	}
-	etag, err := s.Put(ctx, layout.Vault, data, remote.PutOptions{IfNoneMatch: true})
-	if errors.Is(err, remote.ErrPrecondition) {
-		return nil, errVaultExists(s)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("writing %s: %w", layout.Vault, err)
-	}
-	u := &unlocked{vault: v, master: master, keys: crypt.DeriveKeys(master, suite, v.ChunkSize()), etag: etag}
 	lockKeys(u, a.logger)
-	if err := createHead(ctx, s, u.keys); err != nil {
-		return nil, err
-	}
 	a.printRecoveryKey(s, suite, kdf, rk, !o.mounting)
 	return u, nil
-}
-
-// createHead writes the first, empty commit of a vault.
-func createHead(ctx context.Context, s remote.Store, k *crypt.Keys) error {
-	tree := meta.NewTree(k.ChunkSize, uint32(os.Getuid()), uint32(os.Getgid()), time.Now().UnixNano())
-	if _, err := meta.Create(ctx, s, k, tree, meta.LogOptions{Device: deviceName()}); err != nil {
-		return fmt.Errorf("writing the first commit: %w", err)
-	}
-	return nil
-}
-
-func errVaultExists(s remote.Store) error {
-	return fmt.Errorf("a vault already exists in %s: refusing to overwrite it (mount it, or choose another location)", s)
 }
 
 func (a *app) printRecoveryKey(s remote.Store, suite crypt.Suite, kdf crypt.KDFParams, rk crypt.RecoveryKey, next bool) {

@@ -108,12 +108,6 @@ func (a *app) runMount(ctx context.Context, location, mountpoint string, o mount
 	if o.daemon && !isDaemonChild() {
 		return a.startDaemon(u)
 	}
-	cacheDir := o.cacheDir
-	if cacheDir == "" {
-		if cacheDir, err = defaultCacheDir(s); err != nil {
-			return err
-		}
-	}
 	ctl, err := a.controlSocket(mnt)
 	if err != nil {
 		return err
@@ -122,12 +116,26 @@ func (a *app) runMount(ctx context.Context, location, mountpoint string, o mount
 	// The mount outlives the signal context: Ctrl-C must end in a clean
 	// unmount and a final commit, not in cancelled uploads.
 	ctx = context.WithoutCancel(ctx)
-	opts := vault.Options{
-		Store:          s,
-		Keys:           u.keys,
-		CacheDir:       cacheDir,
+	dev, err := vault.OpenDevice(ctx, s, u, vault.DeviceOptions{
+		CacheDir:       o.cacheDir,
 		Device:         o.device,
 		ReadOnly:       o.readOnly,
+		Force:          o.force,
+		AcceptRollback: o.acceptRollback,
+		SingleDevice:   o.singleDevice,
+		Logger:         a.logger,
+		OnLeaseLost: func(err error) {
+			fmt.Fprintf(a.stderr, "sealfs: error: %v: another device took over this vault; this mount no longer commits (changes made from now on are not saved)\n", err)
+		},
+	})
+	if err != nil {
+		return vaultErr(s, err)
+	}
+	if dev.EmulatedConditions {
+		a.warnSingleDevice(s)
+	}
+	m, err := fs.Mount(ctx, mnt, dev.Options(vault.Options{
+		Keys:           u.Keys,
 		CommitInterval: o.commitInterval,
 		AllowOther:     o.allowOther,
 		Logger:         a.logger,
@@ -135,14 +143,9 @@ func (a *app) runMount(ctx context.Context, location, mountpoint string, o mount
 		SnapshotEvery:  o.snapshotEvery,
 		FollowInterval: followInterval(o.followInterval),
 		FsyncTimeout:   o.fsyncTimeout,
-	}
-	g, err := a.guardMount(ctx, s, u, cacheDir, o, &opts)
+	}))
 	if err != nil {
-		return err
-	}
-	m, err := fs.Mount(ctx, mnt, opts)
-	if err != nil {
-		_ = g.close(ctx, true) // nothing was written: let another device in at once
+		_ = dev.Close(ctx, true) // nothing was written: let another device in at once
 		if errors.Is(err, meta.ErrRollback) {
 			return withCode(exitError, fmt.Errorf("cannot mount %s: %w", s, err), "")
 		}
@@ -151,7 +154,7 @@ func (a *app) runMount(ctx context.Context, location, mountpoint string, o mount
 	stopLimit := setMemoryLimit(a.logger, m.Inodes)
 	defer stopLimit()
 	err = a.serve(s, mnt, m, ctl)
-	if cerr := g.close(ctx, err == nil); err == nil {
+	if cerr := dev.Close(ctx, err == nil); err == nil {
 		err = cerr
 	}
 	return err
@@ -172,46 +175,10 @@ func (a *app) unlockForMount(ctx context.Context, s remote.Store, o mountOptions
 	if err != nil {
 		return nil, err
 	}
-	// A vault whose init stopped before its first commit gets it now. A
-	// vault that holds commits or data but no head lost it (damage or a
-	// hostile bucket): a new empty head would show an empty vault and then
-	// commit over the real one.
-	if _, err := meta.ReadHead(ctx, s, u.keys); errors.Is(err, remote.ErrNotFound) {
-		if err := refuseLostHead(ctx, s); err != nil {
-			return nil, err
-		}
-		if o.readOnly {
-			return nil, fmt.Errorf("the vault in %s has no commit yet (its init did not finish): mount it read-write once", s)
-		}
-		if err := createHead(ctx, s, u.keys); err != nil {
-			return nil, err
-		}
+	if err := vault.EnsureHead(ctx, s, u.Keys, o.readOnly, o.device); err != nil {
+		return nil, vaultErr(s, err)
 	}
 	return u, nil
-}
-
-// errHeadLost stops a List at the first sign of a past commit.
-var errHeadLost = errors.New("head lost")
-
-// refuseLostHead fails if s holds anything a commit past init writes: a
-// data object, a snapshot catalog record or metadata past the first commit.
-func refuseLostHead(ctx context.Context, s remote.Store) error {
-	found := func(remote.ObjectInfo) error { return errHeadLost }
-	pastInit := func(info remote.ObjectInfo) error {
-		if seq, _, ok := layout.ParseMetaKey(info.Key); ok && seq > 1 {
-			return errHeadLost
-		}
-		return nil
-	}
-	for prefix, fn := range map[string]func(remote.ObjectInfo) error{layout.DataPrefix: found, layout.SnapshotPrefix: found, layout.MetaPrefix: pastInit} {
-		switch err := s.List(ctx, prefix, fn); {
-		case errors.Is(err, errHeadLost):
-			return fmt.Errorf("the vault in %s holds commits but its %q object is missing: the store was damaged or tampered with; refusing to mount it as an empty vault", s, layout.Head)
-		case err != nil:
-			return fmt.Errorf("listing %s: %w", prefix, err)
-		}
-	}
-	return nil
 }
 
 // controlSocket listens on the mount's control socket before anything is

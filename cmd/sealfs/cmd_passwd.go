@@ -7,8 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sealfs/sealfs/crypt"
-	"github.com/sealfs/sealfs/fs/layout"
-	"github.com/sealfs/sealfs/remote"
+	"github.com/sealfs/sealfs/fs/vault"
 )
 
 func (a *app) passwdCommand() *cobra.Command {
@@ -40,23 +39,17 @@ from --new-passphrase-file, SEALFS_NEW_PASSPHRASE, or a prompt.`,
 			}
 			params := crypt.KDFParams{Time: kdf.kdfTime, MemoryMiB: kdf.kdfMemory, Threads: kdf.kdfThreads}
 			if !cmd.Flags().Changed("kdf-memory") && !cmd.Flags().Changed("kdf-time") && !cmd.Flags().Changed("kdf-threads") {
-				params = u.vault.KDF() // keep the vault's strength unless asked
+				params = u.Vault.KDF() // keep the vault's strength unless asked
 			}
-			err = u.vault.SetPassphrase(nil, u.master, pass, params)
+			err = vault.SetPassphrase(ctx, ws, u, pass, params)
 			clear(pass)
-			if err != nil {
+			switch {
+			case errors.Is(err, vault.ErrVaultChanged):
+				return errors.New("the vault changed while we worked (another passwd?): nothing was changed, run passwd again")
+			case errors.Is(err, vault.ErrBadPassphrase):
 				return withCode(exitUsage, err, "")
-			}
-			data, err := u.vault.Marshal()
-			if err != nil {
+			case err != nil:
 				return err
-			}
-			// Compare-and-swap: a concurrent passwd must not be lost silently.
-			if _, err := ws.Put(ctx, layout.Vault, data, remote.PutOptions{IfMatch: u.etag}); err != nil {
-				if errors.Is(err, remote.ErrPrecondition) {
-					return errors.New("the vault changed while we worked (another passwd?): nothing was changed, run passwd again")
-				}
-				return fmt.Errorf("writing %s: %w", layout.Vault, err)
 			}
 			fmt.Fprintln(a.stdout, "Passphrase changed. The recovery key is unchanged.")
 			return nil

@@ -14,7 +14,7 @@ import (
 
 	"github.com/sealfs/sealfs/fs/history"
 	"github.com/sealfs/sealfs/fs/lease"
-	"github.com/sealfs/sealfs/fs/meta"
+	"github.com/sealfs/sealfs/fs/vault"
 	"github.com/sealfs/sealfs/remote"
 )
 
@@ -68,8 +68,8 @@ holds it).`,
 	return cmd
 }
 
-// snapshotDirect takes a snapshot with no mount running: under the writer
-// lease, load the head, write a full snapshot and name it.
+// snapshotDirect takes a snapshot with no mount running
+// (vault.TakeSnapshot).
 func (a *app) snapshotDirect(ctx context.Context, s remote.Store, device, cacheDir string, singleDevice bool) (snapshotJSON, error) {
 	u, err := a.unlock(ctx, s)
 	if err != nil {
@@ -79,56 +79,35 @@ func (a *app) snapshotDirect(ctx context.Context, s remote.Store, device, cacheD
 	if err != nil {
 		return snapshotJSON{}, err
 	}
-	var snap history.Snapshot
-	err = a.withWriterLease(ctx, s, u, device, "taking a snapshot", singleDevice, func(s remote.Store, l *lease.Lease) error {
-		t, mlog, err := meta.Open(ctx, s, u.keys, meta.LogOptions{Device: device, MountID: "snapshot-" + newMountID(), Logger: a.logger,
-			CheckHead: headGuard(st, false)})
-		if err != nil {
-			return rollbackErr(s, fmt.Errorf("reading the vault's metadata: %w", err))
-		}
-		if err := l.Check(); err != nil {
-			return fmt.Errorf("writer lease: %w", err)
-		}
-		h, err := mlog.Snapshot(ctx, t)
-		if err != nil {
-			return fmt.Errorf("writing the snapshot: %w", err)
-		}
-		if err := st.Observe(h); err != nil {
-			return err
-		}
-		snap, err = history.New(s, u.keys, history.Options{Logger: a.logger}).Record(ctx, mlog, t)
-		return err
-	})
-	return toJSON(snap), err
+	ws, err := a.provenStore(ctx, s, singleDevice)
+	if err != nil {
+		return snapshotJSON{}, err
+	}
+	snap, err := vault.TakeSnapshot(ctx, ws, u, st, device, a.logger)
+	return toJSON(snap), leaseErr(s, "taking a snapshot", err)
 }
 
-// withWriterLease runs fn holding the vault's writer lease, so that no
-// mount commits meanwhile. Another device's live lease is exit 11. It
-// proves the store's conditional writes first (provenStore) and gives fn
-// the store to write through.
+// withWriterLease runs fn holding the vault's writer lease
+// (vault.WithWriterLease), so that no mount commits meanwhile. Another
+// device's live lease is exit 11.
 func (a *app) withWriterLease(ctx context.Context, s remote.Store, u *unlocked, device, what string, singleDevice bool, fn func(remote.Store, *lease.Lease) error) error {
-	s, err := a.provenStore(ctx, s, singleDevice)
+	ws, err := a.provenStore(ctx, s, singleDevice)
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
-	l, err := lease.Acquire(ctx, s, u.keys, lease.Options{Device: device, MountID: newMountID(), Logger: a.logger})
+	return leaseErr(s, what, vault.WithWriterLease(ctx, ws, u, device, a.logger, func(l *lease.Lease) error { return fn(ws, l) }))
+}
+
+// leaseErr maps the errors of work under the writer lease.
+func leaseErr(s remote.Store, what string, err error) error {
 	var held *lease.HeldError
 	if errors.As(err, &held) {
 		return withCode(exitLeaseHeld, fmt.Errorf("%s: %w", what, err), "unmount the vault there first (or, for a snapshot, run this on the machine that has it mounted)")
 	}
 	if err != nil {
-		return fmt.Errorf("%s: taking the writer lease: %w", what, err)
+		return vaultErr(s, fmt.Errorf("%s: %w", what, err))
 	}
-	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	go l.Run(runCtx, nil)
-	err = fn(s, l)
-	stop()
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
-	if rerr := l.Release(rctx); rerr != nil && err == nil {
-		err = fmt.Errorf("releasing the writer lease (another device can take over once it expires): %w", rerr)
-	}
-	return err
+	return nil
 }
 
 // requestSnapshot asks the sealfs process on this machine that serves
@@ -295,7 +274,7 @@ func (a *app) openCatalog(ctx context.Context, location, cacheDir string, checke
 		}
 		opts.CheckHead = headGuard(st, false)
 	}
-	return s, u, history.New(s, u.keys, opts), nil
+	return s, u, history.New(s, u.Keys, opts), nil
 }
 
 // cacheDirFlag adds --cache-dir to a command that reads or keeps this

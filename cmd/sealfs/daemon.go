@@ -15,6 +15,7 @@ import (
 	"syscall"
 
 	"github.com/sealfs/sealfs/crypt"
+	"github.com/sealfs/sealfs/fs/vault"
 )
 
 // --daemon re-executes sealfs in a new session. The parent has already
@@ -119,12 +120,12 @@ func (a *app) unlockFromParent() (*unlocked, error) {
 // writeHandover sends the master key and the verified vault: 32 bytes of
 // key, a 4-byte big-endian length, then vault.json as Marshal writes it.
 func writeHandover(w io.Writer, u *unlocked) error {
-	vj, err := u.vault.Marshal()
+	vj, err := u.Vault.Marshal()
 	if err != nil {
 		return err
 	}
-	msg := make([]byte, 0, len(u.master)+4+len(vj))
-	msg = append(msg, u.master[:]...)
+	msg := make([]byte, 0, len(u.Master)+4+len(vj))
+	msg = append(msg, u.Master[:]...)
 	msg = binary.BigEndian.AppendUint32(msg, uint32(len(vj)))
 	msg = append(msg, vj...)
 	_, err = w.Write(msg)
@@ -155,10 +156,7 @@ func readHandover(r io.Reader) (*unlocked, error) {
 	if err != nil {
 		return nil, fmt.Errorf("daemon: the vault handed over: %w", err)
 	}
-	if err := v.Verify(master); err != nil {
-		return nil, fmt.Errorf("daemon: the vault handed over does not match the key: %w", err)
-	}
-	return &unlocked{vault: v, master: master, keys: crypt.DeriveKeys(master, v.Suite(), v.ChunkSize())}, nil
+	return vault.UnlockMaster(v, master)
 }
 
 // maxVaultSize bounds vault.json (crypt refuses larger ones too).

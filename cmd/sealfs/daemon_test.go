@@ -81,8 +81,8 @@ func TestDaemonChildUsesTheVerifiedVault(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if child.keys.ChunkSize != 4<<20 || child.vault.ChunkSize() != 4<<20 || child.master != parent.master {
-		t.Errorf("the child mounts with chunk size %d (vault %d), want the verified 4 MiB", child.keys.ChunkSize, child.vault.ChunkSize())
+	if child.Keys.ChunkSize != 4<<20 || child.Vault.ChunkSize() != 4<<20 || child.Master != parent.Master {
+		t.Errorf("the child mounts with chunk size %d (vault %d), want the verified 4 MiB", child.Keys.ChunkSize, child.Vault.ChunkSize())
 	}
 	if s.reads != 1 {
 		t.Errorf("vault.json read %d times; the child must not read it again", s.reads)

@@ -32,7 +32,7 @@ func notDumpable(log *slog.Logger) {
 // the per-object keys derived for each object, cipher key schedules,
 // Argon2's memory, the passphrase buffer, stacks and registers.
 func lockKeys(u *unlocked, log *slog.Logger) {
-	for _, b := range [][]byte{u.master[:], keysMemory(u.keys)} {
+	for _, b := range [][]byte{u.Master[:], keysMemory(u.Keys)} {
 		if err := unix.Mlock(b); err != nil {
 			if log != nil {
 				log.Debug("cannot lock the keys in memory; they may reach swap", "err", err)

@@ -86,7 +86,7 @@ func TestKeysAreLocked(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, u := range map[string]*unlocked{"init": created, "unlock": opened} {
-		for what, b := range map[string][]byte{"master key": u.master[:], "subkeys": keysMemory(u.keys)} {
+		for what, b := range map[string][]byte{"master key": u.Master[:], "subkeys": keysMemory(u.Keys)} {
 			for _, p := range []*byte{&b[0], &b[len(b)-1]} {
 				if locked, err := lockedAt(uintptr(unsafe.Pointer(p))); err != nil || !locked {
 					t.Errorf("%s: the %s at %p is not locked (%v)", name, what, p, err)

@@ -2,17 +2,16 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"github.com/sealfs/sealfs/crypt"
 	"github.com/sealfs/sealfs/fs/layout"
+	"github.com/sealfs/sealfs/fs/lease"
 	"github.com/sealfs/sealfs/fs/localstate"
 	"github.com/sealfs/sealfs/fs/meta"
+	"github.com/sealfs/sealfs/fs/vault"
 	"github.com/sealfs/sealfs/remote"
 )
 
@@ -45,124 +44,79 @@ func (a *app) openUnlocked(ctx context.Context, location string) (remote.Store, 
 	return s, u, nil
 }
 
-// unlocked is an opened vault.
-type unlocked struct {
-	vault  *crypt.Vault
-	master crypt.Key
-	keys   *crypt.Keys
-	etag   string // of vault.json, for compare-and-swap rewrites
-}
-
-// readVault fetches and parses vault.json.
-func readVault(ctx context.Context, s remote.Store) (*crypt.Vault, string, error) {
-	data, info, err := s.Get(ctx, layout.Vault)
-	if errors.Is(err, remote.ErrNotFound) {
-		return nil, "", withCode(exitError, fmt.Errorf("no sealfs vault in %s", s),
-			fmt.Sprintf("create one with 'sealfs init %s', or check the store address", s))
-	}
-	if err != nil {
-		return nil, "", fmt.Errorf("reading %s: %w", layout.Vault, err)
-	}
-	v, err := crypt.ParseVault(data)
-	if err != nil {
-		return nil, "", fmt.Errorf("%s in %s is damaged or from a newer sealfs: %w", layout.Vault, s, err)
-	}
-	return v, info.ETag, nil
-}
+// unlocked is an opened vault (vault.Unlocked).
+type unlocked = vault.Unlocked
 
 // unlock opens the vault with the recovery key if one was given, else with
-// the passphrase. A wrong secret exits with code 10.
+// the passphrase (vault.Unlock), and maps its errors to messages and exit
+// codes: a wrong secret exits with code 10.
 func (a *app) unlock(ctx context.Context, s remote.Store) (*unlocked, error) {
-	v, etag, err := readVault(ctx, s)
+	v, etag, err := vault.ReadVault(ctx, s) // before asking for a secret
 	if err != nil {
-		return nil, err
+		return nil, vaultErr(s, err)
 	}
+	var sec vault.Secret
 	rk, haveRK, err := a.recoveryKey()
 	if err != nil {
 		return nil, err
 	}
-	var master crypt.Key
 	if haveRK {
-		master, err = v.UnlockRecovery(rk)
-		if errors.Is(err, crypt.ErrAuth) && !errors.Is(err, crypt.ErrVaultModified) {
-			return nil, withCode(exitWrongKey, errors.New("wrong recovery key for this vault"),
-				"check the 64 digits, or unlock with the passphrase instead")
-		}
-	} else {
-		var pass []byte
-		if pass, err = a.passphrase(); err != nil {
-			return nil, err
-		}
-		master, err = v.UnlockPassphrase(pass)
-		clear(pass)
-		if errors.Is(err, crypt.ErrAuth) && !errors.Is(err, crypt.ErrVaultModified) {
-			return nil, withCode(exitWrongKey, errors.New("wrong passphrase for this vault"),
-				"try again, or unlock with --recovery-key-file")
-		}
+		sec.RecoveryKey = &rk
+	} else if sec.Passphrase, err = a.passphrase(); err != nil {
+		return nil, err
 	}
-	if errors.Is(err, crypt.ErrVaultModified) {
-		// The secret opened its slot, so it is right: the file was edited.
-		return nil, fmt.Errorf("%s in %s was modified after it was written (its MAC does not match): it was damaged or tampered with; restore it from a copy", layout.Vault, s)
-	}
+	u, err := vault.UnlockVault(s, v, etag, sec)
+	clear(sec.Passphrase)
 	if err != nil {
-		return nil, fmt.Errorf("cannot open vault: %w", err)
+		return nil, vaultErr(s, err)
 	}
-	keys := crypt.DeriveKeys(master, v.Suite(), v.ChunkSize())
-	u := &unlocked{vault: v, master: master, keys: keys, etag: etag}
 	lockKeys(u, a.logger)
 	return u, nil
 }
 
-// defaultCacheDir is this vault's local directory on this device: ciphertext
-// only (staged objects, sealed local state). Keyed by the store address so two
-// vaults never share one.
-func defaultCacheDir(s remote.Store) (string, error) {
-	base := os.Getenv("XDG_CACHE_HOME")
-	if base == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return "", fmt.Errorf("no cache directory: set --cache-dir or HOME: %w", err)
-		}
-		base = filepath.Join(home, ".cache")
+// vaultErr maps the errors of opening a vault to the CLI's messages, hints
+// and exit codes.
+func vaultErr(s remote.Store, err error) error {
+	switch {
+	case errors.Is(err, vault.ErrNoVault):
+		return withCode(exitError, fmt.Errorf("no sealfs vault in %s", s),
+			fmt.Sprintf("create one with 'sealfs init %s', or check the store address", s))
+	case errors.Is(err, vault.ErrWrongRecoveryKey):
+		return withCode(exitWrongKey, errors.New("wrong recovery key for this vault"),
+			"check the 64 digits, or unlock with the passphrase instead")
+	case errors.Is(err, vault.ErrWrongPassphrase):
+		return withCode(exitWrongKey, errors.New("wrong passphrase for this vault"),
+			"try again, or unlock with --recovery-key-file")
+	case errors.Is(err, crypt.ErrVaultModified):
+		return withCode(exitError, fmt.Errorf("%s in %s was modified after it was written (its MAC does not match): it was damaged or tampered with", layout.Vault, s),
+			"restore it from a copy")
+	case errors.Is(err, vault.ErrVaultExists):
+		return fmt.Errorf("a vault already exists in %s: refusing to overwrite it (mount it, or choose another location)", s)
+	case errors.Is(err, vault.ErrHeadLost):
+		return fmt.Errorf("the vault in %s holds commits but its %q object is missing: the store was damaged or tampered with; refusing to mount it as an empty vault", s, layout.Head)
+	case errors.Is(err, vault.ErrNoCommitYet):
+		return fmt.Errorf("the vault in %s has no commit yet (its init did not finish): mount it read-write once", s)
+	case errors.Is(err, localstate.ErrLocked):
+		return withCode(exitLeaseHeld, err, "unmount it first, or mount read-only with --read-only")
+	case errors.Is(err, remote.ErrNoConditionalWrites):
+		return withCode(exitError, err, "or, if only this device ever writes to it, accept single-device mode with --single-device")
 	}
-	sum := sha256.Sum256([]byte(s.String()))
-	return filepath.Join(base, "sealfs", hex.EncodeToString(sum[:8])), nil
+	var held *lease.HeldError
+	if errors.As(err, &held) {
+		return withCode(exitLeaseHeld, err, "")
+	}
+	return rollbackErr(s, err)
 }
 
-// deviceState opens this device's sealed state of the vault in s: the
-// high-water mark of the commits it has seen (rollback detection). It
-// lives in cacheDir, or in the vault's default cache directory.
+// deviceState opens this device's sealed state of the vault in s (in
+// cacheDir, or the default one).
 func deviceState(s remote.Store, u *unlocked, cacheDir string) (*localstate.State, error) {
-	if cacheDir == "" {
-		var err error
-		if cacheDir, err = defaultCacheDir(s); err != nil {
-			return nil, err
-		}
-	}
-	st, err := localstate.Open(cacheDir, u.keys.Local)
-	if err != nil {
-		return nil, fmt.Errorf("this device's state for the vault: %w", err)
-	}
-	return st, nil
+	return vault.State(s, u, cacheDir)
 }
 
-// headGuard is the rollback check of every command that loads the
-// vault's head (mount, check, prune, info, snapshot), given to the
-// loader so that it checks exactly the head it loads: a head older than,
-// or forking from, a commit this device has already seen is refused
-// (*localstate.RollbackError); any other head raises the device's mark.
-// With accept (--accept-rollback) the head becomes the mark even if it is
-// older.
+// headGuard is vault.HeadGuard.
 func headGuard(st *localstate.State, accept bool) func(meta.Head) error {
-	return func(h meta.Head) error {
-		if accept {
-			return st.Accept(h)
-		}
-		if err := st.CheckRollback(h); err != nil {
-			return err
-		}
-		return st.Observe(h)
-	}
+	return vault.HeadGuard(st, accept)
 }
 
 // rollbackErr turns a refused head into the CLI's message and exit code.

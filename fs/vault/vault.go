@@ -133,6 +133,8 @@ func newFS(opts Options, tree *meta.Tree, mlog *meta.Log) *Vault {
 	return fs
 }
 
+// newMountID is a random mount instance id (16 hex): one copy for the
+// engine, the device checks and the CLI.
 func newMountID() string {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
