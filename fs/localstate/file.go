@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"github.com/sealfs/sealfs/crypt"
+	"github.com/sealfs/sealfs/fs/internal/diskio"
 )
 
 // saveLockName is the lock file that serialises saves by several
@@ -43,7 +44,7 @@ func (s *State) save(lower bool) error {
 	if err != nil {
 		return fmt.Errorf("localstate: %w", err)
 	}
-	if err := writeAtomic(s.path, sealed); err != nil {
+	if err := diskio.WriteFile(s.path, sealed, true); err != nil {
 		return fmt.Errorf("localstate: save %s: %w", s.path, err)
 	}
 	return nil
@@ -94,45 +95,4 @@ func flock(path string) (unlock func() error, err error) {
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
 	return f.Close, nil
-}
-
-// writeAtomic replaces path with data: a temporary file (mode 0600) in the
-// same directory, fsync, rename, fsync of the directory.
-func writeAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+"-*.tmp")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if _, err := f.Write(data); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	ok = true
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

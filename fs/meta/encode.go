@@ -143,7 +143,7 @@ func (r *reader) ino() Ino {
 
 func (r *reader) name() string {
 	s := r.String(MaxNameLen)
-	if r.Err() == nil && checkName(s) != nil {
+	if r.Err() == nil && CheckName(s) != nil {
 		r.Fail("bad name")
 	}
 	return s

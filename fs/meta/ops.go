@@ -126,7 +126,7 @@ func (t *Tree) applyLink(o *op) error {
 	if err != nil {
 		return err
 	}
-	if checkName(o.name) != nil {
+	if CheckName(o.name) != nil {
 		return corrupt("bad name in dir %d", o.parent)
 	}
 	if _, dup := p.entries[o.name]; dup {

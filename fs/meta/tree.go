@@ -120,7 +120,7 @@ func (t *Tree) lookup(parent Ino, name string) (*node, Ino, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	if err := checkName(name); err != nil {
+	if err := CheckName(name); err != nil {
 		return nil, 0, err
 	}
 	ino, ok := p.entries[name]

@@ -20,7 +20,7 @@ func (t *Tree) Rename(oldParent Ino, oldName string, newParent Ino, newName stri
 	if err != nil {
 		return 0, err
 	}
-	if err := checkName(newName); err != nil {
+	if err := CheckName(newName); err != nil {
 		return 0, err
 	}
 	if np.attr.Nlink == 0 {

@@ -100,8 +100,9 @@ const (
 	RenameExchange  = 2
 )
 
-// checkName validates one directory entry name.
-func checkName(name string) error {
+// CheckName validates one directory entry name: 1 to MaxNameLen bytes,
+// no "/" or NUL, not "." or ".." (ENAMETOOLONG or EINVAL).
+func CheckName(name string) error {
 	switch {
 	case len(name) > MaxNameLen:
 		return syscall.ENAMETOOLONG

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/sealfs/sealfs/crypt"
+	"github.com/sealfs/sealfs/fs/internal/diskio"
 )
 
 // Names inside the stage directory.
@@ -22,7 +23,7 @@ const (
 	DirName    = "stage"
 	objectsDir = "objects"
 	intentName = "intent"
-	tmpSuffix  = ".tmp"
+	tmpSuffix  = diskio.TempSuffix
 )
 
 // intentInfo is the HKDF info that derives the intent key from Keys.Local,
@@ -80,7 +81,7 @@ func (d *Dir) objectPath(id crypt.ObjectID) string {
 // is durable after the next Sync (WriteIntent syncs first): one flush per
 // commit instead of one per object, which matters for many small files.
 func (d *Dir) PutObject(id crypt.ObjectID, sealed []byte) error {
-	if err := writeRename(d.objectPath(id), sealed, false); err != nil {
+	if err := diskio.WriteFile(d.objectPath(id), sealed, false); err != nil {
 		return fmt.Errorf("stage: object %s: %w", id, err)
 	}
 	d.mu.Lock()
@@ -175,7 +176,7 @@ func (d *Dir) WriteIntent(in *Intent) error {
 	if err := d.Sync(); err != nil {
 		return err
 	}
-	if err := writeAtomic(filepath.Join(d.path, intentName), sealed); err != nil {
+	if err := diskio.WriteFile(filepath.Join(d.path, intentName), sealed, true); err != nil {
 		return fmt.Errorf("stage: write intent: %w", err)
 	}
 	return nil
@@ -207,7 +208,7 @@ func (d *Dir) RemoveIntent() error {
 	if err != nil {
 		return fmt.Errorf("stage: remove intent: %w", err)
 	}
-	return syncDir(d.path)
+	return diskio.SyncDir(d.path)
 }
 
 // Quarantine moves everything staged into a sibling directory named after
@@ -225,46 +226,4 @@ func (d *Dir) Quarantine(now time.Time) (string, error) {
 		return to, fmt.Errorf("stage: %w", err)
 	}
 	return to, nil
-}
-
-// writeAtomic replaces path with data: a temporary file (mode 0600) in the
-// same directory, fsync, rename, fsync of the directory.
-func writeAtomic(path string, data []byte) error {
-	if err := writeRename(path, data, true); err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(path))
-}
-
-// writeRename writes data to a temporary file (mode 0600), fsyncs it if
-// sync, and renames it to path.
-func writeRename(path string, data []byte, sync bool) error {
-	tmp := path + tmpSuffix
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil && sync {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-	}
-	return err
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/sealfs/sealfs/crypt"
+	"github.com/sealfs/sealfs/fs/internal/diskio"
 )
 
 // syncObjects fsyncs the objects that are still staged (one uploaded and
@@ -36,7 +37,7 @@ func (d *Dir) syncObjects(ids []crypt.ObjectID) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	return syncDir(filepath.Join(d.path, objectsDir))
+	return diskio.SyncDir(filepath.Join(d.path, objectsDir))
 }
 
 func fsyncFile(path string) error {

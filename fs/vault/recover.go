@@ -369,7 +369,7 @@ func (fs *Vault) mkdirAll(parent meta.Ino, name string, mode uint32) (meta.Ino, 
 func (fs *Vault) restoreFile(folder meta.Ino, f stage.File) error {
 	parts := strings.Split(f.Path, "/")
 	for _, p := range parts {
-		if err := checkName(p); err != nil {
+		if err := meta.CheckName(p); err != nil {
 			return fmt.Errorf("bad path in the intent log: %w", err)
 		}
 	}

@@ -143,22 +143,6 @@ func newMountID() string {
 
 func now() int64 { return time.Now().UnixNano() }
 
-// checkName rejects names no POSIX directory entry may have.
-func checkName(name string) error {
-	switch {
-	case len(name) > meta.MaxNameLen:
-		return syscall.ENAMETOOLONG
-	case name == "" || name == "." || name == "..":
-		return syscall.EINVAL
-	}
-	for i := 0; i < len(name); i++ {
-		if name[i] == '/' || name[i] == 0 {
-			return syscall.EINVAL
-		}
-	}
-	return nil
-}
-
 func (fs *Vault) writable() error {
 	if fs.opts.ReadOnly {
 		return errReadOnly
@@ -275,7 +259,7 @@ func (fs *Vault) checkChange(name string) error {
 	if err := fs.writable(); err != nil {
 		return err
 	}
-	return checkName(name)
+	return meta.CheckName(name)
 }
 
 // Unlink removes name (not a directory) from parent; the inode goes when
