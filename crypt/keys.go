@@ -34,6 +34,10 @@ type Keys struct {
 	Meta      Key // snapshots, journal batches, head, snapshot index
 	Lease     Key // lease object
 	Local     Key // local cache/staging/state files on this device
+	// ContentID keys the content ids of format 2: HMAC-SHA256 keys, so
+	// that identical content can be stored once without the bucket being
+	// able to test a guess of a file's content (docs/FORMAT.md).
+	ContentID Key
 }
 
 // HKDF info strings of the key derivation tree (docs/FORMAT.md, "Key
@@ -46,6 +50,7 @@ const (
 	infoVaultMAC = "sealfs v1 vault mac"
 	infoObject   = "sealfs v1 object" // || suite || object id
 	infoRecovery = "sealfs v1 recovery slot"
+	infoContent  = "sealfs v2 content id"
 )
 
 // DeriveKeys derives the per-purpose subkeys from the master key with
@@ -59,6 +64,7 @@ func DeriveKeys(master Key, suite Suite, chunkSize int) *Keys {
 		Meta:      subkey(master, infoMeta),
 		Lease:     subkey(master, infoLease),
 		Local:     subkey(master, infoLocal),
+		ContentID: subkey(master, infoContent),
 	}
 }
 

@@ -11,8 +11,16 @@ import (
 	"golang.org/x/crypto/chacha20poly1305"
 )
 
-// VaultVersion is the version of the vault.json format.
-const VaultVersion = 1
+// VaultVersion is the newest version of the vault.json format, which
+// NewVault writes. It says which metadata the vault may hold: version 2
+// vaults may hold format-2 metadata (docs/FORMAT.md, "Version policy"), so
+// a sealfs that reads only version 1 refuses them instead of failing on a
+// payload it cannot parse. ParseVault reads every version from
+// MinVaultVersion on; the version is under the MAC.
+const VaultVersion = 2
+
+// MinVaultVersion is the oldest vault.json version ParseVault reads.
+const MinVaultVersion = 1
 
 // SlotType is the kind of a key slot in the vault.
 type SlotType byte
@@ -53,6 +61,7 @@ type slot struct {
 // suite and size, key slots, and a MAC over all of it keyed by a subkey of
 // the master key. See docs/FORMAT.md, "vault.json".
 type Vault struct {
+	version   byte
 	id        [16]byte
 	suite     Suite
 	chunkSize int
@@ -65,6 +74,12 @@ type Vault struct {
 // DefaultKDF, a zero chunkSize DefaultChunkSize. The recovery key is returned
 // once; the vault does not keep it.
 func NewVault(rand io.Reader, suite Suite, chunkSize int, passphrase []byte, kdf KDFParams) (v *Vault, master Key, rk RecoveryKey, err error) {
+	return newVault(VaultVersion, rand, suite, chunkSize, passphrase, kdf)
+}
+
+// newVault is NewVault of a given vault.json version (the frozen vectors
+// of older versions are made with it).
+func newVault(version byte, rand io.Reader, suite Suite, chunkSize int, passphrase []byte, kdf KDFParams) (v *Vault, master Key, rk RecoveryKey, err error) {
 	if chunkSize == 0 {
 		chunkSize = DefaultChunkSize
 	}
@@ -80,7 +95,7 @@ func NewVault(rand io.Reader, suite Suite, chunkSize int, passphrase []byte, kdf
 	if len(passphrase) == 0 {
 		return nil, Key{}, RecoveryKey{}, errors.New("crypt: empty passphrase")
 	}
-	v = &Vault{suite: suite, chunkSize: chunkSize}
+	v = &Vault{version: version, suite: suite, chunkSize: chunkSize}
 	for _, b := range [][]byte{master[:], v.id[:], rk[:]} {
 		if err := readRand(rand, b); err != nil {
 			return nil, Key{}, RecoveryKey{}, err
@@ -106,6 +121,20 @@ func checkVaultParams(suite Suite, chunkSize int) error {
 	if chunkSize <= 0 || chunkSize%SegmentSize != 0 || chunkSize > MaxObjectSize {
 		return fmt.Errorf("crypt: chunk size %d is not a positive multiple of %d up to %d", chunkSize, SegmentSize, MaxObjectSize)
 	}
+	return nil
+}
+
+// Version is the vault.json version (MinVaultVersion .. VaultVersion).
+func (v *Vault) Version() int { return int(v.version) }
+
+// Upgrade raises the vault to VaultVersion and renews the MAC (the caller
+// writes it back). It needs the master key, checked first.
+func (v *Vault) Upgrade(master Key) error {
+	if err := v.Verify(master); err != nil {
+		return err
+	}
+	v.version = VaultVersion
+	v.mac = v.computeMAC(master)
 	return nil
 }
 
@@ -265,7 +294,7 @@ func (v *Vault) computeMAC(master Key) [sha256.Size]byte {
 
 // canonical is the MAC input, specified in docs/FORMAT.md.
 func (v *Vault) canonical() []byte {
-	b := append([]byte("sealfs v1 vault\x00"), VaultVersion)
+	b := append([]byte("sealfs v1 vault\x00"), v.version)
 	b = append(b, v.id[:]...)
 	b = append(b, byte(v.suite))
 	b = binary.BigEndian.AppendUint32(b, uint32(v.chunkSize))

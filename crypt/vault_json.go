@@ -47,7 +47,7 @@ type kdfJSON struct {
 // the result and marshalling again gives the same bytes.
 func (v *Vault) Marshal() ([]byte, error) {
 	j := vaultJSON{
-		Format: vaultMagic, Version: VaultVersion, ID: hex.EncodeToString(v.id[:]),
+		Format: vaultMagic, Version: int(v.version), ID: hex.EncodeToString(v.id[:]),
 		Suite: v.suite.String(), ChunkSize: v.chunkSize, MAC: hex.EncodeToString(v.mac[:]),
 	}
 	for _, s := range v.slots {
@@ -89,10 +89,10 @@ func ParseVault(data []byte) (*Vault, error) {
 	if j.Format != vaultMagic {
 		return nil, parseErr("vault.json", "format", "%q is not %q: not a sealfs vault", j.Format, vaultMagic)
 	}
-	if j.Version != VaultVersion {
-		return nil, parseErr("vault.json", "version", "unsupported vault version %d (this sealfs reads %d): upgrade sealfs", j.Version, VaultVersion)
+	if j.Version < MinVaultVersion || j.Version > VaultVersion {
+		return nil, parseErr("vault.json", "version", "unsupported vault version %d (this sealfs reads %d to %d): upgrade sealfs", j.Version, MinVaultVersion, VaultVersion)
 	}
-	v := &Vault{chunkSize: j.ChunkSize}
+	v := &Vault{version: byte(j.Version), chunkSize: j.ChunkSize}
 	var err error
 	if v.suite, err = ParseSuite(j.Suite); err != nil || j.Suite != v.suite.String() {
 		return nil, parseErr("vault.json", "suite", "unknown cipher suite %q", j.Suite)

@@ -120,7 +120,7 @@ func TestParseVaultErrors(t *testing.T) {
 		{name: "too large", data: bytes.Repeat([]byte(" "), maxVaultSize+1), field: ""},
 		{name: "unknown field", edit: func(m map[string]any) { m["extra"] = 1 }, field: ""},
 		{name: "not a vault", edit: func(m map[string]any) { m["format"] = "age" }, field: "format"},
-		{name: "unknown version", edit: func(m map[string]any) { m["version"] = 2 }, field: "version"},
+		{name: "unknown version", edit: func(m map[string]any) { m["version"] = VaultVersion + 1 }, field: "version"},
 		{name: "downgraded version", edit: func(m map[string]any) { m["version"] = 0 }, field: "version"},
 		{name: "unknown suite", edit: func(m map[string]any) { m["suite"] = "rot13" }, field: "suite"},
 		{name: "suite alias", edit: func(m map[string]any) { m["suite"] = "AES-256-GCM" }, field: "suite"},
@@ -215,5 +215,47 @@ func TestVaultMarshalStable(t *testing.T) {
 	}
 	if bytes.Contains(b, []byte(fmt.Sprintf("%x", sv.master[:]))) {
 		t.Fatal("master key in vault.json")
+	}
+}
+
+// TestVaultUpgrade: a version-1 vault raised to VaultVersion keeps its id,
+// parameters and slots, opens with the same secrets to the same master
+// key, and its new MAC covers the new version (putting the old version
+// back is refused); without the master key it cannot be raised.
+func TestVaultUpgrade(t *testing.T) {
+	v, master, rk, err := newVault(1, nil, SuiteAES256GCM, DefaultChunkSize, []byte("upgrade me"), MinKDF)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Upgrade(Key{1}); !errors.Is(err, ErrAuth) {
+		t.Fatalf("Upgrade with a wrong key: %v", err)
+	}
+	if err := v.Upgrade(master); err != nil {
+		t.Fatal(err)
+	}
+	data, err := v.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, err := ParseVault(data)
+	if err != nil || up.Version() != VaultVersion {
+		t.Fatalf("upgraded vault: version %v, %v", up, err)
+	}
+	m2, err := up.UnlockRecovery(rk)
+	if err != nil || m2 != master {
+		t.Fatalf("upgraded vault unlocks to another key: %v", err)
+	}
+	var j map[string]any
+	if err := json.Unmarshal(data, &j); err != nil {
+		t.Fatal(err)
+	}
+	j["version"] = 1
+	old, _ := json.Marshal(j)
+	back, err := ParseVault(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := back.UnlockRecovery(rk); !errors.Is(err, ErrVaultModified) {
+		t.Errorf("version put back to 1 under the new MAC: %v, want ErrVaultModified", err)
 	}
 }

@@ -61,11 +61,18 @@ func generateVectors(t *testing.T) map[string][]byte {
 	files := map[string][]byte{}
 	seed := "sealfs vault vector v1"
 	pass := "vector passphrase"
-	v, master, rk, err := NewVault(newDetRand(seed), SuiteAES256GCM, DefaultChunkSize, []byte(pass), MinKDF)
+	v, master, rk, err := newVault(1, newDetRand(seed), SuiteAES256GCM, DefaultChunkSize, []byte(pass), MinKDF)
 	if err != nil {
 		t.Fatal(err)
 	}
 	files["vault.json"], _ = v.Marshal()
+	// Version 2: the same draws, so the same keys and slots; the version
+	// and the MAC differ. NewVault writes it.
+	v2, _, _, err := NewVault(newDetRand(seed), SuiteAES256GCM, DefaultChunkSize, []byte(pass), MinKDF)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files["vault_v2.json"], _ = v2.Marshal()
 	k := DeriveKeys(master, v.Suite(), v.ChunkSize())
 	files["vault_vector.json"] = mustJSON(t, vaultVector{
 		Comment:  "vault.json made by NewVault(detRand(rand_seed), aes-gcm, 4 MiB, passphrase, MinKDF)",
@@ -102,6 +109,10 @@ func generateVectors(t *testing.T) map[string][]byte {
 		recs = append(recs, recordVector{hx(k.Meta[:]), int(kind), seq, seed, hx([]byte(p)), hx(sealed)})
 	}
 	files["records.json"] = mustJSON(t, recs)
+	files["keys_v2.json"] = mustJSON(t, map[string]string{
+		"comment":    "format 2 subkeys of the vault_vector.json master key",
+		"content_id": hx(k.ContentID[:]),
+	})
 	return files
 }
 
@@ -164,19 +175,23 @@ func TestVectors(t *testing.T) {
 			t.Errorf("%s: this code no longer produces the frozen vector", name)
 		}
 	}
-	t.Run("vault", checkVaultVector)
+	t.Run("vault", func(t *testing.T) { checkVaultVector(t, "vault.json", 1) })
+	t.Run("vault_v2", func(t *testing.T) { checkVaultVector(t, "vault_v2.json", 2) })
 	t.Run("objects", checkObjectVectors)
 	t.Run("records", checkRecordVectors)
 }
 
-func checkVaultVector(t *testing.T) {
+func checkVaultVector(t *testing.T, file string, version int) {
 	var vv vaultVector
 	if err := json.Unmarshal(readVector(t, "vault_vector.json"), &vv); err != nil {
 		t.Fatal(err)
 	}
-	v, err := ParseVault(readVector(t, "vault.json"))
+	v, err := ParseVault(readVector(t, file))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if v.Version() != version {
+		t.Errorf("%s: version %d, want %d", file, v.Version(), version)
 	}
 	m1, err := v.UnlockPassphrase([]byte(vv.Passphrase))
 	if err != nil {
