@@ -3,6 +3,7 @@ package tests
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -63,10 +64,7 @@ func (m *crashModel) fsynced(name string, v int) {
 // crashContent is size random bytes for name and nonce v.
 func crashContent(name string, v uint64, size int) []byte {
 	seed := sha256.Sum256([]byte(fmt.Sprintf("%s#%d", name, v)))
-	r := rand.NewChaCha8(seed)
-	b := make([]byte, size)
-	_, _ = r.Read(b)
-	return b
+	return pseudoRandom(binary.LittleEndian.Uint64(seed[:]), size)
 }
 
 // crashWriter rewrites random files until stop, in place (O_TRUNC) or by

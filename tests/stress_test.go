@@ -60,11 +60,7 @@ func (w *stressWorker) content() []byte {
 }
 
 func (w *stressWorker) randBytes(n int) []byte {
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte(w.r.Uint32())
-	}
-	return b
+	return pseudoRandom(w.r.Uint64(), n)
 }
 
 func (w *stressWorker) newName() string {

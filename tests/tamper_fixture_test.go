@@ -108,17 +108,7 @@ func writeTamperFixture(t *testing.T) *tamperFixture {
 }
 
 // tamperContent is n distinct pseudo-random bytes for one seed.
-func tamperContent(seed uint64, n int) []byte {
-	b := make([]byte, n)
-	x := seed*0x9e3779b97f4a7c15 + 1
-	for i := range b {
-		x ^= x << 13
-		x ^= x >> 7
-		x ^= x << 17
-		b[i] = byte(x)
-	}
-	return b
-}
+func tamperContent(seed uint64, n int) []byte { return pseudoRandom(seed, n) }
 
 // dumpBucket reads every object of store.
 func dumpBucket(t *testing.T, store remote.Store) bucketState {
