@@ -18,6 +18,7 @@ import (
 // phone mounts read-write at once; --force takes over from a live writer,
 // which is fenced and says so when it unmounts.
 func TestDevicesLease(t *testing.T) {
+	t.Parallel()
 	requireFUSE(t)
 	st := s3Store(t)
 	pass := []string{"SEALFS_PASSPHRASE=two devices one vault"}
@@ -116,6 +117,7 @@ func TestDevicesLease(t *testing.T) {
 // whose head was put back to an older commit, names both, and mounts it
 // after --accept-rollback.
 func TestDevicesRollback(t *testing.T) {
+	t.Parallel()
 	requireFUSE(t)
 	st := s3Store(t)
 	pass := []string{"SEALFS_PASSPHRASE=rollback detection"}

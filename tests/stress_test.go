@@ -388,6 +388,7 @@ func compareModel(t *testing.T, what, mnt string, m *stressModel) {
 // "sealfs check --read-data" finds no damage. SEALFS_STRESS_OPS sets the
 // operations per worker (default 1000).
 func TestStressMinIO(t *testing.T) {
+	t.Parallel()
 	requireFUSE(t)
 	const workers = 4
 	opsPer := 1000
