@@ -45,10 +45,7 @@ func (b *backup) marker(kind string) string {
 
 // content is n bytes: a marker, then pseudo-random bytes.
 func (b *backup) content(n int) []byte {
-	buf := make([]byte, n)
-	for i := range buf {
-		buf[i] = byte(b.rng.Uint32())
-	}
+	buf := pseudoRandom(b.rng.Uint64(), n)
 	copy(buf, b.marker("content"))
 	return buf
 }

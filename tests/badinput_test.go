@@ -30,6 +30,7 @@ func expectFail(t *testing.T, d *device, env []string, code int, want []string, 
 }
 
 func TestBadInputVault(t *testing.T) {
+	t.Parallel()
 	st := dirStore(t)
 	d := newDevice(t, "dev", nil)
 	pass := []string{"SEALFS_PASSPHRASE=the right passphrase"}
@@ -86,6 +87,7 @@ func TestBadInputVault(t *testing.T) {
 }
 
 func TestBadInputMountpoint(t *testing.T) {
+	t.Parallel()
 	requireFUSE(t)
 	st := dirStore(t)
 	d := newDevice(t, "dev", nil)
@@ -117,6 +119,7 @@ func TestBadInputMountpoint(t *testing.T) {
 }
 
 func TestBadInputS3(t *testing.T) {
+	t.Parallel()
 	srv := s3test.Server(t)
 	bucket := s3test.NewBucket(t)
 	creds := map[string]string{"AWS_ACCESS_KEY_ID": srv.AccessKey, "AWS_SECRET_ACCESS_KEY": srv.SecretKey,

@@ -18,6 +18,7 @@ import (
 // phone mounts read-write at once; --force takes over from a live writer,
 // which is fenced and says so when it unmounts.
 func TestDevicesLease(t *testing.T) {
+	t.Parallel()
 	requireFUSE(t)
 	st := s3Store(t)
 	pass := []string{"SEALFS_PASSPHRASE=two devices one vault"}
@@ -116,6 +117,7 @@ func TestDevicesLease(t *testing.T) {
 // whose head was put back to an older commit, names both, and mounts it
 // after --accept-rollback.
 func TestDevicesRollback(t *testing.T) {
+	t.Parallel()
 	requireFUSE(t)
 	st := s3Store(t)
 	pass := []string{"SEALFS_PASSPHRASE=rollback detection"}
@@ -170,14 +172,34 @@ func TestDevicesRollback(t *testing.T) {
 	d.ok(nil, "umount", mnt)
 }
 
-// waitFor polls cond until it holds, failing after a generous deadline (it
-// measures nothing: a slow machine only makes it wait longer).
+// waitFor polls cond until it holds (see waitUntil).
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
+	waitUntil(t, what, func() string {
+		if cond() {
+			return ""
+		}
+		return "not yet"
+	})
+}
+
+// waitDeadline bounds a wait for something that a healthy run sees within
+// a second or two, even under load: it measures nothing, a slow machine
+// only makes the test wait longer.
+const waitDeadline = 2 * time.Minute
+
+// waitUntil polls check until it returns "" (otherwise it says what is
+// still missing), failing with its last answer after waitDeadline.
+func waitUntil(t *testing.T, what string, check func() string) {
+	t.Helper()
+	deadline := time.Now().Add(waitDeadline)
+	for {
+		missing := check()
+		if missing == "" {
+			return
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+			t.Fatalf("timed out after %v waiting for %s: %s", waitDeadline, what, missing)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -1,7 +1,10 @@
 package tests
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -18,8 +21,13 @@ type fuzzTarget struct{ dir, name string }
 
 var fuzzFuncRE = regexp.MustCompile(`(?m)^func (Fuzz\w*)\(\w+ \*testing\.F\)`)
 
+// mustFuzz are the parsers the format depends on: a scan that misses one
+// of them is broken (an empty or shrunken list would check nothing).
+var mustFuzz = []string{"FuzzParseVault", "FuzzOpenObject", "FuzzDecodeHead", "FuzzDecodeBatch"}
+
 // findFuzzTargets scans every _test.go file of the module for Fuzz
-// functions, so a new parser's fuzz target runs here without a list to keep.
+// functions, so a new parser's fuzz target is checked here without a list
+// to keep, and fails unless it finds every one of mustFuzz.
 func findFuzzTargets(t *testing.T, root string) []fuzzTarget {
 	t.Helper()
 	var out []fuzzTarget
@@ -45,85 +53,96 @@ func findFuzzTargets(t *testing.T, root string) []fuzzTarget {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return out
-}
-
-// TestFuzzTargets runs every fuzz target of the module for a short while
-// (SEALFS_FUZZTIME, default 3s each; the go tool builds each package once
-// with coverage). A crash or a failure fails the test with the tool's output,
-// and the go tool keeps the failing input under the package's
-// testdata/fuzz/ so that plain "go test" reproduces it afterwards.
-func TestFuzzTargets(t *testing.T) {
-	fuzzTime := os.Getenv("SEALFS_FUZZTIME")
-	if fuzzTime == "" {
-		fuzzTime = "3s"
-	}
-	root, err := filepath.Abs("..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	targets := findFuzzTargets(t, root)
 	var names []string
-	for _, ft := range targets {
+	for _, ft := range out {
 		names = append(names, ft.name)
 	}
-	// The scan must find the parsers the format depends on; an empty or
-	// shrunken list would make this test pass without fuzzing anything.
-	for _, must := range []string{"FuzzParseVault", "FuzzOpenObject", "FuzzDecodeHead", "FuzzDecodeBatch"} {
+	for _, must := range mustFuzz {
 		if !slices.Contains(names, must) {
 			t.Fatalf("the scan found %v but not %s", names, must)
 		}
 	}
-	start := time.Now()
-	for _, ft := range targets {
-		rel, _ := filepath.Rel(root, ft.dir)
-		t.Run(rel+"/"+ft.name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-			defer cancel()
-			cmd := exec.CommandContext(ctx, "go", "test", "-run", "^$", "-fuzz", "^"+ft.name+"$",
-				"-fuzztime", fuzzTime, "./"+filepath.ToSlash(rel))
-			cmd.Dir = root
-			corpus := filepath.Join(ft.dir, "testdata", "fuzz", ft.name)
-			before := listDir(corpus)
-			out, err := cmd.CombinedOutput()
-			var found []string
-			for _, f := range listDir(corpus) {
-				if !slices.Contains(before, f) {
-					found = append(found, filepath.Join(corpus, f))
-				}
-			}
-			switch {
-			case len(found) > 0:
-				t.Fatalf("go test -fuzz %s ./%s found failing inputs %v:\n%s", ft.name, rel, found, out)
-			case err != nil && isDeadlineFlake(string(out)):
-				// golang/go#75804 (fixed in Go 1.27): at the end of
-				// -fuzztime the coordinator can report its own deadline
-				// as a failure. A real failure writes an input (above).
-				t.Logf("go test -fuzz %s: the Go 1.26 fuzztime deadline race, no failing input:\n%s", ft.name, out)
-			case err != nil:
-				t.Fatalf("go test -fuzz %s ./%s: %v\n%s", ft.name, rel, err, out)
-			case !strings.Contains(string(out), "ok "):
-				t.Fatalf("go test -fuzz %s: no success line in the output:\n%s", ft.name, out)
-			}
-		})
-	}
-	t.Logf("%d fuzz targets in %v", len(targets), time.Since(start).Round(time.Second))
-}
-
-// listDir names the files in dir (none if it does not exist).
-func listDir(dir string) []string {
-	ents, _ := os.ReadDir(dir)
-	var out []string
-	for _, e := range ents {
-		out = append(out, e.Name())
-	}
 	return out
 }
 
-// isDeadlineFlake reports whether out is the failure of golang/go#75804
-// and nothing else: the bare deadline error, no failing input, no panic.
-func isDeadlineFlake(out string) bool {
-	return strings.Contains(out, "\n    context deadline exceeded\n") &&
-		!strings.Contains(out, "Failing input") && !strings.Contains(out, "panic") &&
-		!strings.Contains(out, "Error")
+// moduleRoot is the module's directory and its import path.
+func moduleRoot(t *testing.T) (dir, path string) {
+	t.Helper()
+	dir, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mod, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, _, _ := strings.Cut(string(mod), "\n")
+	path, ok := strings.CutPrefix(strings.TrimSpace(first), "module ")
+	if !ok {
+		t.Fatalf("go.mod does not start with a module line: %q", first)
+	}
+	return dir, strings.TrimSpace(path)
+}
+
+// TestFuzzSeeds: every fuzz target of the module runs at least one seed
+// input (f.Add or testdata/fuzz) in plain "go test", and passes. CI runs
+// the seeds, not the fuzzer: without a seed a target would check nothing
+// there. Fuzzing proper (a coverage-instrumented build per package) is
+// tests/fuzz.sh.
+func TestFuzzSeeds(t *testing.T) {
+	t.Parallel()
+	root, module := moduleRoot(t)
+	targets := findFuzzTargets(t, root)
+	var names, pkgs []string
+	for _, ft := range targets {
+		rel, err := filepath.Rel(root, ft.dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, ft.name)
+		pkgs = append(pkgs, "./"+filepath.ToSlash(rel))
+	}
+	slices.Sort(names)
+	slices.Sort(pkgs)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	args := append([]string{"test", "-json", "-run", "^(" + strings.Join(slices.Compact(names), "|") + ")$"}, slices.Compact(pkgs)...)
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Dir = root
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go %s: %v\n%s%s", strings.Join(args, " "), err, stderr.Bytes(), out)
+	}
+	// seeds counts, per package and target, the seed inputs that passed.
+	seeds := map[string]int{}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var ev struct{ Action, Package, Test string }
+		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+			t.Fatalf("go test -json printed %q: %v", sc.Bytes(), err)
+		}
+		if target, _, sub := strings.Cut(ev.Test, "/"); sub && ev.Action == "pass" {
+			seeds[ev.Package+"."+target]++
+		}
+	}
+	for _, ft := range targets {
+		rel, _ := filepath.Rel(root, ft.dir)
+		key := module + "/" + filepath.ToSlash(rel) + "." + ft.name
+		if seeds[key] == 0 {
+			t.Errorf("%s runs no seed input in go test: add f.Add calls or files under %s",
+				key, filepath.Join(rel, "testdata", "fuzz", ft.name))
+		}
+	}
+	t.Logf("%d fuzz targets, %d seed inputs run", len(targets), sumValues(seeds))
+}
+
+func sumValues(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
 }

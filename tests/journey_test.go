@@ -71,11 +71,13 @@ func parseRecoveryKey(t *testing.T, out string) string {
 }
 
 func TestJourneyS3(t *testing.T) {
+	t.Parallel()
 	requireFUSE(t)
-	journey(t, s3Store(t), 500)
+	journey(t, s3Store(t), 200)
 }
 
 func TestJourneyDirectory(t *testing.T) {
+	t.Parallel()
 	requireFUSE(t)
 	journey(t, dirStore(t), 200)
 }

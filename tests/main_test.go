@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -18,7 +21,20 @@ import (
 // sealfsBin is the binary built once for all tests in this package.
 var sealfsBin string
 
+// parallelDefault is how many parallel tests run at once unless
+// -test.parallel says otherwise. go test's default is GOMAXPROCS (2 in
+// CI), which fits tests that compute in their own process; these mostly
+// wait for other processes (the sealfs mounts, MinIO, the kernel's FUSE
+// round trips), so more of them at once keep two cores busy.
+const parallelDefault = 4
+
 func TestMain(m *testing.M) {
+	flag.Parse()
+	explicit := false
+	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "test.parallel" })
+	if !explicit {
+		_ = flag.Set("test.parallel", strconv.Itoa(max(parallelDefault, runtime.GOMAXPROCS(0))))
+	}
 	dir, err := os.MkdirTemp("", "sealfs-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -2,14 +2,18 @@ package tests
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/sealfs/sealfs/crypt"
+	"github.com/sealfs/sealfs/fs/stage"
 	"github.com/sealfs/sealfs/remote/s3test"
 )
 
@@ -20,7 +24,9 @@ import (
 // was closed before the last commit attempt, and a second device reads
 // them all.
 func TestCrashDuringOutage(t *testing.T) {
-	st, p, pass, dev := initBehindProxy(t)
+	t.Parallel()
+	o := initBehindProxy(t)
+	st, p, pass, dev := o.st, o.proxy, o.pass, o.dev
 	flags := []string{"--commit-interval", "300ms", "--device", "phone"}
 	mnt := dev.mount(pass, st.location, flags...)
 	files := map[string][]byte{"msgstore.db": crashContent("db", 0, 5<<20+3)}
@@ -44,7 +50,9 @@ func TestCrashDuringOutage(t *testing.T) {
 	if err := os.Rename(filepath.Join(mnt, "msgstore.db.tmp"), filepath.Join(mnt, "msgstore.db")); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(2 * time.Second) // a few commit attempts: the intent is written
+	// Commit attempts fail while the bucket is down; each writes the
+	// intent first. Crash once one names every file as last written.
+	waitIntent(t, dev, o.keys(t), files)
 	kill9(t, mountPID(t, mnt))
 	detach(t, mnt)
 	staged, _ := filepath.Glob(filepath.Join(dev.cacheDir(), "sealfs", "*", "stage", "objects", "*"))
@@ -94,9 +102,15 @@ func TestCrashDuringOutage(t *testing.T) {
 // meantime, the next mount sets the files aside in a recovery folder,
 // names it, and merges nothing.
 func TestUnmountDuringOutage(t *testing.T) {
-	st, p, pass, phone := initBehindProxy(t)
-	flags := []string{"--device", "phone", "--fsync-timeout", "2s"}
-	mountArgs := func(mnt string) []string {
+	t.Parallel()
+	o := initBehindProxy(t)
+	st, p, pass, phone := o.st, o.proxy, o.pass, o.dev
+	// A short --fsync-timeout for the mounts unmounted while the bucket is
+	// down (umount gives up after 2 s without progress); the last mount,
+	// whose umount must succeed, keeps the default 60 s, so that an upload
+	// slowed by a busy machine is not taken for an outage.
+	outageFlags := []string{"--device", "phone", "--fsync-timeout", "2s"}
+	mountArgs := func(mnt string, flags []string) []string {
 		return append(append([]string{"mount", "--daemon"}, flags...), st.location, mnt)
 	}
 	// unmountDown writes name while the bucket is down and unmounts: the
@@ -118,10 +132,10 @@ func TestUnmountDuringOutage(t *testing.T) {
 		p.SetDown(false)
 	}
 
-	mnt := phone.mount(pass, st.location, flags...)
+	mnt := phone.mount(pass, st.location, outageFlags...)
 	first := []byte("a voice note recorded while the bucket was down")
 	unmountDown(mnt, "voice-1.opus", first)
-	r := phone.ok(pass, mountArgs(mnt)...)
+	r := phone.ok(pass, mountArgs(mnt, outageFlags)...)
 	if !strings.Contains(r.stderr, "committed the changes an earlier mount") {
 		t.Errorf("the next mount does not say it committed the staged changes: %s", r)
 	}
@@ -138,7 +152,7 @@ func TestUnmountDuringOutage(t *testing.T) {
 	writeFile(t, filepath.Join(lm, "laptop.txt"), []byte("written on the laptop"))
 	laptop.ok(nil, "umount", lm)
 
-	r = phone.ok(pass, mountArgs(mnt)...)
+	r = phone.ok(pass, mountArgs(mnt, []string{"--device", "phone"})...)
 	m := regexp.MustCompile(`set aside in (\S+/\.sealfs-recovered/[^,]+),`).FindStringSubmatch(r.stderr)
 	if m == nil {
 		t.Fatalf("the next mount does not name the recovery folder: %s", r)
@@ -155,16 +169,107 @@ func TestUnmountDuringOutage(t *testing.T) {
 	phone.ok(nil, "umount", mnt)
 }
 
-// initBehindProxy creates a vault on MinIO reached through a proxy the test
-// can cut, and the device "phone" that reaches it that way.
-func initBehindProxy(t *testing.T) (storeSetup, *s3test.Proxy, []string, *device) {
+// outageSetup is a vault on MinIO reached through a proxy the test can
+// cut, and the device "phone" that reaches it that way.
+type outageSetup struct {
+	st    storeSetup
+	proxy *s3test.Proxy
+	pass  []string
+	rk    string // the recovery key
+	dev   *device
+}
+
+func initBehindProxy(t *testing.T) *outageSetup {
 	requireFUSE(t)
-	st := s3Store(t)
+	o := &outageSetup{st: s3Store(t), pass: []string{"SEALFS_PASSPHRASE=outage passphrase"}}
 	srv := s3test.Server(t)
-	p := s3test.NewProxy(t, strings.TrimPrefix(srv.Endpoint, "http://"))
-	st.env["AWS_ENDPOINT_URL"] = "http://" + p.Addr()
-	pass := []string{"SEALFS_PASSPHRASE=outage passphrase"}
-	dev := newDevice(t, "phone", st.env)
-	dev.ok(pass, append(append([]string{"init"}, fastKDF...), st.location)...)
-	return st, p, pass, dev
+	o.proxy = s3test.NewProxy(t, strings.TrimPrefix(srv.Endpoint, "http://"))
+	o.st.env["AWS_ENDPOINT_URL"] = "http://" + o.proxy.Addr()
+	o.dev = newDevice(t, "phone", o.st.env)
+	out := o.dev.ok(o.pass, append(append([]string{"init"}, fastKDF...), o.st.location)...)
+	o.rk = parseRecoveryKey(t, out.stdout)
+	return o
+}
+
+// keys unlocks the vault with the recovery key (no Argon2), reading
+// vault.json from MinIO directly: the proxy may be down.
+func (o *outageSetup) keys(t *testing.T) *crypt.Keys {
+	t.Helper()
+	store := o.st.open(t)
+	defer store.Close()
+	data, _, err := store.Get(context.Background(), "vault.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := crypt.ParseVault(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rk, err := crypt.ParseRecoveryKey(o.rk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	master, err := v.UnlockRecovery(rk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return crypt.DeriveKeys(master, v.Suite(), v.ChunkSize())
+}
+
+// waitIntent waits until the device's staging area holds an intent that
+// names every file of want with its size, and every object the intent
+// names is staged: a crash from then on must lose none of them. It reads
+// a copy of the intent, never the live staging area (stage.Open cleans
+// up the directory it opens).
+func waitIntent(t *testing.T, d *device, keys *crypt.Keys, want map[string][]byte) {
+	t.Helper()
+	copyDir := t.TempDir()
+	waitUntil(t, "an intent naming every file and its staged objects", func() string {
+		return intentMissing(t, d, keys, copyDir, want)
+	})
+}
+
+// intentMissing says what the staged intent lacks ("" for nothing).
+func intentMissing(t *testing.T, d *device, keys *crypt.Keys, copyDir string, want map[string][]byte) string {
+	t.Helper()
+	stages, _ := filepath.Glob(filepath.Join(d.cacheDir(), "sealfs", "*", stage.DirName))
+	if len(stages) != 1 {
+		return fmt.Sprintf("%d staging areas", len(stages))
+	}
+	sealed, err := os.ReadFile(filepath.Join(stages[0], "intent"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return "no intent yet"
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(copyDir, stage.DirName), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(copyDir, stage.DirName, "intent"), sealed, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sd, err := stage.Open(copyDir, keys.Local, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := sd.ReadIntent()
+	if err != nil || in == nil {
+		t.Fatalf("the staged intent does not open: %v", err)
+	}
+	sizes := map[string]uint64{}
+	for _, f := range in.Files {
+		sizes[strings.TrimPrefix(f.Path, "/")] = f.Size
+	}
+	for name, data := range want {
+		if got, ok := sizes[name]; !ok || got != uint64(len(data)) {
+			return fmt.Sprintf("the intent has %s at %d bytes (listed: %v), want %d", name, got, ok, len(data))
+		}
+	}
+	for _, id := range in.Objects {
+		if _, err := os.Stat(filepath.Join(stages[0], "objects", id.String())); err != nil {
+			return fmt.Sprintf("object %s of the intent is not staged: %v", id, err)
+		}
+	}
+	return ""
 }

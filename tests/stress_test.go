@@ -60,11 +60,7 @@ func (w *stressWorker) content() []byte {
 }
 
 func (w *stressWorker) randBytes(n int) []byte {
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte(w.r.Uint32())
-	}
-	return b
+	return pseudoRandom(w.r.Uint64(), n)
 }
 
 func (w *stressWorker) newName() string {
@@ -392,6 +388,7 @@ func compareModel(t *testing.T, what, mnt string, m *stressModel) {
 // "sealfs check --read-data" finds no damage. SEALFS_STRESS_OPS sets the
 // operations per worker (default 1000).
 func TestStressMinIO(t *testing.T) {
+	t.Parallel()
 	requireFUSE(t)
 	const workers = 4
 	opsPer := 1000

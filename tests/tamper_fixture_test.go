@@ -37,6 +37,9 @@ type tamperFixture struct {
 	rk     string  // the recovery key
 	writer *device // the device that wrote everything and saw the newest head
 	keys   *crypt.Keys
+	// analyses of first, live and final, by name: read-only, shared by
+	// the cases (which run in parallel).
+	analyses map[string]*analysis
 	// first: after the first clean unmount. live: during the second mount,
 	// after two fsyncs, so head names journal batches on top of a snapshot
 	// (and the writer still holds the lease). final: after the second
@@ -99,26 +102,30 @@ func writeTamperFixture(t *testing.T) *tamperFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	master, err := v.UnlockPassphrase([]byte(strings.TrimPrefix(fx.pass[0], "SEALFS_PASSPHRASE=")))
+	rk, err := crypt.ParseRecoveryKey(fx.rk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	master, err := v.UnlockRecovery(rk) // no Argon2 in the test process
 	if err != nil {
 		t.Fatal(err)
 	}
 	fx.keys = crypt.DeriveKeys(master, v.Suite(), v.ChunkSize())
+	fx.analyses = map[string]*analysis{
+		"first": fx.analyze(t, fx.first), "live": fx.analyze(t, fx.live), "final": fx.analyze(t, fx.final),
+	}
 	return fx
 }
 
-// tamperContent is n distinct pseudo-random bytes for one seed.
-func tamperContent(seed uint64, n int) []byte {
-	b := make([]byte, n)
-	x := seed*0x9e3779b97f4a7c15 + 1
-	for i := range b {
-		x ^= x << 13
-		x ^= x >> 7
-		x ^= x << 17
-		b[i] = byte(x)
-	}
-	return b
+// recovery is the environment that unlocks the vault with its recovery
+// key: no Argon2 (0.4 s of CPU a run with the passphrase), for cases
+// whose checks all come after the unlock.
+func (fx *tamperFixture) recovery() []string {
+	return []string{"SEALFS_RECOVERY_KEY=" + fx.rk}
 }
+
+// tamperContent is n distinct pseudo-random bytes for one seed.
+func tamperContent(seed uint64, n int) []byte { return pseudoRandom(seed, n) }
 
 // dumpBucket reads every object of store.
 func dumpBucket(t *testing.T, store remote.Store) bucketState {

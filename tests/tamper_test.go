@@ -20,9 +20,12 @@ type tamperCase struct {
 	// refused: the mount must be refused, with one "sealfs: error:" line
 	// containing each fragment (case-insensitive).
 	refused    []string
-	readOnly   bool     // mount read-only (the live state's lease is held)
-	sameDevice bool     // mount on the writer device, which saw the newest head
-	recovery   bool     // unlock with the recovery key instead of the passphrase
+	readOnly   bool // mount read-only (the live state's lease is held)
+	sameDevice bool // mount on the writer device, which saw the newest head
+	// passphrase: unlock with the passphrase (Argon2 runs), as for
+	// vault.json whose KDF and slots are what the case edits; the other
+	// cases unlock with the recovery key (fx.recovery).
+	passphrase bool
 	mayRead    bool     // affected files may also read back right
 	flags      []string // more mount flags
 	wantFiles  string   // expected files if not those of base: "first"
@@ -113,7 +116,7 @@ var tamperCases = []tamperCase{
 		}, func(st bucketState, k []string) { st[k[0]], st[k[1]] = st[k[1]], st[k[0]] })},
 	{name: "data chunk: replaced by the older version of the rewritten file", base: "final",
 		edit: func(t *testing.T, fx *tamperFixture, a *analysis, st bucketState) []string {
-			old := fx.analyze(t, fx.first).ofFile["msgstore.db"][0]
+			old := fx.analyses["first"].ofFile["msgstore.db"][0]
 			cur := a.ofFile["msgstore.db"][0]
 			if old == cur || st[old] == nil {
 				t.Fatalf("the rewrite did not leave an older chunk (%s, %s)", old, cur)
@@ -131,7 +134,7 @@ var tamperCases = []tamperCase{
 		edit: onKey(snapKey, del)},
 	{name: "meta snapshot: replaced by an older snapshot", base: "final", refused: []string{"metadata"},
 		edit: func(t *testing.T, fx *tamperFixture, a *analysis, st bucketState) []string {
-			old := fx.analyze(t, fx.first).chainKey(t, "snap")
+			old := fx.analyses["first"].chainKey(t, "snap")
 			st[a.chainKey(t, "snap")] = bytes.Clone(st[old])
 			return nil
 		}},
@@ -173,21 +176,21 @@ var tamperCases = []tamperCase{
 		edit: onKey(fixed("lease"), flipAt(-3))},
 	{name: "lease: byte flipped (--force replaces it)", base: "final", flags: []string{"--force"},
 		edit: onKey(fixed("lease"), flipAt(-3))},
-	{name: "vault.json: byte flipped in the MAC", base: "final", refused: []string{"vault.json", "modified"},
+	{name: "vault.json: byte flipped in the MAC", base: "final", passphrase: true, refused: []string{"vault.json", "modified"},
 		edit: onKey(fixed("vault.json"), editVault(`"mac": "`, flipHex))},
-	{name: "vault.json: truncated", base: "final", refused: []string{"vault.json", "damaged"},
+	{name: "vault.json: truncated", base: "final", passphrase: true, refused: []string{"vault.json", "damaged"},
 		edit: onKey(fixed("vault.json"), truncTo(100))},
-	{name: "vault.json: replaced by 16 MiB of junk", base: "final", refused: []string{"vault.json"},
+	{name: "vault.json: replaced by 16 MiB of junk", base: "final", passphrase: true, refused: []string{"vault.json"},
 		edit: onKey(fixed("vault.json"), func(st bucketState, k string) { st[k] = tamperContent(98, 16<<20) })},
-	{name: "vault.json: deleted", base: "final", refused: []string{"no sealfs vault"},
+	{name: "vault.json: deleted", base: "final", passphrase: true, refused: []string{"no sealfs vault"},
 		edit: onKey(fixed("vault.json"), del)},
-	{name: "vault.json: argon2id memory lowered below the minimum", base: "final", refused: []string{"memory", "minimum"},
+	{name: "vault.json: argon2id memory lowered below the minimum", base: "final", passphrase: true, refused: []string{"memory", "minimum"},
 		edit: onKey(fixed("vault.json"), editVault(`"memory_mib": `, func(string) string { return "8" }))},
-	{name: "vault.json: argon2id time raised (passphrase)", base: "final", refused: []string{"passphrase"},
+	{name: "vault.json: argon2id time raised (passphrase)", base: "final", passphrase: true, refused: []string{"passphrase"},
 		edit: onKey(fixed("vault.json"), editVault(`"time": `, func(string) string { return "3" }))},
-	{name: "vault.json: argon2id time raised (recovery key)", base: "final", refused: []string{"vault.json", "modified"}, recovery: true,
+	{name: "vault.json: argon2id time raised (recovery key)", base: "final", refused: []string{"vault.json", "modified"},
 		edit: onKey(fixed("vault.json"), editVault(`"time": `, func(string) string { return "3" }))},
-	{name: "vault.json: chunk size edited", base: "final", refused: []string{"vault.json", "modified"},
+	{name: "vault.json: chunk size edited", base: "final", passphrase: true, refused: []string{"vault.json", "modified"},
 		edit: onKey(fixed("vault.json"), editVault(`"chunk_size": `, func(string) string { return "65536" }))},
 	{name: "snapshot catalog record: byte flipped", base: "final", damaged: "snapshots/",
 		edit: func(t *testing.T, fx *tamperFixture, a *analysis, st bucketState) []string {
@@ -233,15 +236,17 @@ func flipHex(s string) string {
 // check --read-data" then names exactly those files. Last, an app writes
 // into files with a damaged chunk (writeIntoDamage).
 func TestTamper(t *testing.T) {
+	t.Parallel()
 	requireFUSE(t)
 	fx := writeTamperFixture(t)
 	bases := map[string]bucketState{"first": fx.first, "live": fx.live, "final": fx.final}
 	files := map[string]map[string][]byte{"first": fx.firstFiles, "live": fx.liveFiles, "final": fx.finalFiles}
 	for _, tc := range tamperCases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel() // each case has its own bucket and device
 			base := bases[tc.base]
 			st := base.clone()
-			affected := tc.edit(t, fx, fx.analyze(t, base), st)
+			affected := tc.edit(t, fx, fx.analyses[tc.base], st)
 			loc := fx.upload(t, st)
 
 			dev := newDevice(t, "reader", fx.env)
@@ -252,9 +257,9 @@ func TestTamper(t *testing.T) {
 			if tc.sameDevice {
 				flags = append(flags, "--cache-dir", fx.writerState(t))
 			}
-			unlock := fx.pass
-			if tc.recovery {
-				unlock = []string{"SEALFS_RECOVERY_KEY=" + fx.rk}
+			unlock := fx.recovery()
+			if tc.passphrase {
+				unlock = fx.pass
 			}
 			if tc.refused != nil {
 				expectRefused(t, tc.name, dev, unlock, loc, flags, tc.refused)
@@ -271,7 +276,10 @@ func TestTamper(t *testing.T) {
 		})
 	}
 	for _, wc := range writeIntoDamage {
-		t.Run(wc.name, func(t *testing.T) { writeIntoDamaged(t, fx, wc) })
+		t.Run(wc.name, func(t *testing.T) {
+			t.Parallel()
+			writeIntoDamaged(t, fx, wc)
+		})
 	}
 }
 

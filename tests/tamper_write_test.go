@@ -57,11 +57,11 @@ var writeIntoDamage = []writeCase{
 // EIO: the damage is never papered over with zeros or stale bytes.
 func writeIntoDamaged(t *testing.T, fx *tamperFixture, wc writeCase) {
 	st := fx.final.clone()
-	k := fx.analyze(t, fx.final).ofFile[wc.file][wc.chunk]
+	k := fx.analyses["final"].ofFile[wc.file][wc.chunk]
 	st[k] = flipByte(st[k], wc.at(len(st[k])))
 	loc := fx.upload(t, st)
 	dev := newDevice(t, "reader", fx.env)
-	mnt := dev.mount(fx.pass, loc)
+	mnt := dev.mount(fx.recovery(), loc)
 	old := fx.finalFiles[wc.file]
 	f, err := os.OpenFile(filepath.Join(mnt, wc.file), os.O_RDWR, 0)
 	if err != nil {
@@ -85,7 +85,7 @@ func writeIntoDamaged(t *testing.T, fx *tamperFixture, wc writeCase) {
 		t.Fatalf("%s: the mount is still there after umount: %s", wc.name, r)
 	}
 	other := newDevice(t, "new device", fx.env)
-	mnt = other.mount(fx.pass, loc, "--read-only")
+	mnt = other.mount(fx.recovery(), loc, "--read-only")
 	if err := readEither(filepath.Join(mnt, wc.file), old, next); err != nil {
 		t.Errorf("%s: new device: %v", wc.name, err)
 	}
