@@ -12,37 +12,58 @@ import (
 	"github.com/sealfs/sealfs/fs/meta"
 )
 
-// publish makes f's current content part of the tree, atomically: it
-// freezes every unpublished chunk, waits until all of them are in the
-// store, then applies size and extents with one Tree.SetFileData. Writes
-// that arrive meanwhile stay pending for the next publish.
+// pubMode says which content of a file a publish applies.
+type pubMode int
+
+const (
+	// pubCurrent: the content as of now (fsync(2) of the file, syncfs,
+	// unmount): the caller asked for it.
+	pubCurrent pubMode = iota
+	// pubClosed: the content as of the file's last close (a commit, a
+	// named snapshot). A file open and changed since its close keeps the
+	// content published before: publishing the current one could commit
+	// a version that is still being written (a torn file after a crash).
+	pubClosed
+	// pubBackground: pubClosed after close(2); nobody waits for it, so
+	// small files may linger to be packed together (pack.go).
+	pubBackground
+)
+
+// publish makes f's content part of the tree, atomically: it freezes
+// every unpublished chunk of that content, waits until all of them are in
+// the store, then applies size and extents with one Tree.SetFileData.
+// Writes that arrive meanwhile stay pending for the next publish.
 //
-// A background publish (after close(2), ctx marked closedKey) publishes
-// the content as of that close, never a later one: if the file was
-// changed again before it ran, it publishes the snapshot the first change
-// took (file.snap), or nothing when a later publish has superseded that.
-// Publishing the current content instead could commit a version that is
-// still being written (a torn file after a crash).
-func (fs *Vault) publish(ctx context.Context, f *file) error {
+// With pubClosed and pubBackground it publishes the content as of the
+// last close, never a later one: if the file was changed again since, it
+// publishes the snapshot the first change took (file.snap), or nothing
+// when a later publish has superseded that.
+func (fs *Vault) publish(ctx context.Context, f *file, mode pubMode) error {
 	f.pubMu.Lock()
 	defer f.pubMu.Unlock()
 
-	_, bg := ctx.Value(closedKey{}).(bool)
 	f.wmu.Lock()
 	f.mu.Lock()
 	f.queued = false
 	snap := f.snap
 	f.snap = nil
-	if snap == nil && (!f.dirty || f.gone || bg && !f.closed) {
-		f.mu.Unlock()
-		f.wmu.Unlock()
-		return nil
+	if snap == nil {
+		// Changed since its close (closed is false) and not published
+		// by a change-time snapshot: in progress, unless nobody has it
+		// open (a truncate(2) by path) and a commit asks.
+		inProgress := !f.closed && (mode == pubBackground || mode == pubClosed && f.opens > 0)
+		if !f.dirty || f.gone || mode != pubCurrent && inProgress {
+			f.mu.Unlock()
+			f.wmu.Unlock()
+			return nil
+		}
 	}
-	if snap == nil || !bg {
+	if snap == nil || mode == pubCurrent {
 		snap = f.snapshotLocked() // the current content
 	}
 	f.mu.Unlock()
 	f.wmu.Unlock()
+	bg := mode == pubBackground
 	if !bg {
 		fs.up.pack.flush() // an fsync or a commit waits: do not linger
 	}
@@ -175,10 +196,6 @@ func (f *file) changingLocked() {
 	}
 }
 
-// closedKey marks the context of a publish after close(2): nobody waits
-// for it, so small files may linger to be packed together (pack.go).
-type closedKey struct{}
-
 // publishAsync publishes f in the background (close(2) does not wait):
 // its content as of now, even if it changes before the publish runs.
 func (fs *Vault) publishAsync(f *file) {
@@ -196,7 +213,7 @@ func (fs *Vault) publishAsync(f *file) {
 	f.queued = true
 	f.mu.Unlock()
 	fs.bg.Go(func() {
-		err := fs.publish(context.WithValue(fs.ctx, closedKey{}, true), f)
+		err := fs.publish(fs.ctx, f, pubBackground)
 		if err != nil {
 			fs.log.Error("background publish failed; will retry", "inode", uint64(f.ino), "err", err)
 			f.mu.Lock()
@@ -214,7 +231,7 @@ func (fs *Vault) fsync(ctx context.Context, f *file) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, fs.opts.FsyncTimeout)
 	defer cancel()
-	err := fs.publish(ctx, f)
+	err := fs.publish(ctx, f, pubCurrent)
 	if err == nil {
 		err = fs.commit(ctx)
 	}
@@ -236,7 +253,7 @@ func (fs *Vault) commit(ctx context.Context) error {
 	// Publish without blocking renames first; then block them (nsMu) only
 	// for what was closed or renamed meanwhile, and for the commit itself.
 	for range 2 {
-		if err := fs.publishAll(ctx, fs.dirtyFiles(true)); err != nil {
+		if err := fs.publishAll(ctx, fs.dirtyFiles(true), pubClosed); err != nil {
 			return err
 		}
 	}
@@ -245,7 +262,7 @@ func (fs *Vault) commit(ctx context.Context) error {
 	}
 	fs.nsMu.Lock()
 	defer fs.nsMu.Unlock()
-	if err := fs.publishAll(ctx, fs.dirtyFiles(true)); err != nil {
+	if err := fs.publishAll(ctx, fs.dirtyFiles(true), pubClosed); err != nil {
 		return err
 	}
 	if !fs.tree.Dirty() {
@@ -300,11 +317,11 @@ func (fs *Vault) committed(h meta.Head) {
 }
 
 // publishAll publishes files in parallel.
-func (fs *Vault) publishAll(ctx context.Context, files []*file) error {
+func (fs *Vault) publishAll(ctx context.Context, files []*file, mode pubMode) error {
 	errs := make([]error, len(files))
 	var wg sync.WaitGroup
 	for i, f := range files {
-		wg.Go(func() { errs[i] = fs.publish(ctx, f) })
+		wg.Go(func() { errs[i] = fs.publish(ctx, f, mode) })
 	}
 	wg.Wait()
 	return errors.Join(errs...)
@@ -353,7 +370,7 @@ func (fs *Vault) Sync(ctx context.Context) error {
 	if fs.opts.ReadOnly {
 		return nil
 	}
-	if err := fs.publishAll(ctx, fs.dirtyFiles(false)); err != nil {
+	if err := fs.publishAll(ctx, fs.dirtyFiles(false), pubCurrent); err != nil {
 		return err
 	}
 	return fs.commit(ctx)

@@ -169,24 +169,31 @@ func (v *Vault) mkdirPath(p string) (meta.Ino, error) {
 }
 
 // create opens p for writing, creating it (and its parents) or
-// truncating it, as os.Create does.
+// truncating it, as os.Create does: open, then truncate through the open
+// file, in the order the kernel sends them for O_TRUNC.
 func (v *Vault) create(p string) (*File, error) {
 	dir, err := v.mkdirPath(path.Dir("/" + p))
 	if err != nil {
 		return nil, err
 	}
 	in, err := v.Lookup(dir, path.Base(p))
-	switch {
-	case errors.Is(err, syscall.ENOENT):
+	exists := err == nil
+	if errors.Is(err, syscall.ENOENT) {
 		in, err = v.Create(dir, path.Base(p), syscall.S_IFREG|0o644, 0, 0)
-	case err == nil:
-		size := uint64(0)
-		_, err = v.SetAttr(context.Background(), in.Ino, meta.SetAttrIn{Size: &size})
 	}
 	if err != nil {
 		return nil, err
 	}
-	return v.OpenFile(in.Ino, syscall.O_RDWR)
+	f, err := v.OpenFile(in.Ino, syscall.O_RDWR)
+	if err != nil || !exists {
+		return f, err
+	}
+	size := uint64(0)
+	if _, err := v.SetAttr(context.Background(), in.Ino, meta.SetAttrIn{Size: &size}); err != nil {
+		f.Release()
+		return nil, err
+	}
+	return f, nil
 }
 
 // writeFile is os.WriteFile on the vault: create or truncate, write, close.

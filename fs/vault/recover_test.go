@@ -139,7 +139,7 @@ func crashAfterUploads(t *testing.T, v *testVault, mem remote.Store, committed, 
 	ok(t, errors.Join(err, partial.Flush()))
 	partial.Release()
 	writeFiles(t, fsys, staged)
-	ok(t, fsys.publishAll(context.Background(), fsys.dirtyFiles(false)))
+	ok(t, fsys.publishAll(context.Background(), fsys.dirtyFiles(false), pubCurrent))
 	fsys.saveIntent()
 	copyDir := filepath.Join(t.TempDir(), "cache")
 	if out, err := exec.Command("cp", "-a", cache, copyDir).CombinedOutput(); err != nil {

@@ -54,7 +54,7 @@ func (fs *Vault) snapshotLocked(ctx context.Context, strict bool) (history.Snaps
 	}
 	fs.nsMu.Lock()
 	defer fs.nsMu.Unlock()
-	if err := fs.publishAll(ctx, fs.dirtyFiles(true)); err != nil {
+	if err := fs.publishAll(ctx, fs.dirtyFiles(true), pubClosed); err != nil {
 		return history.Snapshot{}, err
 	}
 	if fs.tree.Dirty() {
