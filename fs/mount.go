@@ -132,8 +132,12 @@ func mountOptions(v *vault.Vault) fuse.MountOptions {
 		// back to writev on every such read).
 		DisableSplice: true,
 	}
+	// Device nodes and set-user-ID bits in a backup never act on this
+	// machine (what the kernel imposes on mounts by other users than
+	// root anyway).
+	o.DirectMountFlags = syscall.MS_NODEV | syscall.MS_NOSUID
 	if v.ReadOnly() {
-		o.DirectMountFlags = syscall.MS_RDONLY
+		o.DirectMountFlags |= syscall.MS_RDONLY
 	}
 	if v.Following() {
 		// Files are opened with direct I/O (see openFlags); this keeps

@@ -86,14 +86,13 @@ func (n *Node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.En
 	return n.child(ctx, in, out), 0
 }
 
-// Mknod creates regular files only: sealfs stores backups, not devices,
-// FIFOs or sockets.
+// Mknod creates regular files, FIFOs, sockets (bind(2)) and device
+// nodes: a backup made with rsync -a, tar or cp -a holds them all. Their
+// metadata is stored like any inode's; the mount is nodev, so a device
+// node in it never opens the device.
 func (n *Node) Mknod(ctx context.Context, name string, mode, dev uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
-	if mode&syscall.S_IFMT != syscall.S_IFREG && mode&syscall.S_IFMT != 0 {
-		return nil, syscall.EPERM
-	}
 	uid, gid := caller(ctx)
-	in, err := n.v.Create(n.ino, name, mode&^syscall.S_IFMT|syscall.S_IFREG, uid, gid)
+	in, err := n.v.Mknod(n.ino, name, mode, dev, uid, gid)
 	if err != nil {
 		return nil, toErrno(err)
 	}

@@ -34,6 +34,7 @@ func fillAttr(out *fuse.Attr, in meta.Inode) {
 	out.Nlink = in.Nlink
 	out.Owner = fuse.Owner{Uid: in.Uid, Gid: in.Gid}
 	out.Size = in.Size
+	out.Rdev = in.Rdev
 	if in.Mode&syscall.S_IFMT == syscall.S_IFLNK {
 		out.Size = uint64(len(in.Target))
 	}

@@ -30,13 +30,16 @@ func (l *Log) SnapshotRef() ObjectRef {
 }
 
 // Chain returns the refs of every metadata object the current head names:
-// its snapshot first, then the journal batches in commit order.
+// its checkpoint first, then the journal batches stored as objects, in
+// commit order (inline batches are in the head, not objects).
 func (l *Log) Chain() []ObjectRef {
 	l.hmu.Lock()
 	defer l.hmu.Unlock()
 	out := []ObjectRef{l.head.snapshot.public()}
 	for _, r := range l.head.journal {
-		out = append(out, r.public())
+		if r.inline == "" {
+			out = append(out, r.public())
+		}
 	}
 	return out
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/sealfs/sealfs/crypt"
 	"github.com/sealfs/sealfs/remote"
 )
 
@@ -92,7 +93,7 @@ func BenchmarkEncodeSnapshot100k(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		tr.mu.Lock()
-		tr.encodeSnapshotLocked(1)
+		tr.encodeSnapshotLocked(1, crypt.SuiteAES256GCM)
 		tr.mu.Unlock()
 	}
 }

@@ -38,7 +38,9 @@ func (l *Log) CleanupKeep(ctx context.Context, keep func(key string) bool) error
 	}
 	live := map[string]bool{h.snapshot.key: true}
 	for _, r := range h.journal {
-		live[r.key] = true
+		if r.inline == "" {
+			live[r.key] = true
+		}
 	}
 	cutoff := time.Now().Add(-l.opts.CleanupGrace)
 	var dead []string

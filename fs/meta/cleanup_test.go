@@ -28,7 +28,7 @@ func TestCleanup(t *testing.T) {
 	ctx := context.Background()
 	mem := remote.NewMemory()
 	f := faults.New(mem)
-	fx, l := newVault(t, f, LogOptions{SnapshotEvery: 2, CleanupGrace: time.Nanosecond})
+	fx, l := newVault(t, f, LogOptions{SnapshotEvery: 2, CleanupGrace: time.Nanosecond, NoInline: true})
 	for i := range 7 {
 		must(t)(fx.t.Create(RootIno, "n"+itoa(i), 0o644, 0, 0, 10))
 		if _, err := l.Commit(ctx, fx.t); err != nil {

@@ -60,7 +60,7 @@ func (l *Log) commit(ctx context.Context, t *Tree, snapshot bool) (Head, error) 
 	if !snapshot && !t.Dirty() {
 		return l.Head(), nil
 	}
-	snapshot = snapshot || len(l.head.journal) >= l.opts.SnapshotEvery || l.journalBytes > l.snapBytes
+	snapshot = snapshot || len(l.head.journal) >= l.opts.SnapshotEvery || l.journalBytes > max(l.snapBytes, minJournalBytes)
 	seq := l.head.seq + 1
 	var ops []*op
 	var encoded []byte
@@ -71,7 +71,7 @@ func (l *Log) commit(ctx context.Context, t *Tree, snapshot bool) (Head, error) 
 		t.mu.Lock()
 		ops, next = t.pend.ops, t.next
 		t.pend = journal{}
-		encoded = t.encodeSnapshotLocked(seq)
+		encoded = t.encodeSnapshotLocked(seq, l.k.Suite)
 		t.mu.Unlock()
 	} else {
 		ops, next = t.takePending()
@@ -103,11 +103,15 @@ func (l *Log) publish(ctx context.Context, t *Tree, ops []*op, snapshot bool, se
 		kind, ext = crypt.KindSnapshot, layout.SnapshotExt
 	}
 	sealed, err := sealBatch(l.opts.Rand, l.k, kind, seq, encoded)
+	// A small journal batch rides in the head (one PUT per commit); a
+	// checkpoint is always an object, which named snapshots refer to.
+	inline := err == nil && !snapshot && !l.opts.NoInline && len(sealed) <= maxInlineBatch &&
+		l.head.inlineBytes()+len(sealed) <= maxInlineTotal
 	var key string
-	if err == nil {
+	if err == nil && !inline {
 		key, err = metaKey(l.opts.Rand, seq, ext)
 	}
-	if err == nil {
+	if err == nil && !inline {
 		// Create-only: a key is never overwritten, whatever went wrong before.
 		_, err = l.s.Put(ctx, key, sealed, remote.PutOptions{IfNoneMatch: true})
 	}
@@ -116,9 +120,13 @@ func (l *Log) publish(ctx context.Context, t *Tree, ops []*op, snapshot bool, se
 		return l.Head(), err
 	}
 	rec := l.head
+	rec.version, rec.suite, rec.chunk = headVersion, l.k.Suite, uint64(l.k.ChunkSize)
 	rec.seq, rec.time = seq, time.Now().UnixNano()
 	rec.device, rec.mountID, rec.nextIno = l.opts.Device, l.opts.MountID, next
 	r := ref{seq: seq, key: key, hash: hashOf(sealed)}
+	if inline {
+		r.inline = string(sealed)
+	}
 	if snapshot {
 		rec.snapshot, rec.journal = r, nil
 	} else {
@@ -129,7 +137,7 @@ func (l *Log) publish(ctx context.Context, t *Tree, ops []*op, snapshot bool, se
 		t.putBack(ops)
 		return l.Head(), err
 	}
-	l.opts.Logger.Debug("meta: committed", "seq", seq, "ops", len(ops), "bytes", len(sealed), "snapshot", snapshot)
+	l.opts.Logger.Debug("meta: committed", "seq", seq, "ops", len(ops), "bytes", len(sealed), "snapshot", snapshot, "inline", inline)
 	return l.Head(), nil
 }
 

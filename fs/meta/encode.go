@@ -8,41 +8,81 @@ import (
 	"github.com/sealfs/sealfs/fs/internal/wire"
 )
 
-// batchVersion is the first byte of every encoded batch and snapshot. A
-// change of the encoding bumps it; old versions stay readable.
-const batchVersion = 1
+// Batch versions: the first byte of every encoded batch and checkpoint. A
+// change of the encoding bumps it; old versions stay readable. Writers
+// write batchVersion; version 1 is what format-1 vaults hold.
+const (
+	batchVersion1 = 1
+	batchVersion2 = 2
+	batchVersion  = batchVersion2
+)
 
-// batch is the payload of a journal batch or a snapshot record (before
+// opInode2 is the wire kind of an inode in version-2 batches: opInode's
+// fields, then uvarint rdev, for every file type (special files too).
+// Decoded, it is an opInode.
+const opInode2 opKind = 8
+
+// batch is the payload of a journal batch or a checkpoint record (before
 // compression and sealing):
 //
-//	version(1) || kind(1) || uvarint seq || prev(32) || uvarint nops || ops
+//	version(1) || kind(1) || uvarint seq || prev(32) ||
+//	[version 2 checkpoints: suite(1) || uvarint chunk size] ||
+//	uvarint nops || ops
 //
-// kind is crypt.KindJournal or crypt.KindSnapshot; prev is the SHA-256 of
-// the previous sealed batch or snapshot of the chain (all zero in a
-// snapshot). Each op is one kind byte followed by its fields (see encodeOp
-// and docs/FORMAT.md). Integers are minimal varints (zigzag for times);
+// kind is crypt.KindJournal or crypt.KindSnapshot (a checkpoint: the
+// whole tree); prev is the SHA-256 of the previous sealed batch or
+// checkpoint of the chain (all zero in a checkpoint). A version-2
+// checkpoint names the cipher suite and chunk size the tree was written
+// with, so that a tree is never read with other parameters than its own.
+// Each op is one kind byte followed by its fields (see encodeOp and
+// docs/FORMAT.md). Integers are minimal varints (zigzag for times);
 // strings are uvarint length || bytes.
 type batch struct {
-	kind crypt.RecordKind
-	seq  uint64
-	prev [32]byte
-	ops  []*op
+	version byte // 0 = batchVersion
+	kind    crypt.RecordKind
+	seq     uint64
+	prev    [32]byte
+	suite   crypt.Suite // version-2 checkpoints
+	chunk   uint64      // version-2 checkpoints
+	ops     []*op
+}
+
+func (b *batch) ver() byte {
+	if b.version == 0 {
+		return batchVersion
+	}
+	return b.version
 }
 
 // encodeBatch appends the encoding of b to dst.
 func encodeBatch(dst []byte, b *batch) []byte {
-	dst = append(dst, batchVersion, byte(b.kind))
-	dst = binary.AppendUvarint(dst, b.seq)
-	dst = append(dst, b.prev[:]...)
+	dst = encodeBatchHeader(dst, b)
 	dst = binary.AppendUvarint(dst, uint64(len(b.ops)))
 	for _, o := range b.ops {
-		dst = encodeOp(dst, o)
+		dst = encodeOp(dst, o, b.ver())
 	}
 	return dst
 }
 
-func encodeOp(dst []byte, o *op) []byte {
-	dst = append(dst, byte(o.kind))
+// encodeBatchHeader appends everything before the op count.
+func encodeBatchHeader(dst []byte, b *batch) []byte {
+	dst = append(dst, b.ver(), byte(b.kind))
+	dst = binary.AppendUvarint(dst, b.seq)
+	dst = append(dst, b.prev[:]...)
+	if b.ver() >= batchVersion2 && b.kind == crypt.KindSnapshot {
+		dst = append(dst, byte(b.suite))
+		dst = binary.AppendUvarint(dst, b.chunk)
+	}
+	return dst
+}
+
+// encodeOp appends one op as batch version v encodes it.
+func encodeOp(dst []byte, o *op, v byte) []byte {
+	kind := o.kind
+	if kind == opInode && v >= batchVersion2 {
+		kind = opInode2
+	}
+	dst = append(dst, byte(kind))
 	switch o.kind {
 	case opInode:
 		a := &o.attr
@@ -51,6 +91,11 @@ func encodeOp(dst []byte, o *op) []byte {
 		dst = binary.AppendVarint(dst, a.Mtime)
 		dst = binary.AppendVarint(dst, a.Ctime)
 		dst = appendString(dst, o.target)
+		if kind == opInode2 {
+			dst = binary.AppendUvarint(dst, uint64(a.Rdev))
+		} else if a.Rdev != 0 || !legacyType(a.Mode) {
+			panic("meta: internal error: a special file in a version-1 batch")
+		}
 	case opLink:
 		dst = binary.AppendUvarint(dst, uint64(o.parent))
 		dst = appendString(dst, o.name)
@@ -99,10 +144,11 @@ func appendString(dst []byte, s string) []byte {
 // errCorrupt, so accepted input re-encodes to exactly the same bytes.
 func decodeBatch(data []byte) (*batch, error) {
 	r := newReader(data)
-	if v := r.Byte(); v != batchVersion {
+	v := r.Byte()
+	if v != batchVersion1 && v != batchVersion2 {
 		return nil, corrupt("batch version %d", v)
 	}
-	b := &batch{kind: crypt.RecordKind(r.Byte()), seq: r.Uvarint()}
+	b := &batch{version: v, kind: crypt.RecordKind(r.Byte()), seq: r.Uvarint()}
 	if b.kind != crypt.KindJournal && b.kind != crypt.KindSnapshot {
 		return nil, corrupt("batch kind %d", b.kind)
 	}
@@ -110,13 +156,19 @@ func decodeBatch(data []byte) (*batch, error) {
 	if b.kind == crypt.KindSnapshot && b.prev != [32]byte{} {
 		return nil, corrupt("snapshot with a previous hash")
 	}
+	if v >= batchVersion2 && b.kind == crypt.KindSnapshot {
+		b.suite, b.chunk = crypt.Suite(r.Byte()), r.Uvarint()
+		if r.Err() == nil && (b.chunk == 0 || b.chunk > crypt.MaxObjectSize) {
+			r.Fail("chunk size %d", b.chunk)
+		}
+	}
 	n := r.Count(2)
 	b.ops = make([]*op, 0, n)
 	for range n {
 		if r.Err() != nil {
 			break
 		}
-		b.ops = append(b.ops, r.op())
+		b.ops = append(b.ops, r.op(v))
 	}
 	if err := r.Finish(); err != nil {
 		return nil, err
@@ -157,11 +209,21 @@ func (r *reader) xattrName() string {
 	return s
 }
 
-func (r *reader) op() *op {
+func (r *reader) op(v byte) *op {
 	o := &op{kind: opKind(r.Byte())}
+	switch {
+	case o.kind == opInode && v == batchVersion1:
+		r.inode(o, false)
+		return o
+	case o.kind == opInode2 && v >= batchVersion2:
+		o.kind = opInode
+		r.inode(o, true)
+		return o
+	case o.kind == opInode || o.kind == opInode2:
+		r.Fail("op %d in a version-%d batch", o.kind, v)
+		return o
+	}
 	switch o.kind {
-	case opInode:
-		r.inode(o)
 	case opLink:
 		o.parent, o.name, o.ino = r.ino(), r.name(), r.ino()
 	case opUnlink:
@@ -181,19 +243,27 @@ func (r *reader) op() *op {
 	return o
 }
 
-func (r *reader) inode(o *op) {
+// inode reads an opInode (v2: an opInode2, with rdev and special types).
+func (r *reader) inode(o *op, v2 bool) {
 	o.ino = r.ino()
 	a := &o.attr
 	a.Mode, a.Uid, a.Gid, a.Size, a.Nlink = r.U32(), r.U32(), r.U32(), r.Uvarint(), r.U32()
 	a.Atime, a.Mtime, a.Ctime = r.Varint(), r.Varint(), r.Varint()
 	o.target = r.String(MaxSymlinkLen)
+	if v2 {
+		a.Rdev = r.U32()
+	}
 	if r.Err() != nil {
 		return
 	}
 	typ := a.Mode & syscall.S_IFMT
 	switch {
-	case a.Mode&^(syscall.S_IFMT|0o7777) != 0 || typ != syscall.S_IFREG && typ != syscall.S_IFDIR && typ != syscall.S_IFLNK:
+	case a.Mode&^(syscall.S_IFMT|0o7777) != 0 || !validType(a.Mode) || !v2 && !legacyType(a.Mode):
 		r.Fail("mode %o", a.Mode)
+	case a.Rdev != 0 && !isDevice(a.Mode):
+		r.Fail("rdev on mode %o", a.Mode)
+	case a.Size != 0 && isSpecial(a.Mode):
+		r.Fail("size %d on mode %o", a.Size, a.Mode)
 	case (typ == syscall.S_IFLNK) != (o.target != ""):
 		r.Fail("symlink target on mode %o", a.Mode)
 	case a.Size > MaxFileSize || typ == syscall.S_IFLNK && a.Size != uint64(len(o.target)):

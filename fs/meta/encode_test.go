@@ -37,6 +37,44 @@ func withOp(empty []byte, raw ...byte) []byte {
 	return append(append(empty[:len(empty)-1:len(empty)-1], 1), raw...)
 }
 
+// TestEncodeSpecialFiles: version-2 batches carry every file type with its
+// rdev; version-1 batches (format-1 vaults) still decode and re-encode to
+// the same bytes.
+func TestEncodeSpecialFiles(t *testing.T) {
+	ops := []*op{
+		{kind: opInode, ino: 2, attr: Attr{Mode: syscall.S_IFIFO | 0o640, Uid: 7, Nlink: 1, Mtime: 5}},
+		{kind: opInode, ino: 3, attr: Attr{Mode: syscall.S_IFCHR | 0o600, Nlink: 2, Rdev: 1<<8 | 3}},
+		{kind: opInode, ino: 4, attr: Attr{Mode: syscall.S_IFBLK | 0o660, Nlink: 1, Rdev: 8<<8 | 1}},
+		{kind: opInode, ino: 5, attr: Attr{Mode: syscall.S_IFSOCK | 0o755, Nlink: 1}},
+	}
+	for _, v := range []byte{batchVersion2} {
+		data := encodeBatch(nil, &batch{version: v, kind: crypt.KindJournal, seq: 9, ops: ops})
+		b, err := decodeBatch(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, o := range ops {
+			if fmt.Sprint(*o) != fmt.Sprint(*b.ops[i]) {
+				t.Fatalf("op %d: %+v, want %+v", i, *b.ops[i], *o)
+			}
+		}
+		if !bytes.Equal(encodeBatch(nil, b), data) {
+			t.Fatal("re-encoding differs")
+		}
+	}
+	v1 := encodeBatch(nil, &batch{version: batchVersion1, kind: crypt.KindJournal, seq: 300, prev: [32]byte{1, 2, 3}, ops: sampleOps()})
+	b, err := decodeBatch(v1)
+	if err != nil {
+		t.Fatalf("version-1 batch: %v", err)
+	}
+	if b.version != batchVersion1 || !bytes.Equal(encodeBatch(nil, b), v1) {
+		t.Fatal("a version-1 batch does not re-encode to its bytes")
+	}
+	if bytes.Equal(v1, sampleBatch()) {
+		t.Fatal("version 1 and 2 encode the same bytes")
+	}
+}
+
 func TestEncodeRoundTrip(t *testing.T) {
 	data := sampleBatch()
 	b, err := decodeBatch(data)
@@ -70,7 +108,19 @@ func TestDecodeStrict(t *testing.T) {
 		data []byte
 	}{
 		{"empty", nil},
-		{"version 2", append([]byte{2}, good[1:]...)},
+		{"version 3", append([]byte{3}, good[1:]...)},
+		{"version 0", append([]byte{0}, good[1:]...)},
+		{"op 1 in a version-2 batch", append([]byte{2}, encodeBatch(nil, &batch{version: 1, kind: crypt.KindJournal, seq: 1, ops: []*op{inode(syscall.S_IFREG|0o644, 0, "")}})[1:]...)},
+		{"op 8 in a version-1 batch", append([]byte{1}, enc(crypt.KindJournal, 0, inode(syscall.S_IFREG|0o644, 0, ""))[1:]...)},
+		{"fifo in a version-1 batch", bytes.Replace(encodeBatch(nil, &batch{version: 1, kind: crypt.KindJournal, seq: 1, ops: []*op{inode(syscall.S_IFREG|0o644, 0, "")}}),
+			binary.AppendUvarint(nil, syscall.S_IFREG|0o644), binary.AppendUvarint(nil, syscall.S_IFIFO|0o644), 1)},
+		{"rdev on a fifo", enc(crypt.KindJournal, 0, &op{kind: opInode, ino: 2, attr: Attr{Mode: syscall.S_IFIFO | 0o644, Rdev: 5}})},
+		{"rdev on a file", enc(crypt.KindJournal, 0, &op{kind: opInode, ino: 2, attr: Attr{Mode: syscall.S_IFREG | 0o644, Rdev: 5}})},
+		{"size on a socket", enc(crypt.KindJournal, 0, inode(syscall.S_IFSOCK|0o755, 3, ""))},
+		{"target on a device", enc(crypt.KindJournal, 0, inode(syscall.S_IFCHR|0o600, 1, "x"))},
+		{"mode type 0", enc(crypt.KindJournal, 0, inode(0o644, 0, ""))},
+		{"checkpoint chunk 0", encodeBatch(nil, &batch{kind: crypt.KindSnapshot, seq: 1, suite: crypt.SuiteAES256GCM})},
+		{"checkpoint chunk past max", encodeBatch(nil, &batch{kind: crypt.KindSnapshot, seq: 1, suite: crypt.SuiteAES256GCM, chunk: crypt.MaxObjectSize + 1})},
 		{"kind head", append([]byte{1, byte(crypt.KindHead)}, good[2:]...)},
 		{"trailing byte", append(bytes.Clone(good), 0)},
 		{"truncated", good[:len(good)-1]},
@@ -88,7 +138,6 @@ func TestDecodeStrict(t *testing.T) {
 			return binary.AppendUvarint(b[:len(b)-1], 1<<40)
 		}()},
 		{"inode 0", enc(crypt.KindJournal, 0, &op{kind: opDrop, ino: 0})},
-		{"mode type fifo", enc(crypt.KindJournal, 0, inode(syscall.S_IFIFO|0o644, 0, ""))},
 		{"mode high bits", enc(crypt.KindJournal, 0, inode(1<<20|syscall.S_IFREG, 0, ""))},
 		{"symlink without target", enc(crypt.KindJournal, 0, inode(syscall.S_IFLNK|0o777, 0, ""))},
 		{"target on a file", enc(crypt.KindJournal, 0, inode(syscall.S_IFREG|0o644, 0, "x"))},
@@ -172,7 +221,7 @@ func seedBatches(tb testing.TB) [][]byte {
 	ops, _ := fx.t.takePending()
 	journal := encodeBatch(nil, &batch{kind: crypt.KindJournal, seq: 2, prev: [32]byte{9}, ops: ops})
 	fx.t.mu.Lock()
-	snap := fx.t.encodeSnapshotLocked(3)
+	snap := fx.t.encodeSnapshotLocked(3, crypt.SuiteAES256GCM)
 	fx.t.mu.Unlock()
 	return [][]byte{journal, snap, sampleBatch()}
 }

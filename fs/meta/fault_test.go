@@ -68,7 +68,7 @@ func TestCommitFaults(t *testing.T) {
 func runCommitFault(t *testing.T, mem remote.Store, every int, inject, stillBroken func(*faults.Store), wantErr, landed bool) {
 	ctx := context.Background()
 	f := faults.New(mem)
-	fx, l := newVault(t, f, LogOptions{SnapshotEvery: every})
+	fx, l := newVault(t, f, LogOptions{SnapshotEvery: every, NoInline: true})
 	for i := range 100 {
 		must(t)(fx.t.Create(fx.d, "pad-"+itoa(i), 0o644, 0, 0, 5))
 	}

@@ -76,7 +76,7 @@ func TestReplace(t *testing.T) {
 func TestFollowerIncremental(t *testing.T) {
 	ctx := context.Background()
 	s := remote.NewMemory()
-	fx, l := newVault(t, s, LogOptions{SnapshotEvery: 1000})
+	fx, l := newVault(t, s, LogOptions{SnapshotEvery: 1000, NoInline: true})
 	w := fx.t
 	// A tree big enough that the writer's next commits are journal
 	// batches, not snapshots (it writes one when the journal outgrows it).

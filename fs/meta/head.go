@@ -12,8 +12,26 @@ import (
 	"github.com/sealfs/sealfs/remote"
 )
 
-// headVersion is the first byte of the head payload.
-const headVersion = 1
+// Head versions: the first byte of the head payload. Writers write
+// headVersion; format-1 vaults hold version 1.
+const (
+	headVersion1 = 1
+	headVersion2 = 2
+	headVersion  = headVersion2
+)
+
+// Inline journal batches (head version 2): a commit whose batch is small
+// carries it in the head itself, so that it costs one PUT (the head's)
+// instead of two. Batches past these limits are objects, as in version 1.
+const (
+	maxInlineBatch = 16 << 10 // sealed bytes of one inline batch
+	maxInlineTotal = 48 << 10 // sealed bytes of all inline batches of a head
+)
+
+// minJournalBytes is the journal size below which a commit never writes a
+// checkpoint for size reasons: with a small tree, a journal larger than
+// its checkpoint is still cheap to load, and checkpoints cost a PUT.
+const minJournalBytes = maxInlineTotal
 
 // Head describes the commit head names.
 type Head struct {
@@ -36,28 +54,57 @@ func (h Head) SameCommit(o Head) bool {
 }
 
 // ref names one sealed metadata object: the commit seq it was sealed with,
-// its key and the SHA-256 of its sealed bytes.
+// its key and the SHA-256 of its sealed bytes. An inline journal batch
+// (head version 2) has no key: its sealed bytes are in the head (inline).
 type ref struct {
-	seq  uint64
-	key  string
-	hash [32]byte
+	seq    uint64
+	key    string
+	hash   [32]byte
+	inline string
 }
 
-// headRecord is the payload of the head object:
+// headRecord is the payload of the head object. Version 1:
 //
 //	version(1) || uvarint seq || varint time (Unix ns) || string device ||
 //	string mount id || uvarint next inode || snapshot ref ||
 //	uvarint n || n journal refs
 //
-// where a ref is uvarint seq || string key || SHA-256(32).
+// where a ref is uvarint seq || string key || SHA-256(32). Version 2 adds
+// the parameters the tree is written with after the next inode, and each
+// journal entry starts with its form:
+//
+//	... || uvarint next inode || suite(1) || uvarint chunk size ||
+//	snapshot ref || uvarint n || n × (form(1) || entry)
+//
+// form 0: a ref as above; form 1: an inline batch, uvarint seq || string
+// sealed batch (its hash, for the chain, is the SHA-256 of those bytes).
 type headRecord struct {
+	version  byte // 0 = headVersion
 	seq      uint64
 	time     int64
 	device   string
 	mountID  string
 	nextIno  Ino
+	suite    crypt.Suite // version 2
+	chunk    uint64      // version 2
 	snapshot ref
 	journal  []ref
+}
+
+func (h *headRecord) ver() byte {
+	if h.version == 0 {
+		return headVersion
+	}
+	return h.version
+}
+
+// inlineBytes is the size of the head's inline batches.
+func (h *headRecord) inlineBytes() int {
+	n := 0
+	for _, r := range h.journal {
+		n += len(r.inline)
+	}
+	return n
 }
 
 func (h *headRecord) public() Head {
@@ -68,15 +115,33 @@ func (h *headRecord) public() Head {
 }
 
 func encodeHead(h *headRecord) []byte {
-	b := []byte{headVersion}
+	v := h.ver()
+	b := []byte{v}
 	b = appendUvarints(b, h.seq)
 	b = appendVarint(b, h.time)
 	b = appendString(b, h.device)
 	b = appendString(b, h.mountID)
 	b = appendUvarints(b, uint64(h.nextIno))
+	if v >= headVersion2 {
+		b = append(b, byte(h.suite))
+		b = appendUvarints(b, h.chunk)
+	}
 	b = appendRef(b, h.snapshot)
 	b = appendUvarints(b, uint64(len(h.journal)))
 	for _, r := range h.journal {
+		switch {
+		case v < headVersion2:
+			if r.inline != "" {
+				panic("meta: internal error: inline batch in a version-1 head")
+			}
+		case r.inline != "":
+			b = append(b, 1)
+			b = appendUvarints(b, r.seq)
+			b = appendString(b, r.inline)
+			continue
+		default:
+			b = append(b, 0)
+		}
 		b = appendRef(b, r)
 	}
 	return b
@@ -96,19 +161,45 @@ const maxHeadString = 1024
 // after their seq and kind.
 func decodeHead(data []byte) (*headRecord, error) {
 	r := newReader(data)
-	if v := r.Byte(); v != headVersion && r.Err() == nil {
+	v := r.Byte()
+	if v != headVersion1 && v != headVersion2 && r.Err() == nil {
 		return nil, corrupt("head version %d", v)
 	}
-	h := &headRecord{seq: r.Uvarint(), time: r.Varint()}
+	h := &headRecord{version: v, seq: r.Uvarint(), time: r.Varint()}
 	h.device, h.mountID = r.String(maxHeadString), r.String(maxHeadString)
 	h.nextIno = Ino(r.Uvarint())
+	if v >= headVersion2 {
+		h.suite, h.chunk = crypt.Suite(r.Byte()), r.Uvarint()
+	}
 	h.snapshot = r.ref(layout.SnapshotExt)
-	n := r.Count(34)
+	n := r.Count(3)
 	for range n {
-		h.journal = append(h.journal, r.ref(layout.JournalExt))
+		if r.Err() != nil {
+			break
+		}
+		form := byte(0)
+		if v >= headVersion2 {
+			form = r.Byte()
+		}
+		switch form {
+		case 0:
+			h.journal = append(h.journal, r.ref(layout.JournalExt))
+		case 1:
+			x := ref{seq: r.Uvarint(), inline: r.String(maxInlineBatch)}
+			if r.Err() == nil && x.inline == "" {
+				r.Fail("empty inline batch")
+			}
+			x.hash = hashOf([]byte(x.inline))
+			h.journal = append(h.journal, x)
+		default:
+			r.Fail("journal entry form %d", form)
+		}
 	}
 	if err := r.Finish(); err != nil {
 		return nil, err
+	}
+	if h.inlineBytes() > maxInlineTotal {
+		return nil, corrupt("head: %d bytes of inline batches", h.inlineBytes())
 	}
 	last := h.snapshot.seq
 	for _, j := range h.journal {
@@ -160,6 +251,9 @@ func openHead(k *crypt.Keys, sealed []byte) (*headRecord, error) {
 	if err == nil && h.seq != seq {
 		err = corrupt("head seq %d sealed as %d", h.seq, seq)
 	}
+	if err == nil {
+		err = checkParams(k, "head", h.ver() >= headVersion2, h.suite, h.chunk)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("meta: open %s: %w: %w", layout.Head, crypt.ErrAuth, err)
 	}
@@ -174,6 +268,16 @@ func ReadHead(ctx context.Context, s remote.Store, k *crypt.Keys) (Head, error) 
 		return Head{}, err
 	}
 	return h.public(), nil
+}
+
+// checkParams refuses a head or checkpoint written with another cipher
+// suite or chunk size than the vault's (format 2 names them; format 1
+// objects have only the vault's word for them).
+func checkParams(k *crypt.Keys, what string, named bool, suite crypt.Suite, chunk uint64) error {
+	if named && (suite != k.Suite || chunk != uint64(k.ChunkSize)) {
+		return corrupt("%s written with suite %d and chunk size %d, but the vault names suite %d and chunk size %d", what, suite, chunk, k.Suite, k.ChunkSize)
+	}
+	return nil
 }
 
 func hashOf(b []byte) [32]byte { return sha256.Sum256(b) }

@@ -55,6 +55,9 @@ type LogOptions struct {
 	// the head loaded: a bucket cannot show one head to the check and
 	// another to the load.
 	CheckHead func(Head) error
+	// NoInline stores every journal batch as an object, as format 1 did
+	// (tests of batch objects; the default carries small ones in head).
+	NoInline bool
 }
 
 func (o LogOptions) withDefaults() LogOptions {
@@ -152,22 +155,34 @@ func Open(ctx context.Context, s remote.Store, k *crypt.Keys, opts LogOptions) (
 	return t, l, nil
 }
 
-// load fetches, verifies and applies one snapshot or journal batch whose
-// chain link must be prev (ignored for a snapshot). It returns its size.
+// load fetches (or takes from the head, when inline), verifies and applies
+// one checkpoint or journal batch whose chain link must be prev (ignored
+// for a checkpoint). It returns its size.
 func (l *Log) load(ctx context.Context, t *Tree, kind crypt.RecordKind, r ref, prev [32]byte) (int, error) {
-	sealed, _, err := l.s.Get(ctx, r.key)
-	if err != nil {
-		return 0, fmt.Errorf("read %s: %w", r.key, err)
+	sealed := []byte(r.inline)
+	if r.inline == "" {
+		var err error
+		if sealed, _, err = l.s.Get(ctx, r.key); err != nil {
+			return 0, fmt.Errorf("read %s: %w", r.key, err)
+		}
 	}
 	b, err := openBatch(l.k, kind, r, sealed)
 	if err != nil {
 		return 0, err
 	}
 	if kind == crypt.KindJournal && b.prev != prev {
-		return 0, fmt.Errorf("%s: broken hash chain: %w", r.key, crypt.ErrAuth)
+		return 0, fmt.Errorf("%s: broken hash chain: %w", r.name(), crypt.ErrAuth)
 	}
 	if err := t.applyBatch(b); err != nil {
-		return 0, fmt.Errorf("%s: %w: %w", r.key, crypt.ErrAuth, err)
+		return 0, fmt.Errorf("%s: %w: %w", r.name(), crypt.ErrAuth, err)
 	}
 	return len(sealed), nil
+}
+
+// name names r in messages: its key, or the inline batch of its commit.
+func (r ref) name() string {
+	if r.inline != "" {
+		return fmt.Sprintf("inline batch of commit %d", r.seq)
+	}
+	return r.key
 }

@@ -2,7 +2,9 @@ package meta
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/sealfs/sealfs/remote"
@@ -98,10 +100,11 @@ func TestSnapshotCadence(t *testing.T) {
 			t.Fatalf("batches after each commit %v, want %v", batches, want)
 		}
 	}
-	// A journal outgrowing the snapshot also triggers one.
+	// A journal outgrowing the snapshot (and minJournalBytes) also
+	// triggers one.
 	fx2, l2 := newVault(t, remote.NewMemory(), LogOptions{})
-	for i := range 50 {
-		must(t)(fx2.t.Create(RootIno, "big-"+itoa(i), 0o644, 0, 0, 10))
+	for i := range 4000 {
+		must(t)(fx2.t.Create(RootIno, fmt.Sprintf("big-%x", sha256.Sum256([]byte(itoa(i))))[:40], 0o644, 0, 0, 10))
 	}
 	l2.Commit(ctx, fx2.t)
 	must(t)(fx2.t.Create(RootIno, "one", 0o644, 0, 0, 10))

@@ -21,6 +21,7 @@ const (
 	opSetXattr    opKind = 5 // set one extended attribute
 	opRemoveXattr opKind = 6 // remove one extended attribute
 	opExtents     opKind = 7 // change some extents and the length of the list
+	// 8 is opInode2 (encode.go): opInode's wire form in version-2 batches.
 )
 
 // op is one state change. Ops set state rather than repeat a POSIX call, so
@@ -78,8 +79,11 @@ func (t *Tree) applyInode(o *op) error {
 		return corrupt("inode 0")
 	}
 	typ := o.attr.Mode & syscall.S_IFMT
-	if typ != syscall.S_IFREG && typ != syscall.S_IFDIR && typ != syscall.S_IFLNK {
+	if !validType(o.attr.Mode) {
 		return corrupt("inode %d: mode %o", o.ino, o.attr.Mode)
+	}
+	if o.attr.Rdev != 0 && !isDevice(o.attr.Mode) || o.attr.Size != 0 && isSpecial(o.attr.Mode) {
+		return corrupt("inode %d: rdev or size on mode %o", o.ino, o.attr.Mode)
 	}
 	if o.target != "" && typ != syscall.S_IFLNK {
 		return corrupt("inode %d: target on a non-symlink", o.ino)

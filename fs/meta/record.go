@@ -31,22 +31,25 @@ func sealBatch(rnd io.Reader, k *crypt.Keys, kind crypt.RecordKind, seq uint64, 
 // wraps both crypt.ErrAuth and errCorrupt.
 func openBatch(k *crypt.Keys, kind crypt.RecordKind, r ref, sealed []byte) (*batch, error) {
 	if hashOf(sealed) != r.hash {
-		return nil, fmt.Errorf("meta: %s: hash mismatch: %w", r.key, crypt.ErrAuth)
+		return nil, fmt.Errorf("meta: %s: hash mismatch: %w", r.name(), crypt.ErrAuth)
 	}
 	payload, err := crypt.OpenRecord(k.Meta, kind, r.seq, sealed)
 	if err != nil {
-		return nil, fmt.Errorf("meta: %s: %w", r.key, err)
+		return nil, fmt.Errorf("meta: %s: %w", r.name(), err)
 	}
 	encoded, err := zDec.DecodeAll(payload, nil)
 	if err != nil {
-		return nil, fmt.Errorf("meta: %s: %w: %w", r.key, crypt.ErrAuth, corrupt("decompress: %v", err))
+		return nil, fmt.Errorf("meta: %s: %w: %w", r.name(), crypt.ErrAuth, corrupt("decompress: %v", err))
 	}
 	b, err := decodeBatch(encoded)
 	if err == nil && (b.kind != kind || b.seq != r.seq) {
 		err = corrupt("batch kind %d seq %d, want %d seq %d", b.kind, b.seq, kind, r.seq)
 	}
+	if err == nil && kind == crypt.KindSnapshot {
+		err = checkParams(k, "checkpoint", b.ver() >= batchVersion2, b.suite, b.chunk)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("meta: %s: %w: %w", r.key, crypt.ErrAuth, err)
+		return nil, fmt.Errorf("meta: %s: %w: %w", r.name(), crypt.ErrAuth, err)
 	}
 	return b, nil
 }

@@ -9,19 +9,20 @@ import (
 	"github.com/sealfs/sealfs/crypt"
 )
 
-// encodeSnapshotLocked encodes the whole tree as a snapshot batch: the op
+// encodeSnapshotLocked encodes the whole tree as a checkpoint batch sealed
+// with suite (named in it with the tree's chunk size): the op
 // list that rebuilds it from nothing. Inodes come first (ascending), then
 // their xattrs, then every directory's entries (by directory, sorted by
 // name), then the extents of files. Inodes with nlink 0 (unlinked but still
 // open) are included so that journal batches written after the snapshot can
 // still refer to them; loading drops them at the end. The caller holds t.mu.
-func (t *Tree) encodeSnapshotLocked(seq uint64) []byte {
+func (t *Tree) encodeSnapshotLocked(seq uint64, suite crypt.Suite) []byte {
 	inos := slices.Sorted(maps.Keys(t.nodes))
 	body := make([]byte, 0, 64*len(inos))
 	nops := 0
 	for _, ino := range inos {
 		n := t.nodes[ino]
-		body = encodeOp(body, &op{kind: opInode, ino: ino, attr: n.attr, target: n.target})
+		body = encodeOp(body, &op{kind: opInode, ino: ino, attr: n.attr, target: n.target}, batchVersion)
 		nops++
 	}
 	for _, ino := range inos {
@@ -30,7 +31,7 @@ func (t *Tree) encodeSnapshotLocked(seq uint64) []byte {
 			continue
 		}
 		for _, name := range slices.Sorted(maps.Keys(n.xattrs)) {
-			body = encodeOp(body, &op{kind: opSetXattr, ino: ino, name: name, value: n.xattrs[name]})
+			body = encodeOp(body, &op{kind: opSetXattr, ino: ino, name: name, value: n.xattrs[name]}, batchVersion)
 			nops++
 		}
 	}
@@ -46,7 +47,7 @@ func (t *Tree) encodeSnapshotLocked(seq uint64) []byte {
 			n.sorted = names
 		}
 		for _, name := range names {
-			body = encodeOp(body, &op{kind: opLink, parent: ino, name: name, ino: n.entries[name]})
+			body = encodeOp(body, &op{kind: opLink, parent: ino, name: name, ino: n.entries[name]}, batchVersion)
 			nops++
 		}
 	}
@@ -62,11 +63,10 @@ func (t *Tree) encodeSnapshotLocked(seq uint64) []byte {
 				sets = append(sets, indexedExtent{Index: uint64(i), Extent: e})
 			}
 		}
-		body = encodeOp(body, &op{kind: opExtents, ino: ino, nExt: uint64(len(n.extents)), sets: sets})
+		body = encodeOp(body, &op{kind: opExtents, ino: ino, nExt: uint64(len(n.extents)), sets: sets}, batchVersion)
 		nops++
 	}
-	head := encodeBatch(nil, &batch{kind: crypt.KindSnapshot, seq: seq})
-	head = head[:len(head)-1] // drop the op count of the empty batch
+	head := encodeBatchHeader(nil, &batch{kind: crypt.KindSnapshot, seq: seq, suite: suite, chunk: uint64(t.chunk)})
 	head = binary.AppendUvarint(head, uint64(nops))
 	return append(head, body...)
 }

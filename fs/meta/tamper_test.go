@@ -18,7 +18,7 @@ import (
 func tamperVault(t *testing.T) (*remote.Memory, *Tree, []byte, []string) {
 	ctx := context.Background()
 	s := remote.NewMemory()
-	fx, l := newVault(t, s, LogOptions{SnapshotEvery: 100})
+	fx, l := newVault(t, s, LogOptions{SnapshotEvery: 100, NoInline: true})
 	for i := range 200 {
 		must(t)(fx.t.Create(fx.d, "pad-"+itoa(i), 0o644, 0, 0, 5))
 	}

@@ -10,6 +10,23 @@ func (t *Tree) Create(parent Ino, name string, mode, uid, gid uint32, now int64)
 	return t.newNode(parent, name, Attr{Mode: syscall.S_IFREG | mode&0o7777, Uid: uid, Gid: gid, Nlink: 1}, "", now)
 }
 
+// Mknod adds an inode of any type that has no data: a FIFO, a socket or a
+// character or block device (rdev, for devices only), as mknod(2); type 0
+// or S_IFREG makes a regular file, as Create. Directories and symlinks
+// have their own calls (EINVAL here).
+func (t *Tree) Mknod(parent Ino, name string, mode, rdev, uid, gid uint32, now int64) (Inode, error) {
+	typ := mode & syscall.S_IFMT
+	switch {
+	case typ == 0 || typ == syscall.S_IFREG:
+		return t.Create(parent, name, mode&0o7777, uid, gid, now)
+	case !isSpecial(mode):
+		return Inode{}, syscall.EINVAL
+	case !isDevice(mode):
+		rdev = 0
+	}
+	return t.newNode(parent, name, Attr{Mode: typ | mode&0o7777, Uid: uid, Gid: gid, Nlink: 1, Rdev: rdev}, "", now)
+}
+
 // Mkdir adds a directory.
 func (t *Tree) Mkdir(parent Ino, name string, mode, uid, gid uint32, now int64) (Inode, error) {
 	return t.newNode(parent, name, Attr{Mode: syscall.S_IFDIR | mode&0o7777, Uid: uid, Gid: gid, Nlink: 2}, "", now)

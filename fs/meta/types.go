@@ -54,6 +54,7 @@ type Attr struct {
 	Uid, Gid            uint32
 	Size                uint64
 	Nlink               uint32
+	Rdev                uint32 // device number of a character or block device
 	Atime, Mtime, Ctime int64
 }
 
@@ -65,6 +66,33 @@ func (a Attr) IsRegular() bool { return a.Mode&syscall.S_IFMT == syscall.S_IFREG
 
 // IsSymlink reports whether the attributes are those of a symbolic link.
 func (a Attr) IsSymlink() bool { return a.Mode&syscall.S_IFMT == syscall.S_IFLNK }
+
+// IsSpecial reports whether the attributes are those of a FIFO, socket or
+// device node: inodes with no data, kept for their metadata (format 2).
+func (a Attr) IsSpecial() bool { return isSpecial(a.Mode) }
+
+// validType reports whether mode's type bits name a file type a tree holds.
+func validType(mode uint32) bool {
+	switch mode & syscall.S_IFMT {
+	case syscall.S_IFREG, syscall.S_IFDIR, syscall.S_IFLNK,
+		syscall.S_IFIFO, syscall.S_IFCHR, syscall.S_IFBLK, syscall.S_IFSOCK:
+		return true
+	}
+	return false
+}
+
+// legacyType reports whether mode's type is one format 1 can hold.
+func legacyType(mode uint32) bool {
+	typ := mode & syscall.S_IFMT
+	return typ == syscall.S_IFREG || typ == syscall.S_IFDIR || typ == syscall.S_IFLNK
+}
+
+func isSpecial(mode uint32) bool { return validType(mode) && !legacyType(mode) }
+
+func isDevice(mode uint32) bool {
+	typ := mode & syscall.S_IFMT
+	return typ == syscall.S_IFCHR || typ == syscall.S_IFBLK
+}
 
 // Inode is a copy of one inode's state; changing it changes nothing in the tree.
 type Inode struct {

@@ -220,6 +220,17 @@ func (fs *Vault) Create(parent meta.Ino, name string, mode, uid, gid uint32) (me
 	return fs.tree.Create(parent, name, mode, uid, gid, now())
 }
 
+// Mknod makes a FIFO, a socket or a character or block device node
+// (rdev), an inode with metadata only; mode's type bits say which (S_IFREG
+// or none makes an empty regular file). sealfs never opens them for data:
+// the kernel serves FIFOs itself, and mounts are nodev.
+func (fs *Vault) Mknod(parent meta.Ino, name string, mode, rdev, uid, gid uint32) (meta.Inode, error) {
+	if err := fs.checkChange(name); err != nil {
+		return meta.Inode{}, err
+	}
+	return fs.tree.Mknod(parent, name, mode, rdev, uid, gid, now())
+}
+
 // Mkdir makes a directory; mode holds S_IFDIR and the permission bits.
 func (fs *Vault) Mkdir(parent meta.Ino, name string, mode, uid, gid uint32) (meta.Inode, error) {
 	if err := fs.checkChange(name); err != nil {
