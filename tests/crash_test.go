@@ -76,6 +76,7 @@ type crashWriter struct {
 	m        *crashModel
 	rnd      *rand.Rand
 	fsyncing chan<- struct{}
+	err      error // why run stopped, if not by stop
 }
 
 func (w *crashWriter) run(stop <-chan struct{}) {
@@ -86,7 +87,8 @@ func (w *crashWriter) run(stop <-chan struct{}) {
 		default:
 		}
 		if err := w.step(); err != nil {
-			return // the mount died under us
+			w.err = err // the mount died under us, or a bug if it was not killed yet
+			return
 		}
 	}
 }
@@ -304,10 +306,17 @@ func TestCrashLoop(t *testing.T) {
 			case <-fsyncing:
 				time.Sleep(time.Duration(rnd.IntN(30)) * time.Millisecond)
 			case <-done:
-				t.Fatalf("iteration %d: the writer stopped before the kill", iter)
+				t.Fatalf("iteration %d: the writer failed before the kill: %v", iter, w.err)
 			case <-time.After(time.Minute):
 				t.Fatalf("iteration %d: no fsync within a minute", iter)
 			}
+		}
+		select {
+		case <-done:
+			// Only the kill may stop the writer: a file left behind
+			// by a failed write or fsync would look torn below.
+			t.Fatalf("iteration %d: the writer failed before the kill: %v", iter, w.err)
+		default:
 		}
 		kill9(t, pid)
 		close(stop)

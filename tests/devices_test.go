@@ -1,8 +1,12 @@
 package tests
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"maps"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -237,4 +241,172 @@ func readFile(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestDevicesRollbackEveryCommand (issue 13, defect 2): every command that
+// opens the vault on a device keeps that device's mark of the newest commit
+// it has seen, and every one refuses a store rolled back behind it. A
+// writer commits twice; three devices that never write each see the newest
+// commit one way (a read-only mount, check, info); the store's head is put
+// back to the first commit. Then on every one of those devices, and on the
+// writer, a read-only mount is refused with exit 1 and exactly the line the
+// writer's read-write mount is refused with, and check, prune, info and an
+// offline snapshot are refused with the same reason; none of them changed
+// the store. A read-only mount with --accept-rollback shows the older
+// commit and makes it the device's mark.
+func TestDevicesRollbackEveryCommand(t *testing.T) {
+	t.Parallel()
+	requireFUSE(t)
+	st := s3Store(t)
+	loc := st.location
+	pass := []string{"SEALFS_PASSPHRASE=every command keeps the mark"}
+	writer := newDevice(t, "laptop", st.env)
+	writer.ok(pass, append(append([]string{"init"}, fastKDF...), loc)...)
+
+	mnt := writer.mount(pass, loc, "--device", "laptop")
+	writeFile(t, filepath.Join(mnt, "backup-1.db"), []byte("first backup"))
+	writer.ok(nil, "umount", mnt)
+	store := st.open(t)
+	defer store.Close()
+	ctx := context.Background()
+	oldHead, _, err := store.Get(ctx, "head")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mnt = writer.mount(pass, loc, "--device", "laptop")
+	writeFile(t, filepath.Join(mnt, "backup-2.db"), []byte("second backup"))
+	writer.ok(nil, "umount", mnt)
+
+	// Devices that only read, each seeing the newest commit one way.
+	readers := []struct {
+		how string
+		see func(d *device)
+	}{
+		{"read-only mount", func(d *device) {
+			m := d.mount(pass, loc, "--read-only", "--device", d.name)
+			if got := readFile(t, filepath.Join(m, "backup-2.db")); got != "second backup" {
+				t.Fatalf("the read-only mount reads backup-2.db as %q", got)
+			}
+			d.ok(nil, "umount", m)
+		}},
+		{"check", func(d *device) { d.ok(pass, "check", loc) }},
+		{"info", func(d *device) { d.ok(pass, "info", loc) }},
+	}
+	devices := []*device{writer}
+	for _, r := range readers {
+		d := newDevice(t, "saw it by "+r.how, st.env)
+		r.see(d)
+		devices = append(devices, d)
+	}
+
+	if _, err := store.Put(ctx, "head", oldHead, remote.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	before := storeObjects(t, store)
+
+	// The reference: the writer's read-write mount.
+	refused := func(d *device, args ...string) (line string, r result) {
+		t.Helper()
+		r = d.run(pass, args...)
+		for _, l := range strings.Split(r.stderr, "\n") {
+			if strings.Contains(l, "rolled back") {
+				if line != "" {
+					t.Errorf("%s: sealfs %s: more than one line says rolled back: %s", d.name, strings.Join(args, " "), r)
+				}
+				line = l
+			}
+		}
+		if r.code != 1 || line == "" || !strings.Contains(line, "--accept-rollback") {
+			t.Errorf("%s: sealfs %s on a rolled-back store: want exit 1 and a line saying it was rolled back (and --accept-rollback), got %s",
+				d.name, strings.Join(args, " "), r)
+		}
+		return line, r
+	}
+	mountArgs := func(flags ...string) []string {
+		m := filepath.Join(t.TempDir(), "mnt")
+		if err := os.Mkdir(m, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return append(append([]string{"mount", "--daemon"}, flags...), loc, m)
+	}
+	want, _ := refused(writer, mountArgs()...)
+	t.Logf("the writer's read-write mount: %s", want)
+	_, reason, ok := strings.Cut(want, ": the store's last ")
+	if !ok {
+		t.Fatalf("the refusal does not say what the store's last commit is: %q", want)
+	}
+
+	commands := []struct {
+		name string
+		args func() []string
+		same bool // the very line of the read-write mount
+	}{
+		{"mount --read-only", func() []string { return mountArgs("--read-only") }, true},
+		{"mount", func() []string { return mountArgs() }, true},
+		{"check", func() []string { return []string{"check", loc} }, false},
+		{"check --read-data", func() []string { return []string{"check", "--read-data", loc} }, false},
+		{"prune", func() []string { return []string{"prune", "--keep-last", "1", "--grace", "0", loc} }, false},
+		{"prune --dry-run", func() []string { return []string{"prune", "--keep-last", "1", "--dry-run", loc} }, false},
+		{"info", func() []string { return []string{"info", loc} }, false},
+		{"snapshot", func() []string { return []string{"snapshot", loc} }, false},
+	}
+	for _, d := range devices {
+		for _, c := range commands {
+			args := c.args()
+			line, r := refused(d, args...)
+			switch {
+			case c.same && line != want:
+				t.Errorf("%s: sealfs %s: refused with\n\t%q\nwant the read-write mount's\n\t%q", d.name, c.name, line, want)
+			case !strings.HasSuffix(line, ": the store's last "+reason):
+				t.Errorf("%s: sealfs %s: refused with\n\t%q\nwant the reason\n\t%q", d.name, c.name, line, reason)
+			}
+			if c.name == "info" && strings.Contains(r.stdout, "Last commit") {
+				t.Errorf("%s: info printed the rolled-back store's state:\n%s", d.name, r.stdout)
+			}
+			if m := args[len(args)-1]; args[0] == "mount" && isMounted(m) {
+				t.Errorf("%s: sealfs %s was not refused: it mounted the rolled-back store", d.name, c.name)
+				d.run(nil, "umount", m)
+				if isMounted(m) {
+					_ = exec.Command("umount", "-l", m).Run()
+				}
+			}
+		}
+	}
+	after := storeObjects(t, store)
+	delete(before, "lease") // prune and snapshot take the lease before they load the head
+	delete(after, "lease")
+	if !maps.Equal(before, after) {
+		t.Errorf("the refused commands changed the store:\nbefore %v\nafter  %v", before, after)
+	}
+	if head, _, err := store.Get(ctx, "head"); err != nil || !bytes.Equal(head, oldHead) {
+		t.Errorf("the rolled-back head was replaced (err %v)", err)
+	}
+
+	// Restored on purpose: a read-only mount accepts it, and the device
+	// remembers.
+	ro := devices[1]
+	m := ro.mount(pass, loc, "--read-only", "--accept-rollback")
+	if got := readFile(t, filepath.Join(m, "backup-1.db")); got != "first backup" {
+		t.Errorf("after --accept-rollback backup-1.db is %q", got)
+	}
+	if _, err := os.Stat(filepath.Join(m, "backup-2.db")); err == nil {
+		t.Error("after --accept-rollback the read-only mount still shows the newer commit's backup-2.db")
+	}
+	ro.ok(nil, "umount", m)
+	ro.ok(pass, "check", loc)
+	ro.ok(pass, "info", loc)
+}
+
+// storeObjects is every object in s: key to size and ETag.
+func storeObjects(t *testing.T, s remote.Store) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := s.List(context.Background(), "", func(o remote.ObjectInfo) error {
+		out[o.Key] = fmt.Sprintf("%d %s", o.Size, o.ETag)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

@@ -25,7 +25,7 @@ type file struct {
 	pubMu sync.Mutex // serialises publishes, so they reach the tree in order
 	wmu   sync.Mutex // serialises writes, truncates and publish's freeze
 
-	opens int // guarded by fs.mu (and read under f.mu with fs.mu held)
+	opens int // written holding fs.mu and mu: read holding either
 
 	mu       sync.Mutex
 	base     []meta.Extent // the published extents (a copy of the tree's)
@@ -87,7 +87,9 @@ func (fs *Vault) acquireFile(ino meta.Ino, open bool) (*file, error) {
 		fs.files[ino] = f
 	}
 	if open {
+		f.mu.Lock()
 		f.opens++
+		f.mu.Unlock()
 	}
 	return f, nil
 }
@@ -97,8 +99,10 @@ func (fs *Vault) acquireFile(ino meta.Ino, open bool) (*file, error) {
 // forgets it.
 func (fs *Vault) releaseFile(f *file) {
 	fs.mu.Lock()
+	f.mu.Lock()
 	f.opens--
 	last := f.opens == 0
+	f.mu.Unlock()
 	fs.mu.Unlock()
 	if !last {
 		return

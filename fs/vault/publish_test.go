@@ -2,6 +2,7 @@ package vault
 
 import (
 	"context"
+	"syscall"
 	"testing"
 
 	"github.com/sealfs/sealfs/fs/meta"
@@ -44,5 +45,52 @@ func TestRenamedFileCommitsItsClosedVersion(t *testing.T) {
 		store.Clear()
 		v.close(t)
 		wantContent(t, tv.readOnly(t).Vault, "wa.db", v2)
+	})
+}
+
+// TestOpenWhileCommitting: opens of a file race with a commit that decides
+// whether that file is being rewritten. The file was renamed while open
+// and changed since its close, so every commit's publish asks whether it
+// is open (pubClosed) while other descriptions open and close it. Under
+// -race this found publish reading the open count without the lock its
+// writers hold (CI, TestModel).
+func TestOpenWhileCommitting(t *testing.T) {
+	forEachStore(t, func(t *testing.T, tv *testVault) {
+		v := tv.open(t, func(o *Options) { o.CommitInterval = 1 << 40 })
+		f, err := v.create("msgstore.db.tmp")
+		ok(t, err)
+		_, err = f.WriteAt(context.Background(), pattern(3, testChunk/2), 0)
+		ok(t, err)
+		ok(t, v.Rename(meta.RootIno, "msgstore.db.tmp", meta.RootIno, "msgstore.db", 0))
+		in, err := v.lookupPath("msgstore.db")
+		ok(t, err)
+
+		done := make(chan struct{})
+		opened := make(chan error, 1)
+		go func() {
+			defer close(opened)
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				h, err := v.OpenFile(in.Ino, syscall.O_RDONLY)
+				if err != nil {
+					opened <- err
+					return
+				}
+				h.Release()
+			}
+		}()
+		for range 50 {
+			ok(t, v.FsyncDir(context.Background()))
+		}
+		close(done)
+		ok(t, <-opened)
+		ok(t, f.Flush())
+		f.Release()
+		v.close(t)
+		wantContent(t, tv.readOnly(t).Vault, "msgstore.db", pattern(3, testChunk/2))
 	})
 }
