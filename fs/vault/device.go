@@ -195,6 +195,9 @@ func OpenDevice(ctx context.Context, s remote.Store, u *Unlocked, o DeviceOption
 	if err := d.State.SetMount(d.mountID); err != nil {
 		return d, err
 	}
+	if err := upgradeVault(ctx, d.Store, u, o.Logger); err != nil {
+		return d, err
+	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	d.stop = cancel
 	go d.lease.Run(runCtx, o.OnLeaseLost)
@@ -256,7 +259,13 @@ func WithWriterLease(ctx context.Context, ws remote.Store, u *Unlocked, device s
 	}
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	go l.Run(runCtx, nil)
-	err = fn(l)
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	err = upgradeVault(ctx, ws, u, log)
+	if err == nil {
+		err = fn(l)
+	}
 	stop()
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"time"
 
@@ -255,4 +256,56 @@ func SetPassphrase(ctx context.Context, s remote.Store, u *Unlocked, pass []byte
 	}
 	u.ETag = etag
 	return nil
+}
+
+// upgradeVault raises vault.json to crypt.VaultVersion (format 2) before
+// this device writes anything in the new format: then an older sealfs,
+// which cannot read format-2 metadata, refuses the vault by its version
+// ("upgrade sealfs") instead of failing on a head it cannot parse. The
+// caller holds the writer lease. The swap is one compare-and-swap write
+// of vault.json, so a crash leaves either the old file or the new one,
+// both over format-1 metadata, which format 2 reads. A vault handed over
+// without its ETag (a --daemon child) is read again and must authenticate
+// with the master key; one another device upgraded meanwhile is taken as
+// it is.
+func upgradeVault(ctx context.Context, s remote.Store, u *Unlocked, log *slog.Logger) error {
+	if u.Vault.Version() >= crypt.VaultVersion {
+		return nil
+	}
+	v, etag := u.Vault, u.ETag
+	for range 3 {
+		if etag == "" {
+			cur, e, err := ReadVault(ctx, s)
+			if err != nil {
+				return fmt.Errorf("vault: upgrading %s: %w", layout.Vault, err)
+			}
+			if err := cur.Verify(u.Master); err != nil {
+				return fmt.Errorf("vault: upgrading %s: the stored one does not authenticate with this vault's key (tampered with?): %w", layout.Vault, err)
+			}
+			if cur.Version() >= crypt.VaultVersion {
+				u.Vault, u.ETag = cur, e
+				return nil
+			}
+			v, etag = cur, e
+		}
+		if err := v.Upgrade(u.Master); err != nil {
+			return fmt.Errorf("vault: upgrading %s: %w", layout.Vault, err)
+		}
+		data, err := v.Marshal()
+		if err != nil {
+			return err
+		}
+		newTag, err := s.Put(ctx, layout.Vault, data, remote.PutOptions{IfMatch: etag})
+		if errors.Is(err, remote.ErrPrecondition) {
+			etag = "" // changed meanwhile (a passwd, another device's upgrade): read it again
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("vault: upgrading %s to version %d: %w", layout.Vault, crypt.VaultVersion, err)
+		}
+		u.Vault, u.ETag = v, newTag
+		log.Info("vault upgraded to format 2: sealfs versions older than this one can no longer open it", "version", crypt.VaultVersion)
+		return nil
+	}
+	return fmt.Errorf("vault: upgrading %s: %w", layout.Vault, ErrVaultChanged)
 }
