@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/sealfs/sealfs/crypt"
 	"github.com/sealfs/sealfs/fs/meta"
 	"github.com/sealfs/sealfs/remote"
@@ -86,12 +88,22 @@ func writeTamperFixture(t *testing.T) *tamperFixture {
 
 	// The nightly rewrite: new content through a temporary file renamed over
 	// the old one, then a new photo; each fsynced, so each is a commit.
+	// Each commit also sets a 40 KiB xattr of random bytes, so that its
+	// journal batch is too big to ride inline in head (format 2) and the
+	// journal batch cases have objects to tamper with.
 	mnt = fx.writer.mount(fx.pass, loc, "--device", "writer")
+	bigXattr := func(seed uint64) {
+		if err := unix.Setxattr(filepath.Join(mnt, "notes.txt"), "user.pad", tamperContent(seed, 40<<10), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bigXattr(70)
 	files["msgstore.db"] = tamperContent(7, 4<<20+80_000)
 	writeFile(t, filepath.Join(mnt, "msgstore.db.tmp"), files["msgstore.db"])
 	if err := os.Rename(filepath.Join(mnt, "msgstore.db.tmp"), filepath.Join(mnt, "msgstore.db")); err != nil {
 		t.Fatal(err)
 	}
+	bigXattr(80)
 	files["media/IMG-0004.jpg"] = tamperContent(8, 123_457)
 	writeFile(t, filepath.Join(mnt, "media/IMG-0004.jpg"), files["media/IMG-0004.jpg"])
 	fx.live, fx.liveFiles = dumpBucket(t, store), maps.Clone(files)
