@@ -2,7 +2,7 @@
 // operations (create, write, read, rename, fsync ...) into sealed,
 // immutable chunk objects and metadata commits, and serves the tree back
 // from them. It speaks in inode numbers and plain Go types and never
-// imports go-fuse: the FUSE layer (package vault) is one front door on it;
+// imports go-fuse: the FUSE layer (package fs) is one front door on it;
 // restore and listing in cmd/sealfs are others.
 //
 // A Vault owns the metadata tree (fs/meta), the per-file write state, the
@@ -61,6 +61,29 @@
 // per inode, not per version); an open file the writer deleted or replaced
 // stays readable, unlinked, until closed. A head older than the one shown,
 // or one that fails to authenticate, is logged and never applied.
+//
+// Glossary. Words that meant several things before the engine split, and
+// what each means in this package and its neighbours:
+//
+//   - snapshot: a named, point-in-time copy of the tree that the user
+//     lists, mounts and prunes (fs/history, `sealfs snapshot`). Nothing
+//     else is called a snapshot in new code.
+//   - checkpoint: the metadata object holding the whole tree that a chain
+//     of journal batches builds on (fs/meta; record kind 3, ".snap" keys,
+//     and "snapshot" in the older identifiers of fs/meta: Log.Snapshot,
+//     SnapshotRef, encodeSnapshotLocked, headRecord.snapshot). A named
+//     snapshot refers to a checkpoint.
+//   - journal batch: the ops of one commit, inline in the head or an
+//     object (format 2).
+//   - commit: one head swap (meta.Log.Commit): the only point where the
+//     store's state changes for readers.
+//   - publish: making one file's written data part of the in-memory tree
+//     (Vault.publish, atomically, once its chunks are durable); the tree
+//     reaches the store at the next commit. pubSnap is the frozen content
+//     a publish applies (not a snapshot in the sense above).
+//   - pack: one object holding several small files' versions (pack.go).
+//   - staging: sealed objects and the intent log on local disk (fs/stage),
+//     for outages and crashes.
 //
 // What it must not do: write plaintext to local disk (the cache directory,
 // when used, holds ciphertext only); return bytes that failed
