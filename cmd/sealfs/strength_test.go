@@ -181,3 +181,21 @@ func TestGuessCostMeasured(t *testing.T) {
 		t.Errorf("guessCost = %v, want a measured CPU time", d)
 	}
 }
+
+// BenchmarkEstimateWithDictionaries is what one unlock or one new
+// passphrase pays: the dictionaries built, then one estimate.
+func BenchmarkEstimateWithDictionaries(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		estimate(nil, []byte("the passphrase of the benchmark"), testHints)
+	}
+}
+
+// BenchmarkEstimate is one estimate with the dictionaries built.
+func BenchmarkEstimate(b *testing.B) {
+	est := sharedEstimator()
+	b.ReportAllocs()
+	for b.Loop() {
+		estimate(est, []byte("the passphrase of the benchmark"), testHints)
+	}
+}
