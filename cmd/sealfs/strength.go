@@ -183,9 +183,9 @@ func cpuTime() time.Duration {
 func weakError(st strength, kdf crypt.KDFParams) error {
 	cost := guessCost(kdf)
 	return withCode(exitUsage,
-		fmt.Errorf("passphrase too weak: it is built from %s; anyone who can read the bucket can try passphrases against the vault offline and would find this one within about %s guesses, %s for one CPU core at this vault's Argon2id setting (%s a guess)",
+		fmt.Errorf("passphrase too weak: it is built from %s; whoever can read the bucket can guess offline and would find it within about %s guesses: %s for one CPU core at this vault's Argon2id setting (%s a guess)",
 			joinAnd(st.found), humanCount(st.guesses), humanDuration(st.guesses*cost.Seconds()), roundCost(cost)),
-		"nothing was written; run again with --generate-passphrase for a strong one, or choose five or more random words")
+		"nothing was written: use --generate-passphrase for a strong one, or five or more random words")
 }
 
 // checkNewPassphrase refuses a new passphrase for the vault in s that
