@@ -1,6 +1,9 @@
 package main
 
 import (
+	"bytes"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -9,6 +12,7 @@ import (
 	"github.com/trustelem/zxcvbn"
 
 	"github.com/sealfs/sealfs/crypt"
+	"github.com/sealfs/sealfs/remote"
 )
 
 // sharedEstimator builds zxcvbn's dictionaries once for the whole test
@@ -197,5 +201,43 @@ func BenchmarkEstimate(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		estimate(est, []byte("the passphrase of the benchmark"), testHints)
+	}
+}
+
+// TestNewVaultPassphrase: where a new passphrase comes from, and which
+// sources refuse to be combined with --generate-passphrase.
+func TestNewVaultPassphrase(t *testing.T) {
+	s := remote.NewMemory()
+	a := &app{stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}}
+	file := filepath.Join(t.TempDir(), "pass")
+	if err := os.WriteFile(file, []byte("qwertyuiop\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name     string
+		env      string // SEALFS_NEW_PASSPHRASE
+		file     string
+		generate bool
+		want     string // in the error; "" for success
+	}{
+		{"weak from the environment", "12345678", "", false, "passphrase too weak"},
+		{"weak from a file", "", file, false, "passphrase too weak"},
+		{"strong from the environment", "ample trout under a violet kettle", "", false, ""},
+		{"generated", "", "", true, ""},
+		{"generated and a file", "", file, true, "--generate-passphrase and --new-passphrase-file"},
+		{"generated and the environment", "ample trout under a violet kettle", "", true, "--generate-passphrase and SEALFS_NEW_PASSPHRASE"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv(envNewPassphrase, tc.env)
+			p, err := a.newVaultPassphrase(s, crypt.MinKDF, tc.generate, tc.file, "new-passphrase-file", envNewPassphrase)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("got %v, want a passphrase", err)
+			case tc.want == "" && len(p) < minPassphraseLen:
+				t.Fatalf("got %q", p)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want) || exitCode(err) != exitUsage):
+				t.Fatalf("got %v (exit %d), want exit 2 and %q", err, exitCode(err), tc.want)
+			}
+		})
 	}
 }
