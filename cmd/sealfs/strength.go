@@ -22,8 +22,9 @@ import (
 
 // vault.json sits in the bucket, so whoever can read the bucket can try
 // passphrases offline, as fast as they can run Argon2id (docs/SECURITY.md
-// "Offline guessing"). A new passphrase is estimated with zxcvbn, fed the
-// words of this vault's context, and refused below minScore.
+// "Offline guessing of the passphrase"). A new passphrase is estimated
+// with zxcvbn, fed the words of this vault's context, and refused below
+// minScore.
 
 // minScore is the zxcvbn score a new passphrase needs: 3 means zxcvbn
 // expects a guesser to need more than 10^8 guesses.
@@ -57,8 +58,8 @@ func vaultHints(loc string) []hint {
 		}
 	}
 	rest, isS3 := strings.CutPrefix(loc, "s3://")
-	if !isS3 {
-		_, rest, _ = strings.Cut(loc, "://")
+	if _, path, ok := strings.Cut(loc, "://"); ok && !isS3 {
+		rest = path
 	}
 	for i, part := range strings.FieldsFunc(rest, func(r rune) bool { return r == '/' }) {
 		what := "a part of the store's address"

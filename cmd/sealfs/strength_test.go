@@ -115,6 +115,10 @@ func TestVaultHints(t *testing.T) {
 			{"chat", "a part of the store's address"}, {"backups", "a part of the store's address"},
 			{"phone", "a part of the store's address"},
 		}},
+		{"/srv/chat-store", []hint{
+			{"srv", "a part of the store's address"}, {"chat-store", "a part of the store's address"},
+			{"chatstore", "a part of the store's address"},
+		}},
 		{"file:///home/alice/Vault", []hint{
 			{"home", "a part of the store's address"}, {"alice", "a part of the store's address"},
 			{"vault", "a part of the store's address"},
