@@ -26,6 +26,9 @@ makes a strong one (six random words), printed once.`,
 		Args: exactArgs(1, "STORE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			if err := oneNewPassphrase(generate, newFile, "new-passphrase-file", envNewPassphrase); err != nil {
+				return err // before asking for the old one
+			}
 			s, u, err := a.openUnlocked(ctx, args[0])
 			if err != nil {
 				return err

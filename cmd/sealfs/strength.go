@@ -206,14 +206,10 @@ func checkNewPassphrase(s remote.Store, pass []byte, kdf crypt.KDFParams) error 
 // generated (generate), or read by newPassphrase from file (--flag), the
 // environment variable env or a prompt, and refused if weak.
 func (a *app) newVaultPassphrase(s remote.Store, kdf crypt.KDFParams, generate bool, file, flag, env string) ([]byte, error) {
+	if err := oneNewPassphrase(generate, file, flag, env); err != nil {
+		return nil, err
+	}
 	if generate {
-		if file != "" {
-			return nil, usageErr("--generate-passphrase and --%s both give the new passphrase: use one", flag)
-		}
-		if os.Getenv(env) != "" {
-			return nil, withCode(exitUsage, fmt.Errorf("--generate-passphrase and %s both give the new passphrase", env),
-				"unset "+env+" or drop --generate-passphrase")
-		}
 		return generatePassphrase() // 77 random bits need no estimate
 	}
 	pass, err := a.newPassphrase(file, flag, env)
@@ -225,6 +221,21 @@ func (a *app) newVaultPassphrase(s remote.Store, kdf crypt.KDFParams, generate b
 		return nil, err
 	}
 	return pass, nil
+}
+
+// oneNewPassphrase refuses --generate-passphrase with another source of the
+// new passphrase (--flag file, or the environment variable env).
+func oneNewPassphrase(generate bool, file, flag, env string) error {
+	switch {
+	case !generate:
+		return nil
+	case file != "":
+		return usageErr("--generate-passphrase and --%s both give the new passphrase: use one", flag)
+	case os.Getenv(env) != "":
+		return withCode(exitUsage, fmt.Errorf("--generate-passphrase and %s both give the new passphrase", env),
+			"unset "+env+" or drop --generate-passphrase")
+	}
+	return nil
 }
 
 // generatePassphrase returns generatedWords random words of the EFF large
