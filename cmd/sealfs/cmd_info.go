@@ -59,6 +59,7 @@ func (a *app) printInfo(ctx context.Context, s remote.Store, u *unlocked, checkH
 	fmt.Fprintf(w, "Format:       version %d\n", crypt.FormatVersion)
 	fmt.Fprintf(w, "Cipher:       %s, chunks of %s\n", u.Vault.Suite(), humanBytes(int64(u.Vault.ChunkSize())))
 	fmt.Fprintf(w, "Passphrase:   Argon2id, %d MiB, %d passes, %d threads\n", kdf.MemoryMiB, kdf.Time, kdf.Threads)
+	fmt.Fprintf(w, "Guess cost:   %s\n", guessCostLine(kdf))
 	if headErr != nil {
 		fmt.Fprintf(w, "Last commit:  unreadable: %v\n", headErr)
 	} else {

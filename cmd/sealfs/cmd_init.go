@@ -20,6 +20,7 @@ type initOptions struct {
 	kdfThreads uint8
 	cipher     string
 	mounting   bool // mount --init: the vault is mounted next, no "Next:" hint
+	generate   bool // init --generate-passphrase
 }
 
 func (o *initOptions) addFlags(cmd *cobra.Command) {
@@ -39,7 +40,11 @@ func (a *app) initCommand() *cobra.Command {
 		Short: "Create a new vault in STORE and print its recovery key",
 		Long: `init creates a new, empty vault in STORE: a random master key wrapped by your
 passphrase (Argon2id) and by a recovery key. The recovery key is printed once:
-write it down. init never overwrites an existing vault.`,
+write it down. init never overwrites an existing vault.
+
+A passphrase that zxcvbn rates easy to guess is refused (exit 2): anyone who
+can read the bucket can try guesses offline. --generate-passphrase makes a
+strong one (six random words), printed once.`,
 		Args: exactArgs(1, "STORE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := a.openStore(cmd.Context(), args[0])
@@ -52,6 +57,7 @@ write it down. init never overwrites an existing vault.`,
 		},
 	}
 	o.addFlags(cmd)
+	cmd.Flags().BoolVar(&o.generate, "generate-passphrase", false, "generate a random passphrase of six words and print it once")
 	return cmd
 }
 
@@ -72,16 +78,20 @@ func (a *app) initVault(ctx context.Context, s remote.Store, o initOptions) (*un
 	} else if !errors.Is(err, remote.ErrNotFound) {
 		return nil, fmt.Errorf("checking for an existing vault: %w", err)
 	}
-	pass, err := a.newPassphrase(a.passphraseFile, "passphrase-file", envPassphrase)
+	pass, err := a.newVaultPassphrase(s, kdf, o.generate, a.passphraseFile, "passphrase-file", envPassphrase)
 	if err != nil {
 		return nil, err
 	}
 	u, rk, err := vault.Create(ctx, s, vault.CreateOptions{Suite: suite, KDF: kdf, Passphrase: pass, Device: deviceName()})
-	clear(pass)
 	if err != nil {
+		clear(pass)
 		return nil, vaultErr(s, err)
 	}
 	lockKeys(u, a.logger)
+	if o.generate {
+		a.printGenerated(pass)
+	}
+	clear(pass)
 	a.printRecoveryKey(s, suite, kdf, rk, !o.mounting)
 	return u, nil
 }

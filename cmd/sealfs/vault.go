@@ -65,12 +65,14 @@ func (a *app) unlock(ctx context.Context, s remote.Store) (*unlocked, error) {
 	} else if sec.Passphrase, err = a.passphrase(); err != nil {
 		return nil, err
 	}
+	warnIfWeak := a.warnIfWeak(s, sec.Passphrase)
 	u, err := vault.UnlockVault(s, v, etag, sec)
 	clear(sec.Passphrase)
 	if err != nil {
 		return nil, vaultErr(s, err)
 	}
 	lockKeys(u, a.logger)
+	warnIfWeak()
 	return u, nil
 }
 
