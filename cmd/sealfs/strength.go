@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/sethvargo/go-diceware/diceware"
-	"github.com/trustelem/zxcvbn"
-	"github.com/trustelem/zxcvbn/match"
+	"github.com/sealfs/sealfs/cmd/sealfs/internal/zxcvbn"
+	"github.com/sealfs/sealfs/cmd/sealfs/internal/zxcvbn/match"
 	"golang.org/x/crypto/argon2"
 
 	"github.com/sealfs/sealfs/crypt"

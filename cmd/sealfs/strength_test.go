@@ -9,7 +9,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/trustelem/zxcvbn"
+	"github.com/sealfs/sealfs/cmd/sealfs/internal/zxcvbn"
 
 	"github.com/sealfs/sealfs/crypt"
 	"github.com/sealfs/sealfs/remote"

@@ -2,8 +2,8 @@ package matching
 
 import (
 	"bytes"
-	// "github.com/trustelem/zxcvbn/entropy"
-	"github.com/trustelem/zxcvbn/match"
+	// "github.com/sealfs/sealfs/cmd/sealfs/internal/zxcvbn/entropy"
+	"github.com/sealfs/sealfs/cmd/sealfs/internal/zxcvbn/match"
 	"sort"
 	"strings"
 )

@@ -4,9 +4,9 @@ import (
 	"strconv"
 
 	"github.com/dlclark/regexp2"
-	"github.com/trustelem/zxcvbn/internal/mathutils"
-	"github.com/trustelem/zxcvbn/match"
-	"github.com/trustelem/zxcvbn/scoring"
+	"github.com/sealfs/sealfs/cmd/sealfs/internal/zxcvbn/internal/mathutils"
+	"github.com/sealfs/sealfs/cmd/sealfs/internal/zxcvbn/match"
+	"github.com/sealfs/sealfs/cmd/sealfs/internal/zxcvbn/scoring"
 )
 
 const dateMaxYear = 2050

@@ -1,12 +1,12 @@
 package zxcvbn
 
 import (
-	"github.com/trustelem/zxcvbn/match"
+	"github.com/sealfs/sealfs/cmd/sealfs/internal/zxcvbn/match"
 	"time"
 	"unicode/utf8"
 
-	"github.com/trustelem/zxcvbn/matching"
-	"github.com/trustelem/zxcvbn/scoring"
+	"github.com/sealfs/sealfs/cmd/sealfs/internal/zxcvbn/matching"
+	"github.com/sealfs/sealfs/cmd/sealfs/internal/zxcvbn/scoring"
 )
 
 type Result struct {

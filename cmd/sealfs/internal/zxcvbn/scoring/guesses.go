@@ -8,9 +8,9 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/trustelem/zxcvbn/adjacency"
-	"github.com/trustelem/zxcvbn/internal/mathutils"
-	"github.com/trustelem/zxcvbn/match"
+	"github.com/sealfs/sealfs/cmd/sealfs/internal/zxcvbn/adjacency"
+	"github.com/sealfs/sealfs/cmd/sealfs/internal/zxcvbn/internal/mathutils"
+	"github.com/sealfs/sealfs/cmd/sealfs/internal/zxcvbn/match"
 )
 
 const (

@@ -2,8 +2,8 @@ package matching
 
 import (
 	"github.com/dlclark/regexp2"
-	"github.com/trustelem/zxcvbn/match"
-	"github.com/trustelem/zxcvbn/scoring"
+	"github.com/sealfs/sealfs/cmd/sealfs/internal/zxcvbn/match"
+	"github.com/sealfs/sealfs/cmd/sealfs/internal/zxcvbn/scoring"
 )
 
 // repeatMatch matches the base token with dicts (sealfs patch: upstream

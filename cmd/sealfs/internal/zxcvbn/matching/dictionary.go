@@ -3,7 +3,7 @@ package matching
 import (
 	"strings"
 
-	"github.com/trustelem/zxcvbn/match"
+	"github.com/sealfs/sealfs/cmd/sealfs/internal/zxcvbn/match"
 )
 
 type dictionaryMatch struct {

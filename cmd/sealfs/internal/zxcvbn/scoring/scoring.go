@@ -4,8 +4,8 @@ import (
 	"math"
 	"sort"
 
-	"github.com/trustelem/zxcvbn/internal/mathutils"
-	"github.com/trustelem/zxcvbn/match"
+	"github.com/sealfs/sealfs/cmd/sealfs/internal/zxcvbn/internal/mathutils"
+	"github.com/sealfs/sealfs/cmd/sealfs/internal/zxcvbn/match"
 )
 
 type Result struct {

@@ -3,8 +3,8 @@ package matching
 import (
 	"strings"
 
-	"github.com/trustelem/zxcvbn/adjacency"
-	"github.com/trustelem/zxcvbn/match"
+	"github.com/sealfs/sealfs/cmd/sealfs/internal/zxcvbn/adjacency"
+	"github.com/sealfs/sealfs/cmd/sealfs/internal/zxcvbn/match"
 )
 
 type spatialMatch struct {

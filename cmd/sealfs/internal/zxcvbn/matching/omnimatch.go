@@ -1,9 +1,9 @@
 package matching
 
 import (
-	"github.com/trustelem/zxcvbn/adjacency"
-	"github.com/trustelem/zxcvbn/frequency"
-	"github.com/trustelem/zxcvbn/match"
+	"github.com/sealfs/sealfs/cmd/sealfs/internal/zxcvbn/adjacency"
+	"github.com/sealfs/sealfs/cmd/sealfs/internal/zxcvbn/frequency"
+	"github.com/sealfs/sealfs/cmd/sealfs/internal/zxcvbn/match"
 	"regexp"
 )
 
