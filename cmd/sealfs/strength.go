@@ -12,9 +12,10 @@ import (
 	"time"
 
 	"github.com/sethvargo/go-diceware/diceware"
+	"golang.org/x/crypto/argon2"
+
 	"github.com/sealfs/sealfs/cmd/sealfs/internal/zxcvbn"
 	"github.com/sealfs/sealfs/cmd/sealfs/internal/zxcvbn/match"
-	"golang.org/x/crypto/argon2"
 
 	"github.com/sealfs/sealfs/crypt"
 	"github.com/sealfs/sealfs/remote"
