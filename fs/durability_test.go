@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sealfs/sealfs/fs/layout"
 	"github.com/sealfs/sealfs/fs/meta"
 	"github.com/sealfs/sealfs/remote"
 	"github.com/sealfs/sealfs/remote/faults"
@@ -143,7 +144,7 @@ func TestBadBucketData(t *testing.T) {
 				ok(t, err)
 				ok(t, fsys.Close(context.Background()))
 				victim := in.Extents[1].Object
-				fn(t, v, meta.DataKey(victim))
+				fn(t, v, layout.DataKey(victim))
 
 				var logs logBuffer
 				mt2 := v.mount(t, func(o *Options) { o.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/sealfs/sealfs/crypt"
+	"github.com/sealfs/sealfs/fs/layout"
 	"github.com/sealfs/sealfs/fs/meta"
 	"github.com/sealfs/sealfs/remote"
 	"github.com/sealfs/sealfs/remote/faults"
@@ -354,16 +355,16 @@ func TestFollowRefusesBadHeads(t *testing.T) {
 		w := v.mount(t)
 		ok(t, os.WriteFile(w.path("one"), []byte("1"), 0o644))
 		commitNow(t, w)
-		oldHead, _, err := v.store.Get(ctx, meta.HeadKey)
+		oldHead, _, err := v.store.Get(ctx, layout.Head)
 		ok(t, err)
 		ok(t, os.WriteFile(w.path("two"), []byte("2"), 0o644))
 		w.unmount(t)
 		eventually(t, "second commit", func() error { return hasContent(ro.path("two"), []byte("2")) })
-		goodHead, _, err := v.store.Get(ctx, meta.HeadKey)
+		goodHead, _, err := v.store.Get(ctx, layout.Head)
 		ok(t, err)
 
 		t.Run("rolled back", func(t *testing.T) {
-			_, err := v.store.Put(ctx, meta.HeadKey, oldHead, remote.PutOptions{})
+			_, err := v.store.Put(ctx, layout.Head, oldHead, remote.PutOptions{})
 			ok(t, err)
 			eventually(t, "rollback logged", func() error { return logged(logs, "older commit") })
 			wantContent(t, ro.path("two"), []byte("2"))
@@ -371,14 +372,14 @@ func TestFollowRefusesBadHeads(t *testing.T) {
 		t.Run("tampered", func(t *testing.T) {
 			bad := bytes.Clone(goodHead)
 			bad[len(bad)-1] ^= 1
-			_, err := v.store.Put(ctx, meta.HeadKey, bad, remote.PutOptions{})
+			_, err := v.store.Put(ctx, layout.Head, bad, remote.PutOptions{})
 			ok(t, err)
 			eventually(t, "tampering logged", func() error { return logged(logs, "does not authenticate") })
 			wantContent(t, ro.path("two"), []byte("2"))
 			wantContent(t, ro.path("one"), []byte("1"))
 		})
 		t.Run("then a new commit", func(t *testing.T) {
-			_, err := v.store.Put(ctx, meta.HeadKey, goodHead, remote.PutOptions{})
+			_, err := v.store.Put(ctx, layout.Head, goodHead, remote.PutOptions{})
 			ok(t, err)
 			w := v.mount(t)
 			ok(t, os.WriteFile(w.path("three"), []byte("3"), 0o644))
@@ -469,7 +470,7 @@ func TestFollowSurvivesStoreFailures(t *testing.T) {
 	commitNow(t, w)
 	eventually(t, "first file", func() error { return hasContent(ro.path("a"), []byte("a")) })
 
-	metaKeys := func(c faults.Call) bool { return c.Key == meta.HeadKey || strings.HasPrefix(c.Key, "meta/") }
+	metaKeys := func(c faults.Call) bool { return c.Key == layout.Head || strings.HasPrefix(c.Key, "meta/") }
 	for _, fault := range []struct {
 		name string
 		rule func() *faults.Rule

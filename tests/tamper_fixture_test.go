@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sealfs/sealfs/crypt"
+	"github.com/sealfs/sealfs/fs/layout"
 	"github.com/sealfs/sealfs/fs/meta"
 	"github.com/sealfs/sealfs/remote"
 	"github.com/sealfs/sealfs/remote/s3test"
@@ -194,7 +195,7 @@ func (fx *tamperFixture) analyze(t *testing.T, st bucketState) *analysis {
 			}
 			for _, x := range ino.Extents {
 				if !x.IsHole() {
-					k := meta.DataKey(x.Object)
+					k := layout.DataKey(x.Object)
 					a.objects[k] = append(a.objects[k], p)
 					a.ofFile[p] = append(a.ofFile[p], k)
 				}

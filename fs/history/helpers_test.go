@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sealfs/sealfs/crypt"
+	"github.com/sealfs/sealfs/fs/layout"
 	"github.com/sealfs/sealfs/fs/meta"
 	"github.com/sealfs/sealfs/remote"
 	"github.com/sealfs/sealfs/remote/s3test"
@@ -71,10 +72,10 @@ func (v *vault) write(dir meta.Ino, name string, content []byte) []string {
 		if err != nil {
 			v.tb.Fatal(err)
 		}
-		if _, err := v.s.Put(v.ctx, meta.DataKey(id), sealed, remote.PutOptions{}); err != nil {
+		if _, err := v.s.Put(v.ctx, layout.DataKey(id), sealed, remote.PutOptions{}); err != nil {
 			v.tb.Fatal(err)
 		}
-		keys = append(keys, meta.DataKey(id))
+		keys = append(keys, layout.DataKey(id))
 		n := uint32(len(part))
 		exts[int64(i)] = meta.Extent{Object: id, ObjectSize: n, Length: n}
 	}
@@ -122,7 +123,7 @@ func read(tb testing.TB, s remote.Store, k *crypt.Keys, t *meta.Tree, dir meta.I
 	}
 	var out bytes.Buffer
 	for _, e := range in.Extents {
-		sealed, _, err := s.Get(context.Background(), meta.DataKey(e.Object))
+		sealed, _, err := s.Get(context.Background(), layout.DataKey(e.Object))
 		if err != nil {
 			tb.Fatalf("%s: %v", name, err)
 		}

@@ -8,7 +8,6 @@ import (
 	"slices"
 
 	"github.com/sealfs/sealfs/crypt"
-	"github.com/sealfs/sealfs/fs/layout"
 	"github.com/sealfs/sealfs/remote"
 )
 
@@ -63,11 +62,6 @@ func cloneXattrs(x map[string][]byte) map[string][]byte {
 	}
 	return c
 }
-
-// HeadKey is layout.Head, for tests written before the layout package.
-//
-// Deprecated: use layout.Head.
-const HeadKey = layout.Head
 
 // Follower loads the newest commit of a vault again and again, for a
 // read-only mount that follows the writer. When the new head builds on

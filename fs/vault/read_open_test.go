@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/sealfs/sealfs/crypt"
-	"github.com/sealfs/sealfs/fs/meta"
+	"github.com/sealfs/sealfs/fs/layout"
 	"github.com/sealfs/sealfs/remote"
 	"github.com/sealfs/sealfs/remote/faults"
 )
@@ -39,7 +39,7 @@ func TestReadOpen(t *testing.T) {
 	k, id, plain, sealed := openTestObject(t, size)
 	ctx := context.Background()
 	store := faults.New(remote.NewMemory())
-	key := meta.DataKey(id)
+	key := layout.DataKey(id)
 	put := func(b []byte) {
 		if _, err := store.Store.Put(ctx, key, b, remote.PutOptions{}); err != nil {
 			t.Fatal(err)
@@ -147,7 +147,7 @@ func BenchmarkOpenChunk(b *testing.B) {
 	})
 	b.Run("read-open", func(b *testing.B) {
 		store := remote.NewMemory()
-		if _, err := store.Put(context.Background(), meta.DataKey(id), sealed, remote.PutOptions{}); err != nil {
+		if _, err := store.Put(context.Background(), layout.DataKey(id), sealed, remote.PutOptions{}); err != nil {
 			b.Fatal(err)
 		}
 		op, _ := crypt.NewSegmentOpener(k, id, int64(size))
