@@ -7,12 +7,15 @@ import (
 	"io"
 	"log"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
+	"golang.org/x/sys/unix"
 
 	"github.com/sealfs/sealfs/fs/history"
 	"github.com/sealfs/sealfs/fs/meta"
@@ -72,9 +75,45 @@ func MountVault(ctx context.Context, mountpoint string, v *vault.Vault) (*Mounte
 		_ = v.Close(ctx)
 		return nil, fmt.Errorf("fs: mount %s: %w", mountpoint, err)
 	}
+	raiseReadAhead(mountpoint)
 	// Following may tell the kernel about changes now.
 	v.SetFollowHook(func(old *meta.Tree) { invalidate(v, root.EmbeddedInode(), old) })
 	return &Mounted{dir: mountpoint, v: v, server: server}, nil
+}
+
+// kernelReadAheadKiB is the read-ahead window the kernel keeps in front of
+// a sequential reader of a file opened without direct I/O (the page cache
+// path of a read-write mount), in KiB: one largest FUSE read (MaxWrite).
+//
+// The kernel gives a FUSE mount the default 128 KiB window and the
+// FUSE_INIT reply can only lower it, so an application reading in
+// st_blksize (128 KiB) steps, as cp, sha256sum and tar do, reached sealfs
+// as one 128 KiB request per read: eight times the requests of the
+// read-only mount, whose direct I/O passes 1 MiB reads through
+// (docs/PERFORMANCE.md, "Cold read through the read-write mount"). One
+// 1 MiB window is enough: sealfs's own read-ahead fetches whole chunks
+// behind it, and a larger window makes each page fault of a random
+// reader of an mmap read 1 MiB around it for longer.
+const kernelReadAheadKiB = vault.MaxWrite >> 10
+
+// raiseReadAhead sets the read-ahead window of the mount's backing device
+// (/sys/class/bdi/MAJOR:MINOR/read_ahead_kb) to kernelReadAheadKiB unless
+// it is larger already. Only root may write it: without it, reads are
+// served the same, in smaller requests, so a failure is not an error.
+func raiseReadAhead(mountpoint string) {
+	var st syscall.Stat_t
+	if err := syscall.Stat(mountpoint, &st); err != nil {
+		return
+	}
+	path := fmt.Sprintf("/sys/class/bdi/%d:%d/read_ahead_kb", unix.Major(st.Dev), unix.Minor(st.Dev))
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return
+	}
+	if cur, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && cur >= kernelReadAheadKiB {
+		return
+	}
+	_ = os.WriteFile(path, []byte(strconv.Itoa(kernelReadAheadKiB)), 0)
 }
 
 func checkMountpoint(dir string) error {

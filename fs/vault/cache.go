@@ -274,7 +274,9 @@ func (p *bufPool) get(n int64) []byte {
 	if b, ok := p.class(segs).Get().(*[]byte); ok {
 		return (*b)[:n]
 	}
-	return make([]byte, n, segs*cipherSeg)
+	b := make([]byte, n, segs*cipherSeg)
+	prefault(b[:cap(b)])
+	return b[:n]
 }
 
 // put hands b back; nothing may use it afterwards.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"math"
 	"os"
 	"os/exec"
@@ -15,6 +16,19 @@ import (
 
 	"github.com/sealfs/sealfs/remote/s3test"
 )
+
+// TestMain lets the test binary serve as --pin's proxy process, as the
+// benchmark program does (it starts itself again with proxyEnv set).
+func TestMain(m *testing.M) {
+	if target := os.Getenv(proxyEnv); target != "" {
+		if err := serveProxy(target); err != nil {
+			fmt.Fprintln(os.Stderr, "bench: proxy:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	os.Exit(m.Run())
+}
 
 // tiny sizes: every workload runs, in seconds.
 var tiny = []string{"--size", "8", "--files", "40", "--dirs", "4", "--rename-files", "50",
@@ -174,5 +188,42 @@ func TestBenchProfile(t *testing.T) {
 		if err != nil || st.Size() == 0 {
 			t.Errorf("no CPU profile for %s: %v", phase, err)
 		}
+	}
+}
+
+// TestBenchPin runs the --pin mode at tiny sizes: the proxy in its own
+// process still counts the traffic, and the mount's CPU is measured
+// against a floor.
+func TestBenchPin(t *testing.T) {
+	s3test.RequireFUSE(t)
+	if err := checkPinnable(); err != nil {
+		t.Skip(err) // a machine with one CPU cannot stand in for a remote endpoint
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	r, err := measureAll(ctx, append(tiny, "--only", "raw,seq", "--pin", "--size", "32")) // CPU in 10 ms ticks: enough MiB to count
+	if errors.Is(err, errNoMinIO) {
+		s3test.Require(t, "MinIO S3 server", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	r.print(&out)
+	t.Log("\n" + out.String())
+	for _, name := range []string{rowSeqRead, rowSeqReadRW, rowSeqReadCp, rowSeqReadSum, rowReadCPU, rowWriteCPU} {
+		if rw := r.rows[name]; rw.Value <= 0 || math.IsNaN(rw.Ratio) {
+			t.Errorf("%s: %v %s, ratio %v: want a measured value and its ratio", name, rw.Value, rw.Unit, rw.Ratio)
+		}
+	}
+	byName := map[string]phase{}
+	for _, p := range r.phases {
+		byName[p.Name] = p
+	}
+	if p := byName["raw GET"]; p.T.Gets != 8 || p.T.Down < 32<<20 {
+		t.Errorf("raw GET through the proxy process: counted %+v", p.T)
+	}
+	if p := byName["cold read rw 128k"]; p.T.Down < 32<<20 || p.CPU <= 0 {
+		t.Errorf("cold read through the read-write mount: traffic %+v, mount CPU %v", p.T, p.CPU)
 	}
 }

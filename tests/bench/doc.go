@@ -26,6 +26,17 @@
 // sealfs phase leaves a CPU profile (and a heap profile at its end) in DIR,
 // for "go tool pprof".
 //
+// With --pin it stands in for a remote endpoint: MinIO and the counting
+// proxy (then a child process) run on CPU 0, this program, the sealfs
+// processes and the tools it runs on CPU 1, so that a ratio to the raw
+// ceiling measures the client side, not how two cores were shared. Every
+// run reads the big file cold twice more ways, through the default
+// read-write mount (page cache) with 128 KiB reads, cp and sha256sum, and
+// reports the mount process's CPU time per MiB (/proc/PID/stat) next to a
+// floor measured in this process: AES-256-GCM over 64 KiB segments plus
+// the two copies each byte takes through the mount. --perf DIR records
+// each phase's mount process with perf record -g.
+//
 // It needs root (or fusermount3) and /dev/fuse, like any sealfs mount.
 // bench_test.go runs every workload at tiny sizes to keep it working.
 package main

@@ -32,6 +32,7 @@ type env struct {
 	client    *minio.Client // through the proxy
 	bin       string        // the sealfs binary
 	work      string        // scratch directory, removed at the end
+	floor     floor         // --pin: the CPU floor per MiB, measured on the client CPU
 	closers   []func()
 }
 
@@ -48,6 +49,14 @@ func setup(cfg config) (_ *env, err error) {
 		return nil, err
 	}
 	e.closers = append(e.closers, func() { os.RemoveAll(e.work) })
+	if cfg.Pin {
+		// This process and all it starts from now on (sealfs, cp, ...)
+		// run on the client CPU; the server side is moved off it below.
+		if err := pinProcess(os.Getpid(), clientCPU); err != nil {
+			return nil, err
+		}
+	}
+	e.floor = measureFloor()
 	endpoint := cfg.Endpoint
 	if endpoint == "" {
 		srv, err := s3test.StartServer()
@@ -56,6 +65,15 @@ func setup(cfg config) (_ *env, err error) {
 		}
 		e.closers = append(e.closers, srv.Close)
 		endpoint, e.accessKey, e.secretKey = srv.Endpoint, srv.AccessKey, srv.SecretKey
+		if cfg.Pin {
+			pid := processByArg("minio", strings.TrimPrefix(endpoint, "http://"))
+			if pid == 0 {
+				return nil, fmt.Errorf("--pin: cannot find the MinIO process serving %s", endpoint)
+			}
+			if err := pinProcess(pid, serverCPU); err != nil {
+				return nil, err
+			}
+		}
 	} else {
 		e.accessKey, e.secretKey = os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY")
 		if e.accessKey == "" || e.secretKey == "" {
@@ -67,7 +85,12 @@ func setup(cfg config) (_ *env, err error) {
 		// flood the table (see docs/PERFORMANCE.md on trySplice).
 		log.SetOutput(io.Discard)
 	}
-	if e.proxy, err = startCounter(endpoint, cfg.Verbose); err != nil {
+	if cfg.Pin {
+		e.proxy, err = startCounterProcess(endpoint, cfg.Verbose, serverCPU)
+	} else {
+		e.proxy, err = startCounter(endpoint, cfg.Verbose)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("starting the counting proxy: %w", err)
 	}
 	e.closers = append(e.closers, e.proxy.close)

@@ -32,6 +32,8 @@ type config struct {
 	SealfsEnv   string // extra KEY=VALUE,... for the sealfs processes
 	Quick       bool
 	Verbose     bool
+	Pin         bool   // server side on one CPU, client side on the other (pin.go)
+	PerfDir     string // perf record the mount process of each phase into this directory
 }
 
 // usageError is a mistake on the command line (exit status 2).
@@ -43,6 +45,13 @@ func (e usageError) Unwrap() error { return e.error }
 var workloads = []string{"raw", "seq", "small", "rename", "sqlite"}
 
 func main() {
+	if target := os.Getenv(proxyEnv); target != "" { // --pin's proxy process
+		if err := serveProxy(target); err != nil {
+			fmt.Fprintln(os.Stderr, "bench: proxy:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	err := run(ctx, os.Args[1:], os.Stdout)
@@ -145,6 +154,8 @@ func parseFlags(args []string) (config, error) {
 	f.StringVar(&c.SealfsEnv, "sealfs-env", "", "extra environment for the sealfs processes, `KEY=VALUE,...` (e.g. GOMEMLIMIT=100MiB)")
 	f.BoolVar(&c.Quick, "quick", false, "smaller sizes (about a minute): --size 256 --files 1000 --sqlite-rows 5000, unless given")
 	f.BoolVar(&c.Verbose, "v", false, "report progress on stderr")
+	f.StringVar(&c.PerfDir, "perf", "", "record each sealfs phase's mount process with perf record -g into `DIR` (perf-<phase>.data; for perf report)")
+	f.BoolVar(&c.Pin, "pin", false, "stand in for a remote endpoint: MinIO and the counting proxy on CPU 0, this program, the mounts and the readers and writers on CPU 1; reports the mount's CPU per MiB beside the floor")
 	if err := f.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return c, err
@@ -167,6 +178,14 @@ func parseFlags(args []string) (config, error) {
 	}
 	if err := c.validate(); err != nil {
 		return c, usageError{err}
+	}
+	if c.Pin {
+		if c.ProfileDir != "" {
+			return c, usageError{errors.New("--pin measures the sealfs binary's process: leave out --profile")}
+		}
+		if err := checkPinnable(); err != nil {
+			return c, usageError{err}
+		}
 	}
 	return c, nil
 }

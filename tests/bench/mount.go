@@ -71,6 +71,19 @@ type mounted struct {
 	umount  func() error
 	rss     *rssWatch // nil in-process
 	PeakRSS int64     // VmHWM of the mount process in bytes, set by Unmount; 0 if unknown
+	// CPU is the CPU time of the mount process from the first call of
+	// cpuSoFar to its exit (the last value polled before it), set by
+	// Unmount; 0 if unknown.
+	CPU time.Duration
+}
+
+// cpuSoFar is the CPU time the mount process has used since mounting;
+// the first call sets the start of the mount's CPU figure.
+func (m *mounted) cpuSoFar() (time.Duration, bool) {
+	if m.rss == nil {
+		return 0, false
+	}
+	return m.rss.cpuSince()
 }
 
 // Unmount unmounts and returns once everything is committed (for the
@@ -79,6 +92,7 @@ func (m *mounted) Unmount() error {
 	err := m.umount()
 	if m.rss != nil {
 		m.PeakRSS = m.rss.stop()
+		m.CPU, _ = m.rss.cpuSince()
 	}
 	return err
 }
@@ -188,24 +202,51 @@ func findMountProcess(bin, dir string) int {
 // rssWatch polls a process's VmHWM (its peak resident set) until stopped:
 // the daemon exits at unmount, so the last value read is its peak, short
 // of at most one polling interval at the very end.
+//
+// It also polls the process's CPU time (cpuSince), so that the CPU the
+// daemon spends between the last poll and its exit is the only part lost.
 type rssWatch struct {
+	pid  int
 	quit chan struct{}
 	done chan struct{}
 	mu   sync.Mutex
 	peak int64
+
+	cpu0, cpu  time.Duration // at the first cpuSince call; last polled
+	cpuStarted bool
+}
+
+// cpuSince returns the CPU time used since its first call.
+func (w *rssWatch) cpuSince() (time.Duration, bool) {
+	if c, ok := cpuTime(w.pid); ok {
+		w.mu.Lock()
+		w.cpu = max(w.cpu, c)
+		w.mu.Unlock()
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.cpuStarted {
+		w.cpu0, w.cpuStarted = w.cpu, true
+	}
+	return w.cpu - w.cpu0, w.cpu > 0
 }
 
 func watchRSS(pid int) *rssWatch {
-	w := &rssWatch{quit: make(chan struct{}), done: make(chan struct{})}
+	w := &rssWatch{pid: pid, quit: make(chan struct{}), done: make(chan struct{})}
 	path := fmt.Sprintf("/proc/%d/status", pid)
 	go func() {
 		defer close(w.done)
-		t := time.NewTicker(20 * time.Millisecond)
+		t := time.NewTicker(10 * time.Millisecond)
 		defer t.Stop()
 		for {
 			if v, ok := vmHWM(path); ok {
 				w.mu.Lock()
 				w.peak = max(w.peak, v)
+				w.mu.Unlock()
+			}
+			if c, ok := cpuTime(pid); ok {
+				w.mu.Lock()
+				w.cpu = max(w.cpu, c)
 				w.mu.Unlock()
 			}
 			select {

@@ -3,9 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"log"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -25,11 +28,16 @@ func (e *env) sealfsPhase(ctx context.Context, r *report, name string, d *device
 		_ = m.Unmount()
 		return phase{}, err
 	}
+	stopPerf := e.startPerf(name, m)
 	t0 := e.proxy.snapshot()
+	m.cpuSoFar() // the mount's CPU figure starts here: not the unlock
 	start := time.Now()
 	ferr := f(m.Dir)
+	workCPU, _ := m.cpuSoFar()
+	stopPerf()
 	uerr := m.Unmount()
-	p := phase{Name: name, Dur: time.Since(start), T: e.proxy.snapshot().sub(t0), PeakRSS: m.PeakRSS}
+	p := phase{Name: name, Dur: time.Since(start), T: e.proxy.snapshot().sub(t0), PeakRSS: m.PeakRSS,
+		CPU: m.CPU, WorkCPU: workCPU}
 	stopProfile()
 	r.addPhase(p)
 	if ferr != nil {
@@ -65,4 +73,27 @@ func (e *env) startProfile(name string) (stop func(), err error) {
 			h.Close()
 		}
 	}, nil
+}
+
+// startPerf starts "perf record -g" on the mount process of a phase when
+// --perf is given; stop ends it and waits for the file.
+func (e *env) startPerf(name string, m *mounted) (stop func()) {
+	if e.cfg.PerfDir == "" || m.rss == nil {
+		return func() {}
+	}
+	if err := os.MkdirAll(e.cfg.PerfDir, 0o755); err != nil {
+		log.Printf("bench: --perf: %v", err)
+		return func() {}
+	}
+	out := filepath.Join(e.cfg.PerfDir, "perf-"+strings.ReplaceAll(name, " ", "-")+".data")
+	cmd := exec.Command("perf", "record", "-q", "-g", "-o", out, "-p", strconv.Itoa(m.rss.pid))
+	if err := cmd.Start(); err != nil {
+		log.Printf("bench: --perf: %v", err)
+		return func() {}
+	}
+	time.Sleep(200 * time.Millisecond) // perf attaches to the threads: no event to wait on
+	return func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Wait()
+	}
 }

@@ -1,13 +1,18 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
+	"fmt"
 	"io"
 	"log"
 	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"os"
+	"os/exec"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -27,6 +32,67 @@ type counter struct {
 	srv                              *http.Server
 	URL                              string
 	puts, gets, other, heads, up, dn atomic.Int64
+
+	child *exec.Cmd      // --pin: the proxy runs in this process (see startCounterProcess)
+	stdin io.WriteCloser // closing it ends the child
+}
+
+// countsPath is where a proxy process answers with its counts (JSON).
+const countsPath = "/.sealfs-bench/counts"
+
+// proxyEnv makes the benchmark binary run only the counting proxy, in
+// front of the endpoint it names (see serveProxy).
+const proxyEnv = "SEALFS_BENCH_PROXY"
+
+// startCounterProcess runs the counting proxy in a child process (this
+// program again, with proxyEnv set) pinned to cpu, so that in --pin mode
+// its cost lands on the server side with MinIO's, where a deployment's
+// network would be.
+func startCounterProcess(target string, verbose bool, cpu int) (*counter, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(exe)
+	cmd.Env = append(os.Environ(), proxyEnv+"="+target, fmt.Sprintf("SEALFS_BENCH_VERBOSE=%t", verbose))
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	c := &counter{child: cmd, stdin: stdin}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		c.close()
+		return nil, fmt.Errorf("the proxy process did not start: %w", err)
+	}
+	c.URL = strings.TrimSpace(line)
+	if err := pinProcess(cmd.Process.Pid, cpu); err != nil {
+		c.close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// serveProxy is the whole program when proxyEnv is set: a counting proxy
+// in front of target that prints its URL, answers countsPath, and exits
+// when its standard input ends (the benchmark closed it or died).
+func serveProxy(target string) error {
+	c, err := startCounter(target, os.Getenv("SEALFS_BENCH_VERBOSE") == "true")
+	if err != nil {
+		return err
+	}
+	fmt.Println(c.URL)
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	c.close()
+	return nil
 }
 
 func startCounter(target string, verbose bool) (*counter, error) {
@@ -58,6 +124,10 @@ func startCounter(target string, verbose bool) (*counter, error) {
 		return nil
 	}
 	c.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == countsPath {
+			_ = json.NewEncoder(w).Encode(c.snapshot())
+			return
+		}
 		c.count(r)
 		if r.Body != nil {
 			r.Body = &countingBody{ReadCloser: r.Body, n: &c.up}
@@ -88,6 +158,9 @@ func (c *counter) count(r *http.Request) {
 
 // snapshot returns the counts so far; subtract two snapshots for a phase.
 func (c *counter) snapshot() traffic {
+	if c.child != nil {
+		return c.remoteSnapshot()
+	}
 	return traffic{
 		Puts: c.puts.Load(), Gets: c.gets.Load(), Other: c.other.Load(),
 		HeadPuts: c.heads.Load(), Up: c.up.Load(), Down: c.dn.Load(),
@@ -101,7 +174,27 @@ func (t traffic) sub(o traffic) traffic {
 	}
 }
 
+// remoteSnapshot asks the proxy process for its counts.
+func (c *counter) remoteSnapshot() traffic {
+	var t traffic
+	resp, err := http.Get(c.URL + countsPath)
+	if err != nil {
+		log.Printf("bench: asking the proxy for its counts: %v", err)
+		return t
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(&t); err != nil {
+		log.Printf("bench: the proxy's counts: %v", err)
+	}
+	return t
+}
+
 func (c *counter) close() {
+	if c.child != nil {
+		c.stdin.Close()
+		_ = c.child.Wait()
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = c.srv.Shutdown(ctx)

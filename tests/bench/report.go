@@ -60,6 +60,8 @@ type phase struct {
 	Dur     time.Duration
 	T       traffic
 	PeakRSS int64
+	CPU     time.Duration // of the mount process, to its exit (0: unknown)
+	WorkCPU time.Duration // of the mount process while the workload ran
 }
 
 type report struct {
@@ -70,6 +72,8 @@ type report struct {
 	ceilRuns map[string][]float64 // each measurement of a ceiling
 	total    time.Duration
 	load0    string
+
+	rwReadCPU time.Duration // mount CPU of the read-write cold read (coldread.go)
 }
 
 func newReport(cfg config) *report {
@@ -148,8 +152,12 @@ func (r *report) print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "sealfs benchmark: %s, %d CPUs (%s), load average %s at start, %s at end; total %s\n",
 		runtime.Version(), runtime.NumCPU(), cpuModel(), r.load0, loadAvg(), r.total.Round(time.Second))
-	fmt.Fprintf(w, "mounts: %s; big file %d MiB, %d files of %d KiB in %d folders\n\n",
+	fmt.Fprintf(w, "mounts: %s; big file %d MiB, %d files of %d KiB in %d folders\n",
 		mode, r.cfg.SizeMiB, r.cfg.Files, r.cfg.FileKiB, r.cfg.Dirs)
+	if r.cfg.Pin {
+		fmt.Fprintf(w, "pinned: MinIO and the counting proxy on CPU %d; this program, sealfs, cp, sha256sum on CPU %d\n", serverCPU, clientCPU)
+	}
+	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "figure\tvalue\tratio\ttarget\tmet\tmeasured")
 	for _, name := range rowOrder {
@@ -178,14 +186,18 @@ func (r *report) print(w io.Writer) {
 	tw.Flush()
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "phase\ttime\tPUT\tGET\tother\tup MiB\tdown MiB\tcommits\tpeak RSS MiB\t")
+	fmt.Fprintln(tw, "phase\ttime\tPUT\tGET\tother\tup MiB\tdown MiB\tcommits\tpeak RSS MiB\tmount CPU s\t")
 	for _, p := range r.phases {
 		rss := "-"
 		if p.PeakRSS > 0 {
 			rss = fmt.Sprintf("%.0f", mib(p.PeakRSS))
 		}
-		fmt.Fprintf(tw, "%s\t%.2fs\t%d\t%d\t%d\t%.1f\t%.1f\t%d\t%s\t\n", p.Name, p.Dur.Seconds(),
-			p.T.Puts, p.T.Gets, p.T.Other, mib(p.T.Up), mib(p.T.Down), p.T.HeadPuts, rss)
+		cpu := "-"
+		if p.CPU > 0 {
+			cpu = fmt.Sprintf("%.2f", p.CPU.Seconds())
+		}
+		fmt.Fprintf(tw, "%s\t%.2fs\t%d\t%d\t%d\t%.1f\t%.1f\t%d\t%s\t%s\t\n", p.Name, p.Dur.Seconds(),
+			p.T.Puts, p.T.Gets, p.T.Other, mib(p.T.Up), mib(p.T.Down), p.T.HeadPuts, rss, cpu)
 	}
 	tw.Flush()
 }

@@ -57,7 +57,12 @@ func seqWorkload(ctx context.Context, e *env, r *report) error {
 	}
 	v = mbps(size, rd.Dur)
 	r.set(rowSeqRead, row{Value: v, Unit: "MB/s", Of: rowRawGet, AtLeast: 0.9, Target: ">= 0.90x raw GET",
-		Detail: fmt.Sprintf("fresh device, read-only mount, 1 MiB reads, content checked; %.0f MiB downloaded", mib(rd.T.Down))})
+		Detail: fmt.Sprintf("fresh device, read-only mount, 1 MiB reads, content checked; %.0f MiB downloaded; %s",
+			mib(rd.T.Down), e.cpuDetail(rd.WorkCPU, size, e.floor.read()))})
+	if err := coldReadRW(ctx, e, r, dev, p, size); err != nil {
+		return err
+	}
+	e.setCPURows(r, w.CPU, rd.WorkCPU, size)
 	return overwriteWorkload(ctx, e, r, dev, p, size)
 }
 
