@@ -87,6 +87,7 @@ finish).`,
 	root.AddCommand(a.initCommand(), a.mountCommand(), a.umountCommand(),
 		a.passwdCommand(), a.infoCommand(),
 		a.snapshotCommand(), a.snapshotsCommand(), a.forgetCommand(), a.pruneCommand(), a.checkCommand())
+	root.AddCommand(a.restoreCommand(), a.lsCommand(), a.catCommand())
 	return root
 }
 
