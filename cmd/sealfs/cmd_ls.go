@@ -215,7 +215,7 @@ func (r *reader) cat(ctx context.Context, p string, w io.Writer) error {
 		n, err := h.ReadAt(ctx, buf, off)
 		if err != nil {
 			if isDamage(err) {
-				return withCode(exitDamage, fmt.Errorf("%s: %w", clean, readErr(err)), "try an earlier snapshot with --snapshot, or another copy of the store")
+				return withCode(exitDamage, fmt.Errorf("%s: %w", clean, readErr(err)), "an earlier snapshot may hold it: see 'sealfs snapshots', then add --snapshot ID; or use another copy of the store")
 			}
 			return fmt.Errorf("reading %s: %w", clean, err)
 		}

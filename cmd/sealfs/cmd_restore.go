@@ -23,6 +23,7 @@ import (
 
 	"github.com/sealfs/sealfs/fs/meta"
 	"github.com/sealfs/sealfs/fs/vault"
+	"github.com/sealfs/sealfs/remote"
 )
 
 type restoreOptions struct {
@@ -87,6 +88,7 @@ type restoreItem struct {
 type restoreStats struct {
 	files, dirs, links, hardlinks, skipped atomic.Int64
 	bytes                                  atomic.Int64 // bytes downloaded and written
+	restored                               atomic.Int64 // bytes of the files restored
 }
 
 // restorer recreates a vault's names under DEST.
@@ -404,6 +406,7 @@ func (rs *restorer) download(ctx context.Context, files []restoreItem, parallel 
 					rs.fail(it.rel, err)
 				} else {
 					rs.stats.files.Add(1)
+					rs.stats.restored.Add(int64(it.in.Size))
 				}
 			}
 			clear(buf)
@@ -482,13 +485,26 @@ func (rs *restorer) restoreFile(ctx context.Context, it restoreItem, buf []byte)
 	return rs.root.Rename(partial, local(it.rel))
 }
 
+// damageError is a read that failed on damaged or tampered data, said
+// for the user.
+type damageError struct {
+	msg string
+	err error
+}
+
+func (e *damageError) Error() string { return e.msg }
+func (e *damageError) Unwrap() error { return e.err }
+
 // readErr says what a failed read of the vault means for the user.
 func readErr(err error) error {
 	var re *vault.ReadError
-	if errors.As(err, &re) && isDamage(err) {
-		return fmt.Errorf("its data does not authenticate or is missing from the store (object %s): damaged or tampered with: %w", re.Object, re.Err)
+	switch {
+	case !errors.As(err, &re) || !isDamage(err):
+		return err
+	case errors.Is(err, remote.ErrNotFound):
+		return &damageError{fmt.Sprintf("its data object %s is missing from the store", re.Object), err}
 	}
-	return err
+	return &damageError{fmt.Sprintf("its data is damaged or was tampered with (object %s does not authenticate)", re.Object), err}
 }
 
 // linkAll makes the hard links whose first name was restored.
@@ -591,8 +607,9 @@ func (rs *restorer) watch(bar *progress, totalBytes int64, totalFiles int) (stop
 func (rs *restorer) report() error {
 	w := rs.a.stdout
 	s := &rs.stats
-	fmt.Fprintf(w, "restored %d files (%s), %d folders, %d symbolic links, %d hard links into %s; %d already there\n",
-		s.files.Load(), humanBytes(s.bytes.Load()), s.dirs.Load(), s.links.Load(), s.hardlinks.Load(), rs.dest, s.skipped.Load())
+	fmt.Fprintf(w, "restored %s (%s), %s, %s, %s into %s; %d already there\n",
+		count(s.files.Load(), "file"), humanBytes(s.restored.Load()), count(s.dirs.Load(), "folder"),
+		count(s.links.Load(), "symbolic link"), count(s.hardlinks.Load(), "hard link"), rs.dest, s.skipped.Load())
 	sort.Strings(rs.damaged)
 	sort.Strings(rs.failed)
 	for _, d := range rs.damaged {
@@ -602,12 +619,12 @@ func (rs *restorer) report() error {
 		fmt.Fprintf(w, "failed: %s\n", f)
 	}
 	if len(rs.failed) > 0 {
-		return withCode(exitError, fmt.Errorf("%d items could not be restored (see the \"failed:\" lines)", len(rs.failed)),
+		return withCode(exitError, fmt.Errorf("%s could not be restored (see the \"failed:\" lines)", count(int64(len(rs.failed)), "item")),
 			"fix the cause and run restore again: what is complete is skipped")
 	}
 	if len(rs.damaged) > 0 {
-		return withCode(exitDamage, fmt.Errorf("%d files were not restored: their data in the store is damaged or was tampered with (the other files were restored)", len(rs.damaged)),
-			"try an earlier snapshot with --snapshot (see 'sealfs snapshots'), or another copy of the store")
+		return withCode(exitDamage, fmt.Errorf("%s not restored: damaged or tampered with in the store (see the \"damaged:\" lines; everything else was restored)", count(int64(len(rs.damaged)), "file")),
+			"an earlier snapshot may hold them: see 'sealfs snapshots', then add --snapshot ID; or use another copy of the store")
 	}
 	return nil
 }
@@ -647,4 +664,12 @@ func (p *progress) describe(desc string) {
 	if p.bar != nil {
 		p.bar.Describe(desc)
 	}
+}
+
+// count is n and noun, plural unless n is 1: "3 files".
+func count(n int64, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
