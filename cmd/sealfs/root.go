@@ -64,7 +64,7 @@ The passphrase comes from SEALFS_PASSPHRASE, --passphrase-file, or a prompt on
 the terminal; the recovery key from --recovery-key-file or SEALFS_RECOVERY_KEY.
 
 Exit codes: 0 ok, 1 error, 2 usage, 10 wrong passphrase or recovery key,
-11 the vault is held by another device, 12 check found damage, 13 the final
+11 the vault is held by another device, 12 damage found (check, restore, cat), 13 the final
 commit failed and the changes stay sealed on this device (mount again to
 finish).`,
 		SilenceUsage:      true,
