@@ -593,9 +593,9 @@ func (rs *restorer) watch(bar *progress, totalBytes int64, totalFiles int) (stop
 			case <-quit:
 				return
 			case <-t.C:
-				files := rs.stats.files.Load()
-				bar.describe(fmt.Sprintf("restoring %d/%d files", files, totalFiles))
-				bar.update(rs.stats.bytes.Load(), totalBytes)
+				files, bytes := rs.stats.files.Load(), rs.stats.bytes.Load()
+				bar.describe(fmt.Sprintf("restoring: %d/%d files, %s/%s", files, totalFiles, humanBytes(bytes), humanBytes(totalBytes)))
+				bar.update(bytes, totalBytes)
 			}
 		}
 	}()
