@@ -367,7 +367,19 @@ func TestRestoreTampered(t *testing.T) {
 			t.Fatalf("run %d: a partial file of the tampered file was left: %v", run, left)
 		}
 	}
-	r := dev.runNoFUSE(withRK, "cat", st.location, "chats/b.db")
+	// check --json names the same file.
+	r := dev.run(withRK, "check", "--json", "--read-data", st.location)
+	var chk struct {
+		Damaged bool
+		Damage  []struct{ Path, Object string }
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &chk); r.code != 12 || err != nil {
+		t.Fatalf("check --json of the tampered vault: want exit 12 and JSON (%v), got %s", err, r)
+	}
+	if !chk.Damaged || len(chk.Damage) != 1 || chk.Damage[0].Path != "/chats/b.db" || chk.Damage[0].Object != key {
+		t.Fatalf("check --json: want one damage of /chats/b.db in %s, got %+v", key, chk)
+	}
+	r = dev.runNoFUSE(withRK, "cat", st.location, "chats/b.db")
 	if r.code != 12 || !strings.Contains(r.stderr, "chats/b.db") {
 		t.Fatalf("cat of the tampered file: want exit 12 naming it, got exit %d, stderr %s", r.code, r.stderr)
 	}

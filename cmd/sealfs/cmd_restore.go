@@ -107,6 +107,11 @@ type restorer struct {
 }
 
 func (a *app) runRestore(ctx context.Context, location, dest string, paths []string, o restoreOptions) error {
+	r, err := a.openReader(ctx, location, o.readOptions)
+	if err != nil {
+		return err
+	}
+	defer r.close(context.WithoutCancel(ctx))
 	if err := os.MkdirAll(dest, 0o700); err != nil {
 		return fmt.Errorf("cannot create the destination: %w", err)
 	}
@@ -115,11 +120,6 @@ func (a *app) runRestore(ctx context.Context, location, dest string, paths []str
 		return fmt.Errorf("cannot open the destination: %w", err)
 	}
 	defer root.Close()
-	r, err := a.openReader(ctx, location, o.readOptions)
-	if err != nil {
-		return err
-	}
-	defer r.close(context.WithoutCancel(ctx))
 
 	items, err := r.plan(paths)
 	if err != nil {
