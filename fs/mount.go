@@ -133,7 +133,7 @@ func mountOptions(v *vault.Vault) fuse.MountOptions {
 		DisableSplice: true,
 	}
 	if v.ReadOnly() {
-		o.DirectMountFlags = syscall.MS_RDONLY
+		mountReadOnly(&o)
 	}
 	if v.Following() {
 		// Files are opened with direct I/O (see openFlags); this keeps
