@@ -286,6 +286,26 @@ func restoreWithoutFUSE(t *testing.T, st storeSetup) {
 	if after := objectList(t, store); !slices.Equal(before, after) {
 		t.Fatalf("reading without FUSE changed the bucket:\nbefore %v\nafter  %v", before, after)
 	}
+
+	// A later backup changes files; --snapshot restores the first one.
+	mnt = a.mount(withPass, st.location, "--device", "phone-a")
+	b.root = mnt
+	b.writeFile("Backups/chatsettings.db.crypt14", b.content(30<<10))
+	if err := os.Remove(b.path("latest.db")); err != nil {
+		t.Fatal(err)
+	}
+	a.ok(nil, "umount", mnt)
+	r = dev.okNoFUSE(withRK, "snapshots", "--json", st.location)
+	var snaps []struct{ ID string }
+	if err := json.Unmarshal([]byte(r.stdout), &snaps); err != nil || len(snaps) != 2 {
+		t.Fatalf("want two snapshots (two clean unmounts), got %v:\n%s", err, r.stdout)
+	}
+	if r = dev.runNoFUSE(withRK, "ls", st.location, "latest.db"); r.code != 1 || !strings.Contains(r.stderr, `"latest.db" is not in the vault`) {
+		t.Fatalf("ls of a file the latest commit deleted: want exit 1, not in the vault, got %s", r)
+	}
+	old := filepath.Join(t.TempDir(), "old")
+	dev.okNoFUSE(withRK, "restore", "--snapshot", snaps[0].ID, st.location, old)
+	compareTrees(t, "the first snapshot, restored", want, scanTree(t, old))
 	dirs := []string{dev.home}
 	if !strings.HasPrefix(st.location, "s3://") {
 		dirs = append(dirs, st.location)
@@ -385,5 +405,20 @@ func TestRestoreTampered(t *testing.T) {
 	}
 	if r = dev.okNoFUSE(withRK, "cat", st.location, "chats/c/d.opus"); !bytes.Equal([]byte(r.stdout), files["chats/c/d.opus"]) {
 		t.Fatal("cat of an intact file returned other bytes")
+	}
+}
+
+// TestEngineHasNoFUSE: restore, ls and cat read through fs/vault, which
+// must not depend on go-fuse (by construction, not only by test).
+func TestEngineHasNoFUSE(t *testing.T) {
+	t.Parallel()
+	out, err := exec.Command("go", "list", "-deps", "github.com/sealfs/sealfs/fs/vault").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	for _, dep := range strings.Fields(string(out)) {
+		if strings.Contains(dep, "go-fuse") {
+			t.Fatalf("fs/vault depends on %s", dep)
+		}
 	}
 }
