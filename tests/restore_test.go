@@ -422,3 +422,29 @@ func TestEngineHasNoFUSE(t *testing.T) {
 		}
 	}
 }
+
+// TestReadBadInput: ls, cat and restore refuse bad input with one line
+// that says what is wrong, and a wrong secret creates no destination.
+func TestReadBadInput(t *testing.T) {
+	t.Parallel()
+	st := dirStore(t)
+	d := newDevice(t, "any", st.env)
+	pass := []string{"SEALFS_PASSPHRASE=reading bad input passphrase"}
+	d.ok(pass, append(append([]string{"init"}, fastKDF...), st.location)...)
+	expectFail(t, d, pass, 1, []string{`has no snapshot "deadbeef"`, "sealfs snapshots"}, "ls", "--snapshot", "deadbeef", st.location)
+	expectFail(t, d, pass, 1, []string{`"chats/x" is not in the vault`}, "ls", st.location, "chats/x")
+	expectFail(t, d, pass, 2, []string{`"/" is a folder`, "sealfs restore"}, "cat", st.location, "/")
+	expectFail(t, d, pass, 2, []string{"restore needs STORE and DEST"}, "restore", st.location)
+	expectFail(t, d, pass, 2, []string{"--parallel 0"}, "restore", "--parallel", "0", st.location, t.TempDir())
+	dest := filepath.Join(t.TempDir(), "dest")
+	expectFail(t, d, []string{"SEALFS_PASSPHRASE=not the passphrase"}, 10, []string{"wrong passphrase"}, "restore", st.location, dest)
+	if _, err := os.Stat(dest); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a refused restore created its destination: %v", err)
+	}
+	if r := d.ok(pass, "ls", "--json", st.location); strings.TrimSpace(r.stdout) != "[]" {
+		t.Fatalf("ls --json of an empty vault: %q", r.stdout)
+	}
+	if r := d.ok(pass, "restore", st.location, dest); !strings.HasPrefix(r.stdout, "restored 0 files") {
+		t.Fatalf("restore of an empty vault: %s", r)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sealfs/sealfs/crypt"
+	"github.com/sealfs/sealfs/fs/history"
 	"github.com/sealfs/sealfs/fs/meta"
 	"github.com/sealfs/sealfs/fs/vault"
 	"github.com/sealfs/sealfs/remote"
@@ -87,6 +88,9 @@ func (r *reader) open(ctx context.Context, a *app, o readOptions) error {
 	if err != nil {
 		if errors.Is(err, meta.ErrRollback) {
 			return withCode(exitError, fmt.Errorf("cannot read %s: %w", s, err), "if the store was restored from a backup on purpose, add --accept-rollback")
+		}
+		if errors.Is(err, history.ErrNoSnapshot) {
+			return withCode(exitError, fmt.Errorf("%s has no snapshot %q", s, o.snapshot), "'sealfs snapshots' lists them")
 		}
 		return fmt.Errorf("cannot read %s: %w", s, err)
 	}
