@@ -20,6 +20,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
+	"golang.org/x/term"
 
 	"github.com/sealfs/sealfs/fs/meta"
 	"github.com/sealfs/sealfs/fs/vault"
@@ -133,6 +134,9 @@ func (a *app) runRestore(ctx context.Context, location, dest string, paths []str
 		total += int64(it.in.Size)
 	}
 	bar := newProgress(a.stderr, "restoring")
+	if f, ok := a.stdout.(*os.File); !ok || !term.IsTerminal(int(f.Fd())) {
+		bar.tty = false // output to a file or a pipe: a script, no bar
+	}
 	stopBar := rs.watch(bar, total, len(downloads))
 	rs.download(ctx, downloads, o.parallel)
 	stopBar()
