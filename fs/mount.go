@@ -7,15 +7,12 @@ import (
 	"io"
 	"log"
 	"os"
-	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
-	"golang.org/x/sys/unix"
 
 	"github.com/sealfs/sealfs/fs/history"
 	"github.com/sealfs/sealfs/fs/meta"
@@ -96,26 +93,6 @@ func MountVault(ctx context.Context, mountpoint string, v *vault.Vault) (*Mounte
 // reader of an mmap read 1 MiB around it for longer.
 const kernelReadAheadKiB = vault.MaxWrite >> 10
 
-// raiseReadAhead sets the read-ahead window of the mount's backing device
-// (/sys/class/bdi/MAJOR:MINOR/read_ahead_kb) to kernelReadAheadKiB unless
-// it is larger already. Only root may write it: without it, reads are
-// served the same, in smaller requests, so a failure is not an error.
-func raiseReadAhead(mountpoint string) {
-	var st syscall.Stat_t
-	if err := syscall.Stat(mountpoint, &st); err != nil {
-		return
-	}
-	path := fmt.Sprintf("/sys/class/bdi/%d:%d/read_ahead_kb", unix.Major(st.Dev), unix.Minor(st.Dev))
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return
-	}
-	if cur, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && cur >= kernelReadAheadKiB {
-		return
-	}
-	_ = os.WriteFile(path, []byte(strconv.Itoa(kernelReadAheadKiB)), 0)
-}
-
 func checkMountpoint(dir string) error {
 	st, err := os.Stat(dir)
 	if err != nil {
@@ -172,12 +149,9 @@ func mountOptions(v *vault.Vault) fuse.MountOptions {
 		DisableSplice: true,
 	}
 	// Device nodes and set-user-ID bits in a backup never act on this
-	// machine (what the kernel imposes on mounts by other users than
-	// root anyway).
-	o.DirectMountFlags = syscall.MS_NODEV | syscall.MS_NOSUID
-	if v.ReadOnly() {
-		o.DirectMountFlags |= syscall.MS_RDONLY
-	}
+	// machine (what the kernel imposes on mounts by other users than root
+	// anyway).
+	mountFlags(&o, v.ReadOnly())
 	if v.Following() {
 		// Files are opened with direct I/O (see openFlags); this keeps
 		// shared mmap working on kernels that support it (6.6+).

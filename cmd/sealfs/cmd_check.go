@@ -9,7 +9,7 @@ import (
 )
 
 func (a *app) checkCommand() *cobra.Command {
-	var readData bool
+	var readData, asJSON bool
 	var cacheDir string
 	cmd := &cobra.Command{
 		Use:   "check STORE",
@@ -36,11 +36,15 @@ Exit codes: 0 no damage, 12 damage found, 1 the check could not run.`,
 			if err != nil {
 				return rollbackErr(s, fmt.Errorf("check could not finish: %w", err))
 			}
+			if asJSON {
+				return a.printCheckJSON(res, readData)
+			}
 			return a.printCheck(res, readData)
 		},
 	}
 	cmd.Flags().BoolVar(&readData, "read-data", false, "download and authenticate every object (reads the whole vault)")
 	cacheDirFlag(cmd, &cacheDir)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object (keys in docs/OPERATIONS.md, \"JSON output\"); damage still exits 12")
 	return cmd
 }
 

@@ -17,6 +17,7 @@ import (
 
 func (a *app) infoCommand() *cobra.Command {
 	var cacheDir string
+	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "info STORE",
 		Short: "Show the vault's format, cipher, size and last commit",
@@ -32,10 +33,14 @@ func (a *app) infoCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if asJSON {
+				return a.printInfoJSON(ctx, s, u, headGuard(st, false))
+			}
 			return a.printInfo(ctx, s, u, headGuard(st, false))
 		},
 	}
 	cacheDirFlag(cmd, &cacheDir)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object (keys in docs/OPERATIONS.md, \"JSON output\")")
 	return cmd
 }
 

@@ -14,7 +14,7 @@ const (
 	exitUsage     = 2
 	exitWrongKey  = 10 // wrong passphrase or recovery key
 	exitLeaseHeld = 11 // the vault is held by another device
-	exitDamage    = 12 // check found damage
+	exitDamage    = 12 // damage found: check, or a file restore/cat could not authenticate
 	exitStaged    = 13 // the final commit failed; the changes stay sealed on this device
 )
 

@@ -130,7 +130,8 @@ func TestCommandsAreNotDumpable(t *testing.T) {
 		"init": {"/dev/null/store"}, "mount": {"/dev/null/store", "/dev/null/mnt"}, "umount": {"/dev/null/mnt"},
 		"passwd": {"/dev/null/store"}, "info": {"/dev/null/store"}, "snapshot": {"/dev/null/store"},
 		"snapshots": {"/dev/null/store"}, "forget": {"/dev/null/store", "0123abcd"}, "prune": {"/dev/null/store"},
-		"check": {"/dev/null/store"},
+		"check": {"/dev/null/store"}, "restore": {"/dev/null/store", "/dev/null/dest"}, "ls": {"/dev/null/store"},
+		"cat": {"/dev/null/store", "f"}, "version": {}, "completion": {"bash"},
 	}
 	for _, c := range (&app{}).rootCommand().Commands() {
 		t.Run(c.Name(), func(t *testing.T) {

@@ -10,8 +10,17 @@ import (
 )
 
 func main() {
+	args, err := helperArgs(os.Args) // as mount.fuse.sealfs: mounthelper.go
+	if err != nil {
+		printError(os.Stderr, err)
+		os.Exit(exitCode(err))
+	}
+	if args == nil {
+		os.Exit(exitOK) // mount -f: everything but the mount
+	}
+	os.Args = append(os.Args[:1:1], args...) // what a --daemon child runs again
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	code := run(ctx, args, os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }

@@ -64,9 +64,9 @@ The passphrase comes from SEALFS_PASSPHRASE, --passphrase-file, or a prompt on
 the terminal; the recovery key from --recovery-key-file or SEALFS_RECOVERY_KEY.
 
 Exit codes: 0 ok, 1 error, 2 usage, 10 wrong passphrase or recovery key,
-11 the vault is held by another device, 12 check found damage, 13 the final
-commit failed and the changes stay sealed on this device (mount again to
-finish).`,
+11 the vault is held by another device, 12 damage found (check, restore,
+cat), 13 the final commit failed and the changes stay sealed on this device
+(mount again to finish).`,
 		SilenceUsage:      true,
 		SilenceErrors:     true,
 		CompletionOptions: cobra.CompletionOptions{DisableDefaultCmd: true},
@@ -87,6 +87,11 @@ finish).`,
 	root.AddCommand(a.initCommand(), a.mountCommand(), a.umountCommand(),
 		a.passwdCommand(), a.infoCommand(),
 		a.snapshotCommand(), a.snapshotsCommand(), a.forgetCommand(), a.pruneCommand(), a.checkCommand())
+	root.AddCommand(a.restoreCommand(), a.lsCommand(), a.catCommand(), a.versionCommand(), a.completionCommand())
+	root.Version = buildVersion().Version // --version
+	root.SetVersionTemplate(versionText())
+	root.InitDefaultVersionFlag()
+	root.Flags().Lookup("version").Usage = "print the version (as 'sealfs version')"
 	return root
 }
 

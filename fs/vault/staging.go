@@ -85,7 +85,7 @@ func freeBytes(dir string) int64 {
 	if syscall.Statfs(dir, &st) != nil {
 		return 0
 	}
-	return int64(st.Bavail) * st.Bsize
+	return int64(st.Bavail) * int64(st.Bsize) //nolint:unconvert // uint32 on darwin
 }
 
 // stage writes a sealed object to local disk and queues its upload. It

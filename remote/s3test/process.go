@@ -74,9 +74,7 @@ func launch(bin string) (*S3Server, error) {
 		"MINIO_ROOT_USER="+srv.AccessKey, "MINIO_ROOT_PASSWORD="+srv.SecretKey,
 		"MINIO_BROWSER=off", "MINIO_UPDATE=off")
 	cmd.Stdout, cmd.Stderr = logf, logf
-	// Own process group for a clean kill; SIGKILL if the test binary dies
-	// without calling Stop.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = minioProcAttr()
 	os.WriteFile(filepath.Join(dir, "owner.pid"), []byte(strconv.Itoa(os.Getpid())), 0o600)
 	p := &process{cmd: cmd, dir: dir, exited: make(chan struct{})}
 	if err := p.start(); err != nil {
