@@ -79,6 +79,7 @@ func (f *file) clampChunkLocked(ci, k int64) {
 		if int64(len(v.data)) > k {
 			v.data = v.data[:k]
 		}
+		v.written.clip(k)
 		return
 	}
 	src, ext, n := f.chunkSourceLocked(ci)
