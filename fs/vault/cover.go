@@ -59,6 +59,15 @@ func (c *cover) covers(n int64) bool {
 	return !c.lost && len(c.spans) == 1 && c.spans[0].off == 0 && c.spans[0].end >= n
 }
 
+// filled returns how many bytes were written (0 once lost).
+func (c *cover) filled() int64 {
+	var n int64
+	for _, s := range c.spans {
+		n += s.end - s.off
+	}
+	return n
+}
+
 // clip forgets what was written at or after n (a truncation).
 func (c *cover) clip(n int64) {
 	keep := c.spans[:0]
