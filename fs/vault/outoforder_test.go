@@ -1,6 +1,7 @@
 package vault
 
 import (
+	"bytes"
 	"context"
 	"math/rand/v2"
 	"os/exec"
@@ -195,4 +196,59 @@ func TestParkedChunksAfterCrash(t *testing.T) {
 	wantContent(t, b.Vault, "dl/big.tmp", want)
 	b.close(t)
 	wantContent(t, tv.readOnly(t).Vault, "dl/big.tmp", want)
+}
+
+// TestTruncateIntoParkedChunk: a truncate that cuts a parked chunk keeps
+// the parked object (its new, shorter version names it); the file reads
+// back right before and after the publish.
+func TestTruncateIntoParkedChunk(t *testing.T) {
+	const (
+		size  = 64 * testChunk
+		block = testChunk / 32
+	)
+	tv := newVault(t, remote.NewMemory(), testChunk)
+	v := tv.open(t, func(o *Options) { o.MemoryBudget = size / 4 })
+	data := pattern(11, size)
+	f, err := v.create("dl/part.tmp")
+	ok(t, err)
+	full := uint64(size)
+	_, err = v.SetAttr(context.Background(), f.Ino(), meta.SetAttrIn{Size: &full})
+	ok(t, err)
+	want := make([]byte, size)
+	var parked int64 = -1
+	for _, b := range rand.New(rand.NewPCG(5, 6)).Perm(size / block) {
+		off := b * block
+		_, err := f.WriteAt(context.Background(), data[off:off+block], int64(off))
+		ok(t, err)
+		copy(want[off:], data[off:off+block])
+		f.f.mu.Lock()
+		for ci, ver := range f.f.chunks {
+			ver.mu.Lock()
+			if ver.parked && ci > 0 {
+				parked = ci
+			}
+			ver.mu.Unlock()
+		}
+		f.f.mu.Unlock()
+		if parked >= 0 {
+			break
+		}
+	}
+	if parked < 0 {
+		t.Fatal("no chunk was parked")
+	}
+	cut := uint64(parked*testChunk + testChunk/3)
+	_, err = v.SetAttr(context.Background(), f.Ino(), meta.SetAttrIn{Size: &cut})
+	ok(t, err)
+	want = want[:cut]
+	got := make([]byte, cut)
+	n, err := f.ReadAt(context.Background(), got, 0)
+	ok(t, err)
+	if n != int(cut) || !bytes.Equal(got, want) {
+		t.Fatalf("before the publish: read %d bytes, want %d (content differs: %v)", n, cut, !bytes.Equal(got[:n], want[:n]))
+	}
+	ok(t, f.Fsync(context.Background()))
+	f.Release()
+	v.close(t)
+	wantContent(t, tv.readOnly(t).Vault, "dl/part.tmp", want)
 }

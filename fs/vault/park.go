@@ -162,6 +162,16 @@ func (u *uploader) parked(v *version, ext meta.Extent, plain int64) {
 	close(done)
 }
 
+// takeParked reports whether v's object is parked and makes v forget it
+// (the caller hands it to another version).
+func (v *version) takeParked() bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	p := v.parked
+	v.parked = false
+	return p
+}
+
 // unpark queues the upload of parked object id: it is published.
 func (s *stager) unpark(id crypt.ObjectID) {
 	s.mu.Lock()
