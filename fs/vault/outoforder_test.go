@@ -3,10 +3,12 @@ package vault
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"os/exec"
 	"path/filepath"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -251,4 +253,66 @@ func TestTruncateIntoParkedChunk(t *testing.T) {
 	f.Release()
 	v.close(t)
 	wantContent(t, tv.readOnly(t).Vault, "dl/part.tmp", want)
+}
+
+// TestReadWhileOutOfOrderWrites: a reader of a file that a random-order
+// writer fills in a quarter of the memory it needs (so chunks are parked,
+// read back and replaced) reads each block as either not yet written
+// (zeros) or written, never an error: a parked object a write removes
+// while a read is fetching it is read again from what replaced it.
+func TestReadWhileOutOfOrderWrites(t *testing.T) {
+	const (
+		size  = 64 * testChunk
+		block = testChunk / 32
+	)
+	tv := newVault(t, remote.NewMemory(), testChunk)
+	v := tv.open(t, func(o *Options) { o.MemoryBudget = size / 4 })
+	data := pattern(13, size)
+	f, err := v.create("dl/shared.tmp")
+	ok(t, err)
+	full := uint64(size)
+	_, err = v.SetAttr(context.Background(), f.Ino(), meta.SetAttrIn{Size: &full})
+	ok(t, err)
+	r, err := v.OpenFile(f.Ino(), syscall.O_RDONLY)
+	ok(t, err)
+	defer r.Release()
+	done := make(chan struct{})
+	readErr := make(chan error, 1)
+	go func() {
+		defer close(readErr)
+		rng := rand.New(rand.NewPCG(7, 8))
+		buf := make([]byte, block)
+		zero := make([]byte, block)
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			off := rng.IntN(size/block) * block
+			if _, err := r.ReadAt(context.Background(), buf, int64(off)); err != nil {
+				readErr <- fmt.Errorf("read at %d: %w", off, err)
+				return
+			}
+			if !bytes.Equal(buf, zero) && !bytes.Equal(buf, data[off:off+block]) {
+				readErr <- fmt.Errorf("block at %d is neither unwritten nor written", off)
+				return
+			}
+		}
+	}()
+	for _, b := range rand.New(rand.NewPCG(9, 10)).Perm(size / block) {
+		off := b * block
+		_, err := f.WriteAt(context.Background(), data[off:off+block], int64(off))
+		ok(t, err)
+	}
+	close(done)
+	if err := <-readErr; err != nil {
+		t.Error(err)
+	}
+	if v.Stats().Parked == 0 {
+		t.Error("no chunk was parked: the test does not test parking")
+	}
+	ok(t, f.Fsync(context.Background()))
+	f.Release()
+	wantContent(t, v.Vault, "dl/shared.tmp", data)
 }
