@@ -16,8 +16,13 @@ import (
 // 1.1× its size, as a sequential write does (issue 20: a random order
 // used to upload it 18 times over), and reads back intact on another
 // device.
+//
+// Not parallel: beside the crash and outage tests the random order grew
+// the store 15.5x. Most likely cause: a parallel test starting a process
+// from this one while the file is open; the child closes the inherited
+// descriptor at exec (O_CLOEXEC), the kernel sends FLUSH, and a flush
+// publishes the file's content as of then, partial chunks included.
 func TestOutOfOrderWrites(t *testing.T) {
-	t.Parallel()
 	requireFUSE(t)
 	const (
 		size  = 64 << 20
