@@ -66,6 +66,7 @@ type Stats struct {
 	UploadsInFlight                      int64 // bytes frozen, not yet uploaded
 	StagedObjects, StagedBytes           int64 // waiting on local disk now
 	StagedEver                           int64 // objects this vault staged since Open
+	Parked                               int64 // partial chunks parked in the staging area since Open (park.go)
 	CommitsDeferred                      int64 // commits deferred: the writer lease was not confirmed lately
 	SnapshotTicks                        int64 // snapshot schedule ticks handled
 	Polls                                int64 // head polls of a following vault
@@ -78,7 +79,7 @@ func (fs *Vault) Stats() Stats {
 		MemoryLimit: fs.budget.limit, MemoryInUse: fs.budget.inUse(), MemoryPeak: fs.budget.peak(),
 		PackWaiters: fs.up.pack.waiting(), UploadsInFlight: fs.up.inflight.Load(),
 		CommitsDeferred: fs.count.deferred.Load(), SnapshotTicks: fs.count.snapTicks.Load(),
-		Polls: fs.count.polls.Load(), DirtyFiles: len(fs.dirtyFiles(false)),
+		Polls: fs.count.polls.Load(), DirtyFiles: len(fs.dirtyFiles(false)), Parked: fs.count.parks.Load(),
 	}
 	if fs.stage != nil {
 		n, b := fs.stage.pending()

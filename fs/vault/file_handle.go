@@ -56,7 +56,10 @@ type trunc struct {
 // its data is written in place (under file.mu); once frozen it is
 // immutable and is uploaded, after which only ext remains.
 type version struct {
-	frozen bool // guarded by file.mu
+	frozen  bool  // guarded by file.mu
+	written cover // guarded by file.mu: what writes filled (file_write.go)
+	tick    int64 // guarded by file.mu: the vault's write count at its last write
+	park    bool  // guarded by file.mu: frozen to be parked (park.go)
 
 	mu      sync.Mutex
 	data    []byte // plaintext; len = bytes that are valid in the chunk
@@ -66,6 +69,8 @@ type version struct {
 	err     error
 	dropped bool // no longer wanted: its memory goes back when the upload ends
 	rewrite bool // copied published content: keep it clean once uploaded (clean.go)
+	parked  bool // ext is sealed in the staging area, not queued for upload (park.go)
+	send    bool // its content is to be published: a park queues its upload
 }
 
 // acquireFile returns ino's file state, loading it from the tree, and
@@ -143,6 +148,10 @@ func (fs *Vault) dropVersion(v *version) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.dropped = true
+	if v.parked {
+		v.parked = false
+		fs.stage.discard(v.ext.Object)
+	}
 	if v.done != nil && !isClosed(v.done) {
 		return // the upload's end releases it
 	}

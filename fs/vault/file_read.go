@@ -58,17 +58,32 @@ type piece struct {
 // (short only at the end of the file). Unpublished writes are seen.
 func (fs *Vault) read(ctx context.Context, h *File, dest []byte, off int64) (int, error) {
 	f := h.f
-	f.mu.Lock()
-	size := f.size
-	if off >= size {
+	var size, end int64
+	var pieces []piece
+	for attempt := 0; ; attempt++ {
+		f.mu.Lock()
+		size = f.size
+		gen := f.gen
+		if off >= size {
+			f.mu.Unlock()
+			return 0, nil
+		}
+		end = min(off+int64(len(dest)), size)
+		pieces = f.resolveLocked(dest[:end-off], off, end-off)
 		f.mu.Unlock()
-		return 0, nil
-	}
-	end := min(off+int64(len(dest)), size)
-	pieces := f.resolveLocked(dest[:end-off], off, end-off)
-	f.mu.Unlock()
-	if err := fs.fetchPieces(ctx, f.ino, pieces); err != nil {
-		return 0, err
+		err := fs.fetchPieces(ctx, f.ino, pieces)
+		if err == nil {
+			break
+		}
+		f.mu.Lock()
+		changed := f.gen != gen
+		f.mu.Unlock()
+		if !changed || attempt == 7 {
+			return 0, err
+		}
+		// A write came meanwhile: it may have replaced a parked chunk
+		// this read was reading, whose object is then removed from the
+		// staging area (park.go). Read again what is there now.
 	}
 	if fs.readAhead(h, off, end, size) {
 		// A sequential reader is done with what it read: let the cache

@@ -79,6 +79,7 @@ func (f *file) clampChunkLocked(ci, k int64) {
 		if int64(len(v.data)) > k {
 			v.data = v.data[:k]
 		}
+		v.written.clip(k)
 		return
 	}
 	src, ext, n := f.chunkSourceLocked(ci)
@@ -92,9 +93,16 @@ func (f *file) clampChunkLocked(ci, k int64) {
 		nv = &version{data: make([]byte, k, c), charged: c}
 		copy(nv.data, src)
 	} else {
-		// Published content: shortening the extent needs no data.
+		// Published (or parked) content: shortening the extent needs
+		// no data.
 		ext.Length = uint32(k)
 		nv = &version{frozen: true, ext: ext, done: closedChan}
+		if v != nil && v.park && v.takeParked() {
+			// The parked object moves to the new version, which
+			// must not lose it when v is dropped.
+			nv.park, nv.parked, nv.written = true, true, v.written.clone()
+			nv.written.clip(k)
+		}
 	}
 	if v != nil {
 		fs.dropVersion(v)

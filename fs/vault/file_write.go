@@ -139,6 +139,11 @@ func (fs *Vault) writeChunk(ctx context.Context, f *file, ci, co int64, p []byte
 		v = &version{data: make([]byte, max(int64(len(old)), end), plan.newCap), rewrite: plan.srcLen > 0}
 		copy(v.data, old)
 		if prev := f.chunks[ci]; prev != nil {
+			if prev.park {
+				// Back from the staging area: what was written
+				// before still counts towards completing the chunk.
+				v.written, v.rewrite = prev.written.clone(), false
+			}
 			fs.dropVersion(prev)
 		}
 		f.chunks[ci] = v
@@ -146,13 +151,32 @@ func (fs *Vault) writeChunk(ctx context.Context, f *file, ci, co int64, p []byte
 	reserved -= plan.need
 	v.charged += plan.need
 	copy(v.data[co:], p)
+	grew := ci*fs.cs+end > f.size
 	f.size = max(f.size, ci*fs.cs+end)
 	f.touchLocked()
-	if int64(len(v.data)) == fs.cs && end == fs.cs {
-		// A full chunk: seal and upload it while the writer goes on.
+	v.tick = fs.count.writes.Add(1)
+	v.written.add(co, end)
+	if fs.completeLocked(f, ci, v, grew) {
+		// Every byte of the chunk is written: seal and upload it while
+		// the writer goes on.
 		fs.freezeLocked(v)
 	}
 	return nil
+}
+
+// completeLocked reports whether writes filled chunk ci's version v: all
+// of the chunk, or all of it up to the end of file when the file's size
+// was set before (ftruncate, then pwrites). A chunk the last write grew
+// the file into is not complete: an appending writer goes on filling it.
+// Only a complete chunk is sent while the file is being written (issue
+// 20); partial ones wait for close, fsync or a memory shortage. The
+// caller holds f.mu.
+func (fs *Vault) completeLocked(f *file, ci int64, v *version, grew bool) bool {
+	n := min(fs.cs, f.size-ci*fs.cs)
+	if n < fs.cs && grew {
+		return false
+	}
+	return v.written.covers(n)
 }
 
 // resize makes data hold n bytes in a buffer of capacity c, zeroing any
@@ -209,7 +233,7 @@ func (fs *Vault) waitForMemory(ctx context.Context, f *file, ci, n int64) error 
 	defer fs.up.pack.squeeze()()
 	for {
 		if fs.up.inflight.Load() == 0 {
-			fs.evict(f, ci)
+			fs.evict(f, ci, n)
 		}
 		wctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 		err := fs.budget.acquire(wctx, n)
@@ -223,36 +247,6 @@ func (fs *Vault) waitForMemory(ctx context.Context, f *file, ci, n int64) error 
 	}
 }
 
-// evict freezes (starts uploading) unfrozen buffers: all of other files
-// that are idle or waiting for memory, and self's except chunk keep.
-func (fs *Vault) evict(self *file, keep int64) {
-	fs.mu.Lock()
-	files := make([]*file, 0, len(fs.files))
-	for _, g := range fs.files {
-		files = append(files, g)
-	}
-	fs.mu.Unlock()
-	for _, g := range files {
-		switch {
-		case g == self:
-			g.mu.Lock()
-			g.freezeAllLocked(keep)
-			g.mu.Unlock()
-		case g.wmu.TryLock():
-			g.mu.Lock()
-			g.freezeAllLocked(-1)
-			g.mu.Unlock()
-			g.wmu.Unlock()
-		default:
-			g.mu.Lock()
-			if g.waiting {
-				g.freezeAllLocked(-1)
-			}
-			g.mu.Unlock()
-		}
-	}
-}
-
 func (f *file) freezeAllLocked(keep int64) {
 	for ci, v := range f.chunks {
 		if ci != keep {
@@ -262,11 +256,17 @@ func (f *file) freezeAllLocked(keep int64) {
 }
 
 // freezeLocked makes v immutable and starts its upload, or restarts an
-// upload that failed. The caller holds the file's mu.
+// upload that failed, or queues the upload of its parked object. The caller holds the file's mu.
 func (fs *Vault) freezeLocked(v *version) {
 	v.frozen = true
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	v.send = true
+	if v.parked {
+		v.parked = false
+		fs.stage.unpark(v.ext.Object)
+		return
+	}
 	if v.data == nil || v.dropped {
 		return // only an extent (already uploaded, or clamped)
 	}

@@ -125,6 +125,12 @@ func newUploader(fs *Vault, n int) *uploader {
 func (u *uploader) start(v *version) {
 	v.done = make(chan struct{})
 	v.err = nil
+	u.send(v)
+}
+
+// send uploads v in the background, like start, with v.done already set.
+// The caller holds v.mu.
+func (u *uploader) send(v *version) {
 	n := int64(len(v.data))
 	u.inflight.Add(n)
 	u.queued.Add(n)

@@ -63,6 +63,8 @@ type counters struct {
 	deferred  atomic.Int64 // commits deferred: the writer lease was not confirmed lately
 	snapTicks atomic.Int64 // snapshot schedule ticks handled
 	polls     atomic.Int64 // head polls of a following mount
+	writes    atomic.Int64 // chunk writes: the clock of version.tick
+	parks     atomic.Int64 // partial chunks parked in the staging area (park.go)
 }
 
 // Open loads the vault's metadata from opts.Store and prepares the engine

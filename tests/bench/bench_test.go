@@ -32,7 +32,7 @@ func TestMain(m *testing.M) {
 
 // tiny sizes: every workload runs, in seconds.
 var tiny = []string{"--size", "8", "--files", "40", "--dirs", "4", "--rename-files", "50",
-	"--overwrites", "4", "--sqlite-rows", "200", "--sqlite-txn", "50", "--parallel", "4", "--small-parallel", "4"}
+	"--overwrites", "4", "--ooo-size", "8", "--sqlite-rows", "200", "--sqlite-txn", "50", "--parallel", "4", "--small-parallel", "4"}
 
 // TestBench runs the whole program, with its own MinIO and the real
 // binary, at tiny sizes, and checks that the table is complete and its

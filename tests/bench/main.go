@@ -29,6 +29,7 @@ type config struct {
 	SQLTxn      int
 	Parallel    int    // raw ceiling parallelism for chunk-sized objects
 	SmallPar    int    // raw ceiling parallelism for small objects
+	OOOSizeMiB  int    // the out-of-order written files (outoforder.go)
 	SealfsEnv   string // extra KEY=VALUE,... for the sealfs processes
 	Quick       bool
 	Verbose     bool
@@ -42,7 +43,7 @@ type usageError struct{ error }
 func (e usageError) Unwrap() error { return e.error }
 
 // workloads in the order they run.
-var workloads = []string{"raw", "seq", "small", "rename", "sqlite"}
+var workloads = []string{"raw", "seq", "small", "rename", "sqlite", "outoforder"}
 
 func main() {
 	if target := os.Getenv(proxyEnv); target != "" { // --pin's proxy process
@@ -123,6 +124,8 @@ func runWorkload(ctx context.Context, e *env, r *report, name string) error {
 		return renameWorkload(ctx, e, r)
 	case "sqlite":
 		return sqliteWorkload(ctx, e, r)
+	case "outoforder":
+		return outOfOrderWorkload(ctx, e, r)
 	}
 	return fmt.Errorf("unknown workload %q", name)
 }
@@ -149,6 +152,7 @@ func parseFlags(args []string) (config, error) {
 	f.IntVar(&c.Overwrites, "overwrites", 64, "random 4 KiB overwrites in the big file")
 	f.IntVar(&c.SQLRows, "sqlite-rows", 20000, "SQLite rows inserted")
 	f.IntVar(&c.SQLTxn, "sqlite-txn", 100, "SQLite rows per transaction")
+	f.IntVar(&c.OOOSizeMiB, "ooo-size", 64, "MiB of each out-of-order written file (4096: the 4 GiB case)")
 	f.IntVar(&c.Parallel, "parallel", 8, "parallel requests of the raw transfer (sealfs uploads 8 chunks at a time)")
 	f.IntVar(&c.SmallPar, "small-parallel", 16, "parallel requests of the raw small-object PUT/GET")
 	f.StringVar(&c.SealfsEnv, "sealfs-env", "", "extra environment for the sealfs processes, `KEY=VALUE,...` (e.g. GOMEMLIMIT=100MiB)")
@@ -191,7 +195,7 @@ func parseFlags(args []string) (config, error) {
 }
 
 func (c config) validate() error {
-	for _, n := range []int{c.SizeMiB, c.Files, c.FileKiB, c.Dirs, c.RenameFiles, c.Overwrites, c.SQLRows, c.SQLTxn, c.Parallel, c.SmallPar} {
+	for _, n := range []int{c.SizeMiB, c.Files, c.FileKiB, c.Dirs, c.RenameFiles, c.Overwrites, c.SQLRows, c.SQLTxn, c.OOOSizeMiB, c.Parallel, c.SmallPar} {
 		if n <= 0 {
 			return errors.New("sizes and counts must be positive numbers")
 		}

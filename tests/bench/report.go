@@ -29,6 +29,8 @@ const (
 	rowSQLiteCommits = "SQLite durable commits"
 	rowSQLiteCheck   = "SQLite integrity after remount"
 	rowRSS           = "peak RSS of the mount, writing"
+	rowOOORandom     = "random-order pwrites: uploaded"
+	rowOOOSyncthing  = "Syncthing-order pwrites: uploaded"
 )
 
 var rowOrder = []string{
@@ -36,6 +38,7 @@ var rowOrder = []string{
 	rowSeqWrite, rowSeqRead, rowSmallWrite, rowSmallRead,
 	rowRename, rowRenameSmall, rowOverwrite,
 	rowSQLite, rowSQLiteCommits, rowSQLiteCheck, rowRSS,
+	rowOOORandom, rowOOOSyncthing,
 }
 
 // row is one line of the result table.

@@ -1,0 +1,318 @@
+package vault
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os/exec"
+	"path/filepath"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sealfs/sealfs/fs/layout"
+	"github.com/sealfs/sealfs/fs/meta"
+	"github.com/sealfs/sealfs/remote"
+	"github.com/sealfs/sealfs/remote/faults"
+)
+
+// putCounter counts the bytes of data objects put into a store: what a
+// user pays in uplink.
+type putCounter struct {
+	remote.Store
+	bytes atomic.Int64
+}
+
+func (c *putCounter) Put(ctx context.Context, key string, data []byte, opts remote.PutOptions) (string, error) {
+	etag, err := c.Store.Put(ctx, key, data, opts)
+	if _, ok := layout.ParseDataKey(key); ok && err == nil {
+		c.bytes.Add(int64(len(data)))
+	}
+	return etag, err
+}
+
+// blockOrder returns the order in which a writer that preallocated a file
+// of n blocks fills them.
+type blockOrder func(n int, r *rand.Rand) []int
+
+var writeOrders = []struct {
+	name  string
+	order blockOrder
+}{
+	{"sequential", func(n int, _ *rand.Rand) []int {
+		o := make([]int, n)
+		for i := range o {
+			o[i] = i
+		}
+		return o
+	}},
+	{"random", func(n int, r *rand.Rand) []int { return r.Perm(n) }},
+	// Syncthing: a puller starts its range a part of the way in, wraps
+	// round, and its parallel requests land a few blocks out of order.
+	{"syncthing", syncthingOrder},
+}
+
+func syncthingOrder(n int, r *rand.Rand) []int {
+	o := make([]int, n)
+	for i := range o {
+		o[i] = (n/3 + i) % n
+	}
+	const window = 16
+	for i := 0; i < n; i += window {
+		w := o[i:min(i+window, n)]
+		r.Shuffle(len(w), func(a, b int) { w[a], w[b] = w[b], w[a] })
+	}
+	return o
+}
+
+// TestOutOfOrderWritesUploadOnce writes a preallocated file in 8 KiB
+// pwrites (a 32nd of a chunk, as Syncthing's 128 KiB blocks are of a
+// 4 MiB chunk) in several orders, with memory for the whole file and with
+// memory for a quarter of it (the smallest budget): every order uploads each byte about once
+// (issue 20: random order used to upload the file many times over).
+func TestOutOfOrderWritesUploadOnce(t *testing.T) {
+	const (
+		size  = 64 * testChunk // 16 MiB: four times the smallest budget
+		block = testChunk / 32
+	)
+	for _, s := range stores {
+		for _, wo := range writeOrders {
+			for _, mem := range []struct {
+				name  string
+				limit int64
+			}{{"ample", 4 * size}, {"tight", size / 4}} {
+				t.Run(s.name+"/"+wo.name+"/"+mem.name, func(t *testing.T) {
+					store := &putCounter{Store: s.new(t)}
+					tv := newVault(t, store, testChunk)
+					v := tv.open(t, func(o *Options) { o.MemoryBudget = mem.limit })
+					data := pattern(7, size)
+					r := rand.New(rand.NewPCG(1, 2))
+					writeInOrder(t, v.Vault, "dl/big.tmp", data, block, wo.order(size/block, r))
+					v.close(t)
+					if got := store.bytes.Load(); got > size*11/10 {
+						t.Errorf("uploaded %d bytes for a %d-byte file (%.2f×), want at most 1.1×",
+							got, size, float64(got)/size)
+					}
+					st := v.Stats()
+					if st.MemoryPeak > st.MemoryLimit {
+						t.Errorf("write memory peaked at %d bytes, over the budget of %d", st.MemoryPeak, st.MemoryLimit)
+					}
+					if wo.name == "random" && mem.name == "tight" && st.Parked == 0 {
+						t.Errorf("random order in a quarter of the memory parked no chunk")
+					}
+					if n := stagedObjects(t, v.cache); n != 0 {
+						t.Errorf("%d objects left in the staging area after a clean close", n)
+					}
+					wantContent(t, tv.readOnly(t).Vault, "dl/big.tmp", data)
+				})
+			}
+		}
+	}
+}
+
+// writeInOrder creates p, sizes it with ftruncate and writes data's
+// blocks in order, then fsyncs and closes it.
+func writeInOrder(t testing.TB, v *Vault, p string, data []byte, block int, order []int) {
+	t.Helper()
+	f, err := v.create(p)
+	ok(t, err)
+	size := uint64(len(data))
+	_, err = v.SetAttr(context.Background(), f.Ino(), meta.SetAttrIn{Size: &size})
+	ok(t, err)
+	for _, b := range order {
+		off := b * block
+		n, err := f.WriteAt(context.Background(), data[off:min(off+block, len(data))], int64(off))
+		ok(t, err)
+		if n != min(block, len(data)-off) {
+			t.Fatalf("short write at %d: %d bytes", off, n)
+		}
+	}
+	ok(t, f.Fsync(context.Background()))
+	ok(t, f.Flush())
+	f.Release()
+}
+
+// TestParkedChunksAfterCrash: a device crashes while a random-order writer
+// has partial chunks parked in the staging area (memory ran short). The
+// next mount on the device removes them unsent (nobody published them: as
+// with unpublished writes in memory, a crash drops them) and the file is
+// what its last fsync made it; the chunks parked before that fsync were
+// uploaded by it.
+func TestParkedChunksAfterCrash(t *testing.T) {
+	const (
+		size  = 64 * testChunk
+		block = testChunk / 32
+	)
+	mem := remote.NewMemory()
+	tv := newVault(t, mem, testChunk)
+	cache := t.TempDir()
+	cut := faults.New(mem)
+	a := tv.openCache(t, cut, cache, func(o *Options) {
+		o.MemoryBudget = size / 4
+		o.CommitInterval = time.Hour
+		o.OutageTimeout = time.Second
+	})
+	data := pattern(9, size)
+	order := rand.New(rand.NewPCG(3, 4)).Perm(size / block)
+	f, err := a.create("dl/big.tmp")
+	ok(t, err)
+	full := uint64(size)
+	_, err = a.SetAttr(context.Background(), f.Ino(), meta.SetAttrIn{Size: &full})
+	ok(t, err)
+	want := make([]byte, size)
+	writeBlocks := func(blocks []int) {
+		for _, b := range blocks {
+			off := b * block
+			_, err := f.WriteAt(context.Background(), data[off:off+block], int64(off))
+			ok(t, err)
+		}
+	}
+	half := len(order) / 2
+	writeBlocks(order[:half])
+	parked := a.Stats().Parked
+	if parked == 0 {
+		t.Fatal("no chunk parked before the fsync: the test does not test parking")
+	}
+	ok(t, f.Fsync(context.Background()))
+	for _, b := range order[:half] {
+		copy(want[b*block:], data[b*block:(b+1)*block])
+	}
+	writeBlocks(order[half:])
+	if a.Stats().Parked == parked || stagedObjects(t, cache) == 0 {
+		t.Fatal("nothing parked after the fsync: the crash would find nothing to clean")
+	}
+	crashed := filepath.Join(t.TempDir(), "cache")
+	if out, err := exec.Command("cp", "-a", cache, crashed).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v: %s", err, out)
+	}
+	outage(cut) // the abandoned mount commits nothing more
+	f.Release()
+	_ = a.Close(context.Background())
+
+	b := tv.openCache(t, mem, crashed)
+	if n := stagedObjects(t, crashed); n != 0 {
+		t.Errorf("%d parked objects left in the staging area after the recovery", n)
+	}
+	wantContent(t, b.Vault, "dl/big.tmp", want)
+	b.close(t)
+	wantContent(t, tv.readOnly(t).Vault, "dl/big.tmp", want)
+}
+
+// TestTruncateIntoParkedChunk: a truncate that cuts a parked chunk keeps
+// the parked object (its new, shorter version names it); the file reads
+// back right before and after the publish.
+func TestTruncateIntoParkedChunk(t *testing.T) {
+	const (
+		size  = 64 * testChunk
+		block = testChunk / 32
+	)
+	tv := newVault(t, remote.NewMemory(), testChunk)
+	v := tv.open(t, func(o *Options) { o.MemoryBudget = size / 4 })
+	data := pattern(11, size)
+	f, err := v.create("dl/part.tmp")
+	ok(t, err)
+	full := uint64(size)
+	_, err = v.SetAttr(context.Background(), f.Ino(), meta.SetAttrIn{Size: &full})
+	ok(t, err)
+	want := make([]byte, size)
+	var parked int64 = -1
+	for _, b := range rand.New(rand.NewPCG(5, 6)).Perm(size / block) {
+		off := b * block
+		_, err := f.WriteAt(context.Background(), data[off:off+block], int64(off))
+		ok(t, err)
+		copy(want[off:], data[off:off+block])
+		f.f.mu.Lock()
+		for ci, ver := range f.f.chunks {
+			ver.mu.Lock()
+			if ver.parked && ci > 0 {
+				parked = ci
+			}
+			ver.mu.Unlock()
+		}
+		f.f.mu.Unlock()
+		if parked >= 0 {
+			break
+		}
+	}
+	if parked < 0 {
+		t.Fatal("no chunk was parked")
+	}
+	cut := uint64(parked*testChunk + testChunk/3)
+	_, err = v.SetAttr(context.Background(), f.Ino(), meta.SetAttrIn{Size: &cut})
+	ok(t, err)
+	want = want[:cut]
+	got := make([]byte, cut)
+	n, err := f.ReadAt(context.Background(), got, 0)
+	ok(t, err)
+	if n != int(cut) || !bytes.Equal(got, want) {
+		t.Fatalf("before the publish: read %d bytes, want %d (content differs: %v)", n, cut, !bytes.Equal(got[:n], want[:n]))
+	}
+	ok(t, f.Fsync(context.Background()))
+	f.Release()
+	v.close(t)
+	wantContent(t, tv.readOnly(t).Vault, "dl/part.tmp", want)
+}
+
+// TestReadWhileOutOfOrderWrites: a reader of a file that a random-order
+// writer fills in a quarter of the memory it needs (so chunks are parked,
+// read back and replaced) reads each block as either not yet written
+// (zeros) or written, never an error: a parked object a write removes
+// while a read is fetching it is read again from what replaced it.
+func TestReadWhileOutOfOrderWrites(t *testing.T) {
+	const (
+		size  = 64 * testChunk
+		block = testChunk / 32
+	)
+	tv := newVault(t, remote.NewMemory(), testChunk)
+	v := tv.open(t, func(o *Options) { o.MemoryBudget = size / 4 })
+	data := pattern(13, size)
+	f, err := v.create("dl/shared.tmp")
+	ok(t, err)
+	full := uint64(size)
+	_, err = v.SetAttr(context.Background(), f.Ino(), meta.SetAttrIn{Size: &full})
+	ok(t, err)
+	r, err := v.OpenFile(f.Ino(), syscall.O_RDONLY)
+	ok(t, err)
+	defer r.Release()
+	done := make(chan struct{})
+	readErr := make(chan error, 1)
+	go func() {
+		defer close(readErr)
+		rng := rand.New(rand.NewPCG(7, 8))
+		buf := make([]byte, block)
+		zero := make([]byte, block)
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			off := rng.IntN(size/block) * block
+			if _, err := r.ReadAt(context.Background(), buf, int64(off)); err != nil {
+				readErr <- fmt.Errorf("read at %d: %w", off, err)
+				return
+			}
+			if !bytes.Equal(buf, zero) && !bytes.Equal(buf, data[off:off+block]) {
+				readErr <- fmt.Errorf("block at %d is neither unwritten nor written", off)
+				return
+			}
+		}
+	}()
+	for _, b := range rand.New(rand.NewPCG(9, 10)).Perm(size / block) {
+		off := b * block
+		_, err := f.WriteAt(context.Background(), data[off:off+block], int64(off))
+		ok(t, err)
+	}
+	close(done)
+	if err := <-readErr; err != nil {
+		t.Error(err)
+	}
+	if v.Stats().Parked == 0 {
+		t.Error("no chunk was parked: the test does not test parking")
+	}
+	ok(t, f.Fsync(context.Background()))
+	f.Release()
+	wantContent(t, v.Vault, "dl/shared.tmp", data)
+}

@@ -1,0 +1,137 @@
+package tests
+
+import (
+	"bytes"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// TestOutOfOrderWrites is how Syncthing, download managers and torrent
+// clients fill a file: size it with ftruncate, then write 128 KiB blocks
+// with pwrite in an order that jumps between chunks. Through a real mount
+// on the directory store, each such 64 MiB file grows the store by at most
+// 1.1× its size, as a sequential write does (issue 20: a random order
+// used to upload it 18 times over), and reads back intact on another
+// device.
+//
+// Not parallel: beside the crash and outage tests the random order grew
+// the store 15.5x. Most likely cause: a parallel test starting a process
+// from this one while the file is open; the child closes the inherited
+// descriptor at exec (O_CLOEXEC), the kernel sends FLUSH, and a flush
+// publishes the file's content as of then, partial chunks included.
+func TestOutOfOrderWrites(t *testing.T) {
+	requireFUSE(t)
+	const (
+		size  = 64 << 20
+		block = 128 << 10
+		pass  = "correct horse battery staple"
+	)
+	st := dirStore(t)
+	withPass := []string{"SEALFS_PASSPHRASE=" + pass}
+	dev := newDevice(t, "computer", st.env)
+	dev.ok(withPass, append(append([]string{"init"}, fastKDF...), st.location)...)
+	mnt := dev.mount(withPass, st.location, "--device", "computer")
+	if err := os.Mkdir(filepath.Join(mnt, "Backups"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(20, 20))
+	want := map[string][]byte{}
+	for _, order := range []struct {
+		name  string
+		order []int
+	}{
+		{"random", r.Perm(size / block)},
+		{"syncthing", syncthingOrder(size/block, r)},
+	} {
+		name := "Backups/" + order.name + ".db.crypt15"
+		data := make([]byte, size)
+		_, _ = rand.NewChaCha8([32]byte{byte(len(want))}).Read(data)
+		want[name] = data
+		before := dirBytes(t, st.location)
+		pwriteInOrder(t, filepath.Join(mnt, name), data, block, order.order)
+		growth := dirBytes(t, st.location) - before
+		t.Logf("%s order: the store grew by %.1f MiB for a %d MiB file", order.name, float64(growth)/(1<<20), size>>20)
+		if growth > size*11/10 {
+			t.Errorf("%s order: the store grew by %d bytes for a %d-byte file (%.2f×), want at most 1.1×",
+				order.name, growth, size, float64(growth)/size)
+		}
+	}
+	dev.ok(nil, "umount", mnt)
+
+	laptop := newDevice(t, "laptop", st.env)
+	ro := laptop.mount(withPass, st.location, "--read-only", "--device", "laptop")
+	for name, data := range want {
+		got, err := os.ReadFile(filepath.Join(ro, name))
+		if err != nil || !bytes.Equal(got, data) {
+			t.Errorf("%s on another device: %d bytes, %v; want the %d bytes written", name, len(got), err, len(data))
+		}
+	}
+	laptop.ok(nil, "umount", ro)
+}
+
+// syncthingOrder is the order in which Syncthing fills a file of n blocks
+// (as seen with Syncthing 1.19): from a point a third of the way in,
+// wrapping round, its parallel block requests landing out of order within
+// a window.
+func syncthingOrder(n int, r *rand.Rand) []int {
+	o := make([]int, n)
+	for i := range o {
+		o[i] = (n/3 + i) % n
+	}
+	const window = 16
+	for i := 0; i < n; i += window {
+		w := o[i:min(i+window, n)]
+		r.Shuffle(len(w), func(a, b int) { w[a], w[b] = w[b], w[a] })
+	}
+	return o
+}
+
+// pwriteInOrder creates path, sizes it with ftruncate and writes data's
+// blocks in order with pwrite, then fsyncs and closes it.
+func pwriteInOrder(t *testing.T, path string, data []byte, block int, order []int) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Truncate(int64(len(data))); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range order {
+		off := b * block
+		if _, err := f.WriteAt(data[off:min(off+block, len(data))], int64(off)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// dirBytes is the size of the files under dir: a directory store's size.
+func dirBytes(t *testing.T, dir string) int64 {
+	t.Helper()
+	var n int64
+	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		n += info.Size()
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
