@@ -16,6 +16,12 @@ import (
 type handle struct {
 	f    *vault.File
 	node *Node
+	// owner is the process (thread group) that opened the description,
+	// 0 if unknown. A flush from another process is the close of a copy
+	// it inherited (a child's exec closing O_CLOEXEC descriptors, a
+	// fork's exit): the description is still open in the owner, maybe
+	// half written, so that flush publishes nothing (see Flush).
+	owner int
 }
 
 var (
@@ -27,12 +33,22 @@ var (
 	_ = (gofs.FileAllocater)((*handle)(nil))
 )
 
-func (n *Node) open(flags uint32) (*handle, error) {
+func (n *Node) open(ctx context.Context, flags uint32) (*handle, error) {
 	f, err := n.v.OpenFile(n.ino, flags)
 	if err != nil {
 		return nil, err
 	}
-	return &handle{f: f, node: n}, nil
+	return &handle{f: f, node: n, owner: callerProcess(ctx)}, nil
+}
+
+// callerProcess is the thread group (process id) of the thread that sent
+// the request, 0 if unknown. FUSE names the calling thread.
+func callerProcess(ctx context.Context) int {
+	c, ok := ctx.(*fuse.Context)
+	if !ok || c.Caller.Pid == 0 {
+		return 0
+	}
+	return threadGroup(int(c.Caller.Pid))
 }
 
 func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
@@ -53,7 +69,16 @@ func (h *handle) Write(ctx context.Context, data []byte, off int64) (uint32, sys
 }
 
 // Flush runs at every close(2) of a descriptor (vault.File.Flush).
+// Flush is a close(2) of the description or of a copy of it. The owner's
+// close publishes the file as it is (vault.File.Flush): a temporary file
+// closed, renamed and fsynced is committed with its content. Another
+// process's flush only reports errors: publishing then could commit a
+// file the owner is still writing (a torn file after a crash); the
+// owner's own close, or the last release, publishes it.
 func (h *handle) Flush(ctx context.Context) syscall.Errno {
+	if p := callerProcess(ctx); h.owner != 0 && p != 0 && p != h.owner {
+		return toErrno(h.f.TakeError())
+	}
 	return toErrno(h.f.Flush())
 }
 

@@ -107,7 +107,7 @@ func (n *Node) Create(ctx context.Context, name string, flags, mode uint32, out 
 		return nil, nil, 0, toErrno(err)
 	}
 	ch := n.child(ctx, in, out)
-	h, err := ch.Operations().(*Node).open(flags)
+	h, err := ch.Operations().(*Node).open(ctx, flags)
 	if err != nil {
 		return nil, nil, 0, toErrno(err)
 	}

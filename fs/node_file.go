@@ -97,7 +97,7 @@ func (n *Node) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttr
 
 // Open implements gofs.NodeOpener.
 func (n *Node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
-	h, err := n.open(flags)
+	h, err := n.open(ctx, flags)
 	if err != nil {
 		return nil, 0, toErrno(err)
 	}

@@ -71,6 +71,8 @@ type Stats struct {
 	SnapshotTicks                        int64 // snapshot schedule ticks handled
 	Polls                                int64 // head polls of a following vault
 	DirtyFiles                           int   // files with unpublished data
+	Flushes                              int64 // flushes handled (File.Flush, File.TakeError)
+	BackgroundPublishes                  int64 // background publishes (after close(2)) queued or running
 }
 
 // Stats returns the vault's current Stats.
@@ -80,6 +82,7 @@ func (fs *Vault) Stats() Stats {
 		PackWaiters: fs.up.pack.waiting(), UploadsInFlight: fs.up.inflight.Load(),
 		CommitsDeferred: fs.count.deferred.Load(), SnapshotTicks: fs.count.snapTicks.Load(),
 		Polls: fs.count.polls.Load(), DirtyFiles: len(fs.dirtyFiles(false)), Parked: fs.count.parks.Load(),
+		Flushes: fs.count.flushes.Load(), BackgroundPublishes: fs.count.bgPublishes.Load(),
 	}
 	if fs.stage != nil {
 		n, b := fs.stage.pending()

@@ -212,7 +212,9 @@ func (fs *Vault) publishAsync(f *file) {
 	}
 	f.queued = true
 	f.mu.Unlock()
+	fs.count.bgPublishes.Add(1)
 	fs.bg.Go(func() {
+		defer fs.count.bgPublishes.Add(-1)
 		err := fs.publish(fs.ctx, f, pubBackground)
 		if err != nil {
 			fs.log.Error("background publish failed; will retry", "inode", uint64(f.ino), "err", err)

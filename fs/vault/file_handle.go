@@ -223,12 +223,20 @@ func (h *File) Flush() error {
 	if h.flags&syscall.O_ACCMODE == syscall.O_RDONLY {
 		return nil
 	}
+	err := h.TakeError()
+	h.fs.publishAsync(h.f)
+	return err
+}
+
+// TakeError returns (and clears) the error of a background publish of the
+// file that failed, for close(2) to report, without publishing.
+func (h *File) TakeError() error {
+	h.fs.count.flushes.Add(1)
 	f := h.f
 	f.mu.Lock()
+	defer f.mu.Unlock()
 	err := f.err
 	f.err = nil
-	f.mu.Unlock()
-	h.fs.publishAsync(f)
 	return err
 }
 

@@ -65,6 +65,9 @@ type counters struct {
 	polls     atomic.Int64 // head polls of a following mount
 	writes    atomic.Int64 // chunk writes: the clock of version.tick
 	parks     atomic.Int64 // partial chunks parked in the staging area (park.go)
+	flushes   atomic.Int64 // flushes (close(2) of a description or a copy) handled
+	// bgPublishes counts background publishes queued or running.
+	bgPublishes atomic.Int64
 }
 
 // Open loads the vault's metadata from opts.Store and prepares the engine
