@@ -149,10 +149,10 @@ func TestPackedColdReadFetchesAhead(t *testing.T) {
 		}
 		gets := store.Calls(faults.GetRange) - before
 		// Background publishes may put files into a pack out of their
-		// write order: the bound follows the packs there are. The first read of a pack fetches it from
-		// the file read to the pack's end in one request; only a file
-		// that lies before everything fetched of its pack so far needs
-		// another.
+		// write order: the bound follows the packs there are. The first
+		// read of a pack fetches it from the file read to the pack's end
+		// in one request; only a file that lies before everything
+		// fetched of its pack so far needs another.
 		packs, want := packedReads(t, ro, names)
 		t.Logf("%d files in %d packs read with %d range requests (%d needed)", n, packs, gets, want)
 		if packs > n/4 {
