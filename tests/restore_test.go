@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/sealfs/sealfs/remote"
 )
 
@@ -158,6 +160,13 @@ func restoreWithoutFUSE(t *testing.T, st storeSetup) {
 	if err := os.Link(b.path("Backups/chatsettings.db.crypt14"), b.path("Backups/chatsettings.link")); err != nil {
 		t.Fatal(err)
 	}
+	// Special files, as rsync -a or tar -x of a home folder leave them.
+	if err := syscall.Mkfifo(b.path("Backups/app.fifo"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mknod(b.path("Backups/null"), syscall.S_IFCHR|0o666, int(unix.Mkdev(1, 3))); err != nil {
+		t.Fatal(err)
+	}
 	b.mkdir("Locked")
 	b.writeFile("Locked/readme.txt", b.content(1000))
 	if err := os.Chmod(b.path("Locked"), 0o555); err != nil {
@@ -188,6 +197,10 @@ func restoreWithoutFUSE(t *testing.T, st storeSetup) {
 	fi, err := os.Stat(filepath.Join(dest, "Locked"))
 	if err != nil || fi.Mode().Perm() != 0o555 {
 		t.Fatalf("the read-only folder: want mode 0555, got %v, %v", fi, err)
+	}
+	var null syscall.Stat_t
+	if err := syscall.Lstat(filepath.Join(dest, "Backups/null"), &null); err != nil || null.Mode&syscall.S_IFMT != syscall.S_IFCHR || null.Rdev != unix.Mkdev(1, 3) {
+		t.Fatalf("the character device: %+v, %v", null, err)
 	}
 	a1, _ := os.Stat(filepath.Join(dest, "Backups/chatsettings.db.crypt14"))
 	a2, _ := os.Stat(filepath.Join(dest, "Backups/chatsettings.link"))

@@ -283,7 +283,7 @@ func (rs *restorer) createNames(items []restoreItem) (downloads []restoreItem, l
 			}
 			downloads = append(downloads, it)
 		default:
-			rs.fail(it.rel, fmt.Errorf("not restored: a special file (mode %o)", it.in.Mode))
+			rs.special(it)
 		}
 	}
 	return downloads, links
@@ -344,6 +344,53 @@ func (rs *restorer) symlink(it restoreItem) {
 	if err != nil {
 		rs.fail(it.rel, err)
 	}
+}
+
+// special recreates a FIFO, a socket or a device node (mknod(2), as tar
+// and rsync do; a device node needs root, or it is a "failed:" line), with
+// its mode, owner and times. One already there with the same type and
+// device number is kept.
+func (rs *restorer) special(it restoreItem) {
+	name := local(it.rel)
+	err := func() error {
+		var st unix.Stat_t
+		err := unix.Lstat(filepath.Join(rs.dest, name), &st)
+		switch {
+		case err == nil && uint32(st.Mode)&unix.S_IFMT == it.in.Mode&unix.S_IFMT && uint64(st.Rdev) == uint64(it.in.Rdev):
+			rs.stats.skipped.Add(1)
+			return rs.setSpecialAttrs(it)
+		case err == nil && uint32(st.Mode)&unix.S_IFMT == unix.S_IFDIR:
+			return fmt.Errorf("%s exists and is a folder: move it away and run restore again", filepath.Join(rs.dest, name))
+		case err == nil:
+			if err := rs.root.Remove(name); err != nil {
+				return err
+			}
+		case !errors.Is(err, unix.ENOENT):
+			return err
+		}
+		dir, err := rs.root.Open(filepath.Dir(name))
+		if err != nil {
+			return err
+		}
+		defer dir.Close()
+		if err := mknodIn(dir, filepath.Join(rs.dest, name), it.in.Mode, it.in.Rdev); err != nil {
+			return fmt.Errorf("mknod (a device node needs root): %w", err)
+		}
+		rs.stats.links.Add(1)
+		return rs.setSpecialAttrs(it)
+	}()
+	if err != nil {
+		rs.fail(it.rel, err)
+	}
+}
+
+// setSpecialAttrs gives a special file its mode (mknod applies the umask),
+// owner and times.
+func (rs *restorer) setSpecialAttrs(it restoreItem) error {
+	if err := rs.root.Chmod(local(it.rel), unixMode(it.in.Mode)); err != nil {
+		return err
+	}
+	return rs.setLinkAttrs(it)
 }
 
 // setLinkAttrs gives a symbolic link its owner and times (not those of
