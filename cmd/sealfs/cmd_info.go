@@ -61,7 +61,7 @@ func (a *app) printInfo(ctx context.Context, s remote.Store, u *unlocked, checkH
 	kdf := u.Vault.KDF()
 	w := a.stdout
 	fmt.Fprintf(w, "Store:        %s\n", s)
-	fmt.Fprintf(w, "Format:       version %d\n", crypt.FormatVersion)
+	fmt.Fprintf(w, "Format:       %d (vault.json version; objects and records version %d)\n", u.Vault.Version(), crypt.FormatVersion)
 	fmt.Fprintf(w, "Cipher:       %s, chunks of %s\n", u.Vault.Suite(), humanBytes(int64(u.Vault.ChunkSize())))
 	fmt.Fprintf(w, "Passphrase:   Argon2id, %d MiB, %d passes, %d threads\n", kdf.MemoryMiB, kdf.Time, kdf.Threads)
 	fmt.Fprintf(w, "Guess cost:   %s\n", guessCostLine(kdf))

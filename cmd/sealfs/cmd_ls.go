@@ -161,8 +161,17 @@ func modeString(e lsEntry) string {
 	if len(s) == 11 { // os.FileMode prints "L" for symlinks, "d" for folders
 		s = s[1:]
 	}
-	if e.Type == "symlink" {
+	switch e.Type {
+	case "symlink":
 		s[0] = 'l'
+	case "fifo":
+		s[0] = 'p'
+	case "socket":
+		s[0] = 's'
+	case "char-device":
+		s[0] = 'c'
+	case "block-device":
+		s[0] = 'b'
 	}
 	return string(s)
 }

@@ -149,6 +149,14 @@ func fileType(mode uint32) string {
 		return "dir"
 	case syscall.S_IFLNK:
 		return "symlink"
+	case syscall.S_IFIFO:
+		return "fifo"
+	case syscall.S_IFSOCK:
+		return "socket"
+	case syscall.S_IFCHR:
+		return "char-device"
+	case syscall.S_IFBLK:
+		return "block-device"
 	}
 	return "other"
 }
