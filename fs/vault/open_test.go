@@ -85,7 +85,11 @@ func TestEnsureHead(t *testing.T) {
 func TestOpenDevice(t *testing.T) {
 	ctx := context.Background()
 	tv := newVault(t, remote.NewMemory(), testChunk)
-	u := &Unlocked{Keys: tv.keys}
+	// A vault.json of the current format: this test is about the
+	// device's checks, not the upgrade (TestUpgradeVault).
+	cur, _, _, err := crypt.NewVault(nil, crypt.SuiteAES256GCM, testChunk, []byte("device test passphrase"), crypt.MinKDF)
+	ok(t, err)
+	u := &Unlocked{Vault: cur, Keys: tv.keys}
 	cache := t.TempDir()
 	d, err := OpenDevice(ctx, tv.store, u, DeviceOptions{CacheDir: cache, Device: "laptop"})
 	ok(t, err)
