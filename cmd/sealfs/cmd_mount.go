@@ -154,7 +154,9 @@ func (a *app) runMount(ctx context.Context, location, mountpoint string, o mount
 	stopLimit := setMemoryLimit(a.logger, m.Inodes)
 	defer stopLimit()
 	err = a.serve(s, mnt, m, ctl)
-	if cerr := dev.Close(ctx, err == nil); err == nil {
+	cerr := dev.Close(ctx, err == nil)
+	ctl.exited(cerr) // now 'sealfs umount' may return
+	if err == nil {
 		err = cerr
 	}
 	return err
@@ -194,6 +196,7 @@ func (a *app) controlSocket(mnt string) (*controlServer, error) {
 		a.logger.Warn("sealfs umount will not be able to wait for this mount", "err", err)
 		return nil, nil
 	}
+	ctl.waitForExit()
 	return ctl, nil
 }
 
@@ -239,7 +242,7 @@ func (a *app) serve(s remote.Store, mnt string, m *fs.Mounted, ctl *controlServe
 			}()
 		}
 	}
-	ctl.close()
+	ctl.stopAccepting() // the reply to an unmount waits for exited
 	if errors.Is(result, vault.ErrStaged) {
 		return withCode(exitStaged, fmt.Errorf("the final commit failed: %w", result), "mount again on this device once the store is reachable to finish")
 	}

@@ -72,7 +72,35 @@ type controlServer struct {
 	m         mountHandle
 	inflight  sync.WaitGroup
 	closeOnce sync.Once
+	stopOnce  sync.Once
+	exit      chan struct{} // closed by exited; nil: replies do not wait
+	exitErr   error
+	exitOnce  sync.Once
 }
+
+// waitForExit makes the final reply to an unmount wait until exited is
+// called (bounded by exitWait): the mount command releases the writer
+// lease after the mount ends, and 'sealfs umount' promises that when it
+// returns the process is done with the store (issue 23: a test that
+// compared the bucket right after umount saw the lease change). Call it
+// before start.
+func (c *controlServer) waitForExit() { c.exit = make(chan struct{}) }
+
+// exited says the process is done with the store; err is what closing
+// the device (releasing the lease) returned. A no-op on nil.
+func (c *controlServer) exited(err error) {
+	if c == nil || c.exit == nil {
+		return
+	}
+	c.exitOnce.Do(func() {
+		c.exitErr = err
+		close(c.exit)
+	})
+}
+
+// exitWait bounds how long an unmount's reply waits for exited: releasing
+// the lease is one PUT, retried while the store does not answer.
+const exitWait = time.Minute
 
 // listenControl listens on the socket of mountpoint in dir, which it makes
 // or checks private first (an *untrustedError if it cannot be trusted).
@@ -141,6 +169,13 @@ func (c *controlServer) handle(conn net.Conn) {
 		}
 	}()
 	err := c.m.Unmount()
+	if err == nil && c.exit != nil {
+		select {
+		case <-c.exit:
+			err = c.exitErr
+		case <-time.After(exitWait):
+		}
+	}
 	close(stop)
 	reply := controlReply{Final: true}
 	if err != nil {
@@ -150,6 +185,18 @@ func (c *controlServer) handle(conn net.Conn) {
 	_ = enc.Encode(reply)
 }
 
+// stopAccepting closes the socket; replies in flight go on. A no-op on
+// nil and after the first call.
+func (c *controlServer) stopAccepting() {
+	if c == nil {
+		return
+	}
+	c.stopOnce.Do(func() {
+		c.ln.Close()
+		_ = os.Remove(c.path)
+	})
+}
+
 // close stops accepting and waits (bounded) for replies in flight; a
 // no-op on nil and after the first call.
 func (c *controlServer) close() {
@@ -157,8 +204,7 @@ func (c *controlServer) close() {
 		return
 	}
 	c.closeOnce.Do(func() {
-		c.ln.Close()
-		_ = os.Remove(c.path)
+		c.stopAccepting()
 		done := make(chan struct{})
 		go func() { c.inflight.Wait(); close(done) }()
 		select {

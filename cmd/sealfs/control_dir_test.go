@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // nobody is the uid of "another local user" in these tests.
@@ -181,4 +182,34 @@ func shortTempDir(t *testing.T) string {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	return dir
+}
+
+// TestUmountWaitsForExit: 'sealfs umount' returns only once the mount's
+// process is done with the store, writer lease released, not when the
+// final commit is: a test that compared the bucket right after umount saw
+// the lease object change (TestRestoreWithoutFUSEDirectory, 1 run in 5
+// under load). The failure is a reply that comes too early, so this test
+// gives the early reply a window (a healthy early reply takes a few ms)
+// before it lets the process exit.
+func TestUmountWaitsForExit(t *testing.T) {
+	const mnt = "/the/mount"
+	dir := filepath.Join(shortTempDir(t), "sealfs-0")
+	ctl, err := listenControl(dir, mnt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ctl.close()
+	ctl.waitForExit()
+	ctl.start(fakeMount{})
+	done := make(chan error, 1)
+	go func() { done <- requestUnmount(context.Background(), dir, mnt, func(int64, int64) {}) }()
+	select {
+	case err := <-done:
+		t.Fatalf("umount returned (%v) before the mount's process was done with the store", err)
+	case <-time.After(500 * time.Millisecond):
+	}
+	ctl.exited(errors.New("releasing the writer lease: the store said no"))
+	if err := <-done; err == nil || !strings.Contains(err.Error(), "releasing the writer lease") {
+		t.Fatalf("umount = %v, want the error of the process's last step", err)
+	}
 }
