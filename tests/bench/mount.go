@@ -51,12 +51,7 @@ func (e *env) newDevice(ctx context.Context) (*device, error) {
 // run runs the sealfs binary as this device.
 func (d *device) run(ctx context.Context, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, d.e.bin, args...)
-	cmd.Env = append(d.e.storeEnv(),
-		"HOME="+d.home, "XDG_CACHE_HOME="+filepath.Join(d.home, ".cache"),
-		"PATH="+os.Getenv("PATH"), "SEALFS_PASSPHRASE="+benchPassphrase)
-	if d.e.cfg.SealfsEnv != "" {
-		cmd.Env = append(cmd.Env, strings.Split(d.e.cfg.SealfsEnv, ",")...)
-	}
+	cmd.Env = d.env()
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
