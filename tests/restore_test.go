@@ -7,11 +7,16 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,6 +24,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sealfs/sealfs/remote"
+	"github.com/sealfs/sealfs/remote/s3test"
 )
 
 // noFUSE is a shell script that hides /dev/fuse from the command it then
@@ -459,5 +465,127 @@ func TestReadBadInput(t *testing.T) {
 	}
 	if r := d.ok(pass, "restore", st.location, dest); !strings.HasPrefix(r.stdout, "restored 0 files") {
 		t.Fatalf("restore of an empty vault: %s", r)
+	}
+}
+
+// getCounter is a loopback proxy in front of the test server that counts
+// the GETs of data objects: each key, and the most in flight at once.
+type getCounter struct {
+	mu             sync.Mutex
+	keys           map[string]int
+	inFlight, most int
+}
+
+func newGetCounter(t *testing.T) (*getCounter, *s3test.S3Server) {
+	srv := s3test.Server(t)
+	target, err := url.Parse(srv.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &getCounter{keys: map[string]int{}}
+	rp := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
+		r.SetURL(target)
+		r.Out.Host = r.In.Host // signed by the client
+	}}
+	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		data := r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/data/")
+		if data {
+			c.mu.Lock()
+			c.keys[r.URL.Path]++
+			c.inFlight++
+			c.most = max(c.most, c.inFlight)
+			c.mu.Unlock()
+			defer func() { c.mu.Lock(); c.inFlight--; c.mu.Unlock() }()
+		}
+		rp.ServeHTTP(w, r)
+	})}
+	go hs.Serve(ln)
+	t.Cleanup(func() { hs.Close() })
+	view := *srv
+	view.Endpoint = "http://" + ln.Addr().String()
+	return c, &view
+}
+
+// reset forgets what was counted.
+func (c *getCounter) reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	clear(c.keys)
+	c.most = 0
+}
+
+// TestRestoreFetchesEachObjectOnce restores a chat backup of many small
+// files (packed several to an object), a database of several chunks with
+// a packed tail, and a sparse file: every file comes back byte for byte,
+// every data object is fetched with exactly one GET (a pack once for all
+// its files), and no more GETs run at once than --parallel asks for (the
+// memory bound: one range of at most a chunk per download).
+func TestRestoreFetchesEachObjectOnce(t *testing.T) {
+	t.Parallel()
+	requireFUSE(t)
+	counter, srv := newGetCounter(t)
+	st := s3StoreOn(t, srv)
+	const pass = "correct horse battery staple"
+	withPass := []string{"SEALFS_PASSPHRASE=" + pass}
+	a := newDevice(t, "device A", st.env)
+	a.ok(withPass, append(append([]string{"init"}, fastKDF...), st.location)...)
+	mnt := a.mount(withPass, st.location, "--device", "phone-a")
+	b := newBackup(t, mnt, 16)
+	b.mkdir("Databases")
+	b.writeFile("Databases/msgstore.db", b.content(9<<20+12345))
+	for _, dir := range []string{"Media/WhatsApp Images", "Media/WhatsApp Voice Notes", "Media/.Statuses"} {
+		b.mkdir(dir)
+		for i := range 120 {
+			b.writeFile(fmt.Sprintf("%s/IMG-%03d.jpg", dir, i), b.content(1+(i*7919)%(48<<10)))
+		}
+	}
+	sparse, err := os.Create(b.path("Databases/sparse.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sparse.WriteAt(b.content(70000), 6<<20); err != nil {
+		t.Fatal(err)
+	}
+	if err := sparse.Close(); err != nil {
+		t.Fatal(err)
+	}
+	want := scanTree(t, mnt)
+	a.ok(nil, "umount", mnt)
+
+	store := st.open(t)
+	defer store.Close()
+	var objects []string
+	for _, o := range objectList(t, store) {
+		if k, _, _ := strings.Cut(o, " "); strings.HasPrefix(k, "data/") {
+			objects = append(objects, k)
+		}
+	}
+	if len(objects) >= 100 {
+		t.Fatalf("%d data objects for 360 small files and two big ones: the small files were not packed", len(objects))
+	}
+
+	counter.reset()
+	dev := newDevice(t, "new phone", st.env)
+	dest := filepath.Join(t.TempDir(), "restored")
+	dev.ok(withPass, "restore", "--parallel", "3", st.location, dest)
+	compareTrees(t, "the restored tree", want, scanTree(t, dest))
+
+	counter.mu.Lock()
+	defer counter.mu.Unlock()
+	var twice []string
+	for k, n := range counter.keys {
+		if n > 1 {
+			twice = append(twice, fmt.Sprintf("%s %d times", k, n))
+		}
+	}
+	if len(twice) > 0 || len(counter.keys) != len(objects) {
+		t.Errorf("restore fetched %d of the %d data objects; more than once: %v", len(counter.keys), len(objects), twice)
+	}
+	if counter.most > 3 {
+		t.Errorf("%d GETs of data at once with --parallel 3", counter.most)
 	}
 }

@@ -55,8 +55,11 @@ skipped without reading its content; anything else is downloaded again. A file
 is written as DEST/.../.NAME.sealfs-partial and renamed into place only once it
 is complete and synced, so a file with its final name is never partial.
 
-Several files download at once (--parallel); memory stays bounded (about
-1 MiB per download plus the engine's 64 MiB read cache).
+Data is downloaded by object, each written straight into the files it
+holds: a pack of small files is fetched once for all of them, and up to
+--parallel range requests (of at most a chunk each, 4 MiB by default) run
+at once, so memory stays bounded (about one chunk per download) and no
+byte is fetched twice.
 
 Exit codes: 0 everything restored, 12 damaged files were named (the rest was
 restored), 1 restore could not finish (for example the store or DEST failed;
@@ -75,7 +78,7 @@ run it again), 2 usage, 10 wrong passphrase or recovery key.`,
 		},
 	}
 	o.addFlags(cmd)
-	cmd.Flags().IntVar(&o.parallel, "parallel", 4, "how many files download at once")
+	cmd.Flags().IntVar(&o.parallel, "parallel", 8, "how many range requests (of up to a chunk each) download at once")
 	return cmd
 }
 
@@ -126,6 +129,10 @@ func (a *app) runRestore(ctx context.Context, location, dest string, paths []str
 	if err != nil {
 		return err
 	}
+	// The unlock's Argon2id memory is garbage now; downloads hold one
+	// range request's buffer each: keep the heap near that, as a mount's.
+	stopLimit := setMemoryLimit(a.logger, func() uint64 { f, d, _ := r.v.Usage(); return f + d })
+	defer stopLimit()
 	rs := &restorer{a: a, r: r, root: root, dest: dest, owner: os.Geteuid() == 0, broken: map[string]bool{}}
 	downloads, links := rs.createNames(items)
 
@@ -437,103 +444,6 @@ func (rs *restorer) setFileAttrs(it restoreItem, fi fs.FileInfo) error {
 		return rs.root.Chmod(name, want)
 	}
 	return nil
-}
-
-// download restores the files with parallel workers.
-func (rs *restorer) download(ctx context.Context, files []restoreItem, parallel int) {
-	// Big files first: the longest downloads start early, so that the
-	// last minutes are not one big file alone.
-	sort.SliceStable(files, func(i, j int) bool { return files[i].in.Size > files[j].in.Size })
-	jobs := make(chan restoreItem)
-	var wg sync.WaitGroup
-	for range min(parallel, max(len(files), 1)) {
-		wg.Go(func() {
-			buf := make([]byte, 1<<20)
-			for it := range jobs {
-				if err := rs.restoreFile(ctx, it, buf); err != nil {
-					if ctx.Err() != nil {
-						continue // interrupted: not this file's fault
-					}
-					rs.fail(it.rel, err)
-				} else {
-					rs.stats.files.Add(1)
-					rs.stats.restored.Add(int64(it.in.Size))
-				}
-			}
-			clear(buf)
-		})
-	}
-	for _, it := range files {
-		if ctx.Err() != nil {
-			break
-		}
-		jobs <- it
-	}
-	close(jobs)
-	wg.Wait()
-}
-
-// restoreFile downloads one file to its partial name, gives it its
-// attributes and renames it into place.
-func (rs *restorer) restoreFile(ctx context.Context, it restoreItem, buf []byte) (err error) {
-	partial := partialName(it.rel)
-	if err := rs.root.Remove(partial); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	out, err := rs.root.OpenFile(partial, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if out != nil {
-			out.Close()
-		}
-		if err != nil {
-			_ = rs.root.Remove(partial) // never leave a part of a file behind
-		}
-	}()
-	h, err := rs.r.v.OpenFile(it.in.Ino, uint32(os.O_RDONLY))
-	if err != nil {
-		return err
-	}
-	defer h.Release()
-	for off := int64(0); off < int64(it.in.Size); {
-		n, err := h.ReadAt(ctx, buf, off)
-		if err != nil {
-			return readErr(err)
-		}
-		if n == 0 {
-			return fmt.Errorf("the file ends at %d bytes, before its size %d: %w", off, it.in.Size, vault.ErrCorrupt)
-		}
-		if _, err := out.Write(buf[:n]); err != nil {
-			return err
-		}
-		off += int64(n)
-		rs.stats.bytes.Add(int64(n))
-	}
-	if rs.owner {
-		if err := out.Chown(int(it.in.Uid), int(it.in.Gid)); err != nil {
-			return err
-		}
-	}
-	if err := out.Chmod(unixMode(it.in.Mode)); err != nil {
-		return err
-	}
-	if err := out.Sync(); err != nil {
-		return err
-	}
-	err = out.Close()
-	out = nil
-	if err != nil {
-		return err
-	}
-	if err := rs.root.Chtimes(partial, time.Unix(0, it.in.Atime), time.Unix(0, it.in.Mtime)); err != nil {
-		return err
-	}
-	if fi, err := rs.root.Lstat(local(it.rel)); err == nil && fi.IsDir() {
-		return fmt.Errorf("%s exists and is a folder: move it away and run restore again", filepath.Join(rs.dest, local(it.rel)))
-	}
-	return rs.root.Rename(partial, local(it.rel))
 }
 
 // damageError is a read that failed on damaged or tampered data, said

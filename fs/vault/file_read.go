@@ -52,6 +52,7 @@ type piece struct {
 	dst    []byte
 	ext    meta.Extent
 	off, n int64
+	whole  bool // a read of the file's start: fetch the rest of the extent with it
 }
 
 // read fills dest from offset off of h's file and returns the bytes read
@@ -71,6 +72,12 @@ func (fs *Vault) read(ctx context.Context, h *File, dest []byte, off int64) (int
 		end = min(off+int64(len(dest)), size)
 		pieces = f.resolveLocked(dest[:end-off], off, end-off)
 		f.mu.Unlock()
+		if off == 0 && len(pieces) > 0 && pieces[0].off == 0 {
+			// A file read from its start (cp, tar, a gallery) is most
+			// likely read whole: its first chunk in one GET, not in
+			// one per kernel read-ahead request.
+			pieces[0].whole = true
+		}
 		err := fs.fetchPieces(ctx, f.ino, pieces)
 		if err == nil {
 			break
@@ -126,7 +133,7 @@ func (f *file) resolveLocked(dst []byte, off, size int64) []piece {
 func (fs *Vault) fetchPieces(ctx context.Context, ino meta.Ino, pieces []piece) error {
 	if len(pieces) == 1 {
 		p := pieces[0]
-		if err := fs.readExtent(ctx, p.ext, p.off, p.dst); err != nil {
+		if err := fs.readExtent(ctx, p.ext, p.off, p.dst, p.whole); err != nil {
 			return fs.objectError(ino, p.ext.Object, err)
 		}
 		return nil
@@ -135,7 +142,7 @@ func (fs *Vault) fetchPieces(ctx context.Context, ino meta.Ino, pieces []piece) 
 	errs := make([]error, len(pieces))
 	for i, p := range pieces {
 		wg.Go(func() {
-			if err := fs.readExtent(ctx, p.ext, p.off, p.dst); err != nil {
+			if err := fs.readExtent(ctx, p.ext, p.off, p.dst, p.whole); err != nil {
 				errs[i] = fs.objectError(ino, p.ext.Object, err)
 			}
 		})
@@ -146,8 +153,9 @@ func (fs *Vault) fetchPieces(ctx context.Context, ino meta.Ino, pieces []piece) 
 
 // readExtent fills dst with chunk bytes [off, off+len(dst)) of extent e:
 // bytes past e.Length are zeros, the rest comes from the object's
-// segments, through the cache.
-func (fs *Vault) readExtent(ctx context.Context, e meta.Extent, off int64, dst []byte) error {
+// segments, through the cache. With whole, the request that fetches them
+// also fetches the rest of the extent, for the reader's next reads.
+func (fs *Vault) readExtent(ctx context.Context, e meta.Extent, off int64, dst []byte, whole bool) error {
 	if e.IsHole() || off >= int64(e.Length) {
 		clear(dst)
 		return nil
@@ -168,6 +176,10 @@ func (fs *Vault) readExtent(ctx context.Context, e meta.Extent, off int64, dst [
 		// extent follows it: a pack, whose next files were most likely
 		// written, and are read, together.
 		ahead = packReadAhead
+	}
+	if whole {
+		last := (objOff + n - 1) / crypt.SegmentSize
+		ahead = max(ahead, (int64(e.Offset)+int64(e.Length)-1)/crypt.SegmentSize-last)
 	}
 	entries, segs, err := fs.segments(ctx, e.Object, int64(e.ObjectSize), first, (objOff+n-1)/crypt.SegmentSize, ahead)
 	defer fs.cache.release(entries...)

@@ -32,7 +32,8 @@ func TestMain(m *testing.M) {
 
 // tiny sizes: every workload runs, in seconds.
 var tiny = []string{"--size", "8", "--files", "40", "--dirs", "4", "--rename-files", "50",
-	"--overwrites", "4", "--ooo-size", "8", "--sqlite-rows", "200", "--sqlite-txn", "50", "--parallel", "4", "--small-parallel", "4"}
+	"--overwrites", "4", "--ooo-size", "8", "--sqlite-rows", "200", "--sqlite-txn", "50", "--parallel", "4", "--small-parallel", "4",
+	"--restore-db", "8", "--restore-media", "20", "--restore-tiny", "10"}
 
 // TestBench runs the whole program, with its own MinIO and the real
 // binary, at tiny sizes, and checks that the table is complete and its
@@ -66,7 +67,7 @@ func TestBench(t *testing.T) {
 			t.Errorf("%s = %v %s: want a positive number", name, rw.Value, rw.Unit)
 		}
 	}
-	for _, name := range []string{rowSeqWrite, rowSeqRead, rowSmallWrite, rowSmallRead, rowOverwrite} {
+	for _, name := range []string{rowSeqWrite, rowSeqRead, rowSmallWrite, rowSmallRead, rowOverwrite, rowRestore, rowRestoreCp} {
 		if rw := r.rows[name]; math.IsNaN(rw.Ratio) || rw.Ratio <= 0 {
 			t.Errorf("%s: ratio %v, want one against the raw ceiling", name, rw.Ratio)
 		}

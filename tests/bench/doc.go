@@ -17,7 +17,11 @@
 // write of the big file, cold read on a fresh device; many small files in
 // folders, written then read cold; rename of a folder of many files;
 // random 4 KiB overwrites in the big file; SQLite inserts in transactions
-// through the sqlite3 shell with an integrity check after remount. It
+// through the sqlite3 shell with an integrity check after remount; a chat
+// backup (a database, log-uniform 50 KiB-5 MiB media, tiny files; the
+// --restore-* flags) restored on fresh devices with "sealfs restore" and
+// with cp -a out of a read-write mount, every byte checked, against a raw
+// parallel GET of the vault's stored objects (restore.go). It
 // prints a table of each figure, its ratio to the raw ceiling and whether
 // the target of docs/PERFORMANCE.md is met, then a table of the traffic and
 // peak RSS of every phase.

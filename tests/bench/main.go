@@ -27,14 +27,17 @@ type config struct {
 	Overwrites  int
 	SQLRows     int
 	SQLTxn      int
-	Parallel    int    // raw ceiling parallelism for chunk-sized objects
-	SmallPar    int    // raw ceiling parallelism for small objects
-	OOOSizeMiB  int    // the out-of-order written files (outoforder.go)
-	SealfsEnv   string // extra KEY=VALUE,... for the sealfs processes
-	Quick       bool
-	Verbose     bool
-	Pin         bool   // server side on one CPU, client side on the other (pin.go)
-	PerfDir     string // perf record the mount process of each phase into this directory
+	Parallel    int // raw ceiling parallelism for chunk-sized objects
+	SmallPar    int // raw ceiling parallelism for small objects
+	OOOSizeMiB  int // the out-of-order written files (outoforder.go)
+	// The restored backup (restore.go): database MiB, media and tiny
+	// files, and restore's --parallel (0: its default).
+	RestoreDBMiB, RestoreMedia, RestoreTiny, RestorePar int
+	SealfsEnv                                           string // extra KEY=VALUE,... for the sealfs processes
+	Quick                                               bool
+	Verbose                                             bool
+	Pin                                                 bool   // server side on one CPU, client side on the other (pin.go)
+	PerfDir                                             string // perf record the mount process of each phase into this directory
 }
 
 // usageError is a mistake on the command line (exit status 2).
@@ -43,7 +46,7 @@ type usageError struct{ error }
 func (e usageError) Unwrap() error { return e.error }
 
 // workloads in the order they run.
-var workloads = []string{"raw", "seq", "small", "rename", "sqlite", "outoforder"}
+var workloads = []string{"raw", "seq", "small", "rename", "sqlite", "outoforder", "restore"}
 
 func main() {
 	if target := os.Getenv(proxyEnv); target != "" { // --pin's proxy process
@@ -126,6 +129,8 @@ func runWorkload(ctx context.Context, e *env, r *report, name string) error {
 		return sqliteWorkload(ctx, e, r)
 	case "outoforder":
 		return outOfOrderWorkload(ctx, e, r)
+	case "restore":
+		return restoreWorkload(ctx, e, r)
 	}
 	return fmt.Errorf("unknown workload %q", name)
 }
@@ -153,10 +158,14 @@ func parseFlags(args []string) (config, error) {
 	f.IntVar(&c.SQLRows, "sqlite-rows", 20000, "SQLite rows inserted")
 	f.IntVar(&c.SQLTxn, "sqlite-txn", 100, "SQLite rows per transaction")
 	f.IntVar(&c.OOOSizeMiB, "ooo-size", 64, "MiB of each out-of-order written file (4096: the 4 GiB case)")
+	f.IntVar(&c.RestoreDBMiB, "restore-db", 512, "MiB of the restored backup's database")
+	f.IntVar(&c.RestoreMedia, "restore-media", 2000, "media files (50 KiB-5 MiB) in the restored backup")
+	f.IntVar(&c.RestoreTiny, "restore-tiny", 300, "tiny files (up to 4 KiB) in the restored backup")
+	f.IntVar(&c.RestorePar, "restore-parallel", 0, "sealfs restore --parallel (0: its default)")
 	f.IntVar(&c.Parallel, "parallel", 8, "parallel requests of the raw transfer (sealfs uploads 8 chunks at a time)")
 	f.IntVar(&c.SmallPar, "small-parallel", 16, "parallel requests of the raw small-object PUT/GET")
 	f.StringVar(&c.SealfsEnv, "sealfs-env", "", "extra environment for the sealfs processes, `KEY=VALUE,...` (e.g. GOMEMLIMIT=100MiB)")
-	f.BoolVar(&c.Quick, "quick", false, "smaller sizes (about a minute): --size 256 --files 1000 --sqlite-rows 5000, unless given")
+	f.BoolVar(&c.Quick, "quick", false, "smaller sizes (about a minute): --size 256 --files 1000 --sqlite-rows 5000 --restore-db 64 --restore-media 200 --restore-tiny 50, unless given")
 	f.BoolVar(&c.Verbose, "v", false, "report progress on stderr")
 	f.StringVar(&c.PerfDir, "perf", "", "record each sealfs phase's mount process with perf record -g into `DIR` (perf-<phase>.data; for perf report)")
 	f.BoolVar(&c.Pin, "pin", false, "stand in for a remote endpoint: MinIO and the counting proxy on CPU 0, this program, the mounts and the readers and writers on CPU 1; reports the mount's CPU per MiB beside the floor")
@@ -172,8 +181,10 @@ func parseFlags(args []string) (config, error) {
 	if c.Quick {
 		set := map[string]bool{}
 		f.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
-		quick := map[string]*int{"size": &c.SizeMiB, "files": &c.Files, "sqlite-rows": &c.SQLRows}
-		values := map[string]int{"size": 256, "files": 1000, "sqlite-rows": 5000}
+		quick := map[string]*int{"size": &c.SizeMiB, "files": &c.Files, "sqlite-rows": &c.SQLRows,
+			"restore-db": &c.RestoreDBMiB, "restore-media": &c.RestoreMedia, "restore-tiny": &c.RestoreTiny}
+		values := map[string]int{"size": 256, "files": 1000, "sqlite-rows": 5000,
+			"restore-db": 64, "restore-media": 200, "restore-tiny": 50}
 		for name, p := range quick {
 			if !set[name] {
 				*p = values[name]
@@ -195,10 +206,13 @@ func parseFlags(args []string) (config, error) {
 }
 
 func (c config) validate() error {
-	for _, n := range []int{c.SizeMiB, c.Files, c.FileKiB, c.Dirs, c.RenameFiles, c.Overwrites, c.SQLRows, c.SQLTxn, c.OOOSizeMiB, c.Parallel, c.SmallPar} {
+	for _, n := range []int{c.SizeMiB, c.Files, c.FileKiB, c.Dirs, c.RenameFiles, c.Overwrites, c.SQLRows, c.SQLTxn, c.OOOSizeMiB, c.Parallel, c.SmallPar, c.RestoreDBMiB, c.RestoreMedia} {
 		if n <= 0 {
 			return errors.New("sizes and counts must be positive numbers")
 		}
+	}
+	if c.RestoreTiny < 0 || c.RestorePar < 0 || c.RestorePar > 64 {
+		return errors.New("--restore-tiny must be 0 or more, --restore-parallel 0 to 64")
 	}
 	for _, name := range strings.Split(c.Only, ",") {
 		if name != "" && !contains(workloads, name) {

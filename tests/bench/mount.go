@@ -51,12 +51,7 @@ func (e *env) newDevice(ctx context.Context) (*device, error) {
 // run runs the sealfs binary as this device.
 func (d *device) run(ctx context.Context, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, d.e.bin, args...)
-	cmd.Env = append(d.e.storeEnv(),
-		"HOME="+d.home, "XDG_CACHE_HOME="+filepath.Join(d.home, ".cache"),
-		"PATH="+os.Getenv("PATH"), "SEALFS_PASSPHRASE="+benchPassphrase)
-	if d.e.cfg.SealfsEnv != "" {
-		cmd.Env = append(cmd.Env, strings.Split(d.e.cfg.SealfsEnv, ",")...)
-	}
+	cmd.Env = d.env()
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
@@ -268,13 +263,16 @@ func (w *rssWatch) stop() int64 {
 }
 
 // vmHWM reads the "VmHWM:  1234 kB" line of a /proc/PID/status file.
-func vmHWM(path string) (int64, bool) {
+func vmHWM(path string) (int64, bool) { return procStatus(path, "VmHWM:") }
+
+// procStatus reads a "Name:  1234 kB" line of a /proc/PID/status file.
+func procStatus(path, name string) (int64, bool) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return 0, false
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+		if rest, ok := strings.CutPrefix(line, name); ok {
 			f := strings.Fields(rest)
 			if len(f) == 2 && f[1] == "kB" {
 				kb, err := strconv.ParseInt(f[0], 10, 64)
