@@ -163,7 +163,7 @@ func (p *packer) upload(batch []packItem) {
 				off += l
 			}
 			u.inflight.Add(-it.n)
-			u.finish(it.v, it.n, ext, err, it.done, staged)
+			u.finish(it.v, it.n, ext, err, it.done, staged, false)
 		}
 	}
 	if total == 0 {
