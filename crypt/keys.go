@@ -102,9 +102,20 @@ func NewObjectID(rand io.Reader) (ObjectID, error) {
 	return id, nil
 }
 
-// contentObjectDomain separates the ids of whole objects from other uses
-// of the ContentID key (docs/FORMAT.md, "Content ids").
-const contentObjectDomain = 0x02
+// Domain bytes of the two uses of the ContentID key (docs/FORMAT.md,
+// "Content ids"): the content id of bytes that are a part of a shared
+// object, and the id of a whole object.
+const (
+	contentPartDomain   = 0x01
+	contentObjectDomain = 0x02
+)
+
+// ContentID is the content id of data that is stored as a part of a shared
+// object (a small file in a pack): the first 16 bytes of
+// HMAC-SHA256(ContentID, 0x01 || data). It is kept only inside sealed
+// metadata, as the index that lets identical data be referenced instead
+// of stored again.
+func ContentID(k *Keys, data []byte) ObjectID { return contentMAC(k, contentPartDomain, data) }
 
 // ContentObjectID is the id of an object whose whole plaintext, exactly as
 // sealed (padding included), is plaintext: the first 16 bytes of
@@ -116,9 +127,13 @@ const contentObjectDomain = 0x02
 // Without the key the bucket cannot compute an id, so it cannot confirm a
 // guess of a file's content.
 func ContentObjectID(k *Keys, plaintext []byte) ObjectID {
+	return contentMAC(k, contentObjectDomain, plaintext)
+}
+
+func contentMAC(k *Keys, domain byte, data []byte) ObjectID {
 	m := hmac.New(sha256.New, k.ContentID[:])
-	m.Write([]byte{contentObjectDomain})
-	m.Write(plaintext)
+	m.Write([]byte{domain})
+	m.Write(data)
 	var sum [sha256.Size]byte
 	var id ObjectID
 	copy(id[:], m.Sum(sum[:0]))

@@ -127,6 +127,11 @@ func generateVectors(t *testing.T) map[string][]byte {
 		ids[name] = ContentObjectID(k, p).String()
 	}
 	files["content_ids_v3.json"] = mustJSON(t, ids)
+	parts := map[string]string{"comment": "format 3: ContentID(keys_v2.json content_id, data) = HMAC-SHA256(content_id, 0x01 || data)[:16], the content id of a packed extent"}
+	for name, p := range map[string][]byte{"object_plaintext.bin": pt, "hello": []byte("hello")} {
+		parts[name] = ContentID(k, p).String()
+	}
+	files["part_content_ids_v3.json"] = mustJSON(t, parts)
 	return files
 }
 

@@ -52,6 +52,7 @@ func (t *Tree) Replace(next *Tree, keep []Ino) (old *Tree) {
 	t.dirs, next.dirs = next.dirs, t.dirs
 	t.bytes, next.bytes = next.bytes, t.bytes
 	t.refs, next.refs = next.refs, t.refs
+	t.content, next.content = next.content, t.content
 	t.pend, next.pend = next.pend, t.pend
 	return next
 }
@@ -186,7 +187,8 @@ func (t *Tree) clone() *Tree {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	c := &Tree{chunk: t.chunk, nodes: make(map[Ino]*node, len(t.nodes)), next: t.next,
-		files: t.files, dirs: t.dirs, bytes: t.bytes, refs: maps.Clone(t.refs)}
+		files: t.files, dirs: t.dirs, bytes: t.bytes, refs: maps.Clone(t.refs),
+		content: maps.Clone(t.content)}
 	for ino, n := range t.nodes {
 		m := *n
 		m.extents = slices.Clone(n.extents)

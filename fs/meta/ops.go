@@ -256,6 +256,7 @@ func (t *Tree) applyExtents(o *op) error {
 			t.ref(n.extents[s.Index], -1)
 		}
 		t.ref(s.Extent, 1)
+		t.noteContent(s.Extent)
 	}
 	ext := n.extents
 	if uint64(len(ext)) > o.nExt {

@@ -34,3 +34,48 @@ func (t *Tree) Objects() int {
 	defer t.mu.RUnlock()
 	return len(t.refs)
 }
+
+// contentRef is where the bytes with one content id are: a part of a
+// shared object (format 3, Extent.Content). 28 bytes a value.
+type contentRef struct {
+	object               crypt.ObjectID
+	size, offset, length uint32
+}
+
+// noteContent indexes the content id of extent e, if it has one. Entries
+// are never removed when the extent goes: one is valid for as long as its
+// object is referenced (ContentExtent checks), which a later extent of
+// the same object may keep true. The caller holds t.mu.
+func (t *Tree) noteContent(e Extent) {
+	if e.Content.IsZero() || e.IsHole() {
+		return
+	}
+	if t.content == nil {
+		t.content = make(map[crypt.ObjectID]contentRef)
+	}
+	t.content[e.Content] = contentRef{object: e.Object, size: e.ObjectSize, offset: e.Offset, length: e.Length}
+}
+
+// ContentExtent returns an extent of bytes whose content id is id, in an
+// object the tree references (so it is in the store, or on its way there),
+// if the tree has one.
+func (t *Tree) ContentExtent(id crypt.ObjectID) (Extent, bool) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	c, ok := t.content[id]
+	if !ok || t.refs[c.object] == 0 {
+		return Extent{}, false
+	}
+	return Extent{Object: c.object, ObjectSize: c.size, Offset: c.offset, Length: c.length, Content: id}, true
+}
+
+// pruneContent drops the index entries whose object no extent references
+// any more (after a load, which may apply many changes). The caller holds
+// t.mu.
+func (t *Tree) pruneContent() {
+	for id, c := range t.content {
+		if t.refs[c.object] == 0 {
+			delete(t.content, id)
+		}
+	}
+}

@@ -118,6 +118,7 @@ func (t *Tree) finishLoad(next Ino, dropUnlinked bool) error {
 			return corrupt("directory %d is not in the tree", ino)
 		}
 	}
+	t.pruneContent()
 	t.next = max(t.next, next)
 	return nil
 }

@@ -215,3 +215,54 @@ func TestDedupPacksAndHolesUnchanged(t *testing.T) {
 		t.Errorf("a small file's extents %v; want one in a pack with a random id", in.Extents)
 	}
 }
+
+// TestDedupSmallFiles: a small file is packed with others; an identical
+// small file, written later or by a later mount, references the packed
+// bytes instead of being packed again (format 3 keeps their content id in
+// the extent), and identical small files in one pack are stored once.
+func TestDedupSmallFiles(t *testing.T) {
+	for _, s := range stores {
+		t.Run(s.name, func(t *testing.T) {
+			tv, pc := dedupVault(t, s.new(t))
+			photos := map[string][]byte{}
+			for i := range 20 {
+				photos[fmt.Sprintf("/IMG-%02d.jpg", i)] = randomBytes(t, 1000+i*500)
+			}
+			v := tv.open(t)
+			writeFiles(t, v.Vault, photos)
+			// The same photo twice in one pack: its bytes once.
+			twin := randomBytes(t, testChunk/20)
+			ok(t, v.writeFile("/twin-a", twin))
+			ok(t, v.writeFile("/twin-b", twin))
+			ok(t, v.Sync(context.Background()))
+			a, err := v.lookupPath("/twin-a")
+			ok(t, err)
+			b, err := v.lookupPath("/twin-b")
+			ok(t, err)
+			if a.Extents[0] != b.Extents[0] {
+				t.Errorf("identical small files in one pack: extents %+v and %+v; want the same bytes", a.Extents[0], b.Extents[0])
+			}
+			v.close(t)
+
+			w := tv.open(t) // another device: the index comes from the tree
+			before := pc.bytes.Load()
+			copies := map[string][]byte{}
+			for name, data := range photos {
+				copies["/copy"+name] = data
+			}
+			writeFiles(t, w.Vault, copies)
+			ok(t, w.Sync(context.Background()))
+			if got := pc.bytes.Load() - before; got != 0 {
+				t.Errorf("copies of 20 packed photos uploaded %d data bytes; want 0", got)
+			}
+			if st := w.Stats(); st.DedupChunks != 20 {
+				t.Errorf("%d small files deduplicated; want 20", st.DedupChunks)
+			}
+			w.close(t)
+			r := tv.readOnly(t)
+			wantFiles(t, r.Vault, photos)
+			wantFiles(t, r.Vault, copies)
+			wantContent(t, r.Vault, "/twin-b", twin)
+		})
+	}
+}
