@@ -2,6 +2,7 @@ package crypt
 
 import (
 	"crypto/hkdf"
+	"crypto/hmac"
 	cryptorand "crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -85,7 +86,9 @@ func hkdfKey(secret, salt []byte, info string) Key {
 	return k
 }
 
-// ObjectID is the random identity of an immutable sealed object.
+// ObjectID is the identity of an immutable sealed object: random
+// (NewObjectID), or in format 3 derived from the object's plaintext with
+// the vault's ContentID key (ContentObjectID).
 type ObjectID [16]byte
 
 // NewObjectID returns a fresh random id read from rand (nil: crypto/rand).
@@ -97,6 +100,44 @@ func NewObjectID(rand io.Reader) (ObjectID, error) {
 		return ObjectID{}, err
 	}
 	return id, nil
+}
+
+// Domain bytes of the two uses of the ContentID key (docs/FORMAT.md,
+// "Content ids"): the content id of bytes that are a part of a shared
+// object, and the id of a whole object.
+const (
+	contentPartDomain   = 0x01
+	contentObjectDomain = 0x02
+)
+
+// ContentID is the content id of data that is stored as a part of a shared
+// object (a small file in a pack): the first 16 bytes of
+// HMAC-SHA256(ContentID, 0x01 || data). It is kept only inside sealed
+// metadata, as the index that lets identical data be referenced instead
+// of stored again.
+func ContentID(k *Keys, data []byte) ObjectID { return contentMAC(k, contentPartDomain, data) }
+
+// ContentObjectID is the id of an object whose whole plaintext, exactly as
+// sealed (padding included), is plaintext: the first 16 bytes of
+// HMAC-SHA256(ContentID, 0x02 || plaintext). Identical plaintext gets one
+// id, so an object already in the store is referenced instead of uploaded
+// again; different plaintexts never share an id (HMAC collision
+// resistance), which is what makes the id's key and counter nonces safe,
+// and sealing the same plaintext under its id again gives the same bytes.
+// Without the key the bucket cannot compute an id, so it cannot confirm a
+// guess of a file's content.
+func ContentObjectID(k *Keys, plaintext []byte) ObjectID {
+	return contentMAC(k, contentObjectDomain, plaintext)
+}
+
+func contentMAC(k *Keys, domain byte, data []byte) ObjectID {
+	m := hmac.New(sha256.New, k.ContentID[:])
+	m.Write([]byte{domain})
+	m.Write(data)
+	var sum [sha256.Size]byte
+	var id ObjectID
+	copy(id[:], m.Sum(sum[:0]))
+	return id
 }
 
 // ParseObjectID parses the 32 hex digits written by ObjectID.String

@@ -12,12 +12,14 @@ import (
 )
 
 // VaultVersion is the newest version of the vault.json format, which
-// NewVault writes. It says which metadata the vault may hold: version 2
-// vaults may hold format-2 metadata (docs/FORMAT.md, "Version policy"), so
-// a sealfs that reads only version 1 refuses them instead of failing on a
-// payload it cannot parse. ParseVault reads every version from
-// MinVaultVersion on; the version is under the MAC.
-const VaultVersion = 2
+// NewVault writes. It says which metadata the vault may hold and how its
+// writers behave (docs/FORMAT.md, "Version policy"): version 2 vaults may
+// hold format-2 metadata; in version 3 vaults, chunk objects may be shared
+// by content (ContentObjectID), which a version-2 writer would not know.
+// A sealfs that reads an older version refuses a newer vault instead of
+// failing on it. ParseVault reads every version from MinVaultVersion on;
+// the version is under the MAC.
+const VaultVersion = 3
 
 // MinVaultVersion is the oldest vault.json version ParseVault reads.
 const MinVaultVersion = 1

@@ -66,13 +66,18 @@ func generateVectors(t *testing.T) map[string][]byte {
 		t.Fatal(err)
 	}
 	files["vault.json"], _ = v.Marshal()
-	// Version 2: the same draws, so the same keys and slots; the version
-	// and the MAC differ. NewVault writes it.
-	v2, _, _, err := NewVault(newDetRand(seed), SuiteAES256GCM, DefaultChunkSize, []byte(pass), MinKDF)
+	// Versions 2 and 3: the same draws, so the same keys and slots; the
+	// version and the MAC differ. NewVault writes the newest.
+	v2, _, _, err := newVault(2, newDetRand(seed), SuiteAES256GCM, DefaultChunkSize, []byte(pass), MinKDF)
 	if err != nil {
 		t.Fatal(err)
 	}
 	files["vault_v2.json"], _ = v2.Marshal()
+	v3, _, _, err := NewVault(newDetRand(seed), SuiteAES256GCM, DefaultChunkSize, []byte(pass), MinKDF)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files["vault_v3.json"], _ = v3.Marshal()
 	k := DeriveKeys(master, v.Suite(), v.ChunkSize())
 	files["vault_vector.json"] = mustJSON(t, vaultVector{
 		Comment:  "vault.json made by NewVault(detRand(rand_seed), aes-gcm, 4 MiB, passphrase, MinKDF)",
@@ -113,6 +118,20 @@ func generateVectors(t *testing.T) map[string][]byte {
 		"comment":    "format 2 subkeys of the vault_vector.json master key",
 		"content_id": hx(k.ContentID[:]),
 	})
+	// Format 3: content ids of whole objects, for the object vector's
+	// plaintext, an empty one and a short padded one.
+	ids := map[string]string{"comment": "format 3: ContentObjectID(keys_v2.json content_id, plaintext) = HMAC-SHA256(content_id, 0x02 || plaintext)[:16]"}
+	for name, p := range map[string][]byte{
+		"object_plaintext.bin": pt, "empty": nil, "short": append([]byte("sealfs"), make([]byte, 2)...),
+	} {
+		ids[name] = ContentObjectID(k, p).String()
+	}
+	files["content_ids_v3.json"] = mustJSON(t, ids)
+	parts := map[string]string{"comment": "format 3: ContentID(keys_v2.json content_id, data) = HMAC-SHA256(content_id, 0x01 || data)[:16], the content id of a packed extent"}
+	for name, p := range map[string][]byte{"object_plaintext.bin": pt, "hello": []byte("hello")} {
+		parts[name] = ContentID(k, p).String()
+	}
+	files["part_content_ids_v3.json"] = mustJSON(t, parts)
 	return files
 }
 
@@ -177,6 +196,7 @@ func TestVectors(t *testing.T) {
 	}
 	t.Run("vault", func(t *testing.T) { checkVaultVector(t, "vault.json", 1) })
 	t.Run("vault_v2", func(t *testing.T) { checkVaultVector(t, "vault_v2.json", 2) })
+	t.Run("vault_v3", func(t *testing.T) { checkVaultVector(t, "vault_v3.json", 3) })
 	t.Run("objects", checkObjectVectors)
 	t.Run("records", checkRecordVectors)
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -17,21 +18,66 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sealfs/sealfs/crypt"
 	"golang.org/x/sys/unix"
 )
 
 // The frozen vaults (testdata/vaults, see its README.md): vaults written
 // once by an earlier sealfs, kept byte for byte. Every later sealfs must
 // open them as they were. These tests only read them (a copy of each
-// store, in a temporary directory); the read-write upgrade is tested where
-// the format changes.
+// store, in a temporary directory); the read-write upgrade is
+// TestFrozenVaultUpgrade.
+
+// frozenVaultNames are the directories of testdata/vaults, listed rather
+// than globbed so that a lost one fails instead of going untested.
+var frozenVaultNames = []string{
+	"format1-aes-gcm", "format1-xchacha20",
+	"format2-aes-gcm", "format2-xchacha20",
+}
+
+// Paths of the frozen trees that changed after the first day (make-formatN.sh).
+const (
+	frozenDB      = "./WhatsApp/Databases/msgstore.db.crypt15"                 // rewritten on the second day
+	frozenDeleted = "./WhatsApp/Media/WhatsApp Images/IMG-20261201-WA0007.jpg" // deleted on the second day
+	frozenDay2    = "./day2.txt"
+	frozenSocket  = "./Telegram/tdesktop.sock" // format 2: bound after the second snapshot
+)
+
+// frozenLater lists, for the vaults of each format (their vault.json
+// version), the snapshots make-formatN.sh took in commit order, each as
+// the paths of manifest.tsv it did not hold yet. The first snapshot is
+// always the first day's unmount, which also held the first day's
+// database and image 7 (frozenDB, frozenDeleted); the last is the second
+// day's unmount, the tree of the manifest.
+var frozenLater = map[int][][]string{
+	// The first day's unmount; the second day's explicit snapshot (before
+	// day2.txt); the second day's unmount.
+	1: {{frozenDay2}, {frozenDay2}, {}},
+	// The same, with a second explicit snapshot after day2.txt and a
+	// socket bound after it.
+	2: {{frozenDay2, frozenSocket}, {frozenDay2, frozenSocket}, {frozenSocket}, {}},
+}
 
 // frozenVault is one directory of testdata/vaults.
 type frozenVault struct {
 	dir                      string // testdata/vaults/NAME
+	version                  int    // its store's vault.json version
 	passphrase, recoveryFile string
 	manifest                 []string // manifest.tsv's lines
+	xattrs                   []string // xattrs.tsv's lines (format 2 on); nil without one
 	snapshots                []snapshotRecord
+}
+
+// forFrozen runs test on a fresh load of every frozen vault, each in a
+// parallel subtest named after it.
+func forFrozen(t *testing.T, test func(t *testing.T, v frozenVault)) {
+	for _, name := range frozenVaultNames {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			requireFUSE(t)
+			test(t, loadFrozen(t, name))
+		})
+	}
 }
 
 // snapshotRecord is one snapshot as 'sealfs snapshots --json' prints it.
@@ -57,6 +103,16 @@ func loadFrozen(t *testing.T, name string) frozenVault {
 		t.Fatal(err)
 	}
 	v.manifest = strings.Split(strings.TrimSuffix(string(man), "\n"), "\n")
+	switch xa, err := os.ReadFile(filepath.Join(v.dir, "xattrs.tsv")); {
+	case err == nil:
+		v.xattrs = strings.Split(strings.TrimSuffix(string(xa), "\n"), "\n")
+	case !errors.Is(err, fs.ErrNotExist):
+		t.Fatal(err)
+	}
+	v.version = vaultJSONVersion(t, filepath.Join(v.dir, "store"))
+	if v.version < crypt.MinVaultVersion || v.version > crypt.VaultVersion {
+		t.Fatalf("%s: vault.json version %d; this sealfs reads %d to %d", v.dir, v.version, crypt.MinVaultVersion, crypt.VaultVersion)
+	}
 	snaps, err := os.ReadFile(filepath.Join(v.dir, "snapshots.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -64,8 +120,12 @@ func loadFrozen(t *testing.T, name string) frozenVault {
 	if err := json.Unmarshal(snaps, &v.snapshots); err != nil {
 		t.Fatalf("%s/snapshots.json: %v", v.dir, err)
 	}
-	if len(v.snapshots) != 3 {
-		t.Fatalf("%s/snapshots.json lists %d snapshots; make-format1.sh took 3", v.dir, len(v.snapshots))
+	later, ok := frozenLater[v.version]
+	if !ok {
+		t.Fatalf("%s: no frozenLater entry for vault.json version %d", v.dir, v.version)
+	}
+	if len(v.snapshots) != len(later) {
+		t.Fatalf("%s/snapshots.json lists %d snapshots; make-format%d.sh took %d", v.dir, len(v.snapshots), v.version, len(later))
 	}
 	return v
 }
@@ -127,10 +187,10 @@ func storeDigest(t *testing.T, root string) map[string]string {
 	return out
 }
 
-// treeManifest lists the tree under root as make-format1.sh wrote
+// treeManifest lists the tree under root as make-formatN.sh wrote
 // manifest.tsv (find . -mindepth 1 | LC_ALL=C sort; stat -c %a; sha256sum;
-// readlink), and counts its regular files as a snapshot does: each inode
-// once.
+// readlink; the device numbers in decimal), and counts its regular files
+// as a snapshot does: each inode once.
 func treeManifest(t *testing.T, root string) (lines []string, files, size uint64) {
 	t.Helper()
 	var paths []string
@@ -182,6 +242,17 @@ func treeManifest(t *testing.T, root string) (lines []string, files, size uint64
 				t.Fatal(err)
 			}
 			lines = append(lines, fmt.Sprintf("symlink\t%s\t%s", p, target))
+		case fi.Mode()&fs.ModeNamedPipe != 0:
+			lines = append(lines, fmt.Sprintf("fifo\t%s\t%o", p, mode))
+		case fi.Mode()&fs.ModeSocket != 0:
+			lines = append(lines, fmt.Sprintf("socket\t%s\t%o", p, mode))
+		case fi.Mode()&fs.ModeDevice != 0:
+			kind := "blockdev"
+			if fi.Mode()&fs.ModeCharDevice != 0 {
+				kind = "chardev"
+			}
+			rdev := uint64(fi.Sys().(*syscall.Stat_t).Rdev)
+			lines = append(lines, fmt.Sprintf("%s\t%s\t%o\t%d\t%d", kind, p, mode, unix.Major(rdev), unix.Minor(rdev)))
 		default:
 			lines = append(lines, fmt.Sprintf("other\t%s\t%v", p, fi.Mode()))
 		}
@@ -222,26 +293,21 @@ func diffLines(want, got []string) string {
 	return b.String()
 }
 
-// TestFrozenFormat1 opens the frozen format-1 vaults with the sealfs
-// binary built from this tree, on a copy of each store: check --read-data
-// finds no damage; snapshots --json lists exactly the snapshots the old
-// sealfs listed; a read-only mount, unlocked with the passphrase and with
-// the recovery key, shows exactly the manifest (paths, types, modes,
-// sizes, SHA-256 of every file, symlink targets), the hard link as one
-// file, the xattr and the nanosecond mtime; every snapshot mounts with the
-// tree make-format1.sh left at that point and the file count and bytes the
+// TestFrozenVaults opens every frozen vault (format 1 and on) with the
+// sealfs binary built from this tree, on a copy of each store: check
+// --read-data finds no damage; snapshots --json lists exactly the
+// snapshots the old sealfs listed; a read-only mount, unlocked with the
+// passphrase and with the recovery key, shows exactly the manifest (paths,
+// types, modes, sizes, SHA-256 of every file, symlink targets, special
+// files with their device numbers), the hard link as one file, the
+// xattrs and the nanosecond mtime; every snapshot mounts with the tree
+// make-formatN.sh left at that point and the file count and bytes the
 // catalog gives; and none of this writes to the store.
-func TestFrozenFormat1(t *testing.T) {
-	for _, name := range []string{"format1-aes-gcm", "format1-xchacha20"} {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			requireFUSE(t)
-			frozenFormat1(t, loadFrozen(t, name))
-		})
-	}
+func TestFrozenVaults(t *testing.T) {
+	forFrozen(t, frozenVaults)
 }
 
-func frozenFormat1(t *testing.T, v frozenVault) {
+func frozenVaults(t *testing.T, v frozenVault) {
 	store := copyStore(t, v)
 	before := storeDigest(t, store)
 	pass := []string{"SEALFS_PASSPHRASE=" + v.passphrase}
@@ -249,7 +315,7 @@ func frozenFormat1(t *testing.T, v frozenVault) {
 	d := newDevice(t, "restoring phone", nil)
 
 	r := d.ok(pass, "check", "--read-data", store)
-	if !strings.Contains(r.stdout, "no damage found") || !strings.Contains(r.stdout, "checked the current files and 3 snapshots") {
+	if !strings.Contains(r.stdout, "no damage found") || !strings.Contains(r.stdout, fmt.Sprintf("checked the current files and %d snapshots", len(v.snapshots))) {
 		t.Errorf("check --read-data:\n%s", r.stdout)
 	}
 
@@ -276,33 +342,20 @@ func frozenFormat1(t *testing.T, v frozenVault) {
 		if diff := diffLines(v.manifest, got); diff != "" {
 			t.Errorf("unlocked with the %s, the read-only mount differs from manifest.tsv:%s", secret.name, diff)
 		}
-		frozenExtras(t, m)
+		frozenExtras(t, v, m)
 		d.ok(nil, "umount", m)
 	}
 
 	// Each snapshot (snapshots.json is in commit order), against what
-	// make-format1.sh had written when it was taken: the first is the
-	// first day's unmount, the second the explicit snapshot of the second
-	// day (before day2.txt), the third the second day's unmount, the tree
-	// of the manifest.
-	const (
-		db      = "./WhatsApp/Databases/msgstore.db.crypt15"
-		deleted = "./WhatsApp/Media/WhatsApp Images/IMG-20261201-WA0007.jpg"
-		day2    = "./day2.txt"
-	)
-	without := func(lines []string, paths ...string) []string {
-		return slices.DeleteFunc(slices.Clone(lines), func(l string) bool {
-			return slices.Contains(paths, strings.Split(l, "\t")[1])
-		})
-	}
+	// make-formatN.sh had written when it was taken (frozenLater).
 	manifestDB := ""
 	for _, l := range v.manifest {
-		if strings.HasPrefix(l, "file\t"+db+"\t") {
+		if strings.HasPrefix(l, "file\t"+frozenDB+"\t") {
 			manifestDB = l
 		}
 	}
 	if manifestDB == "" {
-		t.Fatalf("manifest.tsv has no %s", db)
+		t.Fatalf("manifest.tsv has no %s", frozenDB)
 	}
 	for i, snap := range v.snapshots {
 		m := d.mount(pass, store, "--snapshot", snap.ID)
@@ -310,40 +363,34 @@ func frozenFormat1(t *testing.T, v frozenVault) {
 		if files != snap.Files || size != snap.Bytes {
 			t.Errorf("snapshot %s (%d): %d files, %d bytes mounted; the catalog said %d files, %d bytes", snap.ID, i+1, files, size, snap.Files, snap.Bytes)
 		}
-		var want []string
-		switch i {
-		case 2:
-			want = v.manifest
-		case 1:
-			want = without(v.manifest, day2)
-		case 0:
+		want := withoutPaths(v.manifest, frozenLater[v.version][i]...)
+		if i == 0 {
 			// The first day's database (mode 0600, rewritten on the second
 			// day) and image 7 (deleted on the second day) are not in the
 			// manifest: the rest is.
-			want = without(v.manifest, day2)
 			var firstDB, image string
 			for _, l := range got {
 				switch p := strings.Split(l, "\t")[1]; p {
-				case db:
+				case frozenDB:
 					firstDB = l
-				case deleted:
+				case frozenDeleted:
 					image = l
 				}
 			}
 			f := strings.Split(firstDB+"\t\t\t\t", "\t")
 			if f[0] != "file" || f[2] != "600" || f[3] != "300000" || firstDB == manifestDB || f[4] == strings.Split(manifestDB, "\t")[4] {
-				t.Errorf("snapshot %s (first day): %s is %q; want the first day's 300000 bytes, mode 600, not the later rewrite", snap.ID, db, firstDB)
+				t.Errorf("snapshot %s (first day): %s is %q; want the first day's 300000 bytes, mode 600, not the later rewrite", snap.ID, frozenDB, firstDB)
 			}
 			if f := strings.Split(image+"\t\t\t\t", "\t"); f[0] != "file" || f[2] != "644" || f[3] != "7979" {
-				t.Errorf("snapshot %s (first day): %s is %q; want the 7979-byte image deleted on the second day", snap.ID, deleted, image)
+				t.Errorf("snapshot %s (first day): %s is %q; want the 7979-byte image deleted on the second day", snap.ID, frozenDeleted, image)
 			}
-			got = without(got, db, deleted)
-			want = without(want, db)
+			got = withoutPaths(got, frozenDB, frozenDeleted)
+			want = withoutPaths(want, frozenDB)
 		}
 		if diff := diffLines(want, got); diff != "" {
-			t.Errorf("snapshot %s (%d of 3) differs from what make-format1.sh had written then:%s", snap.ID, i+1, diff)
+			t.Errorf("snapshot %s (%d of %d) differs from what make-format%d.sh had written then:%s", snap.ID, i+1, len(v.snapshots), v.version, diff)
 		}
-		frozenExtras(t, m)
+		frozenExtras(t, v, m)
 		d.ok(nil, "umount", m)
 	}
 
@@ -352,9 +399,17 @@ func frozenFormat1(t *testing.T, v frozenVault) {
 	}
 }
 
+// withoutPaths is lines (of a manifest) without those of the given paths.
+func withoutPaths(lines []string, paths ...string) []string {
+	return slices.DeleteFunc(slices.Clone(lines), func(l string) bool {
+		return slices.Contains(paths, strings.Split(l, "\t")[1])
+	})
+}
+
 // frozenExtras checks what manifest.tsv does not record (README.md): the
-// hard link is one file, the empty file's xattr, the nanosecond mtime.
-func frozenExtras(t *testing.T, m string) {
+// hard link is one file, the empty file's xattr, the nanosecond mtime;
+// and, where the vault has an xattrs.tsv, every xattr of the tree.
+func frozenExtras(t *testing.T, v frozenVault, m string) {
 	t.Helper()
 	html := filepath.Join(m, "Telegram/ChatExport_2026-12-01/messages.html")
 	link := filepath.Join(m, "Telegram/messages-hardlink.html")
@@ -378,6 +433,64 @@ func frozenExtras(t *testing.T, m string) {
 	if err != nil || !bytes.Equal(buf[:n], []byte("frozen")) {
 		t.Errorf("Telegram/empty.txt's user.sealfs.note is %q (%v), want \"frozen\"", buf[:max(n, 0)], err)
 	}
+	if v.xattrs != nil {
+		if diff := diffLines(v.xattrs, treeXattrs(t, m)); diff != "" {
+			t.Errorf("the xattrs of %s differ from xattrs.tsv:%s", m, diff)
+		}
+	}
+}
+
+// treeXattrs lists every extended attribute under root as make-format2.sh
+// wrote xattrs.tsv: PATH NAME SIZE SHA256, by path (bytewise) then name.
+func treeXattrs(t *testing.T, root string) []string {
+	t.Helper()
+	var lines []string
+	err := filepath.WalkDir(root, func(p string, _ fs.DirEntry, err error) error {
+		if err != nil || p == root {
+			return err
+		}
+		names, err := listXattrs(p)
+		if err != nil {
+			return err
+		}
+		slices.Sort(names)
+		for _, name := range names {
+			value := make([]byte, 64<<10) // XATTR_SIZE_MAX
+			n, err := unix.Lgetxattr(p, name, value)
+			if err != nil {
+				return fmt.Errorf("getxattr %s %s: %w", p, name, err)
+			}
+			lines = append(lines, fmt.Sprintf(".%s\t%s\t%d\t%s", strings.TrimPrefix(p, root), name, n, sha256Hex(value[:n])))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("listing the xattrs under %s: %v", root, err)
+	}
+	slices.SortStableFunc(lines, func(a, b string) int {
+		return strings.Compare(strings.Split(a, "\t")[0], strings.Split(b, "\t")[0])
+	})
+	return lines
+}
+
+// listXattrs is the names of p's extended attributes (not following a
+// symlink).
+func listXattrs(p string) ([]string, error) {
+	n, err := unix.Llistxattr(p, nil)
+	if err != nil {
+		return nil, fmt.Errorf("listxattr %s: %w", p, err)
+	}
+	buf := make([]byte, n)
+	if n, err = unix.Llistxattr(p, buf); err != nil {
+		return nil, fmt.Errorf("listxattr %s: %w", p, err)
+	}
+	var names []string
+	for name := range strings.SplitSeq(string(buf[:n]), "\x00") {
+		if name != "" {
+			names = append(names, name)
+		}
+	}
+	return names, nil
 }
 
 func diffDigest(before, after map[string]string) string {

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
@@ -11,48 +12,47 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/sealfs/sealfs/crypt"
 )
 
-// TestFrozenVaultUpgrade: the first read-write mount of a frozen format-1
-// vault upgrades it to format 2, and the upgrade is crash-safe.
+// TestFrozenVaultUpgrade: the first read-write mount of every frozen vault
+// upgrades its vault.json to crypt.VaultVersion (a vault frozen at
+// crypt.VaultVersion is left as it is), and the upgrade is crash-safe.
 //
 //  1. A read-write mount is killed (SIGKILL) before anything was written
 //     through it: the crash right after the upgrade's one write. The
 //     store then differs from the frozen one only in vault.json (now
-//     version 2) and the writer lease; a read-only mount shows exactly
-//     the manifest, and check --read-data finds no damage.
+//     crypt.VaultVersion; unchanged if it was already) and the writer
+//     lease; a read-only mount shows exactly the manifest and the xattrs,
+//     and check --read-data finds no damage.
 //  2. A read-write mount again: files written, a FIFO made (format 2
-//     only), a snapshot taken, then a clean unmount; check --read-data
+//     on), a snapshot taken, then a clean unmount; check --read-data
 //     still finds no damage, a fresh device sees the old tree plus the new
-//     entries, and the three old snapshots (with the one taken and the
+//     entries, and the frozen snapshots (with the one taken and the
 //     unmount's) still list and mount.
 func TestFrozenVaultUpgrade(t *testing.T) {
-	for _, name := range []string{"format1-aes-gcm", "format1-xchacha20"} {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			requireFUSE(t)
-			frozenUpgrade(t, loadFrozen(t, name))
-		})
-	}
+	forFrozen(t, frozenUpgrade)
 }
 
 func frozenUpgrade(t *testing.T, v frozenVault) {
 	store := copyStore(t, v)
 	before := storeDigest(t, store)
 	pass := []string{"SEALFS_PASSPHRASE=" + v.passphrase}
-	if got := vaultJSONVersion(t, store); got != 1 {
-		t.Fatalf("the frozen vault.json says version %d", got)
-	}
 	d := newDevice(t, "new laptop", nil)
 
-	// 1. The crash between the upgrade and the first format-2 write.
+	// 1. The crash between the upgrade and the first write in the
+	// current format.
 	m := d.mount(pass, store)
 	kill9(t, mountPID(t, m))
 	detach(t, m)
-	if got := vaultJSONVersion(t, store); got != 2 {
-		t.Fatalf("after a read-write mount, vault.json says version %d, want 2", got)
+	if got := vaultJSONVersion(t, store); got != crypt.VaultVersion {
+		t.Fatalf("after a read-write mount, vault.json says version %d, want %d (crypt.VaultVersion; the frozen vault is at %d)", got, crypt.VaultVersion, v.version)
 	}
 	after := storeDigest(t, store)
+	if upgraded := before["vault.json"] != after["vault.json"]; upgraded != (v.version < crypt.VaultVersion) {
+		t.Errorf("vault.json rewritten: %v; the frozen vault is at version %d, crypt.VaultVersion is %d", upgraded, v.version, crypt.VaultVersion)
+	}
 	for _, k := range []string{"vault.json", "lease"} {
 		delete(before, k)
 		delete(after, k)
@@ -70,11 +70,13 @@ func frozenUpgrade(t *testing.T, v frozenVault) {
 	if diff := diffLines(v.manifest, got); diff != "" {
 		t.Fatalf("after the upgrade, the read-only mount differs from manifest.tsv:%s", diff)
 	}
+	frozenExtras(t, v, ro)
 	other.ok(nil, "umount", ro)
 
-	// 2. Format-2 writes on top of format-1 metadata.
+	// 2. Writes in the current format on top of the frozen metadata.
 	m = d.mount(pass, store)
-	if err := os.WriteFile(filepath.Join(m, "after-upgrade.txt"), []byte("written by format 2\n"), 0o644); err != nil {
+	written := []byte("written after the upgrade\n")
+	if err := os.WriteFile(filepath.Join(m, "after-upgrade.txt"), written, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := syscall.Mkfifo(filepath.Join(m, "Telegram/pipe"), 0o600); err != nil {
@@ -84,29 +86,28 @@ func frozenUpgrade(t *testing.T, v frozenVault) {
 	d.ok(nil, "umount", m)
 
 	r = other.ok(pass, "check", "--read-data", store)
-	if !strings.Contains(r.stdout, "no damage found") || !strings.Contains(r.stdout, "5 snapshots") {
-		t.Fatalf("check --read-data after format-2 writes:\n%s", r.stdout)
+	if !strings.Contains(r.stdout, "no damage found") || !strings.Contains(r.stdout, fmt.Sprintf(" %d snapshots", len(v.snapshots)+2)) {
+		t.Fatalf("check --read-data after the upgraded mount's writes:\n%s", r.stdout)
 	}
 	ro = other.mount(pass, store, "--read-only")
 	got, _, _ = treeManifest(t, ro)
 	want := slices.Clone(v.manifest)
-	want = append(want, "file\t./after-upgrade.txt\t644\t20\t"+sha256Hex([]byte("written by format 2\n")))
+	want = append(want,
+		fmt.Sprintf("file\t./after-upgrade.txt\t644\t%d\t%s", len(written), sha256Hex(written)),
+		"fifo\t./Telegram/pipe\t600")
 	slices.SortFunc(want, func(a, b string) int { return strings.Compare(strings.Split(a, "\t")[1], strings.Split(b, "\t")[1]) })
-	got = slices.DeleteFunc(got, func(l string) bool { return strings.Contains(l, "\t./Telegram/pipe") })
 	if diff := diffLines(want, got); diff != "" {
-		t.Errorf("after format-2 writes, the tree differs from manifest.tsv plus the new file:%s", diff)
+		t.Errorf("after the upgraded mount's writes, the tree differs from manifest.tsv plus the new file and FIFO:%s", diff)
 	}
-	if st, err := os.Lstat(filepath.Join(ro, "Telegram/pipe")); err != nil || st.Mode()&os.ModeNamedPipe == 0 || st.Mode().Perm() != 0o600 {
-		t.Errorf("the FIFO on another device: %v, %v", st, err)
-	}
+	frozenExtras(t, v, ro)
 	other.ok(nil, "umount", ro)
 	r = other.ok(pass, "snapshots", "--json", store)
 	var listed []snapshotRecord
 	if err := json.Unmarshal([]byte(r.stdout), &listed); err != nil {
 		t.Fatalf("snapshots --json: %v\n%s", err, r.stdout)
 	}
-	if len(listed) != 5 || !slices.Equal(listed[:3], v.snapshots) {
-		t.Fatalf("snapshots after the upgrade:\n\t%+v\nwant the frozen three, the one taken and the unmount's", listed)
+	if len(listed) != len(v.snapshots)+2 || !slices.Equal(listed[:len(v.snapshots)], v.snapshots) {
+		t.Fatalf("snapshots after the upgrade:\n\t%+v\nwant the frozen %d, the one taken and the unmount's", listed, len(v.snapshots))
 	}
 	for _, snap := range listed {
 		sm := other.mount(pass, store, "--snapshot", snap.ID)

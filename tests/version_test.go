@@ -2,6 +2,7 @@ package tests
 
 import (
 	"encoding/json"
+	"fmt"
 	"os/exec"
 	"strings"
 	"testing"
@@ -18,7 +19,7 @@ func TestVersion(t *testing.T) {
 	if flag := d.ok(nil, "--version").stdout; flag != v {
 		t.Fatalf("--version says %q, version says %q", flag, v)
 	}
-	if !strings.HasPrefix(v, "sealfs ") || !strings.Contains(v, "vault.json 2") {
+	if !strings.HasPrefix(v, "sealfs ") || !strings.Contains(v, fmt.Sprintf("vault.json %d", crypt.VaultVersion)) {
 		t.Fatalf("version output: %q", v)
 	}
 	var j struct {

@@ -14,13 +14,20 @@ import (
 const (
 	batchVersion1 = 1
 	batchVersion2 = 2
-	batchVersion  = batchVersion2
+	batchVersion3 = 3
+	batchVersion  = batchVersion3
 )
 
 // opInode2 is the wire kind of an inode in version-2 batches: opInode's
 // fields, then uvarint rdev, for every file type (special files too).
 // Decoded, it is an opInode.
 const opInode2 opKind = 8
+
+// opExtents3 is the wire kind, in version-3 batches, of an opExtents of
+// which at least one extent has a content id: opExtents's fields with the
+// 16-byte content id after each extent (zero for a hole or an extent
+// without one). Decoded, it is an opExtents.
+const opExtents3 opKind = 9
 
 // batch is the payload of a journal batch or a checkpoint record (before
 // compression and sealing):
@@ -82,6 +89,12 @@ func encodeOp(dst []byte, o *op, v byte) []byte {
 	if kind == opInode && v >= batchVersion2 {
 		kind = opInode2
 	}
+	if kind == opExtents && hasContent(o.sets) {
+		if v < batchVersion3 {
+			panic("meta: internal error: a content id in a batch older than version 3")
+		}
+		kind = opExtents3
+	}
 	dst = append(dst, byte(kind))
 	switch o.kind {
 	case opInode:
@@ -118,11 +131,24 @@ func encodeOp(dst []byte, o *op, v byte) []byte {
 			dst = binary.AppendUvarint(dst, s.Index)
 			dst = append(dst, s.Object[:]...)
 			dst = appendUvarints(dst, uint64(s.ObjectSize), uint64(s.Offset), uint64(s.Length))
+			if kind == opExtents3 {
+				dst = append(dst, s.Content[:]...)
+			}
 		}
 	default:
 		panic("meta: internal error: encoding unknown op")
 	}
 	return dst
+}
+
+// hasContent reports whether an extent of sets has a content id.
+func hasContent(sets []indexedExtent) bool {
+	for _, s := range sets {
+		if !s.Content.IsZero() {
+			return true
+		}
+	}
+	return false
 }
 
 func appendUvarints(dst []byte, vs ...uint64) []byte {
@@ -145,7 +171,7 @@ func appendString(dst []byte, s string) []byte {
 func decodeBatch(data []byte) (*batch, error) {
 	r := newReader(data)
 	v := r.Byte()
-	if v != batchVersion1 && v != batchVersion2 {
+	if v < batchVersion1 || v > batchVersion3 {
 		return nil, corrupt("batch version %d", v)
 	}
 	b := &batch{version: v, kind: crypt.RecordKind(r.Byte()), seq: r.Uvarint()}
@@ -236,7 +262,14 @@ func (r *reader) op(v byte) *op {
 	case opRemoveXattr:
 		o.ino, o.name = r.ino(), r.xattrName()
 	case opExtents:
-		r.extents(o)
+		r.extents(o, false)
+	case opExtents3:
+		if v < batchVersion3 {
+			r.Fail("op %d in a version-%d batch", o.kind, v)
+			break
+		}
+		o.kind = opExtents
+		r.extents(o, true)
 	default:
 		r.Fail("unknown op %d", o.kind)
 	}
@@ -274,15 +307,24 @@ func (r *reader) inode(o *op, v2 bool) {
 // extentSize is the fewest bytes one encoded extent takes.
 const extentSize = 1 + 16 + 3
 
-func (r *reader) extents(o *op) {
+// extents reads an opExtents (content: an opExtents3, with content ids,
+// at least one of them not zero, as the encoder writes it).
+func (r *reader) extents(o *op, content bool) {
 	o.ino, o.nExt = r.ino(), r.Uvarint()
-	n := r.Count(extentSize)
+	size := extentSize
+	if content {
+		size += 16
+	}
+	n := r.Count(size)
 	o.sets = make([]indexedExtent, 0, n)
 	for i := range n {
 		var s indexedExtent
 		s.Index = r.Uvarint()
 		copy(s.Object[:], r.Bytes(16))
 		s.ObjectSize, s.Offset, s.Length = r.U32(), r.U32(), r.U32()
+		if content {
+			copy(s.Content[:], r.Bytes(16))
+		}
 		if r.Err() != nil {
 			return
 		}
@@ -291,5 +333,8 @@ func (r *reader) extents(o *op) {
 			return
 		}
 		o.sets = append(o.sets, s)
+	}
+	if content && r.Err() == nil && !hasContent(o.sets) {
+		r.Fail("op %d without a content id", opExtents3)
 	}
 }

@@ -94,6 +94,52 @@ func TestEncodeRoundTrip(t *testing.T) {
 	}
 }
 
+// contentExtents is an opExtents whose one extent has a content id (a
+// small file packed in a shared object, format 3).
+func contentExtents() *op {
+	e := ext(9, 4096, 100, 50)
+	e.Content = crypt.ObjectID{0xc0, 0xde}
+	return &op{kind: opExtents, ino: 2, nExt: 1, sets: []indexedExtent{{0, e}}}
+}
+
+// TestExtentsWithContentIDs: version-3 batches carry an extent's content
+// id as op 9 (byte for byte as docs/FORMAT.md shows), only when an extent
+// has one; op 7 stays for extents without, and both decode to opExtents.
+func TestExtentsWithContentIDs(t *testing.T) {
+	with := encodeBatch(nil, &batch{kind: crypt.KindJournal, seq: 1, ops: []*op{contentExtents()}})
+	const want = "03" + "02" + "01" + "0000000000000000000000000000000000000000000000000000000000000000" +
+		"01" + "09" + "02" + "01" + "01" + // op 9: ino 2, count 1, 1 set
+		"00" + "09000000000000000000000000000000" + "8020" + "64" + "32" + // index 0, object, size 4096, offset 100, length 50
+		"c0de0000000000000000000000000000" // content id
+	if got := fmt.Sprintf("%x", with); got != want {
+		t.Errorf("op 9 encodes as\n%s\nwant\n%s", got, want)
+	}
+	plain := &op{kind: opExtents, ino: 2, nExt: 1, sets: []indexedExtent{{0, ext(9, 4096, 100, 50)}}}
+	without := encodeBatch(nil, &batch{kind: crypt.KindJournal, seq: 1, ops: []*op{plain}})
+	const opAt = 1 + 1 + 1 + 32 + 1 // version, kind, seq, prev, op count
+	if without[opAt] != byte(opExtents) {
+		t.Errorf("an extent without a content id is not op 7: %x", without)
+	}
+	for _, data := range [][]byte{with, without} {
+		b, err := decodeBatch(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b.ops[0].kind != opExtents || !bytes.Equal(encodeBatch(nil, b), data) {
+			t.Errorf("%x does not decode and re-encode to itself", data)
+		}
+	}
+	if b, _ := decodeBatch(with); b.ops[0].sets[0].Content != (crypt.ObjectID{0xc0, 0xde}) {
+		t.Errorf("content id lost: %+v", b.ops[0].sets[0])
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("a content id in a version-2 batch was encoded")
+		}
+	}()
+	encodeBatch(nil, &batch{version: batchVersion2, kind: crypt.KindJournal, seq: 1, ops: []*op{contentExtents()}})
+}
+
 // TestDecodeStrict: each malformed input is an error wrapping errCorrupt.
 func TestDecodeStrict(t *testing.T) {
 	enc := func(kind crypt.RecordKind, prev byte, ops ...*op) []byte {
@@ -108,7 +154,15 @@ func TestDecodeStrict(t *testing.T) {
 		data []byte
 	}{
 		{"empty", nil},
-		{"version 3", append([]byte{3}, good[1:]...)},
+		{"version 4", append([]byte{4}, good[1:]...)},
+		{"op 9 in a version-2 batch", append([]byte{2}, enc(crypt.KindJournal, 0, contentExtents())[1:]...)},
+		{"op 9 without a content id", func() []byte {
+			b := enc(crypt.KindJournal, 0, contentExtents())
+			clear(b[len(b)-16:]) // the only extent's content id
+			return b
+		}()},
+		{"hole with a content id", enc(crypt.KindJournal, 0, &op{kind: opExtents, ino: 2, nExt: 2,
+			sets: []indexedExtent{{0, Extent{Content: crypt.ObjectID{7}}}, {1, ext(1, 10, 0, 10)}}})},
 		{"version 0", append([]byte{0}, good[1:]...)},
 		{"op 1 in a version-2 batch", append([]byte{2}, encodeBatch(nil, &batch{version: 1, kind: crypt.KindJournal, seq: 1, ops: []*op{inode(syscall.S_IFREG|0o644, 0, "")}})[1:]...)},
 		{"op 8 in a version-1 batch", append([]byte{1}, enc(crypt.KindJournal, 0, inode(syscall.S_IFREG|0o644, 0, ""))[1:]...)},

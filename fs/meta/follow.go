@@ -41,6 +41,9 @@ func (t *Tree) Replace(next *Tree, keep []Ino) (old *Tree) {
 		c.attr.Nlink = 0
 		next.nodes[ino] = c
 		next.count(c, 1)
+		for _, e := range c.extents {
+			next.ref(e, 1)
+		}
 		next.next = max(next.next, ino+1)
 	}
 	t.nodes, next.nodes = next.nodes, t.nodes
@@ -48,6 +51,8 @@ func (t *Tree) Replace(next *Tree, keep []Ino) (old *Tree) {
 	t.files, next.files = next.files, t.files
 	t.dirs, next.dirs = next.dirs, t.dirs
 	t.bytes, next.bytes = next.bytes, t.bytes
+	t.refs, next.refs = next.refs, t.refs
+	t.content, next.content = next.content, t.content
 	t.pend, next.pend = next.pend, t.pend
 	return next
 }
@@ -182,7 +187,8 @@ func (t *Tree) clone() *Tree {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	c := &Tree{chunk: t.chunk, nodes: make(map[Ino]*node, len(t.nodes)), next: t.next,
-		files: t.files, dirs: t.dirs, bytes: t.bytes}
+		files: t.files, dirs: t.dirs, bytes: t.bytes, refs: maps.Clone(t.refs),
+		content: maps.Clone(t.content)}
 	for ino, n := range t.nodes {
 		m := *n
 		m.extents = slices.Clone(n.extents)

@@ -3,6 +3,8 @@ package meta
 import (
 	"fmt"
 	"syscall"
+
+	"github.com/sealfs/sealfs/crypt"
 )
 
 // mnode is one inode of the model: a deliberately naive file system kept
@@ -242,6 +244,23 @@ func (m *model) check(t *Tree) error {
 	}
 	if f, d, b := t.Stats(); f != files || d != dirs || b != bytes {
 		return fmt.Errorf("Stats %d %d %d, model %d %d %d", f, d, b, files, dirs, bytes)
+	}
+	// The object index (Referenced) counts exactly the model's extents.
+	refs := map[crypt.ObjectID]int{}
+	for _, mn := range m.nodes {
+		for _, e := range mn.ext {
+			if !e.IsHole() {
+				refs[e.Object]++
+			}
+		}
+	}
+	if t.Objects() != len(refs) {
+		return fmt.Errorf("tree references %d objects, model %d", t.Objects(), len(refs))
+	}
+	for id := range refs {
+		if !t.Referenced(id) {
+			return fmt.Errorf("object %s: referenced in the model, not in the tree's index", id)
+		}
 	}
 	return nil
 }

@@ -193,9 +193,18 @@ func (t *Tree) applyDrop(o *op) error {
 	if n == nil || n.attr.Nlink != 0 || o.ino == RootIno || n.parent != 0 || len(n.entries) != 0 {
 		return corrupt("drop of inode %d", o.ino)
 	}
-	t.count(n, -1)
-	delete(t.nodes, o.ino)
+	t.forget(o.ino, n)
 	return nil
+}
+
+// forget removes inode ino (node n) from the tree and from the counts
+// that include it. The caller holds t.mu.
+func (t *Tree) forget(ino Ino, n *node) {
+	t.count(n, -1)
+	for _, e := range n.extents {
+		t.ref(e, -1)
+	}
+	delete(t.nodes, ino)
 }
 
 func (t *Tree) applyXattr(o *op) error {
@@ -236,6 +245,18 @@ func (t *Tree) applyExtents(o *op) error {
 		if s.Index >= o.nExt || (i > 0 && s.Index <= o.sets[i-1].Index) || checkExtent(s.Extent, t.chunk) != nil {
 			return corrupt("inode %d: extent %d", o.ino, s.Index)
 		}
+	}
+	// The references the op removes, counted before the list changes
+	// in place: the extents cut off and those the sets replace.
+	for i := o.nExt; i < uint64(len(n.extents)); i++ {
+		t.ref(n.extents[i], -1)
+	}
+	for _, s := range o.sets {
+		if s.Index < uint64(len(n.extents)) {
+			t.ref(n.extents[s.Index], -1)
+		}
+		t.ref(s.Extent, 1)
+		t.noteContent(s.Extent)
 	}
 	ext := n.extents
 	if uint64(len(ext)) > o.nExt {

@@ -112,13 +112,13 @@ func (t *Tree) finishLoad(next Ino, dropUnlinked bool) error {
 				return corrupt("removed directory %d has entries", ino)
 			}
 			if dropUnlinked {
-				t.count(n, -1)
-				delete(t.nodes, ino)
+				t.forget(ino, n)
 			}
 		case n.attr.IsDir() && ino != RootIno && n.parent == 0:
 			return corrupt("directory %d is not in the tree", ino)
 		}
 	}
+	t.pruneContent()
 	t.next = max(t.next, next)
 	return nil
 }

@@ -6,6 +6,8 @@ import (
 	"sort"
 	"sync"
 	"syscall"
+
+	"github.com/sealfs/sealfs/crypt"
 )
 
 // Tree is the whole metadata of one vault in memory. All methods are safe for
@@ -21,7 +23,9 @@ type Tree struct {
 	nodes map[Ino]*node
 	next  Ino // next inode number to hand out
 
-	files, dirs, bytes uint64 // Stats, kept up to date by apply
+	files, dirs, bytes uint64                        // Stats, kept up to date by apply
+	refs               map[crypt.ObjectID]int32      // extents per data object (refs.go)
+	content            map[crypt.ObjectID]contentRef // content id -> bytes in a shared object (refs.go)
 
 	pend journal
 }
@@ -64,7 +68,7 @@ func newEmptyTree(chunkSize int) *Tree {
 	if chunkSize <= 0 {
 		panic("meta: internal error: chunk size must be positive")
 	}
-	return &Tree{chunk: chunkSize, nodes: make(map[Ino]*node), next: RootIno + 1}
+	return &Tree{chunk: chunkSize, nodes: make(map[Ino]*node), next: RootIno + 1, refs: make(map[crypt.ObjectID]int32)}
 }
 
 // ChunkSize is the plaintext size of one chunk object.

@@ -4,6 +4,8 @@ import (
 	"slices"
 	"sort"
 	"syscall"
+
+	"github.com/sealfs/sealfs/crypt"
 )
 
 // SetAttr changes the attributes named in in; ctime becomes now. A size
@@ -52,8 +54,20 @@ func setIf[T any](dst *T, v *T) {
 // dropped or clamped), mtime and ctime. One journal op, applied atomically.
 // A bad extent or chunk index is EINVAL; a size past MaxFileSize is EFBIG.
 func (t *Tree) SetFileData(ino Ino, size uint64, extents map[int64]Extent, mtime int64) error {
+	_, err := t.SetFileDataShared(ino, size, extents, mtime, nil)
+	return err
+}
+
+// SetFileDataShared is SetFileData for extents of which some reference
+// objects the writer did not upload but found already referenced
+// (deduplicated): shared names those objects. It returns the ones no
+// extent of the tree referenced any more when the change was applied
+// (under the same lock, so no concurrent change slips in between): the
+// tree then holds the only reference to them, and the writer must make
+// sure they stay in the store (fs/vault: dedup.go).
+func (t *Tree) SetFileDataShared(ino Ino, size uint64, extents map[int64]Extent, mtime int64, shared []crypt.ObjectID) (unreferenced []crypt.ObjectID, err error) {
 	if size > MaxFileSize {
-		return syscall.EFBIG
+		return nil, syscall.EFBIG
 	}
 	sets := make(map[uint64]Extent, len(extents))
 	for i, e := range extents {
@@ -61,7 +75,7 @@ func (t *Tree) SetFileData(ino Ino, size uint64, extents map[int64]Extent, mtime
 			e = Extent{} // references no byte: a hole
 		}
 		if i < 0 || uint64(i) >= maxExtents(t.chunk) || checkExtent(e, t.chunk) != nil {
-			return syscall.EINVAL
+			return nil, syscall.EINVAL
 		}
 		sets[uint64(i)] = e
 	}
@@ -70,16 +84,21 @@ func (t *Tree) SetFileData(ino Ino, size uint64, extents map[int64]Extent, mtime
 	n := t.nodes[ino]
 	switch {
 	case n == nil:
-		return syscall.ENOENT
+		return nil, syscall.ENOENT
 	case n.attr.IsDir():
-		return syscall.EISDIR
+		return nil, syscall.EISDIR
 	case !n.attr.IsRegular():
-		return syscall.EINVAL
+		return nil, syscall.EINVAL
+	}
+	for _, id := range shared {
+		if t.refs[id] == 0 {
+			unreferenced = append(unreferenced, id)
+		}
 	}
 	a := n.attr
 	a.Size, a.Mtime, a.Ctime = size, mtime, mtime
 	t.setFile(ino, a, sets)
-	return nil
+	return unreferenced, nil
 }
 
 // setFile journals new attributes a of inode ino and, for a regular file,

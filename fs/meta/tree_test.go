@@ -3,6 +3,7 @@ package meta
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"syscall"
 	"testing"
@@ -235,8 +236,14 @@ func checkInvariants(tb testing.TB, t *Tree) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	links := map[Ino]uint32{}
+	refs := map[crypt.ObjectID]int32{}
 	var files, dirs, bytes uint64
 	for ino, n := range t.nodes {
+		for _, e := range n.extents {
+			if !e.IsHole() {
+				refs[e.Object]++
+			}
+		}
 		switch {
 		case n.attr.IsDir():
 			dirs++
@@ -278,6 +285,9 @@ func checkInvariants(tb testing.TB, t *Tree) {
 	}
 	if f, d, b := t.files, t.dirs, t.bytes; f != files || d != dirs || b != bytes {
 		tb.Fatalf("Stats %d/%d/%d, walk %d/%d/%d", f, d, b, files, dirs, bytes)
+	}
+	if !maps.Equal(t.refs, refs) {
+		tb.Fatalf("object references %v, walk %v", t.refs, refs)
 	}
 }
 

@@ -37,11 +37,18 @@ const (
 // object Object, whose whole plaintext is ObjectSize bytes (needed to know
 // which segment is the last). A zero Object means a hole (zeros, no object).
 // Several files may share one object through different extents.
+//
+// Content (format 3) is the content id of those bytes
+// (crypt.ContentID of them) when they are a part of a shared object, a
+// pack of small files: the index that lets an identical small file
+// reference them instead of being packed again. Zero for a whole-chunk
+// object, whose id is already its content id, and in older formats.
 type Extent struct {
 	Object     crypt.ObjectID
 	ObjectSize uint32
 	Offset     uint32
 	Length     uint32
+	Content    crypt.ObjectID
 }
 
 // IsHole reports whether e references no object.

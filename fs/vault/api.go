@@ -73,6 +73,11 @@ type Stats struct {
 	DirtyFiles                           int   // files with unpublished data
 	Flushes                              int64 // flushes handled (File.Flush, File.TakeError)
 	BackgroundPublishes                  int64 // background publishes (after close(2)) queued or running
+	// DedupChunks and DedupBytes count the chunks (and their plaintext
+	// bytes) not uploaded since Open because their object was already
+	// stored; DedupRefreshed the objects uploaded again to keep a shared
+	// one young for prune's grace period (dedup.go).
+	DedupChunks, DedupBytes, DedupRefreshed int64
 }
 
 // Stats returns the vault's current Stats.
@@ -83,6 +88,7 @@ func (fs *Vault) Stats() Stats {
 		CommitsDeferred: fs.count.deferred.Load(), SnapshotTicks: fs.count.snapTicks.Load(),
 		Polls: fs.count.polls.Load(), DirtyFiles: len(fs.dirtyFiles(false)), Parked: fs.count.parks.Load(),
 		Flushes: fs.count.flushes.Load(), BackgroundPublishes: fs.count.bgPublishes.Load(),
+		DedupChunks: fs.dedup.hits.Load(), DedupBytes: fs.dedup.hitBytes.Load(), DedupRefreshed: fs.dedup.refreshed.Load(),
 	}
 	if fs.stage != nil {
 		n, b := fs.stage.pending()

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sealfs/sealfs/crypt"
 	"github.com/sealfs/sealfs/fs/lease"
 	"github.com/sealfs/sealfs/fs/meta"
 )
@@ -69,7 +70,7 @@ func (fs *Vault) publish(ctx context.Context, f *file, mode pubMode) error {
 	}
 	gen, size, truncAt, vers := snap.gen, snap.size, snap.truncAt, snap.vers
 
-	exts, err := waitVersions(ctx, vers)
+	exts, shared, err := waitVersions(ctx, vers)
 	if err == nil {
 		err = fs.lockApply(ctx) // see commitTree
 	}
@@ -79,7 +80,7 @@ func (fs *Vault) publish(ctx context.Context, f *file, mode pubMode) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err == nil && !f.gone {
-		err = fs.applyLocked(f, size, truncAt, exts)
+		err = fs.applyLocked(f, size, truncAt, exts, shared)
 	}
 	if err != nil {
 		return fmt.Errorf("fs: publish inode %d: %w", f.ino, err)
@@ -98,9 +99,11 @@ func (fs *Vault) publish(ctx context.Context, f *file, mode pubMode) error {
 	return nil
 }
 
-// waitVersions waits for the uploads of vers and returns their extents.
-func waitVersions(ctx context.Context, vers map[int64]*version) (map[int64]meta.Extent, error) {
+// waitVersions waits for the uploads of vers and returns their extents,
+// and the objects of those that were already stored (dedup.go).
+func waitVersions(ctx context.Context, vers map[int64]*version) (map[int64]meta.Extent, []crypt.ObjectID, error) {
 	exts := make(map[int64]meta.Extent, len(vers))
+	var shared []crypt.ObjectID
 	for ci, v := range vers {
 		v.mu.Lock()
 		done := v.done
@@ -109,24 +112,27 @@ func waitVersions(ctx context.Context, vers map[int64]*version) (map[int64]meta.
 			select {
 			case <-done:
 			case <-ctx.Done():
-				return nil, fmt.Errorf("waiting for uploads: %w", ctx.Err())
+				return nil, nil, fmt.Errorf("waiting for uploads: %w", ctx.Err())
 			}
 		}
 		v.mu.Lock()
-		ext, err := v.ext, v.err
+		ext, err, sh := v.ext, v.err, v.shared
 		v.mu.Unlock()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		exts[ci] = ext
+		if sh {
+			shared = append(shared, ext.Object)
+		}
 	}
-	return exts, nil
+	return exts, shared, nil
 }
 
 // applyLocked publishes one snapshot of f into the tree. Published chunks
 // that a truncation cut off and that the snapshot does not replace become
 // holes.
-func (fs *Vault) applyLocked(f *file, size, truncAt int64, exts map[int64]meta.Extent) error {
+func (fs *Vault) applyLocked(f *file, size, truncAt int64, exts map[int64]meta.Extent, shared []crypt.ObjectID) error {
 	in, ok := fs.tree.Get(f.ino)
 	if !ok {
 		return errors.New("inode is gone")
@@ -138,9 +144,11 @@ func (fs *Vault) applyLocked(f *file, size, truncAt int64, exts map[int64]meta.E
 			}
 		}
 	}
-	if err := fs.tree.SetFileData(f.ino, uint64(size), exts, f.mtime); err != nil {
+	unref, err := fs.tree.SetFileDataShared(f.ino, uint64(size), exts, f.mtime, shared)
+	if err != nil {
 		return err
 	}
+	fs.dedup.published(unref)
 	in, _ = fs.tree.Get(f.ino)
 	f.base = in.Extents
 	return nil

@@ -66,6 +66,7 @@ type version struct {
 	charged int64  // budget bytes held for data
 	done    chan struct{}
 	ext     meta.Extent // the uploaded object, once done without err
+	shared  bool        // ext's object was already stored: nothing was uploaded (dedup.go)
 	err     error
 	dropped bool // no longer wanted: its memory goes back when the upload ends
 	rewrite bool // copied published content: keep it clean once uploaded (clean.go)

@@ -258,13 +258,14 @@ func SetPassphrase(ctx context.Context, s remote.Store, u *Unlocked, pass []byte
 	return nil
 }
 
-// upgradeVault raises vault.json to crypt.VaultVersion (format 2) before
+// upgradeVault raises vault.json to crypt.VaultVersion (format 3) before
 // this device writes anything in the new format: then an older sealfs,
-// which cannot read format-2 metadata, refuses the vault by its version
+// which cannot read format-2 metadata or does not know that chunk objects
+// are shared by content in format 3, refuses the vault by its version
 // ("upgrade sealfs") instead of failing on a head it cannot parse. The
 // caller holds the writer lease. The swap is one compare-and-swap write
 // of vault.json, so a crash leaves either the old file or the new one,
-// both over format-1 metadata, which format 2 reads. A vault handed over
+// both over older objects, which format 3 reads. A vault handed over
 // without its ETag (a --daemon child) is read again and must authenticate
 // with the master key; one another device upgraded meanwhile is taken as
 // it is.
@@ -304,7 +305,7 @@ func upgradeVault(ctx context.Context, s remote.Store, u *Unlocked, log *slog.Lo
 			return fmt.Errorf("vault: upgrading %s to version %d: %w", layout.Vault, crypt.VaultVersion, err)
 		}
 		u.Vault, u.ETag = v, newTag
-		log.Info("vault upgraded to format 2: sealfs versions older than this one can no longer open it", "version", crypt.VaultVersion)
+		log.Info("vault upgraded to a newer format: sealfs versions older than this one can no longer open it", "version", crypt.VaultVersion)
 		return nil
 	}
 	return fmt.Errorf("vault: upgrading %s: %w", layout.Vault, ErrVaultChanged)

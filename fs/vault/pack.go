@@ -43,8 +43,9 @@ type packer struct {
 
 type packItem struct {
 	v    *version
-	data []byte // the version's data without trailing zeros
-	n    int64  // the version's length (what Progress counts)
+	data []byte         // the version's data without trailing zeros
+	cid  crypt.ObjectID // content id of data (crypt.ContentID); zero for no data
+	n    int64          // the version's length (what Progress counts)
 	done chan struct{}
 }
 
@@ -59,9 +60,23 @@ func (p *packer) add(v *version, n int64) bool {
 	if p == nil || n > p.max {
 		return false
 	}
+	it := packItem{v: v, data: bytes.TrimRight(v.data, "\x00"), n: n, done: v.done}
+	if len(it.data) > 0 {
+		// Identical bytes already in a pack the tree references (format
+		// 3): reference them, pack nothing (dedup.go).
+		it.cid = crypt.ContentID(p.u.fs.opts.Keys, it.data)
+		if e, ok := p.u.fs.tree.ContentExtent(it.cid); ok && int(e.Length) == len(it.data) {
+			u := p.u
+			go func() { // the caller holds v.mu, which finish takes
+				u.inflight.Add(-n)
+				u.fs.dedup.hit(n)
+				u.finish(v, n, e, nil, it.done, false, true)
+			}()
+			return true
+		}
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	it := packItem{v: v, data: bytes.TrimRight(v.data, "\x00"), n: n, done: v.done}
 	if len(p.cur) > 0 && p.size+int64(len(it.data)) > p.target {
 		p.sendLocked() // it would cross the chunk: what waits leaves first
 	}
@@ -141,29 +156,38 @@ func (p *packer) sendLocked() {
 // in it.
 func (p *packer) upload(batch []packItem) {
 	u := p.u
+	// Each distinct content goes into the pack once: identical small
+	// files in one batch share their bytes (at[i] is item i's offset).
 	var total, plainLen int64
-	for _, it := range batch {
-		total += int64(len(it.data))
+	at := make([]int64, len(batch))
+	first := make(map[crypt.ObjectID]int64, len(batch))
+	for i, it := range batch {
 		plainLen += it.n
+		if len(it.data) == 0 {
+			continue
+		}
+		if off, ok := first[it.cid]; ok {
+			at[i] = off
+			continue
+		}
+		first[it.cid], at[i] = total, total
+		total += int64(len(it.data))
 	}
 	var plain []byte
 	if total > 0 {
 		plain = make([]byte, paddedSize(total, u.fs.cs))
-		var off int
-		for _, it := range batch {
-			off += copy(plain[off:], it.data)
+		for i, it := range batch {
+			copy(plain[at[i]:], it.data)
 		}
 	}
 	finish := func(id crypt.ObjectID, staged bool, err error) {
-		var off int64
-		for _, it := range batch {
+		for i, it := range batch {
 			var ext meta.Extent // all zeros: a hole
 			if l := int64(len(it.data)); l > 0 {
-				ext = meta.Extent{Object: id, ObjectSize: uint32(len(plain)), Offset: uint32(off), Length: uint32(l)}
-				off += l
+				ext = meta.Extent{Object: id, ObjectSize: uint32(len(plain)), Offset: uint32(at[i]), Length: uint32(l), Content: it.cid}
 			}
 			u.inflight.Add(-it.n)
-			u.finish(it.v, it.n, ext, err, it.done, staged)
+			u.finish(it.v, it.n, ext, err, it.done, staged, false)
 		}
 	}
 	if total == 0 {

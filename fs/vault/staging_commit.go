@@ -26,6 +26,7 @@ func (fs *Vault) saveIntent() {
 	if fs.stage == nil {
 		return
 	}
+	fs.dedup.refreshAll(fs.ctx)
 	if err := fs.stage.writeIntent(fs.tree.Pending()); err != nil {
 		fs.log.Error("cannot write the intent log to local disk", "err", err)
 	}
@@ -88,6 +89,9 @@ func (fs *Vault) persistTree(ctx context.Context, write func(context.Context) (m
 			continue
 		}
 		h, err := write(ctx)
+		if err == nil {
+			fs.dedup.committed()
+		}
 		fs.applyGate.Unlock()
 		if err == nil && !fs.tree.Dirty() {
 			if rerr := s.dir.RemoveIntent(); rerr != nil {

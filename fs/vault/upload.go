@@ -141,9 +141,9 @@ func (u *uploader) send(v *version) {
 	go func(data []byte, done chan struct{}) {
 		defer u.wg.Done()
 		u.sem <- struct{}{}
-		u.put(data, func(ext meta.Extent, staged bool, err error) {
+		u.put(data, func(ext meta.Extent, staged, shared bool, err error) {
 			u.inflight.Add(-n)
-			u.finish(v, n, ext, err, done, staged)
+			u.finish(v, n, ext, err, done, staged, shared)
 		})
 		<-u.sem
 	}(v.data, v.done)
@@ -153,11 +153,11 @@ func (u *uploader) send(v *version) {
 // dropped and its memory given back; on failure the data stays so a later
 // publish can retry. A staged object counts as uploaded (for Progress)
 // when the stager has put it.
-func (u *uploader) finish(v *version, n int64, ext meta.Extent, err error, done chan struct{}, staged bool) {
+func (u *uploader) finish(v *version, n int64, ext meta.Extent, err error, done chan struct{}, staged, shared bool) {
 	v.mu.Lock()
 	var freed int64
 	if err == nil {
-		v.ext = ext
+		v.ext, v.shared = ext, shared
 		if !staged {
 			u.done.Add(n)
 		}
@@ -181,29 +181,49 @@ func (u *uploader) finish(v *version, n int64, ext meta.Extent, err error, done 
 	close(done)
 }
 
-// put seals data as one new object and stores it, then calls done with
-// its extent (see store for when). Trailing zeros are not stored (they
-// read back as zeros), a chunk of only zeros is a hole that costs nothing
-// in the bucket, and a short object is padded (padTail) so its size does
-// not reveal the file's.
-func (u *uploader) put(data []byte, done func(ext meta.Extent, staged bool, err error)) {
+// put seals data as one object and stores it, then calls done with its
+// extent (see store for when). Trailing zeros are not stored (they read
+// back as zeros), a chunk of only zeros is a hole that costs nothing in
+// the bucket, and a short object is padded (padTail) so its size does not
+// reveal the file's. The object's id is its content id (dedup.go): if the
+// store has it already, nothing is uploaded and done says shared.
+func (u *uploader) put(data []byte, done func(ext meta.Extent, staged, shared bool, err error)) {
 	full := int64(len(data))
 	data = bytes.TrimRight(data, "\x00")
 	if len(data) == 0 {
-		done(meta.Extent{}, false, nil)
+		done(meta.Extent{}, false, false, nil)
 		return
 	}
 	plain := padTail(data, full, u.fs.cs)
-	u.store(plain, full, func(id crypt.ObjectID, staged bool, err error) {
-		if err != nil {
-			done(meta.Extent{}, false, err)
+	id := crypt.ContentObjectID(u.fs.opts.Keys, plain)
+	ext := meta.Extent{Object: id, ObjectSize: uint32(len(plain)), Length: uint32(len(data))}
+	d := u.fs.dedup
+	for {
+		hit, wait := d.lookup(id)
+		if wait != nil {
+			<-wait.done // the same content, being stored for another version
+			hit = wait.err == nil
+		}
+		if hit {
+			d.hit(full)
+			done(ext, false, true, nil)
 			return
 		}
-		done(meta.Extent{Object: id, ObjectSize: uint32(len(plain)), Length: uint32(len(data))}, staged, nil)
+		if wait == nil {
+			break // this version stores it
+		}
+		// That store failed: look again, and store it here if nobody does.
+	}
+	u.storeAs(id, plain, full, func(id crypt.ObjectID, staged bool, err error) {
+		d.landed(id, staged, err)
+		if err != nil {
+			ext = meta.Extent{}
+		}
+		done(ext, staged, false, err)
 	})
 }
 
-// store seals plain as a new object and stores it, calling done exactly
+// store seals plain as a new object under a random id and stores it, calling done exactly
 // once: when it is in the store, or (staged true) when it is sealed on
 // local disk and the stager owns its upload, or with the error. It returns
 // when its own upload attempt has ended, which may be after done.
@@ -225,6 +245,12 @@ func (u *uploader) store(plain []byte, plainLen int64, done func(id crypt.Object
 		done(id, false, fmt.Errorf("fs: new object id: %w", err))
 		return
 	}
+	u.storeAs(id, plain, plainLen, done)
+}
+
+// storeAs is store with the object's id chosen by the caller: a fresh
+// random one, or the content id of plain (dedup.go).
+func (u *uploader) storeAs(id crypt.ObjectID, plain []byte, plainLen int64, done func(id crypt.ObjectID, staged bool, err error)) {
 	sealed, err := crypt.SealObject(u.fs.opts.Keys, id, plain)
 	if err != nil {
 		done(id, false, fmt.Errorf("fs: seal object %s: %w", id, err))

@@ -30,6 +30,7 @@ type Vault struct {
 
 	budget *budget
 	up     *uploader
+	dedup  *dedup // content objects stored once (dedup.go)
 	cache  *segCache
 	gets   chan struct{} // bounds parallel range GETs
 
@@ -129,6 +130,7 @@ func newFS(opts Options, tree *meta.Tree, mlog *meta.Log) *Vault {
 	}
 	fs.clean.budget = fs.budget
 	fs.up = newUploader(fs, opts.Uploads)
+	fs.dedup = newDedup(fs)
 	if opts.stageDir != nil {
 		fs.stage = newStager(fs, opts.stageDir)
 	}

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -27,6 +28,9 @@ const (
 	// RefuseIfMatch answers every If-Match with 412: a store whose
 	// compare-and-swap works in neither form.
 	RefuseIfMatch
+	// PassIfMatch passes every request: the proxy only counts (what a
+	// test measures through it, e.g. DataPutBytes).
+	PassIfMatch
 )
 
 // IfMatchProxy is a loopback HTTP reverse proxy in front of the test
@@ -43,7 +47,12 @@ type IfMatchProxy struct {
 	*S3Server
 	policy           IfMatchPolicy
 	quoted, unquoted atomic.Int64
+	dataPut          atomic.Int64
 }
+
+// DataPutBytes counts the body bytes of the PUTs of chunk objects (keys
+// with a data/ path element) the proxy has passed: what a user uploads.
+func (p *IfMatchProxy) DataPutBytes() int64 { return p.dataPut.Load() }
 
 // NewIfMatchProxy starts a proxy with policy in front of the test server,
 // closed when tb ends.
@@ -80,8 +89,15 @@ func (p *IfMatchProxy) IfMatchSeen() (quoted, unquoted int64) {
 
 func (p *IfMatchProxy) handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/data/") {
+			n := r.ContentLength
+			if d, err := strconv.ParseInt(r.Header.Get("X-Amz-Decoded-Content-Length"), 10, 64); err == nil {
+				n = d // aws-chunked: the length without chunk signatures
+			}
+			p.dataPut.Add(max(n, 0))
+		}
 		im := r.Header.Get("If-Match")
-		if r.Method != http.MethodPut || im == "" {
+		if r.Method != http.MethodPut || im == "" || p.policy == PassIfMatch {
 			next.ServeHTTP(w, r)
 			return
 		}
