@@ -17,7 +17,12 @@
 // write of the big file, cold read on a fresh device; many small files in
 // folders, written then read cold; rename of a folder of many files;
 // random 4 KiB overwrites in the big file; SQLite inserts in transactions
-// through the sqlite3 shell with an integrity check after remount. It
+// through the sqlite3 shell with an integrity check after remount;
+// out-of-order pwrites; and "week" (week.go): five days of a phone's chat
+// backups (WhatsApp, Signal, Telegram Desktop) landing in one mount, each
+// day snapshotted, reporting uploads against the day's new distinct bytes,
+// the bucket against the distinct bytes of the history and, after prune,
+// of the live tree, and a restore checked by SHA-256. It
 // prints a table of each figure, its ratio to the raw ceiling and whether
 // the target of docs/PERFORMANCE.md is met, then a table of the traffic and
 // peak RSS of every phase.

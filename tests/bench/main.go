@@ -30,6 +30,8 @@ type config struct {
 	Parallel    int    // raw ceiling parallelism for chunk-sized objects
 	SmallPar    int    // raw ceiling parallelism for small objects
 	OOOSizeMiB  int    // the out-of-order written files (outoforder.go)
+	WeekDBMiB   int    // the WhatsApp database of the week workload (week.go)
+	WeekFiles   int    // new media files and photos per app per day (week.go)
 	SealfsEnv   string // extra KEY=VALUE,... for the sealfs processes
 	Quick       bool
 	Verbose     bool
@@ -43,7 +45,7 @@ type usageError struct{ error }
 func (e usageError) Unwrap() error { return e.error }
 
 // workloads in the order they run.
-var workloads = []string{"raw", "seq", "small", "rename", "sqlite", "outoforder"}
+var workloads = []string{"raw", "seq", "small", "rename", "sqlite", "outoforder", "week"}
 
 func main() {
 	if target := os.Getenv(proxyEnv); target != "" { // --pin's proxy process
@@ -126,6 +128,8 @@ func runWorkload(ctx context.Context, e *env, r *report, name string) error {
 		return sqliteWorkload(ctx, e, r)
 	case "outoforder":
 		return outOfOrderWorkload(ctx, e, r)
+	case "week":
+		return weekWorkload(ctx, e, r)
 	}
 	return fmt.Errorf("unknown workload %q", name)
 }
@@ -153,10 +157,12 @@ func parseFlags(args []string) (config, error) {
 	f.IntVar(&c.SQLRows, "sqlite-rows", 20000, "SQLite rows inserted")
 	f.IntVar(&c.SQLTxn, "sqlite-txn", 100, "SQLite rows per transaction")
 	f.IntVar(&c.OOOSizeMiB, "ooo-size", 64, "MiB of each out-of-order written file (4096: the 4 GiB case)")
+	f.IntVar(&c.WeekDBMiB, "week-db", 64, "MiB of the week workload's WhatsApp database (Signal's backup is twice that)")
+	f.IntVar(&c.WeekFiles, "week-files", 20, "new WhatsApp media files and Telegram photos a day in the week workload")
 	f.IntVar(&c.Parallel, "parallel", 8, "parallel requests of the raw transfer (sealfs uploads 8 chunks at a time)")
 	f.IntVar(&c.SmallPar, "small-parallel", 16, "parallel requests of the raw small-object PUT/GET")
 	f.StringVar(&c.SealfsEnv, "sealfs-env", "", "extra environment for the sealfs processes, `KEY=VALUE,...` (e.g. GOMEMLIMIT=100MiB)")
-	f.BoolVar(&c.Quick, "quick", false, "smaller sizes (about a minute): --size 256 --files 1000 --sqlite-rows 5000, unless given")
+	f.BoolVar(&c.Quick, "quick", false, "smaller sizes (about a minute): --size 256 --files 1000 --sqlite-rows 5000 --week-db 16, unless given")
 	f.BoolVar(&c.Verbose, "v", false, "report progress on stderr")
 	f.StringVar(&c.PerfDir, "perf", "", "record each sealfs phase's mount process with perf record -g into `DIR` (perf-<phase>.data; for perf report)")
 	f.BoolVar(&c.Pin, "pin", false, "stand in for a remote endpoint: MinIO and the counting proxy on CPU 0, this program, the mounts and the readers and writers on CPU 1; reports the mount's CPU per MiB beside the floor")
@@ -172,8 +178,8 @@ func parseFlags(args []string) (config, error) {
 	if c.Quick {
 		set := map[string]bool{}
 		f.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
-		quick := map[string]*int{"size": &c.SizeMiB, "files": &c.Files, "sqlite-rows": &c.SQLRows}
-		values := map[string]int{"size": 256, "files": 1000, "sqlite-rows": 5000}
+		quick := map[string]*int{"size": &c.SizeMiB, "files": &c.Files, "sqlite-rows": &c.SQLRows, "week-db": &c.WeekDBMiB}
+		values := map[string]int{"size": 256, "files": 1000, "sqlite-rows": 5000, "week-db": 16}
 		for name, p := range quick {
 			if !set[name] {
 				*p = values[name]
@@ -195,7 +201,7 @@ func parseFlags(args []string) (config, error) {
 }
 
 func (c config) validate() error {
-	for _, n := range []int{c.SizeMiB, c.Files, c.FileKiB, c.Dirs, c.RenameFiles, c.Overwrites, c.SQLRows, c.SQLTxn, c.OOOSizeMiB, c.Parallel, c.SmallPar} {
+	for _, n := range []int{c.SizeMiB, c.Files, c.FileKiB, c.Dirs, c.RenameFiles, c.Overwrites, c.SQLRows, c.SQLTxn, c.OOOSizeMiB, c.WeekDBMiB, c.WeekFiles, c.Parallel, c.SmallPar} {
 		if n <= 0 {
 			return errors.New("sizes and counts must be positive numbers")
 		}
