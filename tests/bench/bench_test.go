@@ -33,7 +33,8 @@ func TestMain(m *testing.M) {
 // tiny sizes: every workload runs, in seconds.
 var tiny = []string{"--size", "8", "--files", "40", "--dirs", "4", "--rename-files", "50",
 	"--overwrites", "4", "--ooo-size", "8", "--sqlite-rows", "200", "--sqlite-txn", "50", "--parallel", "4", "--small-parallel", "4",
-	"--restore-db", "8", "--restore-media", "20", "--restore-tiny", "10"}
+	"--restore-db", "8", "--restore-media", "20", "--restore-tiny", "10",
+	"--week-db", "4", "--week-files", "3"}
 
 // TestBench runs the whole program, with its own MinIO and the real
 // binary, at tiny sizes, and checks that the table is complete and its
@@ -79,6 +80,22 @@ func TestBench(t *testing.T) {
 	}
 	checkPhases(t, r)
 	checkSQLite(t, r)
+	checkWeek(t, r)
+}
+
+// checkWeek checks the week workload's restore and that its first day
+// uploaded at least the content that was new (4 MiB database, 8 MiB
+// Signal backup: 12 MiB of distinct chunks).
+func checkWeek(t *testing.T, r *report) {
+	t.Helper()
+	if rw := r.rows[rowWeekRestore]; rw.Text != "ok" {
+		t.Errorf("week: restore: %s: %s", rw.Text, rw.Detail)
+	}
+	for _, p := range r.phases {
+		if p.Name == "week day 1" && p.T.DataUp < 12<<20 {
+			t.Errorf("week day 1: %d data bytes uploaded, want at least the 12 MiB of new chunks", p.T.DataUp)
+		}
+	}
 }
 
 // checkPhases checks the traffic the proxy counted: sealfs must have moved
@@ -132,8 +149,8 @@ func TestFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.SizeMiB != 256 || c.Files != 7 || c.SQLRows != 5000 {
-		t.Errorf("--quick --files 7: got size %d, files %d, rows %d", c.SizeMiB, c.Files, c.SQLRows)
+	if c.SizeMiB != 256 || c.Files != 7 || c.SQLRows != 5000 || c.WeekDBMiB != 16 {
+		t.Errorf("--quick --files 7: got size %d, files %d, rows %d, week db %d MiB", c.SizeMiB, c.Files, c.SQLRows, c.WeekDBMiB)
 	}
 	for _, bad := range [][]string{{"--size", "0"}, {"--only", "nope"}, {"extra"}, {"--no-such-flag"}} {
 		if _, err := parseFlags(bad); !errors.As(err, new(usageError)) {

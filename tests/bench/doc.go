@@ -21,7 +21,12 @@
 // backup (a database, log-uniform 50 KiB-5 MiB media, tiny files; the
 // --restore-* flags) restored on fresh devices with "sealfs restore" and
 // with cp -a out of a read-write mount, every byte checked, against a raw
-// parallel GET of the vault's stored objects (restore.go). It
+// parallel GET of the vault's stored objects (restore.go); out-of-order
+// pwrites; and "week" (week.go): five days of a phone's chat backups
+// (WhatsApp, Signal, Telegram Desktop) landing in one mount, each day
+// snapshotted, reporting uploads against the day's new distinct bytes, the
+// bucket against the distinct bytes of the history and, after prune, of
+// the live tree, and a restore checked by SHA-256. It
 // prints a table of each figure, its ratio to the raw ceiling and whether
 // the target of docs/PERFORMANCE.md is met, then a table of the traffic and
 // peak RSS of every phase.

@@ -33,6 +33,7 @@ type config struct {
 	// The restored backup (restore.go): database MiB, media and tiny
 	// files, and restore's --parallel (0: its default).
 	RestoreDBMiB, RestoreMedia, RestoreTiny, RestorePar int
+	WeekDBMiB, WeekFiles                                int    // the week workload: WhatsApp database MiB, new files a day (week.go)
 	SealfsEnv                                           string // extra KEY=VALUE,... for the sealfs processes
 	Quick                                               bool
 	Verbose                                             bool
@@ -46,7 +47,7 @@ type usageError struct{ error }
 func (e usageError) Unwrap() error { return e.error }
 
 // workloads in the order they run.
-var workloads = []string{"raw", "seq", "small", "rename", "sqlite", "outoforder", "restore"}
+var workloads = []string{"raw", "seq", "small", "rename", "sqlite", "outoforder", "restore", "week"}
 
 func main() {
 	if target := os.Getenv(proxyEnv); target != "" { // --pin's proxy process
@@ -131,6 +132,8 @@ func runWorkload(ctx context.Context, e *env, r *report, name string) error {
 		return outOfOrderWorkload(ctx, e, r)
 	case "restore":
 		return restoreWorkload(ctx, e, r)
+	case "week":
+		return weekWorkload(ctx, e, r)
 	}
 	return fmt.Errorf("unknown workload %q", name)
 }
@@ -162,10 +165,12 @@ func parseFlags(args []string) (config, error) {
 	f.IntVar(&c.RestoreMedia, "restore-media", 2000, "media files (50 KiB-5 MiB) in the restored backup")
 	f.IntVar(&c.RestoreTiny, "restore-tiny", 300, "tiny files (up to 4 KiB) in the restored backup")
 	f.IntVar(&c.RestorePar, "restore-parallel", 0, "sealfs restore --parallel (0: its default)")
+	f.IntVar(&c.WeekDBMiB, "week-db", 64, "MiB of the week workload's WhatsApp database (Signal's backup is twice that)")
+	f.IntVar(&c.WeekFiles, "week-files", 20, "new WhatsApp media files and Telegram photos a day in the week workload")
 	f.IntVar(&c.Parallel, "parallel", 8, "parallel requests of the raw transfer (sealfs uploads 8 chunks at a time)")
 	f.IntVar(&c.SmallPar, "small-parallel", 16, "parallel requests of the raw small-object PUT/GET")
 	f.StringVar(&c.SealfsEnv, "sealfs-env", "", "extra environment for the sealfs processes, `KEY=VALUE,...` (e.g. GOMEMLIMIT=100MiB)")
-	f.BoolVar(&c.Quick, "quick", false, "smaller sizes (about a minute): --size 256 --files 1000 --sqlite-rows 5000 --restore-db 64 --restore-media 200 --restore-tiny 50, unless given")
+	f.BoolVar(&c.Quick, "quick", false, "smaller sizes (about a minute): --size 256 --files 1000 --sqlite-rows 5000 --restore-db 64 --restore-media 200 --restore-tiny 50 --week-db 16, unless given")
 	f.BoolVar(&c.Verbose, "v", false, "report progress on stderr")
 	f.StringVar(&c.PerfDir, "perf", "", "record each sealfs phase's mount process with perf record -g into `DIR` (perf-<phase>.data; for perf report)")
 	f.BoolVar(&c.Pin, "pin", false, "stand in for a remote endpoint: MinIO and the counting proxy on CPU 0, this program, the mounts and the readers and writers on CPU 1; reports the mount's CPU per MiB beside the floor")
@@ -182,9 +187,9 @@ func parseFlags(args []string) (config, error) {
 		set := map[string]bool{}
 		f.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
 		quick := map[string]*int{"size": &c.SizeMiB, "files": &c.Files, "sqlite-rows": &c.SQLRows,
-			"restore-db": &c.RestoreDBMiB, "restore-media": &c.RestoreMedia, "restore-tiny": &c.RestoreTiny}
+			"restore-db": &c.RestoreDBMiB, "restore-media": &c.RestoreMedia, "restore-tiny": &c.RestoreTiny, "week-db": &c.WeekDBMiB}
 		values := map[string]int{"size": 256, "files": 1000, "sqlite-rows": 5000,
-			"restore-db": 64, "restore-media": 200, "restore-tiny": 50}
+			"restore-db": 64, "restore-media": 200, "restore-tiny": 50, "week-db": 16}
 		for name, p := range quick {
 			if !set[name] {
 				*p = values[name]
@@ -206,7 +211,7 @@ func parseFlags(args []string) (config, error) {
 }
 
 func (c config) validate() error {
-	for _, n := range []int{c.SizeMiB, c.Files, c.FileKiB, c.Dirs, c.RenameFiles, c.Overwrites, c.SQLRows, c.SQLTxn, c.OOOSizeMiB, c.Parallel, c.SmallPar, c.RestoreDBMiB, c.RestoreMedia} {
+	for _, n := range []int{c.SizeMiB, c.Files, c.FileKiB, c.Dirs, c.RenameFiles, c.Overwrites, c.SQLRows, c.SQLTxn, c.OOOSizeMiB, c.Parallel, c.SmallPar, c.RestoreDBMiB, c.RestoreMedia, c.WeekDBMiB, c.WeekFiles} {
 		if n <= 0 {
 			return errors.New("sizes and counts must be positive numbers")
 		}

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -23,6 +24,9 @@ type traffic struct {
 	Puts, Gets, Other int64 // requests by method (HEAD, DELETE, POST, list ... are Other)
 	HeadPuts          int64 // PUTs of the commit pointer ("…/head"): one per metadata commit
 	Up, Down          int64 // request and response body bytes
+	// DataUp is the bytes of the objects PUT under data/ (chunks and
+	// packs, without aws-chunked signatures): the file data uploaded.
+	DataUp int64
 }
 
 // counter is a reverse proxy on loopback in front of the S3 endpoint that
@@ -32,6 +36,7 @@ type counter struct {
 	srv                              *http.Server
 	URL                              string
 	puts, gets, other, heads, up, dn atomic.Int64
+	dataUp                           atomic.Int64
 
 	child *exec.Cmd      // --pin: the proxy runs in this process (see startCounterProcess)
 	stdin io.WriteCloser // closing it ends the child
@@ -145,6 +150,13 @@ func (c *counter) count(r *http.Request) {
 		if strings.HasSuffix(r.URL.Path, "/head") {
 			c.heads.Add(1)
 		}
+		if strings.Contains(r.URL.Path, "/data/") {
+			n := r.ContentLength
+			if d, err := strconv.ParseInt(r.Header.Get("X-Amz-Decoded-Content-Length"), 10, 64); err == nil {
+				n = d // aws-chunked: the object's length without the chunk signatures
+			}
+			c.dataUp.Add(max(n, 0))
+		}
 	case http.MethodGet:
 		if r.URL.RawQuery == "" || r.URL.Query().Has("partNumber") {
 			c.gets.Add(1)
@@ -163,14 +175,14 @@ func (c *counter) snapshot() traffic {
 	}
 	return traffic{
 		Puts: c.puts.Load(), Gets: c.gets.Load(), Other: c.other.Load(),
-		HeadPuts: c.heads.Load(), Up: c.up.Load(), Down: c.dn.Load(),
+		HeadPuts: c.heads.Load(), Up: c.up.Load(), Down: c.dn.Load(), DataUp: c.dataUp.Load(),
 	}
 }
 
 func (t traffic) sub(o traffic) traffic {
 	return traffic{
 		Puts: t.Puts - o.Puts, Gets: t.Gets - o.Gets, Other: t.Other - o.Other,
-		HeadPuts: t.HeadPuts - o.HeadPuts, Up: t.Up - o.Up, Down: t.Down - o.Down,
+		HeadPuts: t.HeadPuts - o.HeadPuts, Up: t.Up - o.Up, Down: t.Down - o.Down, DataUp: t.DataUp - o.DataUp,
 	}
 }
 

@@ -31,7 +31,19 @@ const (
 	rowRSS           = "peak RSS of the mount, writing"
 	rowOOORandom     = "random-order pwrites: uploaded"
 	rowOOOSyncthing  = "Syncthing-order pwrites: uploaded"
+	rowWeekHistory   = "week: bucket, all 5 snapshots kept"
+	rowWeekPruned    = "week: bucket after prune --keep-last 1"
+	rowWeekRestore   = "week: restore on a fresh device"
 )
+
+// weekDayRows are the uploads of each day of the week workload (week.go).
+var weekDayRows = func() []string {
+	var rows []string
+	for d := range weekDays {
+		rows = append(rows, fmt.Sprintf("week day %d: uploaded", d+1))
+	}
+	return rows
+}()
 
 var rowOrder = []string{
 	rowRawPut, rowRawGet, rowRawSmallPut, rowRawSmallGet,
@@ -39,6 +51,8 @@ var rowOrder = []string{
 	rowRename, rowRenameSmall, rowOverwrite,
 	rowSQLite, rowSQLiteCommits, rowSQLiteCheck, rowRSS,
 	rowOOORandom, rowOOOSyncthing,
+	weekDayRows[0], weekDayRows[1], weekDayRows[2], weekDayRows[3], weekDayRows[4],
+	rowWeekHistory, rowWeekPruned, rowWeekRestore,
 }
 
 // row is one line of the result table.
@@ -75,6 +89,7 @@ type report struct {
 	ceilRuns map[string][]float64 // each measurement of a ceiling
 	total    time.Duration
 	load0    string
+	notes    []string // printed under the table
 
 	rwReadCPU time.Duration // mount CPU of the read-write cold read (coldread.go)
 }
@@ -148,6 +163,9 @@ func atMost(v, max float64) *bool {
 
 func (r *report) addPhase(p phase) { r.phases = append(r.phases, p) }
 
+// note adds a paragraph printed under the result table.
+func (r *report) note(s string) { r.notes = append(r.notes, s) }
+
 func (r *report) print(w io.Writer) {
 	mode := "the sealfs binary (init, mount --daemon, umount)"
 	if r.cfg.ProfileDir != "" {
@@ -187,6 +205,9 @@ func (r *report) print(w io.Writer) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", name, val, ratio, target, met, rw.Detail)
 	}
 	tw.Flush()
+	for _, n := range r.notes {
+		fmt.Fprintf(w, "\n%s\n", n)
+	}
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "phase\ttime\tPUT\tGET\tother\tup MiB\tdown MiB\tcommits\tpeak RSS MiB\tmount CPU s\t")
