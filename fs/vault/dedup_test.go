@@ -228,7 +228,8 @@ func TestDedupSmallFiles(t *testing.T) {
 			for i := range 20 {
 				photos[fmt.Sprintf("/IMG-%02d.jpg", i)] = randomBytes(t, 1000+i*500)
 			}
-			v := tv.open(t)
+			// All in one pack: it leaves only when Sync sends it.
+			v := tv.open(t, lingerAnHour)
 			writeFiles(t, v.Vault, photos)
 			// The same photo twice in one pack: its bytes once.
 			twin := randomBytes(t, testChunk/20)

@@ -413,7 +413,7 @@ func weekWorkload(ctx context.Context, e *env, r *report) error {
 		r.set(weekDayRows[day], row{Value: v, Unit: "x new distinct", Text: fmt.Sprintf("%.3f x new distinct", v),
 			Target: "<= 1.05x new distinct", Met: atMost(v, 1.05),
 			Detail: fmt.Sprintf("apps wrote %.1f MiB, %.1f MiB new distinct, %.1f MiB uploaded (data PUTs; %.1f MiB all PUTs) in %.1fs to umount; "+
-				"%.1f MiB of the writes repeat small pieces (<= %d KiB, packed, not deduplicated yet): without them %.3fx",
+				"%.1f MiB of the writes repeat small pieces (<= %d KiB, packed files, deduplicated by content id since format 3): without them %.3fx",
 				mib(t.wrote), mib(t.fresh), mib(tr.DataUp), mib(tr.Up), ph.Dur.Seconds(),
 				mib(t.smallRepeat), weekPacked>>10, float64(tr.DataUp-t.smallRepeat)/float64(t.fresh))})
 	}
