@@ -54,7 +54,7 @@ func writeSmall(dir string, p pattern, files, dirs int, fsize int64) error {
 	}
 	buf := make([]byte, fsize)
 	for i := range files {
-		p.fill(buf, int64(i)*fsize)
+		p.fill(buf, int64(i)*max(fsize, patternBlock))
 		if err := os.WriteFile(smallPath(dir, i, dirs), buf, 0o644); err != nil {
 			return err
 		}
@@ -69,7 +69,7 @@ func readSmall(dir string, p pattern, files, dirs int, fsize int64) error {
 		if err != nil {
 			return err
 		}
-		if int64(len(b)) != fsize || !p.check(b, int64(i)*fsize) {
+		if int64(len(b)) != fsize || !p.check(b, int64(i)*max(fsize, patternBlock)) {
 			return fmt.Errorf("%s: wrong content after remount", path)
 		}
 	}
