@@ -18,8 +18,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sealfs/sealfs/crypt"
 	"golang.org/x/sys/unix"
+
+	"github.com/sealfs/sealfs/crypt"
 )
 
 // The frozen vaults (testdata/vaults, see its README.md): vaults written

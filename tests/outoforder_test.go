@@ -135,3 +135,77 @@ func dirBytes(t *testing.T, dir string) int64 {
 	}
 	return n
 }
+
+// TestMemoryBudgetFlag: --memory-budget sets how much written data a mount
+// holds before parking partly written chunks (sealed) in its cache
+// directory. A 64 MiB file half filled in random order holds 16 partial
+// chunks: the default 48 MiB budget parks some of them while the file is
+// still open, a 128 MiB budget keeps them all in memory. Either way the
+// file reads back intact on another device once written and closed.
+func TestMemoryBudgetFlag(t *testing.T) {
+	requireFUSE(t)
+	const (
+		size  = 64 << 20
+		block = 128 << 10
+		pass  = "correct horse battery staple"
+	)
+	withPass := []string{"SEALFS_PASSPHRASE=" + pass}
+	for _, tc := range []struct {
+		name   string
+		flags  []string
+		parked bool
+	}{
+		{"default", nil, true},
+		{"128MiB", []string{"--memory-budget", "128"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := dirStore(t)
+			dev := newDevice(t, "computer", st.env)
+			dev.ok(withPass, append(append([]string{"init"}, fastKDF...), st.location)...)
+			mnt := dev.mount(withPass, st.location, append([]string{"--device", "computer"}, tc.flags...)...)
+			data := make([]byte, size)
+			_, _ = rand.NewChaCha8([32]byte{7}).Read(data)
+			f, err := os.OpenFile(filepath.Join(mnt, "download.part"), os.O_CREATE|os.O_RDWR, 0o644)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			if err := f.Truncate(size); err != nil {
+				t.Fatal(err)
+			}
+			// Every other block first: no chunk is complete, so none is
+			// sent, and only a shortage of memory parks one.
+			order := rand.New(rand.NewPCG(1, 2)).Perm(size / block)
+			for pass := range 2 {
+				for _, b := range order {
+					if b%2 != pass {
+						continue
+					}
+					if _, err := f.WriteAt(data[b*block:(b+1)*block], int64(b*block)); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if pass == 0 {
+					parked, _ := filepath.Glob(filepath.Join(dev.cacheDir(), "sealfs", "*", "stage", "objects", "*"))
+					if got := len(parked) > 0; got != tc.parked {
+						t.Errorf("half-written 64 MiB file with %v: %d objects parked in the cache directory; want parking %v",
+							tc.flags, len(parked), tc.parked)
+					}
+				}
+			}
+			if err := f.Sync(); err != nil {
+				t.Fatal(err)
+			}
+			if err := f.Close(); err != nil {
+				t.Fatal(err)
+			}
+			dev.ok(nil, "umount", mnt)
+			laptop := newDevice(t, "laptop", st.env)
+			ro := laptop.mount(withPass, st.location, "--read-only", "--device", "laptop")
+			if got, err := os.ReadFile(filepath.Join(ro, "download.part")); err != nil || !bytes.Equal(got, data) {
+				t.Errorf("on another device: %d bytes, %v; want the %d bytes written", len(got), err, len(data))
+			}
+			laptop.ok(nil, "umount", ro)
+		})
+	}
+}

@@ -93,7 +93,8 @@ func TestExitCodesAndErrorLine(t *testing.T) {
 }
 
 func TestUsageErrors(t *testing.T) {
-	for _, args := range [][]string{{"mount", "onlyone"}, {"init"}, {"mount", "--no-such-flag", "a", "b"}, {"frobnicate"}} {
+	for _, args := range [][]string{{"mount", "onlyone"}, {"init"}, {"mount", "--no-such-flag", "a", "b"}, {"frobnicate"},
+		{"mount", "--memory-budget", "8", "a", "b"}, {"mount", "--memory-budget", "-1", "a", "b"}} {
 		var out, errb bytes.Buffer
 		code := run(context.Background(), args, strings.NewReader(""), &out, &errb)
 		if code != exitUsage {

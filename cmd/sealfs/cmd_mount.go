@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/sealfs/sealfs/crypt"
 	"github.com/sealfs/sealfs/fs"
 	"github.com/sealfs/sealfs/fs/layout"
 	"github.com/sealfs/sealfs/fs/meta"
@@ -37,6 +38,7 @@ type mountOptions struct {
 	snapshotEvery  time.Duration // take named snapshots this often
 	followInterval time.Duration // how often a read-only mount looks for new commits
 	fsyncTimeout   time.Duration // how long fsync and unmount wait for an unreachable store
+	memoryMiB      int           // MiB of written data held in memory before it is sealed
 }
 
 func (a *app) mountCommand() *cobra.Command {
@@ -70,9 +72,17 @@ Changes are committed every --commit-interval, on fsync, and at unmount.`,
 	f.DurationVar(&o.fsyncTimeout, "fsync-timeout", vault.DefaultFsyncTimeout, "how long fsync (then EIO) and unmount (then the changes stay staged on this device) wait for an unreachable store")
 	f.DurationVar(&o.followInterval, "follow-interval", vault.DefaultFollowInterval, "how often a --read-only mount looks for the writer's new commits (0 = never)")
 	f.DurationVar(&o.snapshotEvery, "snapshot-every", 0, "also take a named snapshot this often while mounted, e.g. 24h (every unmount takes one anyway)")
+	f.IntVar(&o.memoryMiB, "memory-budget", vault.DefaultMemoryBudget>>20, memoryBudgetHelp)
 	o.initOpts.addFlags(cmd)
 	return cmd
 }
+
+const memoryBudgetHelp = "MiB of written data held in memory until it is sealed and sent; past it, partly written chunks " +
+	"are parked, sealed, in the cache directory (at least 16; raise it for big files written out of order)"
+
+// minMemoryMiB is the smallest --memory-budget: four chunks of the
+// default size (a vault with bigger chunks raises it to four of its own).
+const minMemoryMiB = 4 * (crypt.DefaultChunkSize >> 20)
 
 func (a *app) runMount(ctx context.Context, location, mountpoint string, o mountOptions) (err error) {
 	defer func() { daemonReady(err) }() // a daemon's parent waits for this
@@ -84,6 +94,9 @@ func (a *app) runMount(ctx context.Context, location, mountpoint string, o mount
 	}
 	if o.snapshotEvery != 0 && o.snapshotEvery < time.Second {
 		return usageErr("--snapshot-every %s is too short: use at least 1s", o.snapshotEvery)
+	}
+	if o.memoryMiB < minMemoryMiB || o.memoryMiB > 1<<20 {
+		return usageErr("--memory-budget %d is out of range: give MiB between %d and %d", o.memoryMiB, minMemoryMiB, 1<<20)
 	}
 	if o.snapshot != "" {
 		o.readOnly = true // a past snapshot is never written to
@@ -143,6 +156,7 @@ func (a *app) runMount(ctx context.Context, location, mountpoint string, o mount
 		SnapshotEvery:  o.snapshotEvery,
 		FollowInterval: followInterval(o.followInterval),
 		FsyncTimeout:   o.fsyncTimeout,
+		MemoryBudget:   int64(o.memoryMiB) << 20,
 	}))
 	if err != nil {
 		_ = dev.Close(ctx, true) // nothing was written: let another device in at once
@@ -151,7 +165,7 @@ func (a *app) runMount(ctx context.Context, location, mountpoint string, o mount
 		}
 		return fmt.Errorf("cannot mount %s at %s: %w", s, mnt, err)
 	}
-	stopLimit := setMemoryLimit(a.logger, m.Inodes)
+	stopLimit := setMemoryLimit(a.logger, int64(o.memoryMiB)<<20, m.Inodes)
 	defer stopLimit()
 	err = a.serve(s, mnt, m, ctl)
 	cerr := dev.Close(ctx, err == nil)

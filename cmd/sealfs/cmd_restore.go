@@ -131,7 +131,7 @@ func (a *app) runRestore(ctx context.Context, location, dest string, paths []str
 	}
 	// The unlock's Argon2id memory is garbage now; downloads hold one
 	// range request's buffer each: keep the heap near that, as a mount's.
-	stopLimit := setMemoryLimit(a.logger, func() uint64 { f, d, _ := r.v.Usage(); return f + d })
+	stopLimit := setMemoryLimit(a.logger, 0, func() uint64 { f, d, _ := r.v.Usage(); return f + d })
 	defer stopLimit()
 	rs := &restorer{a: a, r: r, root: root, dest: dest, owner: os.Geteuid() == 0, broken: map[string]bool{}}
 	downloads, links := rs.createNames(items)

@@ -5,6 +5,8 @@ import (
 	"os"
 	"runtime/debug"
 	"time"
+
+	"github.com/sealfs/sealfs/fs/vault"
 )
 
 // mountMemoryLimit is the mount process's soft memory limit for its
@@ -40,12 +42,21 @@ func memoryLimit(base int64, inodes uint64) int64 {
 // memoryLimit) and keeps it in step with the tree, unless the user chose
 // a limit with GOMEMLIMIT. It is soft: the runtime collects more often
 // near it, never fails an allocation. The returned function stops
-// adjusting it.
-func setMemoryLimit(log *slog.Logger, inodes func() uint64) (stop func()) {
+// adjusting it. budget is the write memory budget (--memory-budget).
+func setMemoryLimit(log *slog.Logger, budget int64, inodes func() uint64) (stop func()) {
 	if _, set := os.LookupEnv("GOMEMLIMIT"); set {
 		return func() {}
 	}
-	return adaptMemoryLimit(mountMemoryLimit, inodes, log, limitPoll, nil)
+	return adaptMemoryLimit(limitBase(budget), inodes, log, limitPoll, nil)
+}
+
+// limitBase is the soft limit's base for a write memory budget: a budget
+// above the default raises it by the difference (the buffers are live
+// data, and a limit below them would make the collector run back to
+// back); a smaller one leaves it, as the read cache and the rest are the
+// same.
+func limitBase(budget int64) int64 {
+	return mountMemoryLimit + max(0, budget-vault.DefaultMemoryBudget)
 }
 
 // adaptMemoryLimit sets the soft limit to memoryLimit(base, inodes()) now

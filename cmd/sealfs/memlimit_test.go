@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/sealfs/sealfs/fs/vault"
 )
 
 func TestMemoryLimit(t *testing.T) {
@@ -26,6 +28,23 @@ func TestMemoryLimit(t *testing.T) {
 	}
 	if got := memoryLimit(base, 300_000); got < 216e6*3/2 {
 		t.Errorf("300,000 inodes (216 MB live) get a limit of %d: no room for garbage", got)
+	}
+}
+
+// TestLimitBaseFollowsBudget: a --memory-budget above the default raises
+// the soft limit by the difference (the buffers are live data: a limit
+// below them makes the collector run back to back); a smaller one keeps
+// the base, which also covers the read cache.
+func TestLimitBaseFollowsBudget(t *testing.T) {
+	for _, c := range []struct{ budget, want int64 }{
+		{0, mountMemoryLimit},
+		{16 << 20, mountMemoryLimit},
+		{vault.DefaultMemoryBudget, mountMemoryLimit},
+		{256 << 20, mountMemoryLimit + 256<<20 - vault.DefaultMemoryBudget},
+	} {
+		if got := limitBase(c.budget); got != c.want {
+			t.Errorf("limitBase(%d MiB) = %d MiB, want %d MiB", c.budget>>20, got>>20, c.want>>20)
+		}
 	}
 }
 

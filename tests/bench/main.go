@@ -19,17 +19,18 @@ type config struct {
 	ProfileDir string // mount in-process and write CPU profiles here
 	Only       string // comma-separated workload names
 
-	SizeMiB     int // the big file and the raw transfer
-	Files       int // small files
-	FileKiB     int
-	Dirs        int
-	RenameFiles int
-	Overwrites  int
-	SQLRows     int
-	SQLTxn      int
-	Parallel    int // raw ceiling parallelism for chunk-sized objects
-	SmallPar    int // raw ceiling parallelism for small objects
-	OOOSizeMiB  int // the out-of-order written files (outoforder.go)
+	SizeMiB      int // the big file and the raw transfer
+	Files        int // small files
+	FileKiB      int
+	Dirs         int
+	RenameFiles  int
+	Overwrites   int
+	SQLRows      int
+	SQLTxn       int
+	Parallel     int // raw ceiling parallelism for chunk-sized objects
+	SmallPar     int // raw ceiling parallelism for small objects
+	OOOSizeMiB   int // the out-of-order written files (outoforder.go)
+	OOOMemoryMiB int // their mount's --memory-budget (0 = default)
 	// The restored backup (restore.go): database MiB, media and tiny
 	// files, and restore's --parallel (0: its default).
 	RestoreDBMiB, RestoreMedia, RestoreTiny, RestorePar int
@@ -161,6 +162,7 @@ func parseFlags(args []string) (config, error) {
 	f.IntVar(&c.SQLRows, "sqlite-rows", 20000, "SQLite rows inserted")
 	f.IntVar(&c.SQLTxn, "sqlite-txn", 100, "SQLite rows per transaction")
 	f.IntVar(&c.OOOSizeMiB, "ooo-size", 64, "MiB of each out-of-order written file (4096: the 4 GiB case)")
+	f.IntVar(&c.OOOMemoryMiB, "ooo-memory", 0, "--memory-budget in MiB of the out-of-order writes' mount (0 = the default; 256: the 4 GiB case)")
 	f.IntVar(&c.RestoreDBMiB, "restore-db", 512, "MiB of the restored backup's database")
 	f.IntVar(&c.RestoreMedia, "restore-media", 2000, "media files (50 KiB-5 MiB) in the restored backup")
 	f.IntVar(&c.RestoreTiny, "restore-tiny", 300, "tiny files (up to 4 KiB) in the restored backup")

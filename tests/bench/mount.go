@@ -29,6 +29,7 @@ type device struct {
 	store  string // s3://bucket/p
 	home   string
 	inproc bool
+	memory int // --memory-budget in MiB of its read-write mounts (0 = default)
 }
 
 func (e *env) newDevice(ctx context.Context) (*device, error) {
@@ -106,6 +107,8 @@ func (d *device) mount(ctx context.Context, readOnly bool) (*mounted, error) {
 	args := []string{"mount", "--daemon", "--device", "bench"}
 	if readOnly {
 		args = append(args, "--read-only")
+	} else if d.memory > 0 {
+		args = append(args, "--memory-budget", strconv.Itoa(d.memory))
 	}
 	if _, err := d.run(ctx, append(args, d.store, dir)...); err != nil {
 		return nil, err
@@ -144,7 +147,7 @@ func (d *device) mountInProcess(ctx context.Context, dir string, readOnly bool) 
 	}
 	m, err := fs.Mount(ctx, dir, vault.Options{
 		Store: s, Keys: keys, Device: "bench", ReadOnly: readOnly,
-		CacheDir: filepath.Join(d.home, ".cache", "inproc"),
+		CacheDir: filepath.Join(d.home, ".cache", "inproc"), MemoryBudget: int64(d.memory) << 20,
 	})
 	if err != nil {
 		s.Close()

@@ -48,6 +48,7 @@ func outOfOrderWorkload(ctx context.Context, e *env, r *report) error {
 	if err != nil {
 		return err
 	}
+	dev.memory = e.cfg.OOOMemoryMiB
 	size := int64(e.cfg.OOOSizeMiB) << 20
 	n := int((size + oooBlock - 1) / oooBlock)
 	p := newPattern()
