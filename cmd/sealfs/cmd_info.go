@@ -44,39 +44,62 @@ func (a *app) infoCommand() *cobra.Command {
 	return cmd
 }
 
-// printInfo prints what the vault is; the head it shows passes checkHead
-// (this device's rollback check) first.
+// vaultInfo is what info shows, gathered once for the text and the JSON
+// renderings.
+type vaultInfo struct {
+	head     meta.Head
+	headErr  error // the last commit is unreadable
+	lease    lease.Info
+	leaseErr error // the writer lease is unreadable
+	usage    map[string]usageCount
+	kdf      crypt.KDFParams
+}
+
+// gatherInfo reads what info shows; the head passes checkHead (this
+// device's rollback check) first, and a rolled-back store is an error.
+func gatherInfo(ctx context.Context, s remote.Store, u *unlocked, checkHead func(meta.Head) error) (*vaultInfo, error) {
+	var in vaultInfo
+	in.head, in.headErr = meta.ReadHead(ctx, s, u.Keys)
+	if in.headErr == nil {
+		in.headErr = checkHead(in.head)
+	}
+	if errors.Is(in.headErr, meta.ErrRollback) {
+		return nil, rollbackErr(s, in.headErr)
+	}
+	var err error
+	if in.usage, err = storeUsage(ctx, s); err != nil {
+		return nil, err
+	}
+	in.lease, in.leaseErr = lease.Read(ctx, s, u.Keys)
+	in.kdf = u.Vault.KDF()
+	return &in, nil
+}
+
+// printInfo prints what the vault is.
 func (a *app) printInfo(ctx context.Context, s remote.Store, u *unlocked, checkHead func(meta.Head) error) error {
-	head, headErr := meta.ReadHead(ctx, s, u.Keys)
-	if headErr == nil {
-		headErr = checkHead(head)
-	}
-	if errors.Is(headErr, meta.ErrRollback) {
-		return rollbackErr(s, headErr)
-	}
-	usage, err := storeUsage(ctx, s)
+	in, err := gatherInfo(ctx, s, u, checkHead)
 	if err != nil {
 		return err
 	}
-	kdf := u.Vault.KDF()
+	kdf := in.kdf
 	w := a.stdout
 	fmt.Fprintf(w, "Store:        %s\n", s)
 	fmt.Fprintf(w, "Format:       %d (vault.json version; objects and records version %d)\n", u.Vault.Version(), crypt.FormatVersion)
 	fmt.Fprintf(w, "Cipher:       %s, chunks of %s\n", u.Vault.Suite(), humanBytes(int64(u.Vault.ChunkSize())))
 	fmt.Fprintf(w, "Passphrase:   Argon2id, %d MiB, %d passes, %d threads\n", kdf.MemoryMiB, kdf.Time, kdf.Threads)
 	fmt.Fprintf(w, "Guess cost:   %s\n", guessCostLine(kdf))
-	if headErr != nil {
-		fmt.Fprintf(w, "Last commit:  unreadable: %v\n", headErr)
+	if in.headErr != nil {
+		fmt.Fprintf(w, "Last commit:  unreadable: %v\n", in.headErr)
 	} else {
-		fmt.Fprintf(w, "Last commit:  #%d at %s by device %q\n", head.Seq, head.Time.Local().Format(time.RFC3339), head.Device)
+		fmt.Fprintf(w, "Last commit:  #%d at %s by device %q\n", in.head.Seq, in.head.Time.Local().Format(time.RFC3339), in.head.Device)
 	}
-	if li, err := lease.Read(ctx, s, u.Keys); err != nil {
-		fmt.Fprintf(w, "Writer lease: unreadable: %v\n", err)
+	if in.leaseErr != nil {
+		fmt.Fprintf(w, "Writer lease: unreadable: %v\n", in.leaseErr)
 	} else {
-		fmt.Fprintf(w, "Writer lease: %s\n", li)
+		fmt.Fprintf(w, "Writer lease: %s\n", in.lease)
 	}
 	for _, k := range []string{"data", "meta"} {
-		fmt.Fprintf(w, "%-13s %d objects, %s\n", strings.ToUpper(k[:1])+k[1:]+":", usage[k].count, humanBytes(usage[k].bytes))
+		fmt.Fprintf(w, "%-13s %d objects, %s\n", strings.ToUpper(k[:1])+k[1:]+":", in.usage[k].count, humanBytes(in.usage[k].bytes))
 	}
 	return nil
 }

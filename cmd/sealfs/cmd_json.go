@@ -3,13 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/sealfs/sealfs/crypt"
 	"github.com/sealfs/sealfs/fs/history"
-	"github.com/sealfs/sealfs/fs/lease"
 	"github.com/sealfs/sealfs/fs/meta"
 	"github.com/sealfs/sealfs/remote"
 )
@@ -59,18 +57,11 @@ type usageCountJSON struct {
 
 // printInfoJSON is printInfo as one JSON object.
 func (a *app) printInfoJSON(ctx context.Context, s remote.Store, u *unlocked, checkHead func(meta.Head) error) error {
-	head, headErr := meta.ReadHead(ctx, s, u.Keys)
-	if headErr == nil {
-		headErr = checkHead(head)
-	}
-	if errors.Is(headErr, meta.ErrRollback) {
-		return rollbackErr(s, headErr)
-	}
-	usage, err := storeUsage(ctx, s)
+	in, err := gatherInfo(ctx, s, u, checkHead)
 	if err != nil {
 		return err
 	}
-	kdf := u.Vault.KDF()
+	kdf, usage := in.kdf, in.usage
 	out := infoJSON{
 		Store: s.String(), Format: crypt.FormatVersion, VaultFormat: u.Vault.Version(),
 		Cipher: u.Vault.Suite().String(), ChunkSize: u.Vault.ChunkSize(),
@@ -78,17 +69,17 @@ func (a *app) printInfoJSON(ctx context.Context, s remote.Store, u *unlocked, ch
 		Data: usageCountJSON{usage["data"].count, usage["data"].bytes},
 		Meta: usageCountJSON{usage["meta"].count, usage["meta"].bytes},
 	}
-	if headErr != nil {
-		out.CommitError = headErr.Error()
+	if in.headErr != nil {
+		out.CommitError = in.headErr.Error()
 	} else {
-		out.LastCommit = &infoCommit{Seq: head.Seq, Time: head.Time.UTC().Format(time.RFC3339), Device: head.Device}
+		out.LastCommit = &infoCommit{Seq: in.head.Seq, Time: in.head.Time.UTC().Format(time.RFC3339), Device: in.head.Device}
 	}
-	if li, err := lease.Read(ctx, s, u.Keys); err != nil {
-		out.LeaseError = err.Error()
+	if in.leaseErr != nil {
+		out.LeaseError = in.leaseErr.Error()
 	} else {
-		out.Lease = &infoLease{State: li.State.String(), Device: li.Device}
-		if !li.Renewed.IsZero() {
-			out.Lease.Renewed = li.Renewed.UTC().Format(time.RFC3339)
+		out.Lease = &infoLease{State: in.lease.State.String(), Device: in.lease.Device}
+		if !in.lease.Renewed.IsZero() {
+			out.Lease.Renewed = in.lease.Renewed.UTC().Format(time.RFC3339)
 		}
 	}
 	var other usageCountJSON
