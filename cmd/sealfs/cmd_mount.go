@@ -161,7 +161,7 @@ func (a *app) runMount(ctx context.Context, location, mountpoint string, o mount
 	if err != nil {
 		_ = dev.Close(ctx, true) // nothing was written: let another device in at once
 		if errors.Is(err, meta.ErrRollback) {
-			return withCode(exitError, fmt.Errorf("cannot mount %s: %w", s, err), "")
+			return rollbackErr(s, err)
 		}
 		return fmt.Errorf("cannot mount %s at %s: %w", s, mnt, err)
 	}

@@ -87,7 +87,7 @@ func (r *reader) open(ctx context.Context, a *app, o readOptions) error {
 	}))
 	if err != nil {
 		if errors.Is(err, meta.ErrRollback) {
-			return withCode(exitError, fmt.Errorf("cannot read %s: %w", s, err), "if the store was restored from a backup on purpose, add --accept-rollback")
+			return rollbackErr(s, err)
 		}
 		if errors.Is(err, history.ErrNoSnapshot) {
 			return withCode(exitError, fmt.Errorf("%s has no snapshot %q", s, o.snapshot), "'sealfs snapshots' lists them")

@@ -121,13 +121,23 @@ func headGuard(st *localstate.State, accept bool) func(meta.Head) error {
 	return vault.HeadGuard(st, accept)
 }
 
-// rollbackErr turns a refused head into the CLI's message and exit code.
+// rollbackErr turns a refused head into the CLI's one line and exit code,
+// the same for every command: the store and what this device saw, without
+// the layers the refusal passed through, and one hint.
 func rollbackErr(s remote.Store, err error) error {
-	if errors.Is(err, meta.ErrRollback) {
-		return withCode(exitError, fmt.Errorf("%s: %w", s, err), "")
+	var ce *cliError
+	if errors.As(err, &ce) || !errors.Is(err, meta.ErrRollback) {
+		return err
 	}
-	return err
+	var rb *localstate.RollbackError
+	if errors.As(err, &rb) {
+		err = rb
+	}
+	return withCode(exitError, fmt.Errorf("%s: %w", s, err), rollbackHint)
 }
+
+// rollbackHint is what to do about a rolled-back store.
+const rollbackHint = "if the store was restored from a backup on purpose, add --accept-rollback to mount, ls or restore"
 
 // deviceName is the default --device: the host name.
 func deviceName() string {

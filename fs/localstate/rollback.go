@@ -37,15 +37,16 @@ type RollbackError struct {
 // Unwrap makes a RollbackError match meta.ErrRollback.
 func (e *RollbackError) Unwrap() error { return meta.ErrRollback }
 
+// The message says what is wrong; what to do depends on the command, so
+// each adds its own hint (--accept-rollback where it has that flag).
 func (e *RollbackError) Error() string {
 	if e.Store.Seq == e.Seen.Seq {
 		return fmt.Sprintf("the store's last commit #%d (device %q, %s) is not the %s that this device has already seen: "+
-			"the store was rolled back and written again, or is serving another copy; "+
-			"if you restored it on purpose, mount with --accept-rollback",
+			"the store was rolled back and written again, or is serving another copy",
 			e.Store.Seq, e.Store.Device, e.Store.Time.Local().Format("2006-01-02 15:04 MST"), e.Seen)
 	}
 	return fmt.Sprintf("the store's last %s is older than %s that this device has already seen: "+
-		"the store was rolled back or is serving a stale copy; if you restored it on purpose, mount with --accept-rollback",
+		"the store was rolled back or is serving a stale copy",
 		e.Store, e.Seen)
 }
 

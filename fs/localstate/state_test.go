@@ -88,10 +88,10 @@ func TestCheckRollback(t *testing.T) {
 		{"newer", head(16, "phone-a", "2026-11-26 10:00"), ""},
 		{"older", head(12, "phone-a", "2026-11-20 10:00"),
 			`the store's last commit #12 (device "phone-a", 2026-11-20 10:00 UTC) is older than commit #15 (device "laptop", 2026-11-25 09:00 UTC) ` +
-				`that this device has already seen: the store was rolled back or is serving a stale copy; if you restored it on purpose, mount with --accept-rollback`},
+				`that this device has already seen: the store was rolled back or is serving a stale copy`},
 		{"same number, other writer", head(15, "phone-a", "2026-11-25 09:00"),
 			`the store's last commit #15 (device "phone-a", 2026-11-25 09:00 UTC) is not the commit #15 (device "laptop", 2026-11-25 09:00 UTC) ` +
-				`that this device has already seen: the store was rolled back and written again, or is serving another copy; if you restored it on purpose, mount with --accept-rollback`},
+				`that this device has already seen: the store was rolled back and written again, or is serving another copy`},
 		{"same number, other time", head(15, "laptop", "2026-11-25 09:01"), "is not the commit #15"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
