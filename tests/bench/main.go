@@ -19,18 +19,19 @@ type config struct {
 	ProfileDir string // mount in-process and write CPU profiles here
 	Only       string // comma-separated workload names
 
-	SizeMiB      int // the big file and the raw transfer
-	Files        int // small files
-	FileKiB      int
-	Dirs         int
-	RenameFiles  int
-	Overwrites   int
-	SQLRows      int
-	SQLTxn       int
-	Parallel     int // raw ceiling parallelism for chunk-sized objects
-	SmallPar     int // raw ceiling parallelism for small objects
-	OOOSizeMiB   int // the out-of-order written files (outoforder.go)
-	OOOMemoryMiB int // their mount's --memory-budget (0 = default)
+	SizeMiB                         int // the big file and the raw transfer
+	Files                           int // small files
+	FileKiB                         int
+	Dirs                            int
+	RenameFiles                     int
+	Overwrites                      int
+	SQLRows                         int
+	SQLTxn                          int
+	Parallel                        int // raw ceiling parallelism for chunk-sized objects
+	SmallPar                        int // raw ceiling parallelism for small objects
+	OOOSizeMiB                      int // the out-of-order written files (outoforder.go)
+	OOOMemoryMiB                    int // their mount's --memory-budget (0 = default)
+	SyncFiles, SyncKiB, SyncWriters int // the sync-tool pattern (synctool.go)
 	// The restored backup (restore.go): database MiB, media and tiny
 	// files, and restore's --parallel (0: its default).
 	RestoreDBMiB, RestoreMedia, RestoreTiny, RestorePar int
@@ -48,7 +49,7 @@ type usageError struct{ error }
 func (e usageError) Unwrap() error { return e.error }
 
 // workloads in the order they run.
-var workloads = []string{"raw", "seq", "small", "rename", "sqlite", "outoforder", "restore", "week"}
+var workloads = []string{"raw", "seq", "small", "rename", "sqlite", "synctool", "outoforder", "restore", "week"}
 
 func main() {
 	if target := os.Getenv(proxyEnv); target != "" { // --pin's proxy process
@@ -129,6 +130,8 @@ func runWorkload(ctx context.Context, e *env, r *report, name string) error {
 		return renameWorkload(ctx, e, r)
 	case "sqlite":
 		return sqliteWorkload(ctx, e, r)
+	case "synctool":
+		return syncToolWorkload(ctx, e, r)
 	case "outoforder":
 		return outOfOrderWorkload(ctx, e, r)
 	case "restore":
@@ -162,6 +165,9 @@ func parseFlags(args []string) (config, error) {
 	f.IntVar(&c.SQLRows, "sqlite-rows", 20000, "SQLite rows inserted")
 	f.IntVar(&c.SQLTxn, "sqlite-txn", 100, "SQLite rows per transaction")
 	f.IntVar(&c.OOOSizeMiB, "ooo-size", 64, "MiB of each out-of-order written file (4096: the 4 GiB case)")
+	f.IntVar(&c.SyncFiles, "sync-files", 2000, "files of the sync-tool pattern (temporary name, fsync, rename)")
+	f.IntVar(&c.SyncKiB, "sync-kib", 64, "KiB per file of the sync-tool pattern")
+	f.IntVar(&c.SyncWriters, "sync-writers", 4, "writers at once in the sync-tool pattern (and raw PUT clients of its ceiling)")
 	f.IntVar(&c.OOOMemoryMiB, "ooo-memory", 0, "--memory-budget in MiB of the out-of-order writes' mount (0 = the default; 256: the 4 GiB case)")
 	f.IntVar(&c.RestoreDBMiB, "restore-db", 512, "MiB of the restored backup's database")
 	f.IntVar(&c.RestoreMedia, "restore-media", 2000, "media files (50 KiB-5 MiB) in the restored backup")
@@ -172,7 +178,7 @@ func parseFlags(args []string) (config, error) {
 	f.IntVar(&c.Parallel, "parallel", 8, "parallel requests of the raw transfer (sealfs uploads 8 chunks at a time)")
 	f.IntVar(&c.SmallPar, "small-parallel", 16, "parallel requests of the raw small-object PUT/GET")
 	f.StringVar(&c.SealfsEnv, "sealfs-env", "", "extra environment for the sealfs processes, `KEY=VALUE,...` (e.g. GOMEMLIMIT=100MiB)")
-	f.BoolVar(&c.Quick, "quick", false, "smaller sizes (about a minute): --size 256 --files 1000 --sqlite-rows 5000 --restore-db 64 --restore-media 200 --restore-tiny 50 --week-db 16, unless given")
+	f.BoolVar(&c.Quick, "quick", false, "smaller sizes (about a minute): --size 256 --files 1000 --sqlite-rows 5000 --restore-db 64 --restore-media 200 --restore-tiny 50 --week-db 16 --sync-files 500, unless given")
 	f.BoolVar(&c.Verbose, "v", false, "report progress on stderr")
 	f.StringVar(&c.PerfDir, "perf", "", "record each sealfs phase's mount process with perf record -g into `DIR` (perf-<phase>.data; for perf report)")
 	f.BoolVar(&c.Pin, "pin", false, "stand in for a remote endpoint: MinIO and the counting proxy on CPU 0, this program, the mounts and the readers and writers on CPU 1; reports the mount's CPU per MiB beside the floor")
@@ -189,9 +195,9 @@ func parseFlags(args []string) (config, error) {
 		set := map[string]bool{}
 		f.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
 		quick := map[string]*int{"size": &c.SizeMiB, "files": &c.Files, "sqlite-rows": &c.SQLRows,
-			"restore-db": &c.RestoreDBMiB, "restore-media": &c.RestoreMedia, "restore-tiny": &c.RestoreTiny, "week-db": &c.WeekDBMiB}
+			"restore-db": &c.RestoreDBMiB, "restore-media": &c.RestoreMedia, "restore-tiny": &c.RestoreTiny, "week-db": &c.WeekDBMiB, "sync-files": &c.SyncFiles}
 		values := map[string]int{"size": 256, "files": 1000, "sqlite-rows": 5000,
-			"restore-db": 64, "restore-media": 200, "restore-tiny": 50, "week-db": 16}
+			"restore-db": 64, "restore-media": 200, "restore-tiny": 50, "week-db": 16, "sync-files": 500}
 		for name, p := range quick {
 			if !set[name] {
 				*p = values[name]
@@ -213,7 +219,7 @@ func parseFlags(args []string) (config, error) {
 }
 
 func (c config) validate() error {
-	for _, n := range []int{c.SizeMiB, c.Files, c.FileKiB, c.Dirs, c.RenameFiles, c.Overwrites, c.SQLRows, c.SQLTxn, c.OOOSizeMiB, c.Parallel, c.SmallPar, c.RestoreDBMiB, c.RestoreMedia, c.WeekDBMiB, c.WeekFiles} {
+	for _, n := range []int{c.SizeMiB, c.Files, c.FileKiB, c.Dirs, c.RenameFiles, c.Overwrites, c.SQLRows, c.SQLTxn, c.OOOSizeMiB, c.SyncFiles, c.SyncKiB, c.SyncWriters, c.Parallel, c.SmallPar, c.RestoreDBMiB, c.RestoreMedia, c.WeekDBMiB, c.WeekFiles} {
 		if n <= 0 {
 			return errors.New("sizes and counts must be positive numbers")
 		}

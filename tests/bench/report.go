@@ -18,6 +18,7 @@ const (
 	rowRawGet        = "raw parallel ranged GET"
 	rowRawSmallPut   = "raw PUT of small objects"
 	rowRawSmallGet   = "raw GET of small objects"
+	rowRawSyncPut    = "raw PUT, sync-tool objects"
 	rowSeqWrite      = "sequential write (to umount)"
 	rowSeqRead       = "cold sequential read"
 	rowSmallWrite    = "small files write (to umount)"
@@ -28,6 +29,7 @@ const (
 	rowSQLite        = "SQLite inserts (to umount)"
 	rowSQLiteCommits = "SQLite durable commits"
 	rowSQLiteCheck   = "SQLite integrity after remount"
+	rowSyncTool      = "sync-tool pattern (fsync, rename)"
 	rowRSS           = "peak RSS of the mount, writing"
 	rowOOORandom     = "random-order pwrites: uploaded"
 	rowOOOSyncthing  = "Syncthing-order pwrites: uploaded"
@@ -46,10 +48,10 @@ var weekDayRows = func() []string {
 }()
 
 var rowOrder = []string{
-	rowRawPut, rowRawGet, rowRawSmallPut, rowRawSmallGet,
+	rowRawPut, rowRawGet, rowRawSmallPut, rowRawSmallGet, rowRawSyncPut,
 	rowSeqWrite, rowSeqRead, rowSmallWrite, rowSmallRead,
 	rowRename, rowRenameSmall, rowOverwrite,
-	rowSQLite, rowSQLiteCommits, rowSQLiteCheck, rowRSS,
+	rowSQLite, rowSQLiteCommits, rowSQLiteCheck, rowSyncTool, rowRSS,
 	rowOOORandom, rowOOOSyncthing,
 	weekDayRows[0], weekDayRows[1], weekDayRows[2], weekDayRows[3], weekDayRows[4],
 	rowWeekHistory, rowWeekPruned, rowWeekRestore,
