@@ -27,7 +27,8 @@ type Tree struct {
 	refs               map[crypt.ObjectID]int32      // extents per data object (refs.go)
 	content            map[crypt.ObjectID]contentRef // content id -> bytes in a shared object (refs.go)
 
-	pend journal
+	pend    journal
+	changes uint64 // changes made by do since the tree was built (Changes)
 }
 
 // node is one inode in the tree.
@@ -229,12 +230,22 @@ func (t *Tree) Dirty() bool {
 	return len(t.pend.ops) > 0
 }
 
+// Changes counts the changes made to the tree since it was built. A
+// Commit that starts after Changes returned n holds every change up to n
+// (it takes all pending ops): what a group commit needs to know.
+func (t *Tree) Changes() uint64 {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.changes
+}
+
 // do applies o to the tree and journals it. The caller holds t.mu and has
 // checked everything, so a failure is a bug in this package.
 func (t *Tree) do(o *op) {
 	if err := t.apply(o); err != nil {
 		panic("meta: internal error: " + err.Error())
 	}
+	t.changes++
 	j := &t.pend
 	switch o.kind {
 	case opInode:

@@ -73,6 +73,7 @@ type Stats struct {
 	DirtyFiles                           int   // files with unpublished data
 	Flushes                              int64 // flushes handled (File.Flush, File.TakeError)
 	BackgroundPublishes                  int64 // background publishes (after close(2)) queued or running
+	GroupedFsyncs                        int64 // fsyncs whose changes another's commit had stored: no commit of their own
 	// DedupChunks and DedupBytes count the chunks (and their plaintext
 	// bytes) not uploaded since Open because their object was already
 	// stored; DedupRefreshed the objects uploaded again to keep a shared
@@ -87,7 +88,7 @@ func (fs *Vault) Stats() Stats {
 		PackWaiters: fs.up.pack.waiting(), UploadsInFlight: fs.up.inflight.Load(),
 		CommitsDeferred: fs.count.deferred.Load(), SnapshotTicks: fs.count.snapTicks.Load(),
 		Polls: fs.count.polls.Load(), DirtyFiles: len(fs.dirtyFiles(false)), Parked: fs.count.parks.Load(),
-		Flushes: fs.count.flushes.Load(), BackgroundPublishes: fs.count.bgPublishes.Load(),
+		Flushes: fs.count.flushes.Load(), BackgroundPublishes: fs.count.bgPublishes.Load(), GroupedFsyncs: fs.count.grouped.Load(),
 		DedupChunks: fs.dedup.hits.Load(), DedupBytes: fs.dedup.hitBytes.Load(), DedupRefreshed: fs.dedup.refreshed.Load(),
 	}
 	if fs.stage != nil {

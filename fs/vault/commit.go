@@ -243,7 +243,7 @@ func (fs *Vault) fsync(ctx context.Context, f *file) error {
 	defer cancel()
 	err := fs.publish(ctx, f, pubCurrent)
 	if err == nil {
-		err = fs.commit(ctx)
+		err = fs.commitCovering(ctx, fs.tree.Changes())
 	}
 	return fsyncError(err)
 }
@@ -253,6 +253,17 @@ func (fs *Vault) fsync(ctx context.Context, f *file) error {
 // file whose content is not in it yet: a temporary file renamed over
 // yesterday's backup is committed with its data or not at all.
 func (fs *Vault) commit(ctx context.Context) error {
+	return fs.commitCovering(ctx, 0)
+}
+
+// commitCovering is commit for a caller that needs only the tree's
+// changes up to number want (Tree.Changes; 0 = all) in the store: if a
+// commit that started after them succeeded while it waited for its turn,
+// it returns at once. Concurrent fsyncs so share one commit (group
+// commit): each waits for the one in progress, and the next one holds
+// them all, where each used to commit again for the changes that other
+// writers made meanwhile (a sync tool's next temporary file).
+func (fs *Vault) commitCovering(ctx context.Context, want uint64) error {
 	if fs.opts.ReadOnly {
 		return nil
 	}
@@ -260,6 +271,10 @@ func (fs *Vault) commit(ctx context.Context) error {
 		return err
 	}
 	defer fs.commitMu.Unlock()
+	if want > 0 && fs.durable.Load() >= want {
+		fs.count.grouped.Add(1)
+		return nil
+	}
 	// Publish without blocking renames first; then block them (nsMu) only
 	// for what was closed or renamed meanwhile, and for the commit itself.
 	for range 2 {

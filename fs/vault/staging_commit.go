@@ -70,7 +70,7 @@ func (fs *Vault) commitTree(ctx context.Context) (meta.Head, error) {
 func (fs *Vault) persistTree(ctx context.Context, write func(context.Context) (meta.Head, error)) (meta.Head, error) {
 	s := fs.stage
 	if s == nil {
-		return write(ctx)
+		return fs.writeCovering(ctx, write)
 	}
 	_, deferOK := ctx.Value(noWaitKey{}).(bool)
 	for {
@@ -88,7 +88,7 @@ func (fs *Vault) persistTree(ctx context.Context, write func(context.Context) (m
 			fs.applyGate.Unlock() // a publish slipped in: wait for it too
 			continue
 		}
-		h, err := write(ctx)
+		h, err := fs.writeCovering(ctx, write)
 		if err == nil {
 			fs.dedup.committed()
 		}
@@ -100,6 +100,19 @@ func (fs *Vault) persistTree(ctx context.Context, write func(context.Context) (m
 		}
 		return h, err
 	}
+}
+
+// writeCovering runs write and, when it succeeds, records that every tree
+// change made before it started is in the store (group commit: see
+// commitCovering).
+func (fs *Vault) writeCovering(ctx context.Context, write func(context.Context) (meta.Head, error)) (meta.Head, error) {
+	n := fs.tree.Changes()
+	h, err := write(ctx)
+	if err == nil {
+		for d := fs.durable.Load(); d < n && !fs.durable.CompareAndSwap(d, n); d = fs.durable.Load() {
+		}
+	}
+	return h, err
 }
 
 // commitRetry commits. The store retries its puts after transient

@@ -55,6 +55,7 @@ type Vault struct {
 	recovery  *Recovery    // what Open recovered from an earlier mount (recover.go)
 	follow    follower     // a read-only mount following the writer (follow.go)
 	count     counters
+	durable   atomic.Uint64 // tree changes (Tree.Changes) known to be in the store (commitCovering)
 }
 
 // counters count what the engine's background loops did. Tests wait for
@@ -67,6 +68,7 @@ type counters struct {
 	writes    atomic.Int64 // chunk writes: the clock of version.tick
 	parks     atomic.Int64 // partial chunks parked in the staging area (park.go)
 	flushes   atomic.Int64 // flushes (close(2) of a description or a copy) handled
+	grouped   atomic.Int64 // fsyncs that another's commit covered (commitCovering)
 	// bgPublishes counts background publishes queued or running.
 	bgPublishes atomic.Int64
 }
