@@ -57,23 +57,18 @@ func (n *Node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*go
 	return n.child(ctx, in, out), 0
 }
 
-// Readdir implements gofs.NodeReaddirer.
+// Readdir implements gofs.NodeReaddirer: a cursor over the directory
+// (dir_stream.go), never the whole listing built per open.
 func (n *Node) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
-	ents, err := n.v.ReadDir(n.ino)
-	if err != nil {
-		return nil, toErrno(err)
-	}
-	list := make([]fuse.DirEntry, 0, len(ents)+2)
-	list = append(list, fuse.DirEntry{Name: ".", Ino: uint64(n.ino), Mode: syscall.S_IFDIR})
 	parent := n.ino
 	if _, p := n.Parent(); p != nil {
 		parent = p.Operations().(*Node).ino
 	}
-	list = append(list, fuse.DirEntry{Name: "..", Ino: uint64(parent), Mode: syscall.S_IFDIR})
-	for _, e := range ents {
-		list = append(list, fuse.DirEntry{Name: e.Name, Ino: uint64(e.Ino), Mode: e.Mode & syscall.S_IFMT})
+	ds := &dirStream{v: n.v, dir: n.ino, parent: parent}
+	if err := ds.start(); err != nil {
+		return nil, toErrno(err)
 	}
-	return gofs.NewListDirStream(list), 0
+	return ds, 0
 }
 
 // Mkdir implements gofs.NodeMkdirer.

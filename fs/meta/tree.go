@@ -150,6 +150,21 @@ func (t *Tree) dir(ino Ino) (*node, error) {
 // ReadDir returns the entries of directory dir sorted by name (without "."
 // and "..").
 func (t *Tree) ReadDir(dir Ino) ([]DirEntry, error) {
+	names, err := t.DirNames(dir)
+	if err != nil {
+		return nil, err
+	}
+	return t.DirEntries(dir, names), nil
+}
+
+// DirNames returns the names in directory dir, sorted, without "." and
+// "..": a listing's cursor pages through them with DirEntries. The slice
+// is shared with the tree and must not be modified; it is never modified
+// by the tree either (a change replaces or extends it), so a listing
+// holds it at no cost. Names removed later are skipped by DirEntries;
+// names added later are missing, as POSIX allows for entries added after
+// a listing started.
+func (t *Tree) DirNames(dir Ino) ([]string, error) {
 	t.mu.RLock()
 	d, err := t.dir(dir)
 	if err != nil {
@@ -157,12 +172,21 @@ func (t *Tree) ReadDir(dir Ino) ([]DirEntry, error) {
 		return nil, err
 	}
 	names := d.sorted
+	t.mu.RUnlock()
 	if names == nil {
-		// Sorting a million names takes a while: do it without blocking
-		// writers, then cache it unless the directory changed meanwhile.
-		t.mu.RUnlock()
 		names = t.sortNames(d)
-		t.mu.RLock()
+	}
+	return slices.Clip(names), nil
+}
+
+// DirEntries returns the entries of dir named by names (a page of
+// DirNames), skipping those that are gone.
+func (t *Tree) DirEntries(dir Ino, names []string) []DirEntry {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	d, err := t.dir(dir)
+	if err != nil {
+		return nil
 	}
 	out := make([]DirEntry, 0, len(names))
 	for _, name := range names {
@@ -170,8 +194,7 @@ func (t *Tree) ReadDir(dir Ino) ([]DirEntry, error) {
 			out = append(out, DirEntry{Name: name, Ino: ino, Mode: t.nodes[ino].attr.Mode})
 		}
 	}
-	t.mu.RUnlock()
-	return out, nil
+	return out
 }
 
 // sortNames returns the sorted names of d and caches them in d.sorted when

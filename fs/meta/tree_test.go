@@ -336,3 +336,39 @@ func TestReadDirSorted(t *testing.T) {
 		t.Fatalf("ReadDir after change = %v, want %v", got, want)
 	}
 }
+
+// TestDirNamesCursor: a listing holds DirNames' slice while the folder
+// changes; the tree never writes into it (an append past its end, a
+// re-sort after a removal), and DirEntries skips names removed since.
+func TestDirNamesCursor(t *testing.T) {
+	tr := NewTree(testChunk, 1000, 1000, 1)
+	for _, n := range []string{"b", "d", "f"} {
+		must(t)(tr.Create(RootIno, n, 0o644, 1000, 1000, 2))
+	}
+	names, err := tr.DirNames(RootIno)
+	if err != nil {
+		t.Fatal(err)
+	}
+	must(t)(tr.Create(RootIno, "g", 0o644, 1000, 1000, 3)) // sorts last: appended
+	must(t)(tr.Create(RootIno, "a", 0o644, 1000, 1000, 3)) // sorts first: re-sorted
+	if _, err := tr.Unlink(RootIno, "d", 4); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(names, []string{"b", "d", "f"}) {
+		t.Errorf("the listing's names changed under it: %q", names)
+	}
+	var got []string
+	for _, e := range tr.DirEntries(RootIno, names) {
+		got = append(got, e.Name)
+	}
+	if !slices.Equal(got, []string{"b", "f"}) {
+		t.Errorf("DirEntries = %q, want b and f (d was removed)", got)
+	}
+	now, _ := tr.DirNames(RootIno)
+	if !slices.Equal(now, []string{"a", "b", "f", "g"}) {
+		t.Errorf("DirNames after the changes = %q", now)
+	}
+	if _, err := tr.DirNames(Ino(999)); err == nil {
+		t.Errorf("DirNames of a missing inode: no error")
+	}
+}

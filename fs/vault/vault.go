@@ -220,6 +220,17 @@ func (fs *Vault) ReadDir(dir meta.Ino) ([]meta.DirEntry, error) {
 	return fs.tree.ReadDir(dir)
 }
 
+// DirNames returns directory dir's names, sorted, for a listing that
+// pages through them with DirEntries (meta.Tree.DirNames: shared, not to
+// be modified).
+func (fs *Vault) DirNames(dir meta.Ino) ([]string, error) { return fs.tree.DirNames(dir) }
+
+// DirEntries returns the entries of dir named by names, skipping those
+// that are gone.
+func (fs *Vault) DirEntries(dir meta.Ino, names []string) []meta.DirEntry {
+	return fs.tree.DirEntries(dir, names)
+}
+
 // Create makes an empty regular file; mode holds S_IFREG and the
 // permission bits, uid and gid its owner.
 func (fs *Vault) Create(parent meta.Ino, name string, mode, uid, gid uint32) (meta.Inode, error) {
