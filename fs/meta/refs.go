@@ -13,8 +13,8 @@ import (
 // up to store identical content once (an object the tree references is in
 // the store or on its way there), and the test of whether publishing a
 // reference to an existing object keeps it reachable (SetFileDataShared).
-// A map entry costs 24 to 48 bytes per distinct object (TestContentIndexMemory); small files share
-// their pack's entry. Kept up to date by apply, so loading, following and
+// A map entry costs 24 to 48 bytes per distinct object
+// (TestContentIndexMemory); small files share their pack's entry. Kept up to date by apply, so loading, following and
 // replaying pending ops all maintain it. The caller holds t.mu.
 func (t *Tree) ref(e Extent, d int32) {
 	if e.IsHole() {
