@@ -188,7 +188,7 @@ func (t *Tree) clone() *Tree {
 	defer t.mu.RUnlock()
 	c := &Tree{chunk: t.chunk, nodes: make(map[Ino]*node, len(t.nodes)), next: t.next,
 		files: t.files, dirs: t.dirs, bytes: t.bytes, refs: maps.Clone(t.refs),
-		content: maps.Clone(t.content)}
+		content: t.content.clone()}
 	for ino, n := range t.nodes {
 		m := *n
 		m.extents = slices.Clone(n.extents)

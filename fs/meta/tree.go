@@ -23,9 +23,9 @@ type Tree struct {
 	nodes map[Ino]*node
 	next  Ino // next inode number to hand out
 
-	files, dirs, bytes uint64                        // Stats, kept up to date by apply
-	refs               map[crypt.ObjectID]int32      // extents per data object (refs.go)
-	content            map[crypt.ObjectID]contentRef // content id -> bytes in a shared object (refs.go)
+	files, dirs, bytes uint64                   // Stats, kept up to date by apply
+	refs               map[crypt.ObjectID]int32 // extents per data object (refs.go)
+	content            contentIndex             // content id -> bytes in a shared object (refs.go)
 
 	pend    journal
 	changes uint64 // changes made by do since the tree was built (Changes)

@@ -34,7 +34,8 @@ func TestMain(m *testing.M) {
 var tiny = []string{"--size", "8", "--files", "40", "--dirs", "4", "--rename-files", "50",
 	"--overwrites", "4", "--ooo-size", "8", "--sqlite-rows", "200", "--sqlite-txn", "50", "--parallel", "4", "--small-parallel", "4",
 	"--restore-db", "8", "--restore-media", "20", "--restore-tiny", "10",
-	"--week-db", "4", "--week-files", "3", "--sync-files", "40", "--sync-kib", "16"}
+	"--week-db", "4", "--week-files", "3", "--sync-files", "40", "--sync-kib", "16",
+	"--dedup-size", "8", "--dedup-photos", "10", "--dedup-photo-kib", "64"}
 
 // TestBench runs the whole program, with its own MinIO and the real
 // binary, at tiny sizes, and checks that the table is complete and its

@@ -36,6 +36,7 @@ type config struct {
 	// files, and restore's --parallel (0: its default).
 	RestoreDBMiB, RestoreMedia, RestoreTiny, RestorePar int
 	WeekDBMiB, WeekFiles                                int    // the week workload: WhatsApp database MiB, new files a day (week.go)
+	DedupMiB, DedupPhotos, DedupPhotoKiB                int    // the dedup workload: copied file, photos copied with cp -r, their typical size (dedup.go)
 	SealfsEnv                                           string // extra KEY=VALUE,... for the sealfs processes
 	Quick                                               bool
 	Verbose                                             bool
@@ -49,7 +50,7 @@ type usageError struct{ error }
 func (e usageError) Unwrap() error { return e.error }
 
 // workloads in the order they run.
-var workloads = []string{"raw", "seq", "small", "rename", "sqlite", "synctool", "outoforder", "restore", "week"}
+var workloads = []string{"raw", "seq", "small", "rename", "sqlite", "synctool", "outoforder", "restore", "week", "dedup", "cdc"}
 
 func main() {
 	if target := os.Getenv(proxyEnv); target != "" { // --pin's proxy process
@@ -138,6 +139,10 @@ func runWorkload(ctx context.Context, e *env, r *report, name string) error {
 		return restoreWorkload(ctx, e, r)
 	case "week":
 		return weekWorkload(ctx, e, r)
+	case "dedup":
+		return dedupWorkload(ctx, e, r)
+	case "cdc":
+		return cdcWorkload(ctx, e, r)
 	}
 	return fmt.Errorf("unknown workload %q", name)
 }
@@ -175,6 +180,9 @@ func parseFlags(args []string) (config, error) {
 	f.IntVar(&c.RestorePar, "restore-parallel", 0, "sealfs restore --parallel (0: its default)")
 	f.IntVar(&c.WeekDBMiB, "week-db", 64, "MiB of the week workload's WhatsApp database (Signal's backup is twice that)")
 	f.IntVar(&c.WeekFiles, "week-files", 20, "new WhatsApp media files and Telegram photos a day in the week workload")
+	f.IntVar(&c.DedupMiB, "dedup-size", 256, "MiB of the file the dedup workload copies inside the mount")
+	f.IntVar(&c.DedupPhotos, "dedup-photos", 500, "random photos in the folder the dedup workload copies with cp -r")
+	f.IntVar(&c.DedupPhotoKiB, "dedup-photo-kib", 2048, "typical photo size in KiB (log-uniform from half to twice that)")
 	f.IntVar(&c.Parallel, "parallel", 8, "parallel requests of the raw transfer (sealfs uploads 8 chunks at a time)")
 	f.IntVar(&c.SmallPar, "small-parallel", 16, "parallel requests of the raw small-object PUT/GET")
 	f.StringVar(&c.SealfsEnv, "sealfs-env", "", "extra environment for the sealfs processes, `KEY=VALUE,...` (e.g. GOMEMLIMIT=100MiB)")
@@ -219,7 +227,7 @@ func parseFlags(args []string) (config, error) {
 }
 
 func (c config) validate() error {
-	for _, n := range []int{c.SizeMiB, c.Files, c.FileKiB, c.Dirs, c.RenameFiles, c.Overwrites, c.SQLRows, c.SQLTxn, c.OOOSizeMiB, c.SyncFiles, c.SyncKiB, c.SyncWriters, c.Parallel, c.SmallPar, c.RestoreDBMiB, c.RestoreMedia, c.WeekDBMiB, c.WeekFiles} {
+	for _, n := range []int{c.SizeMiB, c.Files, c.FileKiB, c.Dirs, c.RenameFiles, c.Overwrites, c.SQLRows, c.SQLTxn, c.OOOSizeMiB, c.SyncFiles, c.SyncKiB, c.SyncWriters, c.Parallel, c.SmallPar, c.RestoreDBMiB, c.RestoreMedia, c.WeekDBMiB, c.WeekFiles, c.DedupMiB, c.DedupPhotos, c.DedupPhotoKiB} {
 		if n <= 0 {
 			return errors.New("sizes and counts must be positive numbers")
 		}

@@ -115,20 +115,7 @@ func measureFloor() floor {
 	// may wait for the CPU, which is no part of the cost per MiB.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	threadCPU := func() time.Duration {
-		var ts unix.Timespec
-		_ = unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts)
-		return time.Duration(ts.Nano())
-	}
-	best := func(f func()) time.Duration {
-		b := time.Duration(1 << 62)
-		for range 5 {
-			t0 := threadCPU()
-			f()
-			b = min(b, threadCPU()-t0)
-		}
-		return b / (total >> 20)
-	}
+	best := func(f func()) time.Duration { return bestCPU(5, f) / (total >> 20) }
 	var fl floor
 	fl.Seal = best(func() {
 		sealed = sealed[:0]
@@ -150,6 +137,24 @@ func measureFloor() floor {
 		}
 	})
 	return fl
+}
+
+// threadCPU is the CPU time of the calling thread (lock it first).
+func threadCPU() time.Duration {
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts)
+	return time.Duration(ts.Nano())
+}
+
+// bestCPU is the least thread CPU time f took in n runs.
+func bestCPU(n int, f func()) time.Duration {
+	b := time.Duration(1 << 62)
+	for range n {
+		t0 := threadCPU()
+		f()
+		b = min(b, threadCPU()-t0)
+	}
+	return b
 }
 
 func us(d time.Duration) string { return fmt.Sprintf("%.0f µs", float64(d)/float64(time.Microsecond)) }

@@ -36,6 +36,12 @@ const (
 	rowWeekHistory   = "week: bucket, all 5 snapshots kept"
 	rowWeekPruned    = "week: bucket after prune --keep-last 1"
 	rowWeekRestore   = "week: restore on a fresh device"
+	rowDedupCopy     = "dedup: copy of the big file uploads"
+	rowDedupTree     = "dedup: cp -r of a photo folder uploads"
+	rowDedupRepeat   = "dedup: repeated 64 MiB file, write+fsync"
+	rowDedupHash     = "dedup: keyed hash CPU per MiB"
+	rowCDCWeek       = "cdc: week, FastCDC 1 MiB stores"
+	rowCDCSQLite     = "cdc: edited SQLite, FastCDC 1 MiB uploads"
 )
 
 // weekDayRows are the uploads of each day of the week workload (week.go).
@@ -55,6 +61,8 @@ var rowOrder = []string{
 	rowOOORandom, rowOOOSyncthing,
 	weekDayRows[0], weekDayRows[1], weekDayRows[2], weekDayRows[3], weekDayRows[4],
 	rowWeekHistory, rowWeekPruned, rowWeekRestore,
+	rowDedupCopy, rowDedupTree, rowDedupRepeat, rowDedupHash,
+	rowCDCWeek, rowCDCSQLite,
 }
 
 // row is one line of the result table.
