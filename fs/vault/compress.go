@@ -9,6 +9,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/sealfs/sealfs/crypt"
+	"github.com/sealfs/sealfs/fs/internal/zchunk"
 	"github.com/sealfs/sealfs/fs/meta"
 )
 
@@ -30,7 +31,8 @@ import (
 // partial chunks. A compressed extent cannot be read by segment: a read
 // fetches and authenticates every segment of the frame (through the
 // segment cache) and decompresses it in memory; the last few decompressed
-// chunks are kept, in memory only (inflated), for the reads that follow.
+// chunks (16 MiB, at least one) are kept, in memory only (inflated), for
+// the reads that follow.
 
 const (
 	probeSize = 64 << 10
@@ -49,10 +51,6 @@ var (
 		e, _ := zstd.NewWriter(nil, zstd.WithEncoderLevel(zLevel), zstd.WithEncoderConcurrency(1),
 			zstd.WithEncoderCRC(false))
 		return e
-	})
-	zChunkDec = sync.OnceValue(func() *zstd.Decoder {
-		d, _ := zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(2*crypt.MaxObjectSize))
-		return d
 	})
 )
 
@@ -81,12 +79,9 @@ func compressChunk(data []byte, chunk int64) []byte {
 // authenticated but does not decode is a writer's bug, never returned as
 // data). The file's bytes are the first e.Length.
 func DecompressChunk(frame []byte, e meta.Extent, chunk int64) ([]byte, error) {
-	out, err := zChunkDec().DecodeAll(frame, make([]byte, 0, e.Length))
+	out, err := zchunk.Decode(frame, e.Length, chunk)
 	if err != nil {
-		return nil, fmt.Errorf("compressed chunk: %v: %w", err, ErrCorrupt)
-	}
-	if int64(len(out)) > chunk || len(out) < int(e.Length) {
-		return nil, fmt.Errorf("compressed chunk of %d bytes, extent of %d: %w", len(out), e.Length, ErrCorrupt)
+		return nil, fmt.Errorf("%v: %w", err, ErrCorrupt)
 	}
 	return out, nil
 }
@@ -117,8 +112,9 @@ type inflateEntry struct {
 	elem *list.Element
 }
 
-// inflateCached is how many decompressed chunks are kept.
-const inflateCached = 4
+// inflateBytes bounds the decompressed chunks kept: four at the default
+// 4 MiB chunk size, one (at least) with larger chunks.
+const inflateBytes = 16 << 20
 
 func newInflated(n int) *inflated {
 	return &inflated{max: n, entries: make(map[inflateKey]*inflateEntry), lru: list.New()}

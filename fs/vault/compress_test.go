@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/sealfs/sealfs/crypt"
+	"github.com/sealfs/sealfs/fs/history"
 	"github.com/sealfs/sealfs/fs/layout"
 	"github.com/sealfs/sealfs/fs/meta"
 	"github.com/sealfs/sealfs/remote"
@@ -280,5 +281,45 @@ func BenchmarkCompressChunk(b *testing.B) {
 				bc.fn()
 			}
 		})
+	}
+}
+
+// TestCompressBadFrameIsDamage: a compressed chunk's object that
+// authenticates but whose frame does not decode (what a faulty writer
+// would seal) reads as an error, never bytes, and check --read-data names
+// the file; the same vault before the swap checks clean.
+func TestCompressBadFrameIsDamage(t *testing.T) {
+	tv := newVault(t, remote.NewMemory(), testChunk)
+	text := chatExport(testChunk)
+	v := tv.open(t, func(o *Options) { o.Compress = true })
+	ok(t, v.writeFile("/export.json", text))
+	ok(t, v.Sync(context.Background()))
+	e := fileExtents(t, v.Vault, "/export.json")[0]
+	v.close(t)
+	if !e.Compressed() {
+		t.Fatalf("extent %+v is not compressed", e)
+	}
+	ctx := context.Background()
+	cat := history.New(tv.store, tv.keys, history.Options{})
+	chk, err := history.Check(ctx, tv.store, cat, history.CheckOptions{ReadData: true})
+	ok(t, err)
+	if chk.Damaged() {
+		t.Fatalf("check before the swap: %+v", chk.Damage)
+	}
+	garbage := randomBytes(t, int(e.ObjectSize))
+	sealed, err := crypt.SealObject(tv.keys, e.Object, garbage)
+	ok(t, err)
+	_, err = tv.store.Put(ctx, layout.DataKey(e.Object), sealed, remote.PutOptions{})
+	ok(t, err)
+	r := tv.readOnly(t)
+	buf := make([]byte, 100)
+	if n, err := preadAt(r.Vault, "/export.json", buf, 0); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("read of an undecodable frame: %d bytes, %v; want ErrCorrupt", n, err)
+	}
+	r.close(t)
+	chk, err = history.Check(ctx, tv.store, cat, history.CheckOptions{ReadData: true})
+	ok(t, err)
+	if len(chk.Damage) != 1 || chk.Damage[0].Path != "export.json" && chk.Damage[0].Path != "/export.json" {
+		t.Errorf("check --read-data of an undecodable frame: %+v; want one damage of export.json", chk.Damage)
 	}
 }

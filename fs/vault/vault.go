@@ -124,7 +124,7 @@ func newFS(opts Options, tree *meta.Tree, mlog *meta.Log) *Vault {
 		cancel:   cancel,
 		budget:   newBudget(max(opts.MemoryBudget, minBudget)),
 		cache:    newSegCache(opts.ReadCache),
-		inflated: newInflated(inflateCached),
+		inflated: newInflated(max(1, int(inflateBytes/cs))),
 		gets:     make(chan struct{}, 16),
 		files:    make(map[meta.Ino]*file),
 		loopStop: make(chan struct{}),
