@@ -15,11 +15,13 @@ import (
 // NewVault writes. It says which metadata the vault may hold and how its
 // writers behave (docs/FORMAT.md, "Version policy"): version 2 vaults may
 // hold format-2 metadata; in version 3 vaults, chunk objects may be shared
-// by content (ContentObjectID), which a version-2 writer would not know.
+// by content (ContentObjectID), which a version-2 writer would not know;
+// in version 4 vaults, chunks may be compressed (zstd frames, extent op 10
+// of batch version 4), which a version-3 reader would misread.
 // A sealfs that reads an older version refuses a newer vault instead of
 // failing on it. ParseVault reads every version from MinVaultVersion on;
 // the version is under the MAC.
-const VaultVersion = 3
+const VaultVersion = 4
 
 // MinVaultVersion is the oldest vault.json version ParseVault reads.
 const MinVaultVersion = 1

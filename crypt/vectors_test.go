@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -66,18 +67,20 @@ func generateVectors(t *testing.T) map[string][]byte {
 		t.Fatal(err)
 	}
 	files["vault.json"], _ = v.Marshal()
-	// Versions 2 and 3: the same draws, so the same keys and slots; the
+	// Versions 2 to 4: the same draws, so the same keys and slots; the
 	// version and the MAC differ. NewVault writes the newest.
-	v2, _, _, err := newVault(2, newDetRand(seed), SuiteAES256GCM, DefaultChunkSize, []byte(pass), MinKDF)
+	for version := byte(2); version <= 3; version++ {
+		vn, _, _, err := newVault(version, newDetRand(seed), SuiteAES256GCM, DefaultChunkSize, []byte(pass), MinKDF)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[fmt.Sprintf("vault_v%d.json", version)], _ = vn.Marshal()
+	}
+	v4, _, _, err := NewVault(newDetRand(seed), SuiteAES256GCM, DefaultChunkSize, []byte(pass), MinKDF)
 	if err != nil {
 		t.Fatal(err)
 	}
-	files["vault_v2.json"], _ = v2.Marshal()
-	v3, _, _, err := NewVault(newDetRand(seed), SuiteAES256GCM, DefaultChunkSize, []byte(pass), MinKDF)
-	if err != nil {
-		t.Fatal(err)
-	}
-	files["vault_v3.json"], _ = v3.Marshal()
+	files["vault_v4.json"], _ = v4.Marshal()
 	k := DeriveKeys(master, v.Suite(), v.ChunkSize())
 	files["vault_vector.json"] = mustJSON(t, vaultVector{
 		Comment:  "vault.json made by NewVault(detRand(rand_seed), aes-gcm, 4 MiB, passphrase, MinKDF)",
@@ -197,6 +200,7 @@ func TestVectors(t *testing.T) {
 	t.Run("vault", func(t *testing.T) { checkVaultVector(t, "vault.json", 1) })
 	t.Run("vault_v2", func(t *testing.T) { checkVaultVector(t, "vault_v2.json", 2) })
 	t.Run("vault_v3", func(t *testing.T) { checkVaultVector(t, "vault_v3.json", 3) })
+	t.Run("vault_v4", func(t *testing.T) { checkVaultVector(t, "vault_v4.json", 4) })
 	t.Run("objects", checkObjectVectors)
 	t.Run("records", checkRecordVectors)
 }

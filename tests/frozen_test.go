@@ -34,6 +34,7 @@ import (
 var frozenVaultNames = []string{
 	"format1-aes-gcm", "format1-xchacha20",
 	"format2-aes-gcm", "format2-xchacha20",
+	"format3-aes-gcm", "format3-xchacha20",
 }
 
 // Paths of the frozen trees that changed after the first day (make-formatN.sh).
@@ -42,6 +43,11 @@ const (
 	frozenDeleted = "./WhatsApp/Media/WhatsApp Images/IMG-20261201-WA0007.jpg" // deleted on the second day
 	frozenDay2    = "./day2.txt"
 	frozenSocket  = "./Telegram/tdesktop.sock" // format 2: bound after the second snapshot
+	// Format 3: the second day's export, whose photo repeats the first
+	// day's (written before the second day's first snapshot).
+	frozenExport2 = "./Telegram/ChatExport_2026-12-02"
+	frozenPhotos2 = frozenExport2 + "/photos"
+	frozenPhoto2  = frozenPhotos2 + "/photo_1@01-12-2026.jpg"
 )
 
 // frozenLater lists, for the vaults of each format (their vault.json
@@ -57,6 +63,9 @@ var frozenLater = map[int][][]string{
 	// The same, with a second explicit snapshot after day2.txt and a
 	// socket bound after it.
 	2: {{frozenDay2, frozenSocket}, {frozenDay2, frozenSocket}, {frozenSocket}, {}},
+	// Format 2's, with the second day's export (and its photo, the twin
+	// of the first day's) written before the second day's first snapshot.
+	3: {{frozenDay2, frozenSocket, frozenExport2, frozenPhotos2, frozenPhoto2}, {frozenDay2, frozenSocket}, {frozenSocket}, {}},
 }
 
 // frozenVault is one directory of testdata/vaults.

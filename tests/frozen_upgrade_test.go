@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -26,8 +27,9 @@ import (
 //     crypt.VaultVersion; unchanged if it was already) and the writer
 //     lease; a read-only mount shows exactly the manifest and the xattrs,
 //     and check --read-data finds no damage.
-//  2. A read-write mount again: files written, a FIFO made (format 2
-//     on), a snapshot taken, then a clean unmount; check --read-data
+//  2. A read-write mount again, with --compress: files written (one
+//     compressed), a FIFO made (format 2 on), a snapshot taken, then a
+//     clean unmount; check --read-data
 //     still finds no damage, a fresh device sees the old tree plus the new
 //     entries, and the frozen snapshots (with the one taken and the
 //     unmount's) still list and mount.
@@ -73,9 +75,11 @@ func frozenUpgrade(t *testing.T, v frozenVault) {
 	frozenExtras(t, v, ro)
 	other.ok(nil, "umount", ro)
 
-	// 2. Writes in the current format on top of the frozen metadata.
-	m = d.mount(pass, store)
-	written := []byte("written after the upgrade\n")
+	// 2. Writes in the current format on top of the frozen metadata,
+	// compressed (format 4): a file of 507 KiB of text, more than a pack
+	// takes, so its chunk is a zstd frame.
+	m = d.mount(pass, store, "--compress")
+	written := bytes.Repeat([]byte("written after the upgrade\n"), 20000)
 	if err := os.WriteFile(filepath.Join(m, "after-upgrade.txt"), written, 0o644); err != nil {
 		t.Fatal(err)
 	}

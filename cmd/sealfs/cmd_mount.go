@@ -39,6 +39,7 @@ type mountOptions struct {
 	followInterval time.Duration // how often a read-only mount looks for new commits
 	fsyncTimeout   time.Duration // how long fsync and unmount wait for an unreachable store
 	memoryMiB      int           // MiB of written data held in memory before it is sealed
+	compress       bool          // seal chunks that shrink as zstd frames (format 4)
 }
 
 func (a *app) mountCommand() *cobra.Command {
@@ -73,9 +74,14 @@ Changes are committed every --commit-interval, on fsync, and at unmount.`,
 	f.DurationVar(&o.followInterval, "follow-interval", vault.DefaultFollowInterval, "how often a --read-only mount looks for the writer's new commits (0 = never)")
 	f.DurationVar(&o.snapshotEvery, "snapshot-every", 0, "also take a named snapshot this often while mounted, e.g. 24h (every unmount takes one anyway)")
 	f.IntVar(&o.memoryMiB, "memory-budget", vault.DefaultMemoryBudget>>20, memoryBudgetHelp)
+	f.BoolVar(&o.compress, "compress", false, compressHelp)
 	o.initOpts.addFlags(cmd)
 	return cmd
 }
+
+const compressHelp = "compress written chunks that shrink (zstd; skipped for data a quick probe finds dense, like photos, videos and " +
+	"encrypted backups): fewer bytes to upload and store, but the bucket then sees compressed sizes, which can say something " +
+	"about content an attacker partly controls (see docs/SECURITY.md); reading needs no flag"
 
 const memoryBudgetHelp = "MiB of written data held in memory until it is sealed and sent; past it, partly written chunks " +
 	"are parked, sealed, in the cache directory (at least 16; raise it for big files written out of order)"
@@ -157,6 +163,7 @@ func (a *app) runMount(ctx context.Context, location, mountpoint string, o mount
 		FollowInterval: followInterval(o.followInterval),
 		FsyncTimeout:   o.fsyncTimeout,
 		MemoryBudget:   int64(o.memoryMiB) << 20,
+		Compress:       o.compress,
 	}))
 	if err != nil {
 		_ = dev.Close(ctx, true) // nothing was written: let another device in at once

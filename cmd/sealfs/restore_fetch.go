@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sealfs/sealfs/crypt"
+	"github.com/sealfs/sealfs/fs/meta"
 	"github.com/sealfs/sealfs/fs/vault"
 )
 
@@ -44,12 +45,25 @@ type outFile struct {
 	err  error    // the first failure: the file is not restored
 }
 
-// part is file bytes [fileOff, fileOff+n) at object offset objOff.
+// part is file bytes [fileOff, fileOff+n) at object offset objOff; or,
+// for a compressed extent (format 4), the first n bytes of the zstd frame
+// of ext.Stored bytes at objOff, gathered whole into frame and then
+// decompressed.
 type part struct {
 	f       *outFile
 	objOff  int64
 	fileOff int64
 	n       int64
+	zext    *meta.Extent // the compressed extent; nil if not compressed
+	frame   *[]byte
+}
+
+// span is how many object bytes from objOff the part needs.
+func (p part) span() int64 {
+	if p.zext != nil {
+		return int64(p.zext.Stored)
+	}
+	return p.n
 }
 
 // objKey names an object as extents name it (the size is authenticated
@@ -88,12 +102,16 @@ func (rs *restorer) planRuns(files []restoreItem) ([]*outFile, []objRun) {
 			if e.IsHole() || n <= 0 {
 				continue
 			}
-			if int64(e.Offset)+int64(e.Length) > int64(e.ObjectSize) || int64(e.ObjectSize) > crypt.MaxObjectSize {
+			p := part{f: f, objOff: int64(e.Offset), fileOff: fileOff, n: n}
+			if e.Compressed() {
+				p.zext, p.frame = &e, new([]byte)
+			}
+			if p.objOff+p.span() > int64(e.ObjectSize) || int64(e.ObjectSize) > crypt.MaxObjectSize {
 				f.err = readErr(&vault.ReadError{Ino: it.in.Ino, Object: e.Object,
-					Err: fmt.Errorf("extent [%d,+%d) of a %d-byte object: %w", e.Offset, e.Length, e.ObjectSize, vault.ErrCorrupt)})
+					Err: fmt.Errorf("extent [%d,+%d) of a %d-byte object: %w", e.Offset, p.span(), e.ObjectSize, vault.ErrCorrupt)})
 				break
 			}
-			parts = append(parts, part{f: f, objOff: int64(e.Offset), fileOff: fileOff, n: n})
+			parts = append(parts, p)
 			keys = append(keys, objKey{e.Object, int64(e.ObjectSize)})
 		}
 		if f.err != nil {
@@ -113,10 +131,10 @@ func (rs *restorer) planRuns(files []restoreItem) ([]*outFile, []objRun) {
 		slices.SortFunc(ps, func(a, b part) int { return cmp.Compare(a.objOff, b.objOff) })
 		for len(ps) > 0 {
 			r := objRun{key: k, off: ps[0].objOff}
-			end := ps[0].objOff + ps[0].n
+			end := ps[0].objOff + ps[0].span()
 			i := 1
 			for ; i < len(ps) && ps[i].objOff <= end+runGap; i++ {
-				end = max(end, ps[i].objOff+ps[i].n)
+				end = max(end, ps[i].objOff+ps[i].span())
 			}
 			r.n, r.parts, ps = end-r.off, ps[:i], ps[i:]
 			runs = append(runs, r)
@@ -178,18 +196,31 @@ func (rs *restorer) download(ctx context.Context, files []restoreItem, parallel 
 // fetchRun reads one range and writes its parts; a file whose last part
 // it wrote goes to done.
 func (rs *restorer) fetchRun(ctx context.Context, r objRun, done chan<- *outFile) {
+	cs := rs.r.v.ChunkSize()
 	next := 0 // the first part that may still overlap what comes
 	err := rs.r.v.ReadObject(ctx, r.key.id, r.key.size, r.off, r.n, func(at int64, plain []byte) error {
 		end := at + int64(len(plain))
-		for next < len(r.parts) && r.parts[next].objOff+r.parts[next].n <= at {
+		for next < len(r.parts) && r.parts[next].objOff+r.parts[next].span() <= at {
 			next++
 		}
 		for _, p := range r.parts[next:] {
 			if p.objOff >= end {
 				break
 			}
-			lo, hi := max(at, p.objOff), min(end, p.objOff+p.n)
-			if hi > lo {
+			lo, hi := max(at, p.objOff), min(end, p.objOff+p.span())
+			switch {
+			case hi <= lo:
+			case p.zext != nil:
+				*p.frame = append(*p.frame, plain[lo-at:hi-at]...)
+				if int64(len(*p.frame)) == p.span() {
+					data, err := vault.DecompressChunk(*p.frame, *p.zext, cs)
+					*p.frame = nil
+					if err != nil {
+						return err
+					}
+					rs.write(p.f, data[:p.n], p.fileOff)
+				}
+			default:
 				rs.write(p.f, plain[lo-at:hi-at], p.fileOff+lo-p.objOff)
 			}
 		}

@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/sealfs/sealfs/crypt"
+	"github.com/sealfs/sealfs/fs/internal/zchunk"
 	"github.com/sealfs/sealfs/fs/layout"
 	"github.com/sealfs/sealfs/fs/meta"
 	"github.com/sealfs/sealfs/remote"
@@ -73,9 +74,10 @@ type fileRef struct{ path, label string }
 
 // objectState is what Check knows of one referenced data object.
 type objectState struct {
-	use   objectUse
-	files []fileRef
-	want  int64 // stored size its extents imply
+	use    objectUse
+	files  []fileRef
+	want   int64       // stored size its extents imply
+	frames []objectUse // its compressed extents (format 4), each once
 }
 
 // Check verifies the vault: the head and its chain, every catalog entry and
@@ -169,8 +171,13 @@ func referenced(trees []*tree) (map[string]*objectState, map[string]bool, error)
 		}
 		tr.dataKeys(func(key string, u objectUse) {
 			live[key] = true
-			if objs[key] == nil {
-				objs[key] = &objectState{use: u, want: crypt.ObjectCipherSize(int64(u.size))}
+			o := objs[key]
+			if o == nil {
+				o = &objectState{use: u, want: crypt.ObjectCipherSize(int64(u.size))}
+				objs[key] = o
+			}
+			if u.frame.Compressed() && !slices.Contains(o.frames, u) {
+				o.frames = append(o.frames, u)
 			}
 		})
 		err := walkFiles(tr.t, func(p string, exts []meta.Extent) {
@@ -276,6 +283,15 @@ func readOne(ctx context.Context, s remote.Store, k *crypt.Keys, key string, o *
 		return "does not authenticate (tampered or damaged)", nil
 	case int64(len(pt)) != int64(o.use.size):
 		return fmt.Sprintf("holds %d bytes, want %d", len(pt), o.use.size), nil
+	}
+	for _, f := range o.frames {
+		e := f.frame
+		if int64(e.Offset)+int64(e.Stored) > int64(len(pt)) {
+			return fmt.Sprintf("compressed extent [%d,+%d) past its %d bytes", e.Offset, e.Stored, len(pt)), nil
+		}
+		if _, err := zchunk.Decode(pt[e.Offset:e.Offset+e.Stored], e.Length, f.chunk); err != nil {
+			return err.Error(), nil
+		}
 	}
 	return "", nil
 }

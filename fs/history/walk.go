@@ -44,17 +44,25 @@ func loadSnapshot(ctx context.Context, s remote.Store, k *crypt.Keys, snap Snaps
 	return &tree{label: snap.ID, t: t, meta: []string{snap.Tree.Key}}, nil
 }
 
-// objectUse is one extent of one object: its expected plaintext size.
+// objectUse is one extent of one object: its expected plaintext size, and
+// for a compressed extent (format 4) the extent, whose frame must decode.
 type objectUse struct {
-	id   crypt.ObjectID
-	size uint32
+	id    crypt.ObjectID
+	size  uint32
+	frame meta.Extent // Stored != 0: a compressed extent
+	chunk int64       // the tree's chunk size, with frame
 }
 
 // dataKeys calls fn with the store key of every object t references (once
 // per extent, so possibly several times per object).
 func (tr *tree) dataKeys(fn func(key string, u objectUse)) {
+	chunk := int64(tr.t.ChunkSize())
 	tr.t.ForEachExtent(func(_ meta.Ino, e meta.Extent) {
-		fn(layout.DataKey(e.Object), objectUse{id: e.Object, size: e.ObjectSize})
+		u := objectUse{id: e.Object, size: e.ObjectSize}
+		if e.Compressed() {
+			u.frame, u.chunk = e, chunk
+		}
+		fn(layout.DataKey(e.Object), u)
 	})
 }
 

@@ -15,7 +15,8 @@ const (
 	batchVersion1 = 1
 	batchVersion2 = 2
 	batchVersion3 = 3
-	batchVersion  = batchVersion3
+	batchVersion4 = 4
+	batchVersion  = batchVersion4
 )
 
 // opInode2 is the wire kind of an inode in version-2 batches: opInode's
@@ -28,6 +29,13 @@ const opInode2 opKind = 8
 // 16-byte content id after each extent (zero for a hole or an extent
 // without one). Decoded, it is an opExtents.
 const opExtents3 opKind = 9
+
+// opExtents4 is the wire kind, in version-4 batches, of an opExtents of
+// which at least one extent is compressed: opExtents3's fields with
+// uvarint stored (the zstd frame's length in the object, 0 for an extent
+// that is not compressed or a hole) after each extent's content id, which
+// may then be zero. Decoded, it is an opExtents.
+const opExtents4 opKind = 10
 
 // batch is the payload of a journal batch or a checkpoint record (before
 // compression and sealing):
@@ -89,7 +97,13 @@ func encodeOp(dst []byte, o *op, v byte) []byte {
 	if kind == opInode && v >= batchVersion2 {
 		kind = opInode2
 	}
-	if kind == opExtents && hasContent(o.sets) {
+	switch {
+	case kind == opExtents && hasCompressed(o.sets):
+		if v < batchVersion4 {
+			panic("meta: internal error: a compressed extent in a batch older than version 4")
+		}
+		kind = opExtents4
+	case kind == opExtents && hasContent(o.sets):
 		if v < batchVersion3 {
 			panic("meta: internal error: a content id in a batch older than version 3")
 		}
@@ -131,14 +145,27 @@ func encodeOp(dst []byte, o *op, v byte) []byte {
 			dst = binary.AppendUvarint(dst, s.Index)
 			dst = append(dst, s.Object[:]...)
 			dst = appendUvarints(dst, uint64(s.ObjectSize), uint64(s.Offset), uint64(s.Length))
-			if kind == opExtents3 {
+			if kind == opExtents3 || kind == opExtents4 {
 				dst = append(dst, s.Content[:]...)
+			}
+			if kind == opExtents4 {
+				dst = binary.AppendUvarint(dst, uint64(s.Stored))
 			}
 		}
 	default:
 		panic("meta: internal error: encoding unknown op")
 	}
 	return dst
+}
+
+// hasCompressed reports whether an extent of sets is compressed.
+func hasCompressed(sets []indexedExtent) bool {
+	for _, s := range sets {
+		if s.Compressed() {
+			return true
+		}
+	}
+	return false
 }
 
 // hasContent reports whether an extent of sets has a content id.
@@ -171,7 +198,7 @@ func appendString(dst []byte, s string) []byte {
 func decodeBatch(data []byte) (*batch, error) {
 	r := newReader(data)
 	v := r.Byte()
-	if v < batchVersion1 || v > batchVersion3 {
+	if v < batchVersion1 || v > batchVersion4 {
 		return nil, corrupt("batch version %d", v)
 	}
 	b := &batch{version: v, kind: crypt.RecordKind(r.Byte()), seq: r.Uvarint()}
@@ -262,14 +289,18 @@ func (r *reader) op(v byte) *op {
 	case opRemoveXattr:
 		o.ino, o.name = r.ino(), r.xattrName()
 	case opExtents:
-		r.extents(o, false)
-	case opExtents3:
-		if v < batchVersion3 {
+		r.extents(o, false, false)
+	case opExtents3, opExtents4:
+		compressed, since := o.kind == opExtents4, byte(batchVersion3)
+		if compressed {
+			since = batchVersion4
+		}
+		if v < since {
 			r.Fail("op %d in a version-%d batch", o.kind, v)
 			break
 		}
 		o.kind = opExtents
-		r.extents(o, true)
+		r.extents(o, true, compressed)
 	default:
 		r.Fail("unknown op %d", o.kind)
 	}
@@ -308,12 +339,17 @@ func (r *reader) inode(o *op, v2 bool) {
 const extentSize = 1 + 16 + 3
 
 // extents reads an opExtents (content: an opExtents3, with content ids,
-// at least one of them not zero, as the encoder writes it).
-func (r *reader) extents(o *op, content bool) {
+// at least one of them not zero, as the encoder writes it; compressed: an
+// opExtents4, with content ids and stored lengths, at least one of those
+// not zero).
+func (r *reader) extents(o *op, content, compressed bool) {
 	o.ino, o.nExt = r.ino(), r.Uvarint()
 	size := extentSize
 	if content {
 		size += 16
+	}
+	if compressed {
+		size++
 	}
 	n := r.Count(size)
 	o.sets = make([]indexedExtent, 0, n)
@@ -325,6 +361,9 @@ func (r *reader) extents(o *op, content bool) {
 		if content {
 			copy(s.Content[:], r.Bytes(16))
 		}
+		if compressed {
+			s.Stored = r.U32()
+		}
 		if r.Err() != nil {
 			return
 		}
@@ -334,7 +373,11 @@ func (r *reader) extents(o *op, content bool) {
 		}
 		o.sets = append(o.sets, s)
 	}
-	if content && r.Err() == nil && !hasContent(o.sets) {
+	switch {
+	case r.Err() != nil:
+	case compressed && !hasCompressed(o.sets):
+		r.Fail("op %d without a compressed extent", opExtents4)
+	case content && !compressed && !hasContent(o.sets):
 		r.Fail("op %d without a content id", opExtents3)
 	}
 }

@@ -106,7 +106,7 @@ func contentExtents() *op {
 // id as op 9 (byte for byte as docs/FORMAT.md shows), only when an extent
 // has one; op 7 stays for extents without, and both decode to opExtents.
 func TestExtentsWithContentIDs(t *testing.T) {
-	with := encodeBatch(nil, &batch{kind: crypt.KindJournal, seq: 1, ops: []*op{contentExtents()}})
+	with := encodeBatch(nil, &batch{version: batchVersion3, kind: crypt.KindJournal, seq: 1, ops: []*op{contentExtents()}})
 	const want = "03" + "02" + "01" + "0000000000000000000000000000000000000000000000000000000000000000" +
 		"01" + "09" + "02" + "01" + "01" + // op 9: ino 2, count 1, 1 set
 		"00" + "09000000000000000000000000000000" + "8020" + "64" + "32" + // index 0, object, size 4096, offset 100, length 50
@@ -115,8 +115,7 @@ func TestExtentsWithContentIDs(t *testing.T) {
 		t.Errorf("op 9 encodes as\n%s\nwant\n%s", got, want)
 	}
 	plain := &op{kind: opExtents, ino: 2, nExt: 1, sets: []indexedExtent{{0, ext(9, 4096, 100, 50)}}}
-	without := encodeBatch(nil, &batch{kind: crypt.KindJournal, seq: 1, ops: []*op{plain}})
-	const opAt = 1 + 1 + 1 + 32 + 1 // version, kind, seq, prev, op count
+	without := encodeBatch(nil, &batch{version: batchVersion3, kind: crypt.KindJournal, seq: 1, ops: []*op{plain}})
 	if without[opAt] != byte(opExtents) {
 		t.Errorf("an extent without a content id is not op 7: %x", without)
 	}
@@ -140,6 +139,58 @@ func TestExtentsWithContentIDs(t *testing.T) {
 	encodeBatch(nil, &batch{version: batchVersion2, kind: crypt.KindJournal, seq: 1, ops: []*op{contentExtents()}})
 }
 
+// opAt is where the first op of an encoded journal batch of seq 1 starts:
+// after version, kind, seq, prev and the op count.
+const opAt = 1 + 1 + 1 + 32 + 1
+
+// compressedExtents is an opExtents of two extents: a compressed chunk
+// (a 4096-byte frame in a 4113-byte object, 60000 bytes of data) and one
+// that is not compressed (format 4).
+func compressedExtents() *op {
+	z := ext(9, 4113, 0, 60000)
+	z.Stored = 4096
+	return &op{kind: opExtents, ino: 2, nExt: 2, sets: []indexedExtent{{0, z}, {1, ext(8, 100, 0, 99)}}}
+}
+
+// TestCompressedExtents: version-4 batches carry a compressed extent's
+// stored length as op 10 (byte for byte as docs/FORMAT.md shows), only
+// when an extent is compressed; ops 7 and 9 stay for the others, and all
+// decode to opExtents.
+func TestCompressedExtents(t *testing.T) {
+	with := encodeBatch(nil, &batch{kind: crypt.KindJournal, seq: 1, ops: []*op{compressedExtents()}})
+	const want = "04" + "02" + "01" + "0000000000000000000000000000000000000000000000000000000000000000" +
+		"01" + "0a" + "02" + "02" + "02" + // op 10: ino 2, count 2, 2 sets
+		"00" + "09000000000000000000000000000000" + "9120" + "00" + "e0d403" + // index 0, object, size 4113, offset 0, length 60000
+		"00000000000000000000000000000000" + "8020" + // content id (none), stored 4096
+		"01" + "08000000000000000000000000000000" + "64" + "00" + "63" + // index 1, object, size 100, offset 0, length 99
+		"00000000000000000000000000000000" + "00" // no content id, not compressed
+	if got := fmt.Sprintf("%x", with); got != want {
+		t.Errorf("op 10 encodes as\n%s\nwant\n%s", got, want)
+	}
+	for _, o := range []*op{contentExtents(), {kind: opExtents, ino: 2, nExt: 1, sets: []indexedExtent{{0, ext(9, 4096, 100, 50)}}}} {
+		data := encodeBatch(nil, &batch{kind: crypt.KindJournal, seq: 1, ops: []*op{o}})
+		if data[0] != batchVersion4 || data[opAt] == byte(opExtents4) {
+			t.Errorf("extents without compression encode as %x", data)
+		}
+	}
+	b, err := decodeBatch(with)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.ops[0].kind != opExtents || !bytes.Equal(encodeBatch(nil, b), with) {
+		t.Errorf("%x does not decode and re-encode to itself", with)
+	}
+	if got := b.ops[0].sets; got[0].Stored != 4096 || !got[0].Compressed() || got[1].Compressed() {
+		t.Errorf("stored lengths lost: %+v", got)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("a compressed extent in a version-3 batch was encoded")
+		}
+	}()
+	encodeBatch(nil, &batch{version: batchVersion3, kind: crypt.KindJournal, seq: 1, ops: []*op{compressedExtents()}})
+}
+
 // TestDecodeStrict: each malformed input is an error wrapping errCorrupt.
 func TestDecodeStrict(t *testing.T) {
 	enc := func(kind crypt.RecordKind, prev byte, ops ...*op) []byte {
@@ -154,7 +205,17 @@ func TestDecodeStrict(t *testing.T) {
 		data []byte
 	}{
 		{"empty", nil},
-		{"version 4", append([]byte{4}, good[1:]...)},
+		{"version 5", append([]byte{5}, good[1:]...)},
+		{"op 10 in a version-3 batch", append([]byte{3}, enc(crypt.KindJournal, 0, compressedExtents())[1:]...)},
+		{"op 10 without a compressed extent", func() []byte {
+			b := enc(crypt.KindJournal, 0, compressedExtents())
+			i := opAt + 1 + 3 + 1 + 16 + 2 + 1 + 3 + 16              // op kind, ino/count/n, index, object, size, offset, length, content id
+			return append(b[:i:i], append([]byte{0}, b[i+2:]...)...) // the first extent's stored length: 0
+		}()},
+		{"compressed hole", enc(crypt.KindJournal, 0, &op{kind: opExtents, ino: 2, nExt: 2,
+			sets: []indexedExtent{{0, Extent{Stored: 5}}, {1, func() Extent { e := ext(1, 10, 0, 10); e.Stored = 4; return e }()}}})},
+		{"compressed frame past object", enc(crypt.KindJournal, 0, &op{kind: opExtents, ino: 2, nExt: 1,
+			sets: []indexedExtent{{0, func() Extent { e := ext(1, 100, 10, 1000); e.Stored = 91; return e }()}}})},
 		{"op 9 in a version-2 batch", append([]byte{2}, enc(crypt.KindJournal, 0, contentExtents())[1:]...)},
 		{"op 9 without a content id", func() []byte {
 			b := enc(crypt.KindJournal, 0, contentExtents())

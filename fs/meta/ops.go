@@ -297,8 +297,12 @@ func checkExtent(e Extent, chunk int) error {
 		}
 		return nil
 	}
+	stored := e.Length
+	if e.Compressed() {
+		stored = e.Stored
+	}
 	if e.Length == 0 || e.Length > uint32(chunk) || e.ObjectSize > crypt.MaxObjectSize ||
-		uint64(e.Offset)+uint64(e.Length) > uint64(e.ObjectSize) {
+		uint64(e.Offset)+uint64(stored) > uint64(e.ObjectSize) {
 		return syscall.EINVAL
 	}
 	return nil

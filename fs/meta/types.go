@@ -49,7 +49,17 @@ type Extent struct {
 	Offset     uint32
 	Length     uint32
 	Content    crypt.ObjectID
+	// Stored (format 4) is non-zero for a compressed extent: object bytes
+	// [Offset, Offset+Stored) are one zstd frame whose decompressed
+	// bytes, at most a chunk, are the extent's data, of which the file
+	// uses the first Length (Offset+Length need not fit in the object).
+	// A compressed extent is read whole: fetched, authenticated and
+	// decompressed in memory (docs/FORMAT.md, "Compressed chunks").
+	Stored uint32
 }
+
+// Compressed reports whether e's bytes are a zstd frame (Stored).
+func (e Extent) Compressed() bool { return e.Stored != 0 }
 
 // IsHole reports whether e references no object.
 func (e Extent) IsHole() bool { return e.Object == crypt.ObjectID{} }

@@ -11,8 +11,14 @@ import (
 	"github.com/sealfs/sealfs/fs/meta"
 )
 
-// intentVersion is the first byte of the intent payload.
-const intentVersion = 1
+// intentVersion is the first byte of the intent payload this sealfs
+// writes. Version 2 (format 4) adds each extent's stored length (its
+// compressed frame's, meta.Extent.Stored); version 1, which a sealfs of
+// an earlier format left behind, is read as well.
+const (
+	intentVersion1 = 1
+	intentVersion  = 2
+)
 
 // Limits the decoder enforces (a sealed intent is ours, but a parser never
 // trusts its input).
@@ -36,7 +42,8 @@ const (
 // where a file is
 //
 //	path (string) || mode || uid || gid || size || mtime || n extents ||
-//	n × (16-byte object id || object size || offset || length)
+//	n × (16-byte object id || object size || offset || length ||
+//	[version 2: stored])
 //
 // It is sealed as a crypt record of kind KindLocal with seq = base seq,
 // under HKDF-SHA256(Keys.Local, info "sealfs stage intent v1").
@@ -59,6 +66,8 @@ type Intent struct {
 	// content as of the intent: what a recovery sets aside when the base
 	// head is no longer the head.
 	Files []File
+
+	version byte // the payload version it was decoded from; 0: intentVersion
 }
 
 // File is one regular file of an Intent: its path relative to the root
@@ -74,7 +83,11 @@ type File struct {
 
 // Encode returns the payload of in (see Intent).
 func (in *Intent) Encode() []byte {
-	b := []byte{intentVersion}
+	v := in.version
+	if v == 0 {
+		v = intentVersion
+	}
+	b := []byte{v}
 	b = binary.AppendUvarint(b, in.BaseSeq)
 	b = appendString(b, in.BaseMount)
 	b = binary.AppendVarint(b, in.BaseTime)
@@ -100,6 +113,12 @@ func (in *Intent) Encode() []byte {
 			for _, v := range []uint32{e.ObjectSize, e.Offset, e.Length} {
 				b = binary.AppendUvarint(b, uint64(v))
 			}
+			switch {
+			case v >= intentVersion:
+				b = binary.AppendUvarint(b, uint64(e.Stored))
+			case e.Compressed():
+				panic("stage: internal error: a compressed extent in a version-1 intent")
+			}
 		}
 	}
 	return b
@@ -121,10 +140,14 @@ func (e *ParseError) Error() string { return "stage: bad intent: " + e.Msg }
 // back to the same bytes.
 func DecodeIntent(data []byte) (*Intent, error) {
 	r := newReader(data)
-	if v := r.Byte(); r.Err() == nil && v != intentVersion {
+	v := r.Byte()
+	if r.Err() == nil && v != intentVersion1 && v != intentVersion {
 		return nil, &ParseError{fmt.Sprintf("version %d", v)}
 	}
 	in := &Intent{BaseSeq: r.Uvarint(), BaseMount: r.String(maxString), BaseTime: r.Varint()}
+	if v != intentVersion {
+		in.version = v
+	}
 	in.Writer, in.Device = r.String(maxString), r.String(maxString)
 	in.Written, in.Next = r.Varint(), r.Uvarint()
 	in.Ops = []byte(r.String(crypt.MaxRecordSize))
@@ -134,7 +157,7 @@ func DecodeIntent(data []byte) (*Intent, error) {
 		in.Objects = append(in.Objects, id)
 	}
 	for n := r.Count(7); n > 0 && r.Err() == nil; n-- {
-		in.Files = append(in.Files, r.file())
+		in.Files = append(in.Files, r.file(v))
 	}
 	if err := r.Finish(); err != nil {
 		return nil, err
@@ -142,12 +165,15 @@ func DecodeIntent(data []byte) (*Intent, error) {
 	return in, nil
 }
 
-func (r *reader) file() File {
+func (r *reader) file(v byte) File {
 	f := File{Path: r.String(maxPath), Mode: r.U32(), Uid: r.U32(), Gid: r.U32(), Size: r.Uvarint(), Mtime: r.Varint()}
 	for n := r.Count(19); n > 0 && r.Err() == nil; n-- {
 		var e meta.Extent
 		copy(e.Object[:], r.Bytes(16))
 		e.ObjectSize, e.Offset, e.Length = r.U32(), r.U32(), r.U32()
+		if v >= intentVersion {
+			e.Stored = r.U32()
+		}
 		f.Extents = append(f.Extents, e)
 	}
 	return f

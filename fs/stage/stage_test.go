@@ -40,7 +40,8 @@ func sampleIntent(t testing.TB) *Intent {
 		Objects: []crypt.ObjectID{newID(t), newID(t)},
 		Files: []File{
 			{Path: "backups/msgstore.db.crypt15", Mode: 0o100644, Uid: 1000, Gid: 1000, Size: 5 << 20, Mtime: -5,
-				Extents: []meta.Extent{{Object: newID(t), ObjectSize: 4 << 20, Length: 4 << 20}, {}, {Object: newID(t), ObjectSize: 7, Offset: 1, Length: 5}}},
+				Extents: []meta.Extent{{Object: newID(t), ObjectSize: 4 << 20, Length: 4 << 20}, {}, {Object: newID(t), ObjectSize: 7, Offset: 1, Length: 5},
+					{Object: newID(t), ObjectSize: 4113, Length: 60000, Stored: 4096}}},
 			{Path: "empty", Mode: 0o100600},
 		},
 	}

@@ -160,14 +160,18 @@ func (fs *Vault) readExtent(ctx context.Context, e meta.Extent, off int64, dst [
 		clear(dst)
 		return nil
 	}
+	if fs.clean.read(e, off, dst[:min(int64(len(dst)), int64(e.Length)-off)]) {
+		clear(dst[min(int64(len(dst)), int64(e.Length)-off):])
+		return nil // a chunk this mount just rewrote: no download
+	}
+	if e.Compressed() {
+		return fs.readCompressed(ctx, e, off, dst)
+	}
 	if int64(e.Offset)+int64(e.Length) > int64(e.ObjectSize) || e.ObjectSize > crypt.MaxObjectSize {
 		return fmt.Errorf("extent [%d,+%d) of a %d-byte object: %w", e.Offset, e.Length, e.ObjectSize, ErrCorrupt)
 	}
 	n := min(int64(len(dst)), int64(e.Length)-off)
 	clear(dst[n:])
-	if fs.clean.read(e, off, dst[:n]) {
-		return nil // a chunk this mount just rewrote: no download
-	}
 	objOff := int64(e.Offset) + off
 	first := objOff / crypt.SegmentSize
 	var ahead int64
@@ -361,8 +365,8 @@ func (fs *Vault) readAhead(h *File, off, end, size int64) bool {
 // before, or in this read).
 func (fs *Vault) consumed(p piece) {
 	n := min(p.n, int64(p.ext.Length)-p.off)
-	if n <= 0 {
-		return
+	if n <= 0 || p.ext.Compressed() {
+		return // a compressed chunk is read whole and kept decompressed
 	}
 	lo := int64(p.ext.Offset) + p.off
 	hi := lo + n
@@ -379,12 +383,18 @@ func (fs *Vault) consumed(p piece) {
 // cached, one range request per run of missing segments (a piece is
 // within one chunk, so at most one request per chunk).
 func (fs *Vault) prefetch(p piece) {
-	if p.off >= int64(p.ext.Length) || p.ext.ObjectSize > crypt.MaxObjectSize ||
-		int64(p.ext.Offset)+int64(p.ext.Length) > int64(p.ext.ObjectSize) || fs.clean.has(p.ext) {
+	if p.off >= int64(p.ext.Length) || fs.clean.has(p.ext) {
 		return
 	}
 	n := min(p.n, int64(p.ext.Length)-p.off)
 	objOff := int64(p.ext.Offset) + p.off
+	if p.ext.Compressed() {
+		// The whole frame: a compressed chunk is read whole.
+		objOff, n = int64(p.ext.Offset), int64(p.ext.Stored)
+	}
+	if p.ext.ObjectSize > crypt.MaxObjectSize || objOff+n > int64(p.ext.ObjectSize) {
+		return
+	}
 	first, last := objOff/crypt.SegmentSize, (objOff+n-1)/crypt.SegmentSize
 	var run []*segEntry
 	start := func() {

@@ -258,14 +258,15 @@ func SetPassphrase(ctx context.Context, s remote.Store, u *Unlocked, pass []byte
 	return nil
 }
 
-// upgradeVault raises vault.json to crypt.VaultVersion (format 3) before
+// upgradeVault raises vault.json to crypt.VaultVersion (format 4) before
 // this device writes anything in the new format: then an older sealfs,
-// which cannot read format-2 metadata or does not know that chunk objects
-// are shared by content in format 3, refuses the vault by its version
+// which cannot read format-2 metadata, does not know that chunk objects
+// are shared by content in format 3, or would misread compressed chunks
+// (batch version 4, op 10) of format 4, refuses the vault by its version
 // ("upgrade sealfs") instead of failing on a head it cannot parse. The
 // caller holds the writer lease. The swap is one compare-and-swap write
 // of vault.json, so a crash leaves either the old file or the new one,
-// both over older objects, which format 3 reads. A vault handed over
+// both over older objects, which format 4 reads. A vault handed over
 // without its ETag (a --daemon child) is read again and must authenticate
 // with the master key; one another device upgraded meanwhile is taken as
 // it is.

@@ -47,6 +47,12 @@ type Options struct {
 	// FsyncTimeout bounds how long fsync waits for data and commit (0 = 60s);
 	// past it fsync fails with EIO.
 	FsyncTimeout time.Duration
+	// Compress seals chunks that shrink as zstd frames (format 4,
+	// compress.go); off, every chunk is sealed as it is. Compressed
+	// sizes say more about content than padded ones (docs/SECURITY.md),
+	// so it is the user's choice (sealfs mount --compress). Readers
+	// follow extents either way.
+	Compress bool
 	// ReadCache bounds the decrypted segments kept in memory (0 = 64 MiB).
 	ReadCache int64
 	// StageBudget bounds the sealed bytes staged in CacheDir while they

@@ -18,6 +18,9 @@ func (fs *Vault) readExtentOnce(ctx context.Context, e meta.Extent, off int64, d
 		clear(dst)
 		return nil
 	}
+	if e.Compressed() {
+		return fs.readCompressed(ctx, e, off, dst) // read whole, kept decompressed
+	}
 	objSize := int64(e.ObjectSize)
 	if int64(e.Offset)+int64(e.Length) > objSize || objSize > crypt.MaxObjectSize {
 		return fmt.Errorf("extent [%d,+%d) of a %d-byte object: %w", e.Offset, e.Length, e.ObjectSize, ErrCorrupt)

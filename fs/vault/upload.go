@@ -194,9 +194,19 @@ func (u *uploader) put(data []byte, done func(ext meta.Extent, staged, shared bo
 		done(meta.Extent{}, false, false, nil)
 		return
 	}
-	plain := padTail(data, full, u.fs.cs)
+	plain, room := data, full
+	var stored uint32
+	if u.fs.opts.Compress {
+		if z := compressChunk(data, u.fs.cs); z != nil {
+			plain, room, stored = z, int64(len(z)), uint32(len(z))
+		}
+	}
+	plain = padTail(plain, room, u.fs.cs)
+	// The id is the content id of the bytes sealed: a compressed chunk's
+	// padded frame (compress.go), so different sealed bytes never share
+	// an id.
 	id := crypt.ContentObjectID(u.fs.opts.Keys, plain)
-	ext := meta.Extent{Object: id, ObjectSize: uint32(len(plain)), Length: uint32(len(data))}
+	ext := meta.Extent{Object: id, ObjectSize: uint32(len(plain)), Length: uint32(len(data)), Stored: stored}
 	d := u.fs.dedup
 	for {
 		hit, wait := d.lookup(id)

@@ -28,11 +28,12 @@ type Vault struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	budget *budget
-	up     *uploader
-	dedup  *dedup // content objects stored once (dedup.go)
-	cache  *segCache
-	gets   chan struct{} // bounds parallel range GETs
+	budget   *budget
+	up       *uploader
+	dedup    *dedup // content objects stored once (dedup.go)
+	cache    *segCache
+	inflated *inflated     // decompressed chunks (compress.go)
+	gets     chan struct{} // bounds parallel range GETs
 
 	mu    sync.Mutex
 	files map[meta.Ino]*file // files open or with unpublished data
@@ -125,6 +126,7 @@ func newFS(opts Options, tree *meta.Tree, mlog *meta.Log) *Vault {
 		cancel:   cancel,
 		budget:   newBudget(max(opts.MemoryBudget, minBudget)),
 		cache:    newSegCache(opts.ReadCache),
+		inflated: newInflated(max(1, int(inflateBytes/cs))),
 		gets:     make(chan struct{}, 16),
 		files:    make(map[meta.Ino]*file),
 		loopStop: make(chan struct{}),
