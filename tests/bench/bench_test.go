@@ -116,6 +116,11 @@ func checkPhases(t *testing.T, r *report) {
 		"small write":      func(p phase) bool { return p.T.Up >= 40*16<<10 },
 		"random overwrite": func(p phase) bool { return p.T.Up > 0 && p.T.Up < 2*size },
 		"rename":           func(p phase) bool { return p.T.Up < 1<<20 },
+		// Each order writes its own content: none may be stored away as
+		// a copy of another (format 3) and upload nothing.
+		"ooo write random":    func(p phase) bool { return p.T.Up >= size },
+		"ooo write syncthing": func(p phase) bool { return p.T.Up >= size },
+		"sync-tool write":     func(p phase) bool { return p.T.Up >= 40*16<<10 && p.T.HeadPuts >= 1 },
 	} {
 		p, ok := byName[name]
 		if !ok {

@@ -51,11 +51,15 @@ func outOfOrderWorkload(ctx context.Context, e *env, r *report) error {
 	dev.memory = e.cfg.OOOMemoryMiB
 	size := int64(e.cfg.OOOSizeMiB) << 20
 	n := int((size + oooBlock - 1) / oooBlock)
-	p := newPattern()
+	// Each order writes other content: with identical content every
+	// file after the first would be stored once (format 3) and upload
+	// nothing, whatever its order.
+	patterns := map[string]pattern{}
 	rng := rand.New(rand.NewPCG(20, uint64(size)))
 	write := func(name string, order []int) (phase, error) {
+		patterns[name] = newPattern()
 		return e.sealfsPhase(ctx, r, "ooo write "+name, dev, false, func(dir string) error {
-			return pwriteInOrder(filepath.Join(dir, "ooo-"+name+".bin"), p, size, order)
+			return pwriteInOrder(filepath.Join(dir, "ooo-"+name+".bin"), patterns[name], size, order)
 		})
 	}
 	seqOrder := make([]int, n)
@@ -89,7 +93,7 @@ func outOfOrderWorkload(ctx context.Context, e *env, r *report) error {
 	}
 	_, err = e.sealfsPhase(ctx, r, "ooo check", checker, true, func(dir string) error {
 		for _, name := range []string{"sequential", oooOrders[0].name, oooOrders[1].name} {
-			if err := readFile(filepath.Join(dir, "ooo-"+name+".bin"), p, size); err != nil {
+			if err := readFile(filepath.Join(dir, "ooo-"+name+".bin"), patterns[name], size); err != nil {
 				return err
 			}
 		}
