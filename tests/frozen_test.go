@@ -35,6 +35,7 @@ var frozenVaultNames = []string{
 	"format1-aes-gcm", "format1-xchacha20",
 	"format2-aes-gcm", "format2-xchacha20",
 	"format3-aes-gcm", "format3-xchacha20",
+	"format4-aes-gcm", "format4-xchacha20",
 }
 
 // Paths of the frozen trees that changed after the first day (make-formatN.sh).
@@ -66,6 +67,8 @@ var frozenLater = map[int][][]string{
 	// Format 2's, with the second day's export (and its photo, the twin
 	// of the first day's) written before the second day's first snapshot.
 	3: {{frozenDay2, frozenSocket, frozenExport2, frozenPhotos2, frozenPhoto2}, {frozenDay2, frozenSocket}, {frozenSocket}, {}},
+	// Format 3's: the compressed result.json is written on the first day.
+	4: {{frozenDay2, frozenSocket, frozenExport2, frozenPhotos2, frozenPhoto2}, {frozenDay2, frozenSocket}, {frozenSocket}, {}},
 }
 
 // frozenVault is one directory of testdata/vaults.
