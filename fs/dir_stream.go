@@ -4,6 +4,7 @@ import (
 	"context"
 	"syscall"
 
+	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 
 	"github.com/sealfs/sealfs/fs/meta"
@@ -30,9 +31,7 @@ type dirStream struct {
 	dots  int             // "." and ".." returned so far
 }
 
-var _ = (interface {
-	Seekdir(ctx context.Context, off uint64) syscall.Errno
-})((*dirStream)(nil))
+var _ = (gofs.FileSeekdirer)((*dirStream)(nil))
 
 // start (re)starts the listing at its beginning.
 func (d *dirStream) start() error {

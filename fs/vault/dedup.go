@@ -57,9 +57,8 @@ const dedupFresh = 30 * time.Minute
 
 // flight is one upload of a content object that others wait for.
 type flight struct {
-	done   chan struct{}
-	staged bool
-	err    error
+	done chan struct{}
+	err  error
 }
 
 func newDedup(fs *Vault) *dedup {
@@ -87,7 +86,7 @@ func (d *dedup) lookup(id crypt.ObjectID) (hit bool, wait *flight) {
 }
 
 // landed ends the store of content object id that lookup gave the caller.
-func (d *dedup) landed(id crypt.ObjectID, staged bool, err error) {
+func (d *dedup) landed(id crypt.ObjectID, err error) {
 	d.mu.Lock()
 	f := d.flights[id]
 	delete(d.flights, id)
@@ -95,7 +94,7 @@ func (d *dedup) landed(id crypt.ObjectID, staged bool, err error) {
 		d.own[id] = time.Now().UnixNano()
 	}
 	d.mu.Unlock()
-	f.staged, f.err = staged, err
+	f.err = err
 	close(f.done)
 }
 

@@ -225,7 +225,7 @@ func (u *uploader) put(data []byte, done func(ext meta.Extent, staged, shared bo
 		// That store failed: look again, and store it here if nobody does.
 	}
 	u.storeAs(id, plain, full, func(id crypt.ObjectID, staged bool, err error) {
-		d.landed(id, staged, err)
+		d.landed(id, err)
 		if err != nil {
 			ext = meta.Extent{}
 		}
