@@ -9,6 +9,14 @@ import (
 	"testing"
 )
 
+// The out-of-order tests write files of oooSize in pwrites of oooBlock
+// (Syncthing's block size).
+const (
+	oooSize  = 64 << 20
+	oooBlock = 128 << 10
+	oooPass  = "correct horse battery staple"
+)
+
 // TestOutOfOrderWrites is how Syncthing, download managers and torrent
 // clients fill a file: size it with ftruncate, then write 128 KiB blocks
 // with pwrite in an order that jumps between chunks. Through a real mount
@@ -24,13 +32,8 @@ import (
 // publishes the file's content as of then, partial chunks included.
 func TestOutOfOrderWrites(t *testing.T) {
 	requireFUSE(t)
-	const (
-		size  = 64 << 20
-		block = 128 << 10
-		pass  = "correct horse battery staple"
-	)
 	st := dirStore(t)
-	withPass := []string{"SEALFS_PASSPHRASE=" + pass}
+	withPass := []string{"SEALFS_PASSPHRASE=" + oooPass}
 	dev := newDevice(t, "computer", st.env)
 	dev.ok(withPass, append(append([]string{"init"}, fastKDF...), st.location)...)
 	mnt := dev.mount(withPass, st.location, "--device", "computer")
@@ -43,20 +46,20 @@ func TestOutOfOrderWrites(t *testing.T) {
 		name  string
 		order []int
 	}{
-		{"random", r.Perm(size / block)},
-		{"syncthing", syncthingOrder(size/block, r)},
+		{"random", r.Perm(oooSize / oooBlock)},
+		{"syncthing", syncthingOrder(oooSize/oooBlock, r)},
 	} {
 		name := "Backups/" + order.name + ".db.crypt15"
-		data := make([]byte, size)
+		data := make([]byte, oooSize)
 		_, _ = rand.NewChaCha8([32]byte{byte(len(want))}).Read(data)
 		want[name] = data
 		before := dirBytes(t, st.location)
-		pwriteInOrder(t, filepath.Join(mnt, name), data, block, order.order)
+		pwriteInOrder(t, filepath.Join(mnt, name), data, oooBlock, order.order)
 		growth := dirBytes(t, st.location) - before
-		t.Logf("%s order: the store grew by %.1f MiB for a %d MiB file", order.name, float64(growth)/(1<<20), size>>20)
-		if growth > size*11/10 {
+		t.Logf("%s order: the store grew by %.1f MiB for a %d MiB file", order.name, float64(growth)/(1<<20), oooSize>>20)
+		if growth > oooSize*11/10 {
 			t.Errorf("%s order: the store grew by %d bytes for a %d-byte file (%.2f×), want at most 1.1×",
-				order.name, growth, size, float64(growth)/size)
+				order.name, growth, oooSize, float64(growth)/oooSize)
 		}
 	}
 	dev.ok(nil, "umount", mnt)
@@ -144,12 +147,7 @@ func dirBytes(t *testing.T, dir string) int64 {
 // file reads back intact on another device once written and closed.
 func TestMemoryBudgetFlag(t *testing.T) {
 	requireFUSE(t)
-	const (
-		size  = 64 << 20
-		block = 128 << 10
-		pass  = "correct horse battery staple"
-	)
-	withPass := []string{"SEALFS_PASSPHRASE=" + pass}
+	withPass := []string{"SEALFS_PASSPHRASE=" + oooPass}
 	for _, tc := range []struct {
 		name   string
 		flags  []string
@@ -163,25 +161,25 @@ func TestMemoryBudgetFlag(t *testing.T) {
 			dev := newDevice(t, "computer", st.env)
 			dev.ok(withPass, append(append([]string{"init"}, fastKDF...), st.location)...)
 			mnt := dev.mount(withPass, st.location, append([]string{"--device", "computer"}, tc.flags...)...)
-			data := make([]byte, size)
+			data := make([]byte, oooSize)
 			_, _ = rand.NewChaCha8([32]byte{7}).Read(data)
 			f, err := os.OpenFile(filepath.Join(mnt, "download.part"), os.O_CREATE|os.O_RDWR, 0o644)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer f.Close()
-			if err := f.Truncate(size); err != nil {
+			if err := f.Truncate(oooSize); err != nil {
 				t.Fatal(err)
 			}
 			// Every other block first: no chunk is complete, so none is
 			// sent, and only a shortage of memory parks one.
-			order := rand.New(rand.NewPCG(1, 2)).Perm(size / block)
+			order := rand.New(rand.NewPCG(1, 2)).Perm(oooSize / oooBlock)
 			for pass := range 2 {
 				for _, b := range order {
 					if b%2 != pass {
 						continue
 					}
-					if _, err := f.WriteAt(data[b*block:(b+1)*block], int64(b*block)); err != nil {
+					if _, err := f.WriteAt(data[b*oooBlock:(b+1)*oooBlock], int64(b*oooBlock)); err != nil {
 						t.Fatal(err)
 					}
 				}

@@ -168,15 +168,22 @@ func (e *env) rawRestore(ctx context.Context, r *report, dev *device, total int6
 	return nil
 }
 
+// restoreTarget returns a new device of dev's vault and an empty folder
+// for a restore on it; the caller removes the folder.
+func (e *env) restoreTarget(dev *device) (*device, string, error) {
+	fresh, err := dev.sibling()
+	if err != nil {
+		return nil, "", err
+	}
+	dest, err := e.tempDir("restore-")
+	return fresh, dest, err
+}
+
 // sealfsRestore runs `sealfs restore` of the whole vault on a fresh
 // device into a fresh folder, times it (unlocking included), and checks
 // every byte.
 func (e *env) sealfsRestore(ctx context.Context, r *report, dev *device, p pattern, files []backupFile, total int64) error {
-	reader, err := dev.sibling()
-	if err != nil {
-		return err
-	}
-	dest, err := e.tempDir("restore-")
+	reader, dest, err := e.restoreTarget(dev)
 	if err != nil {
 		return err
 	}

@@ -54,7 +54,7 @@ func writeSmall(dir string, p pattern, files, dirs int, fsize int64) error {
 	}
 	buf := make([]byte, fsize)
 	for i := range files {
-		p.fill(buf, int64(i)*max(fsize, patternBlock))
+		p.fill(buf, fileAt(i, fsize))
 		if err := os.WriteFile(smallPath(dir, i, dirs), buf, 0o644); err != nil {
 			return err
 		}
@@ -64,14 +64,27 @@ func writeSmall(dir string, p pattern, files, dirs int, fsize int64) error {
 
 func readSmall(dir string, p pattern, files, dirs int, fsize int64) error {
 	for i := range files {
-		path := smallPath(dir, i, dirs)
-		b, err := os.ReadFile(path)
-		if err != nil {
+		if err := checkFileAt(smallPath(dir, i, dirs), p, i, fsize); err != nil {
 			return err
 		}
-		if int64(len(b)) != fsize || !p.check(b, int64(i)*max(fsize, patternBlock)) {
-			return fmt.Errorf("%s: wrong content after remount", path)
-		}
+	}
+	return nil
+}
+
+// fileAt is where in p the i-th of a set of files of fsize bytes starts:
+// each has pattern blocks of its own, so no two are identical (format 3
+// would store a copy once and the workload would measure nothing).
+func fileAt(i int, fsize int64) int64 { return int64(i) * max(fsize, patternBlock) }
+
+// checkFileAt reads path and checks that it is the i-th file of fsize
+// bytes of p (fileAt).
+func checkFileAt(path string, p pattern, i int, fsize int64) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if int64(len(b)) != fsize || !p.check(b, fileAt(i, fsize)) {
+		return fmt.Errorf("%s: wrong content after remount", path)
 	}
 	return nil
 }

@@ -29,7 +29,7 @@ func syncToolWorkload(ctx context.Context, e *env, r *report) error {
 	raw, err := e.measure(r, "raw sync-tool PUT", func() error {
 		return parallel(ctx, n, writers, func(i int) error {
 			buf := make([]byte, fsize)
-			p.fill(buf, int64(i)*max(fsize, patternBlock))
+			p.fill(buf, fileAt(i, fsize))
 			return rawPut(ctx, e, bucket, fmt.Sprintf("sync/%05d", i), buf)
 		})
 	})
@@ -62,13 +62,8 @@ func syncToolWorkload(ctx context.Context, e *env, r *report) error {
 	}
 	_, err = e.sealfsPhase(ctx, r, "sync-tool check", checker, true, func(dir string) error {
 		for i := range n {
-			path := syncToolPath(dir, i)
-			b, err := os.ReadFile(path)
-			if err != nil {
+			if err := checkFileAt(syncToolPath(dir, i), p, i, fsize); err != nil {
 				return err
-			}
-			if int64(len(b)) != fsize || !p.check(b, int64(i)*max(fsize, patternBlock)) {
-				return fmt.Errorf("%s: wrong content after remount", path)
 			}
 		}
 		return nil
@@ -94,7 +89,7 @@ func syncToolWrite(dir string, p pattern, n, writers int, fsize int64) error {
 			defer wg.Done()
 			buf := make([]byte, fsize)
 			for i := w; i < n && errs[w] == nil; i += writers {
-				p.fill(buf, int64(i)*max(fsize, patternBlock))
+				p.fill(buf, fileAt(i, fsize))
 				errs[w] = syncToolFile(syncToolPath(dir, i), buf)
 			}
 		}()

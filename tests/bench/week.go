@@ -446,11 +446,7 @@ func weekWorkload(ctx context.Context, e *env, r *report) error {
 			"%.1f MiB distinct, %.1f MiB more in repeated small pieces; prune said %q",
 			pr.Dur.Seconds(), mib(all), mib(data), mib(liveTotal), len(t.live), mib(live), mib(liveSmall), lastLine(out))})
 
-	fresh, err := dev.sibling()
-	if err != nil {
-		return err
-	}
-	dest, err := e.tempDir("restore-")
+	fresh, dest, err := e.restoreTarget(dev)
 	if err != nil {
 		return err
 	}
