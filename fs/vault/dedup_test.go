@@ -254,3 +254,47 @@ func TestDedupSmallFiles(t *testing.T) {
 		})
 	}
 }
+
+// TestDedupTwinsInOnePack: two identical small files closed together
+// wait in one pack (the pack held until flushed here, so the packing does
+// not depend on timing); the pack holds their bytes once and both
+// extents name them, and both read back on another device.
+func TestDedupTwinsInOnePack(t *testing.T) {
+	for _, s := range stores {
+		t.Run(s.name, func(t *testing.T) {
+			tv, _ := dedupVault(t, s.new(t))
+			v := tv.open(t, lingerAnHour)
+			photo := randomBytes(t, 3000)
+			twins := map[string][]byte{"/a/photo.jpg": photo, "/b/photo.jpg": photo}
+			writeFiles(t, v.Vault, twins)
+			p := v.up.pack
+			eventually(t, "both twins waiting in one pack", func() error {
+				p.mu.Lock()
+				defer p.mu.Unlock()
+				if len(p.cur) != 2 {
+					return fmt.Errorf("%d versions waiting to be packed", len(p.cur))
+				}
+				return nil
+			})
+			p.flush()
+			eventually(t, "both twins published", func() error {
+				if n := v.Stats().DirtyFiles; n != 0 {
+					return fmt.Errorf("%d files not published", n)
+				}
+				return nil
+			})
+			a, err := v.lookupPath("/a/photo.jpg")
+			ok(t, err)
+			b, err := v.lookupPath("/b/photo.jpg")
+			ok(t, err)
+			if len(a.Extents) != 1 || len(b.Extents) != 1 || a.Extents[0] != b.Extents[0] {
+				t.Fatalf("the twins' extents differ: %+v and %+v; want both naming the same bytes of one pack", a.Extents, b.Extents)
+			}
+			if e := a.Extents[0]; e.ObjectSize >= 2*uint32(len(photo)) {
+				t.Errorf("the pack holds %d bytes for two copies of %d: want them once", e.ObjectSize, len(photo))
+			}
+			v.close(t)
+			wantFiles(t, tv.readOnly(t).Vault, twins)
+		})
+	}
+}
