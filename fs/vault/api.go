@@ -67,6 +67,7 @@ type Stats struct {
 	StagedObjects, StagedBytes           int64 // waiting on local disk now
 	StagedEver                           int64 // objects this vault staged since Open
 	Parked                               int64 // partial chunks parked in the staging area since Open (park.go)
+	ParkedBytes                          int64 // sealed bytes those parks (and the merges of parked chunks) wrote to local disk
 	CommitsDeferred                      int64 // commits deferred: the writer lease was not confirmed lately
 	SnapshotTicks                        int64 // snapshot schedule ticks handled
 	Polls                                int64 // head polls of a following vault
@@ -87,7 +88,7 @@ func (fs *Vault) Stats() Stats {
 		MemoryLimit: fs.budget.limit, MemoryInUse: fs.budget.inUse(), MemoryPeak: fs.budget.peak(),
 		PackWaiters: fs.up.pack.waiting(), UploadsInFlight: fs.up.inflight.Load(),
 		CommitsDeferred: fs.count.deferred.Load(), SnapshotTicks: fs.count.snapTicks.Load(),
-		Polls: fs.count.polls.Load(), DirtyFiles: len(fs.dirtyFiles(false)), Parked: fs.count.parks.Load(),
+		Polls: fs.count.polls.Load(), DirtyFiles: len(fs.dirtyFiles(false)), Parked: fs.count.parks.Load(), ParkedBytes: fs.count.parkedBytes.Load(),
 		Flushes: fs.count.flushes.Load(), BackgroundPublishes: fs.count.bgPublishes.Load(), GroupedFsyncs: fs.count.grouped.Load(),
 		DedupChunks: fs.dedup.hits.Load(), DedupBytes: fs.dedup.hitBytes.Load(), DedupRefreshed: fs.dedup.refreshed.Load(),
 	}

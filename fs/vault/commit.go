@@ -168,7 +168,7 @@ type pubSnap struct {
 func (f *file) snapshotLocked() *pubSnap {
 	s := &pubSnap{gen: f.gen, size: f.size, truncAt: f.truncAt, truncSeq: f.truncSeq, vers: maps.Clone(f.chunks)}
 	for _, v := range s.vers {
-		f.fs.freezeLocked(v)
+		f.fs.freezeLocked(f, v)
 	}
 	return s
 }

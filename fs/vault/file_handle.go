@@ -33,6 +33,7 @@ type file struct {
 	mtime    int64
 	dirty    bool    // something is not yet published
 	gen      uint64  // bumped by every change
+	layout   uint64  // bumped when parked patches are merged (their objects go away)
 	truncAt  int64   // lowest size since the last applied publish: base extents at/after it read as zeros
 	truncs   []trunc // truncations not yet covered by an applied publish, in order
 	truncSeq uint64  // truncations so far
@@ -60,6 +61,12 @@ type version struct {
 	written cover // guarded by file.mu: what writes filled (file_write.go)
 	tick    int64 // guarded by file.mu: the vault's write count at its last write
 	park    bool  // guarded by file.mu: frozen to be parked (park.go)
+	// patches are parked parts of the chunk below data, oldest first
+	// (park.go); fresh is what data holds above them: written since the
+	// version began over them, or, without patches, all data holds.
+	// Both guarded by file.mu.
+	patches []patch
+	fresh   cover
 
 	mu      sync.Mutex
 	data    []byte // plaintext; len = bytes that are valid in the chunk
@@ -70,7 +77,6 @@ type version struct {
 	err     error
 	dropped bool // no longer wanted: its memory goes back when the upload ends
 	rewrite bool // copied published content: keep it clean once uploaded (clean.go)
-	parked  bool // ext is sealed in the staging area, not queued for upload (park.go)
 	send    bool // its content is to be published: a park queues its upload
 }
 
@@ -144,15 +150,14 @@ func (f *file) discard() {
 	f.dirty = false
 }
 
-// dropVersion gives v's memory back now, or when its upload ends.
+// dropVersion gives v's memory back now, or when its upload ends, and
+// removes its patches. The caller holds the file's mu.
 func (fs *Vault) dropVersion(v *version) {
+	fs.discardPatches(v.patches)
+	v.patches = nil
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.dropped = true
-	if v.parked {
-		v.parked = false
-		fs.stage.discard(v.ext.Object)
-	}
 	if v.done != nil && !isClosed(v.done) {
 		return // the upload's end releases it
 	}

@@ -64,7 +64,7 @@ func (fs *Vault) read(ctx context.Context, h *File, dest []byte, off int64) (int
 	for attempt := 0; ; attempt++ {
 		f.mu.Lock()
 		size = f.size
-		gen := f.gen
+		gen, layout := f.gen, f.layout
 		if off >= size {
 			f.mu.Unlock()
 			return 0, nil
@@ -83,14 +83,15 @@ func (fs *Vault) read(ctx context.Context, h *File, dest []byte, off int64) (int
 			break
 		}
 		f.mu.Lock()
-		changed := f.gen != gen
+		changed := f.gen != gen || f.layout != layout
 		f.mu.Unlock()
 		if !changed || attempt == 7 {
 			return 0, err
 		}
-		// A write came meanwhile: it may have replaced a parked chunk
-		// this read was reading, whose object is then removed from the
-		// staging area (park.go). Read again what is there now.
+		// A write or a merge came meanwhile: it may have replaced a
+		// parked chunk this read was reading, whose objects are then
+		// removed from the staging area (park.go). Read again what is
+		// there now.
 	}
 	if fs.readAhead(h, off, end, size) {
 		// A sequential reader is done with what it read: let the cache
@@ -115,6 +116,11 @@ func (f *file) resolveLocked(dst []byte, off, size int64) []piece {
 		var d []byte
 		if dst != nil {
 			d = dst[done : done+n]
+		}
+		if v := f.chunks[ci]; v != nil && len(v.patches) > 0 {
+			pieces = v.resolvePatchedLocked(d, co, n, pieces)
+			done += n
+			continue
 		}
 		src, ext, valid := f.chunkSourceLocked(ci)
 		switch {

@@ -2,6 +2,7 @@ package vault
 
 import (
 	"context"
+	"slices"
 	"syscall"
 
 	"github.com/sealfs/sealfs/fs/meta"
@@ -80,6 +81,33 @@ func (f *file) clampChunkLocked(ci, k int64) {
 			v.data = v.data[:k]
 		}
 		v.written.clip(k)
+		v.fresh.clip(k)
+		f.clipPatchesLocked(v, k)
+		return
+	}
+	if v != nil && len(v.patches) > 0 {
+		// Parked, or being parked: its patches, cut, move to a new
+		// version, which must not lose them when v is dropped, with
+		// what v's buffer holds above them.
+		nv := &version{written: v.written.clone()}
+		nv.written.clip(k)
+		nv.patches, v.patches = v.patches, nil
+		f.clipPatchesLocked(nv, k)
+		v.mu.Lock()
+		src := v.data
+		v.mu.Unlock()
+		if src != nil {
+			c := growCap(0, k, fs.cs)
+			fs.budget.force(c)
+			nv.data, nv.charged = make([]byte, min(k, int64(len(src))), c), c
+			copy(nv.data, src)
+			nv.fresh = v.fresh.clone()
+			nv.fresh.clip(k)
+		} else {
+			nv.frozen, nv.park, nv.done = true, true, closedChan
+		}
+		fs.dropVersion(v)
+		f.chunks[ci] = nv
 		return
 	}
 	src, ext, n := f.chunkSourceLocked(ci)
@@ -92,20 +120,34 @@ func (f *file) clampChunkLocked(ci, k int64) {
 		fs.budget.force(c)
 		nv = &version{data: make([]byte, k, c), charged: c}
 		copy(nv.data, src)
+		nv.fresh.add(0, k)
 	} else {
-		// Published (or parked) content: shortening the extent needs
-		// no data.
+		// Published content: shortening the extent needs no data.
 		ext.Length = uint32(k)
 		nv = &version{frozen: true, ext: ext, done: closedChan}
-		if v != nil && v.park && v.takeParked() {
-			// The parked object moves to the new version, which
-			// must not lose it when v is dropped.
-			nv.park, nv.parked, nv.written = true, true, v.written.clone()
-			nv.written.clip(k)
-		}
 	}
 	if v != nil {
 		fs.dropVersion(v)
 	}
 	f.chunks[ci] = nv
+}
+
+// clipPatchesLocked cuts v's patches to chunk bytes [0, k), removing those
+// left empty. The caller holds f.mu.
+func (f *file) clipPatchesLocked(v *version, k int64) {
+	if len(v.patches) == 0 {
+		return
+	}
+	var keep, gone []patch
+	for _, p := range v.patches {
+		c := cover{spans: slices.Clone(p.spans)}
+		c.clip(k)
+		if len(c.spans) == 0 {
+			gone = append(gone, p)
+			continue
+		}
+		keep = append(keep, patch{ext: p.ext, spans: c.spans})
+	}
+	f.fs.discardPatches(gone)
+	v.patches = keep
 }

@@ -46,6 +46,7 @@ type chunkPlan struct {
 	src     []byte      // in-memory content of the chunk to copy (may be nil)
 	ext     meta.Extent // else: published content to read first
 	srcLen  int64       // valid bytes of the old content
+	patched bool        // the old version has patches: they stay below, nothing is read
 	newCap  int64       // capacity of the buffer after the write
 	need    int64       // budget bytes the write needs
 }
@@ -61,7 +62,15 @@ func (fs *Vault) planChunk(f *file, ci, end int64) chunkPlan {
 		return p
 	}
 	var p chunkPlan
-	p.src, p.ext, p.srcLen = f.chunkSourceLocked(ci)
+	if v := f.chunks[ci]; v != nil && len(v.patches) > 0 {
+		p.patched, p.srcLen = true, patchesEnd(v.patches)
+		v.mu.Lock()
+		p.src = v.data // a park's buffer: what it holds above them
+		v.mu.Unlock()
+		p.srcLen = max(p.srcLen, int64(len(p.src)))
+	} else {
+		p.src, p.ext, p.srcLen = f.chunkSourceLocked(ci)
+	}
 	p.newCap = growCap(0, max(p.srcLen, end), fs.cs)
 	p.need = p.newCap
 	return p
@@ -122,7 +131,7 @@ func (fs *Vault) writeChunk(ctx context.Context, f *file, ci, co int64, p []byte
 	var old []byte
 	if !plan.inPlace && plan.srcLen > 0 && (co > 0 || end < plan.srcLen) {
 		old = plan.src
-		if old == nil {
+		if old == nil && !plan.patched {
 			var err error
 			if old, err = fs.readChunk(ctx, f, plan.ext, plan.srcLen); err != nil {
 				return err
@@ -136,13 +145,24 @@ func (fs *Vault) writeChunk(ctx context.Context, f *file, ci, co int64, p []byte
 		v = f.chunks[ci]
 		v.data = resize(v.data, end, plan.newCap)
 	} else {
-		v = &version{data: make([]byte, max(int64(len(old)), end), plan.newCap), rewrite: plan.srcLen > 0}
+		v = &version{data: make([]byte, max(int64(len(old)), end, plan.srcLen), plan.newCap), rewrite: plan.srcLen > 0}
 		copy(v.data, old)
+		v.fresh.add(0, int64(len(old)))
 		if prev := f.chunks[ci]; prev != nil {
 			if prev.park {
 				// Back from the staging area: what was written
 				// before still counts towards completing the chunk.
 				v.written, v.rewrite = prev.written.clone(), false
+			}
+			if len(prev.patches) > 0 {
+				// Its patches stay below the new version; of its
+				// buffer (a park's, still running) only what it
+				// held above them counts.
+				v.patches, prev.patches = prev.patches, nil
+				v.fresh = cover{}
+				if old != nil {
+					v.fresh = prev.fresh.clone()
+				}
 			}
 			fs.dropVersion(prev)
 		}
@@ -150,7 +170,19 @@ func (fs *Vault) writeChunk(ctx context.Context, f *file, ci, co int64, p []byte
 	}
 	reserved -= plan.need
 	v.charged += plan.need
+	if len(v.patches) > 0 {
+		c := v.fresh.clone()
+		c.add(co, end)
+		if c.lost {
+			// Too scattered to say what is above the patches: the
+			// version holds the whole chunk from now on.
+			if err := fs.mergeLocked(f, v); err != nil {
+				return err
+			}
+		}
+	}
 	copy(v.data[co:], p)
+	v.fresh.add(co, end)
 	grew := ci*fs.cs+end > f.size
 	f.size = max(f.size, ci*fs.cs+end)
 	f.touchLocked()
@@ -159,7 +191,7 @@ func (fs *Vault) writeChunk(ctx context.Context, f *file, ci, co int64, p []byte
 	if fs.completeLocked(f, ci, v, grew) {
 		// Every byte of the chunk is written: seal and upload it while
 		// the writer goes on.
-		fs.freezeLocked(v)
+		fs.freezeLocked(f, v)
 	}
 	return nil
 }
@@ -250,23 +282,40 @@ func (fs *Vault) waitForMemory(ctx context.Context, f *file, ci, n int64) error 
 func (f *file) freezeAllLocked(keep int64) {
 	for ci, v := range f.chunks {
 		if ci != keep {
-			f.fs.freezeLocked(v)
+			f.fs.freezeLocked(f, v)
 		}
 	}
 }
 
 // freezeLocked makes v immutable and starts its upload, or restarts an
-// upload that failed, or queues the upload of its parked object. The caller holds the file's mu.
-func (fs *Vault) freezeLocked(v *version) {
+// upload that failed, or merges its patches and sends the result (park.go).
+// The caller holds f.mu.
+func (fs *Vault) freezeLocked(f *file, v *version) {
 	v.frozen = true
 	v.mu.Lock()
-	defer v.mu.Unlock()
 	v.send = true
-	if v.parked {
-		v.parked = false
-		fs.stage.unpark(v.ext.Object)
-		return
+	parking := v.park && v.done != nil && !isClosed(v.done)
+	parked := v.data == nil
+	v.mu.Unlock()
+	if parking {
+		return // the park's end sends it (parked)
 	}
+	if len(v.patches) > 0 {
+		var err error
+		if parked {
+			err = fs.mergeParkedLocked(f, v)
+		} else {
+			err = fs.mergeLocked(f, v)
+		}
+		if err != nil {
+			v.mu.Lock()
+			v.err, v.done = err, closedChan
+			v.mu.Unlock()
+			return
+		}
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
 	if v.data == nil || v.dropped {
 		return // only an extent (already uploaded, or clamped)
 	}

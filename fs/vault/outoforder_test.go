@@ -102,6 +102,12 @@ func TestOutOfOrderWritesUploadOnce(t *testing.T) {
 					if wo.name == "random" && mem.name == "tight" && st.Parked == 0 {
 						t.Errorf("random order in a quarter of the memory parked no chunk")
 					}
+					// Local disk: what was written since the last park,
+					// not the whole chunk at every park (patches).
+					if st.ParkedBytes > size*3/2 {
+						t.Errorf("parks wrote %d bytes to local disk for a %d-byte file (%.2f×), want at most 1.5×",
+							st.ParkedBytes, size, float64(st.ParkedBytes)/size)
+					}
 					if n := stagedObjects(t, v.cache); n != 0 {
 						t.Errorf("%d objects left in the staging area after a clean close", n)
 					}
@@ -226,7 +232,7 @@ func TestTruncateIntoParkedChunk(t *testing.T) {
 		f.f.mu.Lock()
 		for ci, ver := range f.f.chunks {
 			ver.mu.Lock()
-			if ver.parked && ci > 0 {
+			if ver.data == nil && len(ver.patches) > 0 && ci > 0 {
 				parked = ci
 			}
 			ver.mu.Unlock()
@@ -315,4 +321,165 @@ func TestReadWhileOutOfOrderWrites(t *testing.T) {
 	ok(t, f.Fsync(context.Background()))
 	f.Release()
 	wantContent(t, v.Vault, "dl/shared.tmp", data)
+}
+
+// TestPatchesModel writes, overwrites (also with zeros), reads, truncates
+// and fsyncs a file at random in a quarter of the memory it needs, so that
+// chunks are parked, written again over their patches, parked again and
+// merged, and checks every read against a model, then the file after a
+// close and on a read-only device. With a staging area of four chunks
+// some parks find it full and the version is merged and uploaded instead.
+func TestPatchesModel(t *testing.T) {
+	const size = 32 * testChunk
+	for _, c := range []struct {
+		seed  uint64
+		stage int64
+	}{{1, 0}, {2, 0}, {3, 0}, {4, 4 * testChunk}} {
+		t.Run(fmt.Sprint(c.seed), func(t *testing.T) {
+			tv := newVault(t, remote.NewMemory(), testChunk)
+			v := tv.open(t, func(o *Options) { o.MemoryBudget, o.StageBudget = size/4, c.stage })
+			seed := c.seed
+			r := rand.New(rand.NewPCG(seed, 99))
+			f, err := v.create("dl/model.bin")
+			ok(t, err)
+			model := make([]byte, size)
+			full := uint64(size)
+			_, err = v.SetAttr(context.Background(), f.Ino(), meta.SetAttrIn{Size: &full})
+			ok(t, err)
+			var stacked bool // a chunk had two patches or more
+			ctx := context.Background()
+			for i := range 3000 {
+				switch op := r.IntN(100); {
+				case op < 80:
+					n := []int{testChunk / 32, testChunk / 8, 4096, 1}[r.IntN(4)]
+					off := r.IntN(size - n + 1)
+					b := make([]byte, n)
+					if r.IntN(5) > 0 {
+						for j := range b {
+							b[j] = byte(r.Uint32()) | 1
+						}
+					}
+					_, err := f.WriteAt(ctx, b, int64(off))
+					ok(t, err)
+					if off+n > len(model) {
+						model = append(model, make([]byte, off+n-len(model))...)
+					}
+					copy(model[off:], b)
+				case op < 95:
+					n := r.IntN(2*testChunk) + 1
+					off := r.IntN(len(model) + 1)
+					got := make([]byte, n)
+					k, err := f.ReadAt(ctx, got, int64(off))
+					ok(t, err)
+					want := model[min(off, len(model)):min(off+n, len(model))]
+					if !bytes.Equal(got[:k], want) {
+						t.Fatalf("op %d: read [%d,+%d) differs from what was written", i, off, n)
+					}
+				case op < 98:
+					n := uint64(r.IntN(size + 1))
+					_, err := v.SetAttr(ctx, f.Ino(), meta.SetAttrIn{Size: &n})
+					ok(t, err)
+					if int(n) < len(model) {
+						model = model[:n]
+					} else {
+						model = append(model, make([]byte, int(n)-len(model))...)
+					}
+				default:
+					ok(t, f.Fsync(ctx))
+				}
+				f.f.mu.Lock()
+				for _, ver := range f.f.chunks {
+					stacked = stacked || len(ver.patches) >= 2
+				}
+				f.f.mu.Unlock()
+			}
+			if !stacked {
+				t.Error("no chunk had two patches: the test does not test patches")
+			}
+			ok(t, f.Flush())
+			f.Release()
+			wantContent(t, v.Vault, "dl/model.bin", model)
+			v.close(t)
+			if n := stagedObjects(t, v.cache); n != 0 {
+				t.Errorf("%d objects left in the staging area after a clean close", n)
+			}
+			wantContent(t, tv.readOnly(t).Vault, "dl/model.bin", model)
+		})
+	}
+}
+
+// TestPatchesScattered: chunks written in more small pieces than a
+// version tracks are parked whole when another file needs the memory, and
+// a version over patches that gets that scattered merges them first; the
+// file reads back right throughout and after a close.
+func TestPatchesScattered(t *testing.T) {
+	const (
+		chunks = 16 // the smallest budget's worth
+		stride = testChunk / (2 * maxSpans)
+	)
+	tv := newVault(t, remote.NewMemory(), testChunk)
+	v := tv.open(t, func(o *Options) { o.MemoryBudget = chunks * testChunk })
+	ctx := context.Background()
+	a, err := v.create("a.bin")
+	ok(t, err)
+	model := make([]byte, chunks*testChunk)
+	size := uint64(len(model))
+	_, err = v.SetAttr(ctx, a.Ino(), meta.SetAttrIn{Size: &size})
+	ok(t, err)
+	scatter := func(ci, at int) {
+		for i := range 2 * maxSpans {
+			off := ci*testChunk + i*stride + at
+			_, err := a.WriteAt(ctx, []byte{byte(i + at)}, int64(off))
+			ok(t, err)
+			model[off] = byte(i + at)
+		}
+	}
+	check := func(when string) {
+		t.Helper()
+		got := make([]byte, len(model))
+		n, err := a.ReadAt(ctx, got, 0)
+		ok(t, err)
+		if n != len(model) || !bytes.Equal(got, model) {
+			t.Fatalf("%s: a reads back wrong (%d bytes)", when, n)
+		}
+	}
+	for ci := range chunks {
+		scatter(ci, 1)
+	}
+	b, err := v.create("b.bin")
+	ok(t, err)
+	bdata := pattern(3, testChunk/2)
+	_, err = b.WriteAt(ctx, bdata, 0) // needs a's memory: a chunk of a is parked
+	ok(t, err)
+	if v.Stats().Parked == 0 {
+		t.Fatalf("no scattered chunk was parked: %+v", v.Stats())
+	}
+	check("parked")
+	a.f.mu.Lock()
+	parked := -1
+	for ci, ver := range a.f.chunks {
+		if len(ver.patches) > 0 {
+			parked = int(ci)
+		}
+	}
+	a.f.mu.Unlock()
+	if parked < 0 {
+		t.Fatal("no chunk of a has a patch")
+	}
+	scatter(parked, 7) // over the patch, scattered again: merged
+	a.f.mu.Lock()
+	patches := len(a.f.chunks[int64(parked)].patches)
+	a.f.mu.Unlock()
+	if patches != 0 {
+		t.Errorf("a scattered version over %d patches was not merged", patches)
+	}
+	check("merged")
+	for _, h := range []*File{a, b} {
+		ok(t, h.Flush())
+		h.Release()
+	}
+	v.close(t)
+	ro := tv.readOnly(t).Vault
+	wantContent(t, ro, "a.bin", model)
+	wantContent(t, ro, "b.bin", bdata)
 }

@@ -63,13 +63,14 @@ type Vault struct {
 // these events instead of sleeping ("three more schedule ticks passed,
 // and no snapshot was taken").
 type counters struct {
-	deferred  atomic.Int64 // commits deferred: the writer lease was not confirmed lately
-	snapTicks atomic.Int64 // snapshot schedule ticks handled
-	polls     atomic.Int64 // head polls of a following mount
-	writes    atomic.Int64 // chunk writes: the clock of version.tick
-	parks     atomic.Int64 // partial chunks parked in the staging area (park.go)
-	flushes   atomic.Int64 // flushes (close(2) of a description or a copy) handled
-	grouped   atomic.Int64 // fsyncs that another's commit covered (commitCovering)
+	deferred    atomic.Int64 // commits deferred: the writer lease was not confirmed lately
+	snapTicks   atomic.Int64 // snapshot schedule ticks handled
+	polls       atomic.Int64 // head polls of a following mount
+	writes      atomic.Int64 // chunk writes: the clock of version.tick
+	parks       atomic.Int64 // partial chunks parked in the staging area (park.go)
+	parkedBytes atomic.Int64 // sealed bytes written to the staging area by parks and merges
+	flushes     atomic.Int64 // flushes (close(2) of a description or a copy) handled
+	grouped     atomic.Int64 // fsyncs that another's commit covered (commitCovering)
 	// bgPublishes counts background publishes queued or running.
 	bgPublishes atomic.Int64
 }
