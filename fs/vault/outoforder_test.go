@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os/exec"
 	"path/filepath"
@@ -18,11 +19,33 @@ import (
 	"github.com/sealfs/sealfs/remote/faults"
 )
 
-// putCounter counts the bytes of data objects put into a store: what a
-// user pays in uplink.
+// putCounter counts the bytes of data objects put into a store (what a
+// user pays in uplink) and the reads of data objects.
 type putCounter struct {
 	remote.Store
 	bytes atomic.Int64
+	reads atomic.Int64
+}
+
+func (c *putCounter) countRead(key string) {
+	if _, ok := layout.ParseDataKey(key); ok {
+		c.reads.Add(1)
+	}
+}
+
+func (c *putCounter) Get(ctx context.Context, key string) ([]byte, remote.ObjectInfo, error) {
+	c.countRead(key)
+	return c.Store.Get(ctx, key)
+}
+
+func (c *putCounter) GetRange(ctx context.Context, key string, off, n int64) ([]byte, error) {
+	c.countRead(key)
+	return c.Store.GetRange(ctx, key, off, n)
+}
+
+func (c *putCounter) OpenRange(ctx context.Context, key string, off, n int64) (io.ReadCloser, int64, error) {
+	c.countRead(key)
+	return c.Store.OpenRange(ctx, key, off, n)
 }
 
 func (c *putCounter) Put(ctx context.Context, key string, data []byte, opts remote.PutOptions) (string, error) {
@@ -91,6 +114,10 @@ func TestOutOfOrderWritesUploadOnce(t *testing.T) {
 					r := rand.New(rand.NewPCG(1, 2))
 					writeInOrder(t, v.Vault, "dl/big.tmp", data, block, wo.order(size/block, r))
 					v.close(t)
+					if n := store.reads.Load(); n != 0 {
+						t.Errorf("%d reads of data objects from the store while writing a new file, want none "+
+							"(a partial chunk was uploaded and read back)", n)
+					}
 					if got := store.bytes.Load(); got > size*11/10 {
 						t.Errorf("uploaded %d bytes for a %d-byte file (%.2f×), want at most 1.1×",
 							got, size, float64(got)/size)
