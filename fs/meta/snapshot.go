@@ -22,13 +22,13 @@ func (t *Tree) encodeSnapshotLocked(seq uint64, suite crypt.Suite) []byte {
 		body = encodeOp(body, &op{kind: opInode, ino: ino, attr: n.attr, target: t.ins.targets[ino]}, batchVersion)
 		nops++
 	})
-	t.ins.each(func(ino Ino, _ *rec) {
+	for _, ino := range slices.Sorted(maps.Keys(t.ins.xattrs)) {
 		x := t.ins.xattrs[ino]
 		for _, name := range slices.Sorted(maps.Keys(x)) {
 			body = encodeOp(body, &op{kind: opSetXattr, ino: ino, name: name, value: x[name]}, batchVersion)
 			nops++
 		}
-	})
+	}
 	t.ins.each(func(ino Ino, n *rec) {
 		d := t.ins.dirs[ino]
 		if d == nil {
@@ -63,6 +63,7 @@ func (t *Tree) encodeSnapshotLocked(seq uint64, suite crypt.Suite) []byte {
 func (t *Tree) applyBatch(b *batch) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.ins.reserve(b.ops)
 	touched := make(map[Ino]bool)
 	for _, o := range b.ops {
 		if err := t.apply(o); err != nil {

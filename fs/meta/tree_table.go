@@ -85,6 +85,24 @@ func (in *inodes) insert(ino Ino, a Attr) *rec {
 	return &in.recs[i]
 }
 
+// reserve makes room for what ops may add at most (a snapshot adds all
+// of it), so that loading a big tree grows the slices once instead of
+// copying them a dozen times.
+func (in *inodes) reserve(ops []*op) {
+	var inodes, extents int
+	for _, o := range ops {
+		switch o.kind {
+		case opInode:
+			inodes++
+		case opExtents:
+			extents += len(o.sets)
+		}
+	}
+	in.inos = slices.Grow(in.inos, inodes)
+	in.recs = slices.Grow(in.recs, inodes)
+	in.ext = slices.Grow(in.ext, extents)
+}
+
 // remove marks inode ino dead and forgets its side state; its extents
 // must have been released (setExtents to nil).
 func (in *inodes) remove(ino Ino) {
