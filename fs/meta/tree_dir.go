@@ -14,7 +14,7 @@ import (
 // name plus about 26 bytes, and a directory a handful of allocations
 // whatever it holds. The caller holds t.mu.
 //
-// Names handed out as strings (Name, DirNames) point into the array:
+// Names handed out as strings (name, DirNames) point into the array:
 // bytes once written are never changed (an append past the capacity
 // copies, a compaction makes a new array), so such a string stays valid
 // for as long as it is held.
