@@ -20,9 +20,10 @@ const mountMemoryLimit = 100 << 20
 
 // limitPerInode is what each file and folder of the tree adds to the limit:
 // the tree's metadata is live, not garbage, and grows without bound (about
-// 700 bytes per inode once the kernel has looked them up: 300,000 files
-// held 216 MB live), so a fixed limit below it made the collector run back
-// to back (200,000 files: 246 collections while creating 100,000 more,
+// 200 bytes per inode in fs/meta, and about 500 more in go-fuse for each
+// one the kernel has looked up: docs/PERFORMANCE.md, "The tree's memory
+// per entry"), so a fixed limit below it made the collector run back to
+// back (200,000 files: 246 collections while creating 100,000 more,
 // against 3 with this). With the base on top, a big tree's heap may grow
 // to about twice its live data before a collection, as any Go program's.
 const limitPerInode = 1000

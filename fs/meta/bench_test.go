@@ -117,3 +117,52 @@ func BenchmarkSnapshot100k(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkTreeOps measures the calls a mount makes per entry on a tree
+// of 100 folders of 1,000 files: a lookup by name, getattr by number, a
+// whole listing of one folder (names, then entries), and creating 1,000
+// files with data.
+func BenchmarkTreeOps(b *testing.B) {
+	tr := NewTree(testChunk, 0, 0, 1)
+	var dirs []Ino
+	for range 100 {
+		dirs = append(dirs, fill(b, tr, RootIno, 1000))
+	}
+	tr.takePending()
+	b.Run("Lookup", func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			if _, err := tr.Lookup(dirs[i%100], "IMG-20240101-WA"+itoa(100000+i%1000)+".jpg"); err != nil {
+				b.Fatal(err)
+			}
+			i += 7
+		}
+	})
+	b.Run("GetAttr", func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			tr.GetAttr(Ino(2 + i%100000))
+			i += 7919
+		}
+	})
+	b.Run("List1000", func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			names, _ := tr.DirNames(dirs[i%100])
+			if len(tr.DirEntries(dirs[i%100], names)) != 1000 {
+				b.Fatal("short")
+			}
+			i++
+		}
+	})
+	b.Run("CreateSetData", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			fill(b, tr, RootIno, 1000)
+			tr.takePending()
+		}
+	})
+}

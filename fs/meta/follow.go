@@ -33,20 +33,25 @@ func (t *Tree) Replace(next *Tree, keep []Ino) (old *Tree) {
 	next.mu.Lock()
 	defer next.mu.Unlock()
 	for _, ino := range keep {
-		n := t.nodes[ino]
-		if n == nil || next.nodes[ino] != nil || !n.attr.IsRegular() {
+		n := t.ins.node(ino)
+		if n == nil || next.ins.node(ino) != nil || !n.attr.IsRegular() {
 			continue
 		}
-		c := &node{attr: n.attr, extents: slices.Clone(n.extents), xattrs: cloneXattrs(n.xattrs)}
-		c.attr.Nlink = 0
-		next.nodes[ino] = c
-		next.count(c, 1)
-		for _, e := range c.extents {
+		a := n.attr
+		a.Nlink = 0
+		c := next.ins.insert(ino, a)
+		ext := t.ins.extents(n)
+		next.ins.setExtents(c, ext)
+		if x := t.ins.xattrs[ino]; len(x) > 0 {
+			next.ins.xattrs[ino] = cloneXattrs(x)
+		}
+		next.count(a, 1)
+		for _, e := range ext {
 			next.ref(e, 1)
 		}
 		next.next = max(next.next, ino+1)
 	}
-	t.nodes, next.nodes = next.nodes, t.nodes
+	t.ins, next.ins = next.ins, t.ins
 	t.next, next.next = next.next, t.next
 	t.files, next.files = next.files, t.files
 	t.dirs, next.dirs = next.dirs, t.dirs
@@ -186,18 +191,7 @@ func (f *Follower) loadAll(ctx context.Context, h *headRecord) (*Tree, error) {
 func (t *Tree) clone() *Tree {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	c := &Tree{chunk: t.chunk, nodes: make(map[Ino]*node, len(t.nodes)), next: t.next,
+	return &Tree{chunk: t.chunk, ins: t.ins.clone(), next: t.next,
 		files: t.files, dirs: t.dirs, bytes: t.bytes, refs: maps.Clone(t.refs),
 		content: t.content.clone()}
-	for ino, n := range t.nodes {
-		m := *n
-		m.extents = slices.Clone(n.extents)
-		m.xattrs = cloneXattrs(n.xattrs)
-		if n.entries != nil {
-			m.entries = maps.Clone(n.entries)
-		}
-		m.sorted = slices.Clip(n.sorted) // append-only: a later append copies
-		c.nodes[ino] = &m
-	}
-	return c
 }

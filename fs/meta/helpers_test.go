@@ -48,8 +48,9 @@ func dump(t *Tree) string {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	var b strings.Builder
-	for _, ino := range slices.Sorted(maps.Keys(t.nodes)) {
-		n := t.nodes[ino]
+	nodes := nodesView(t)
+	for _, ino := range slices.Sorted(maps.Keys(nodes)) {
+		n := nodes[ino]
 		if n.attr.Nlink == 0 && ino != RootIno {
 			continue
 		}
@@ -81,4 +82,33 @@ func sameTree(tb testing.TB, live, loaded *Tree) {
 func dumpLinked(t *Tree) string {
 	s := dump(t)
 	return s[:strings.LastIndex(s, "stats ")]
+}
+
+// nodeView is one inode of a tree in plain maps and slices, for tests
+// that walk the tree's internals.
+type nodeView struct {
+	attr    Attr
+	target  string
+	xattrs  map[string][]byte
+	extents []Extent
+	parent  Ino            // directories: the one directory holding it
+	entries map[string]Ino // directories
+}
+
+// nodesView returns every inode of t as a nodeView. The caller holds t.mu.
+func nodesView(t *Tree) map[Ino]*nodeView {
+	out := make(map[Ino]*nodeView, t.ins.len())
+	t.ins.each(func(ino Ino, r *rec) {
+		v := &nodeView{attr: r.attr, target: t.ins.targets[ino], xattrs: t.ins.xattrs[ino]}
+		if r.next > 0 {
+			v.extents = slices.Clone(t.ins.extents(r))
+		}
+		if d := t.ins.dirs[ino]; d != nil {
+			v.parent = d.parent
+			v.entries = map[string]Ino{}
+			d.each(func(name string, c Ino) { v.entries[name] = c })
+		}
+		out[ino] = v
+	})
+	return out
 }

@@ -198,7 +198,7 @@ func (m *model) clamp(n *mnode, size uint64) {
 // check compares the tree with the model, inode by inode.
 func (m *model) check(t *Tree) error {
 	t.mu.RLock()
-	count := len(t.nodes)
+	count := t.ins.len()
 	t.mu.RUnlock()
 	if count != len(m.nodes) {
 		return fmt.Errorf("tree has %d inodes, model %d", count, len(m.nodes))

@@ -88,18 +88,16 @@ func (t *Tree) applyInode(o *op) error {
 	if o.target != "" && typ != syscall.S_IFLNK {
 		return corrupt("inode %d: target on a non-symlink", o.ino)
 	}
-	n := t.nodes[o.ino]
+	n := t.ins.node(o.ino)
 	if n == nil {
 		if o.ino == RootIno && typ != syscall.S_IFDIR {
 			return corrupt("root is not a directory")
 		}
-		n = &node{attr: Attr{Mode: typ}}
+		n = t.ins.insert(o.ino, Attr{Mode: typ})
 		if typ == syscall.S_IFDIR {
-			n.entries = make(map[string]Ino)
-			n.sorted = []string{}
+			t.ins.dirs[o.ino] = newDir()
 		}
-		t.nodes[o.ino] = n
-		t.count(n, 1)
+		t.count(n.attr, 1)
 		t.next = max(t.next, o.ino+1)
 	} else if n.attr.Mode&syscall.S_IFMT != typ {
 		return corrupt("inode %d changes type", o.ino)
@@ -107,20 +105,25 @@ func (t *Tree) applyInode(o *op) error {
 	if o.attr.Size > MaxFileSize || (typ == syscall.S_IFLNK && o.attr.Size != uint64(len(o.target))) {
 		return corrupt("inode %d: size %d", o.ino, o.attr.Size)
 	}
-	t.count(n, -1)
-	n.attr, n.target = o.attr, o.target
-	t.count(n, 1)
+	t.count(n.attr, -1)
+	n.attr = o.attr
+	if o.target != "" {
+		t.ins.targets[o.ino] = o.target
+	} else {
+		delete(t.ins.targets, o.ino)
+	}
+	t.count(n.attr, 1)
 	return nil
 }
 
 // count adds sign times n to the Stats counters.
-func (t *Tree) count(n *node, sign int) {
+func (t *Tree) count(a Attr, sign int) {
 	d := uint64(sign) // two's complement: -1 subtracts
 	switch {
-	case n.attr.IsRegular():
+	case a.IsRegular():
 		t.files += d
-		t.bytes += d * n.attr.Size
-	case n.attr.IsDir():
+		t.bytes += d * a.Size
+	case a.IsDir():
 		t.dirs += d
 	}
 }
@@ -133,33 +136,26 @@ func (t *Tree) applyLink(o *op) error {
 	if CheckName(o.name) != nil {
 		return corrupt("bad name in dir %d", o.parent)
 	}
-	if _, dup := p.entries[o.name]; dup {
+	if _, dup := p.get(o.name); dup {
 		return corrupt("dir %d: duplicate entry", o.parent)
 	}
-	c := t.nodes[o.ino]
+	c := t.ins.node(o.ino)
 	if c == nil || o.ino == RootIno {
 		return corrupt("dir %d: entry for inode %d", o.parent, o.ino)
 	}
 	if c.attr.IsDir() {
-		if c.parent != 0 {
+		cd := t.ins.dirs[o.ino]
+		if cd.parent != 0 {
 			return corrupt("dir %d linked twice", o.ino)
 		}
-		for a := o.parent; a != 0; a = t.nodes[a].parent {
+		for a := o.parent; a != 0; a = t.ins.dirs[a].parent {
 			if a == o.ino {
 				return corrupt("dir %d linked into itself", o.ino)
 			}
 		}
-		c.parent = o.parent
+		cd.parent = o.parent
 	}
-	p.entries[o.name] = o.ino
-	// Names often arrive in order (IMG-0001, IMG-0002 ..., and always when
-	// loading a snapshot): then the sorted list stays valid by appending.
-	// Slices handed out earlier are never changed below their length.
-	if k := len(p.sorted); p.sorted != nil && (k == 0 || p.sorted[k-1] < o.name) {
-		p.sorted = append(p.sorted, o.name)
-	} else {
-		p.sorted = nil
-	}
+	p.add(o.name, o.ino)
 	return nil
 }
 
@@ -168,66 +164,73 @@ func (t *Tree) applyUnlink(o *op) error {
 	if err != nil {
 		return err
 	}
-	ino, ok := p.entries[o.name]
-	if !ok {
+	if _, ok := p.get(o.name); !ok {
 		return corrupt("dir %d: unlink of a missing entry", o.parent)
 	}
-	if c := t.nodes[ino]; c.attr.IsDir() {
+	ino := p.del(o.name)
+	if c := t.ins.dirs[ino]; c != nil {
 		c.parent = 0 // a rename links it again next
 	}
-	delete(p.entries, o.name)
-	p.sorted = nil
 	return nil
 }
 
-func (t *Tree) dirNode(ino Ino) (*node, error) {
-	n := t.nodes[ino]
+func (t *Tree) dirNode(ino Ino) (*dir, error) {
+	n := t.ins.node(ino)
 	if n == nil || !n.attr.IsDir() {
 		return nil, corrupt("inode %d is not a directory", ino)
 	}
-	return n, nil
+	return t.ins.dirs[ino], nil
 }
 
 func (t *Tree) applyDrop(o *op) error {
-	n := t.nodes[o.ino]
-	if n == nil || n.attr.Nlink != 0 || o.ino == RootIno || n.parent != 0 || len(n.entries) != 0 {
+	n := t.ins.node(o.ino)
+	if n == nil || n.attr.Nlink != 0 || o.ino == RootIno {
+		return corrupt("drop of inode %d", o.ino)
+	}
+	if d := t.ins.dirs[o.ino]; d != nil && (d.parent != 0 || d.live != 0) {
 		return corrupt("drop of inode %d", o.ino)
 	}
 	t.forget(o.ino, n)
 	return nil
 }
 
-// forget removes inode ino (node n) from the tree and from the counts
+// forget removes inode ino (rec n) from the tree and from the counts
 // that include it. The caller holds t.mu.
-func (t *Tree) forget(ino Ino, n *node) {
-	t.count(n, -1)
-	for _, e := range n.extents {
+func (t *Tree) forget(ino Ino, n *rec) {
+	t.count(n.attr, -1)
+	for _, e := range t.ins.extents(n) {
 		t.ref(e, -1)
 	}
-	delete(t.nodes, ino)
+	t.ins.setExtents(n, nil)
+	t.ins.remove(ino)
 }
 
 func (t *Tree) applyXattr(o *op) error {
-	n := t.nodes[o.ino]
+	n := t.ins.node(o.ino)
 	if n == nil || o.name == "" || len(o.name) > MaxXattrNameLen || len(o.value) > MaxXattrValueLen {
 		return corrupt("xattr on inode %d", o.ino)
 	}
+	x := t.ins.xattrs[o.ino]
 	if o.kind == opRemoveXattr {
-		if _, ok := n.xattrs[o.name]; !ok {
+		if _, ok := x[o.name]; !ok {
 			return corrupt("remove of a missing xattr on inode %d", o.ino)
 		}
-		delete(n.xattrs, o.name)
+		delete(x, o.name)
+		if len(x) == 0 {
+			delete(t.ins.xattrs, o.ino)
+		}
 		return nil
 	}
-	if n.xattrs == nil {
-		n.xattrs = make(map[string][]byte)
+	if x == nil {
+		x = make(map[string][]byte)
+		t.ins.xattrs[o.ino] = x
 	}
-	n.xattrs[o.name] = slices.Clone(o.value)
+	x[o.name] = slices.Clone(o.value)
 	return nil
 }
 
 func (t *Tree) applyExtents(o *op) error {
-	n := t.nodes[o.ino]
+	n := t.ins.node(o.ino)
 	if n == nil || !n.attr.IsRegular() {
 		return corrupt("extents of inode %d", o.ino)
 	}
@@ -248,39 +251,46 @@ func (t *Tree) applyExtents(o *op) error {
 	}
 	// The references the op removes, counted before the list changes
 	// in place: the extents cut off and those the sets replace.
-	for i := o.nExt; i < uint64(len(n.extents)); i++ {
-		t.ref(n.extents[i], -1)
+	old := t.ins.extents(n)
+	if last := len(o.sets) - 1; o.nExt > 0 && (last < 0 || o.sets[last].Index != o.nExt-1) &&
+		(o.nExt > uint64(len(old)) || old[o.nExt-1].IsHole()) {
+		return corrupt("inode %d: extent list ends with a hole", o.ino)
+	}
+	if last := len(o.sets) - 1; last >= 0 && o.sets[last].Index == o.nExt-1 && o.sets[last].IsHole() {
+		return corrupt("inode %d: extent list ends with a hole", o.ino)
+	}
+	for i := o.nExt; i < uint64(len(old)); i++ {
+		t.ref(old[i], -1)
 	}
 	for _, s := range o.sets {
-		if s.Index < uint64(len(n.extents)) {
-			t.ref(n.extents[s.Index], -1)
+		if s.Index < uint64(len(old)) {
+			t.ref(old[s.Index], -1)
 		}
 		t.ref(s.Extent, 1)
 		t.noteContent(s.Extent)
 	}
-	ext := n.extents
-	if uint64(len(ext)) > o.nExt {
-		ext = ext[:o.nExt]
+	if o.nExt <= uint64(len(old)) {
+		// In place: the list keeps or shrinks its length.
+		for _, s := range o.sets {
+			old[s.Index] = s.Extent
+		}
+		t.ins.setExtents(n, old[:o.nExt])
+		return nil
 	}
-	ext = slices.Grow(ext, int(o.nExt)-len(ext))
-	for uint64(len(ext)) < o.nExt {
-		ext = append(ext, Extent{})
-	}
+	ext := make([]Extent, o.nExt)
+	copy(ext, old)
 	for _, s := range o.sets {
 		ext[s.Index] = s.Extent
 	}
-	if len(ext) > 0 && ext[len(ext)-1].IsHole() {
-		return corrupt("inode %d: extent list ends with a hole", o.ino)
-	}
-	n.extents = ext
+	t.ins.setExtents(n, ext)
 	return nil
 }
 
 // checkFile verifies what single ops cannot: a file's extents end within its
 // size. The caller holds t.mu.
 func (t *Tree) checkFile(ino Ino) error {
-	n := t.nodes[ino]
-	if n != nil && !extentsFit(n.extents, n.attr.Size, t.chunk) {
+	n := t.ins.node(ino)
+	if n != nil && !extentsFit(t.ins.extents(n), n.attr.Size, t.chunk) {
 		return corrupt("inode %d: extents past the size %d", ino, n.attr.Size)
 	}
 	return nil

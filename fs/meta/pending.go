@@ -47,7 +47,7 @@ func (t *Tree) Pending() Pending {
 		}
 	}
 	for ino := range files {
-		if n := t.nodes[ino]; n == nil || !n.attr.IsRegular() || n.attr.Nlink == 0 {
+		if n := t.ins.node(ino); n == nil || !n.attr.IsRegular() || n.attr.Nlink == 0 {
 			delete(files, ino)
 		}
 	}
@@ -97,7 +97,7 @@ func (t *Tree) ApplyPending(ops []byte, next Ino) error {
 	defer t.mu.Unlock()
 	touched := make(map[Ino]bool)
 	for _, o := range b.ops {
-		if o.kind == opDrop && t.nodes[o.ino] == nil {
+		if o.kind == opDrop && t.ins.node(o.ino) == nil {
 			continue
 		}
 		if err := t.apply(o); err != nil {
@@ -136,11 +136,11 @@ func (t *Tree) Paths(inos []Ino) map[Ino]string {
 	for len(stack) > 0 && len(out) < len(want) {
 		d := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
-		n := t.nodes[d.ino]
+		n := t.ins.dirs[d.ino]
 		if n == nil {
 			continue
 		}
-		for name, ino := range n.entries {
+		n.each(func(name string, ino Ino) {
 			p := name
 			if d.path != "" {
 				p = d.path + "/" + name
@@ -150,10 +150,10 @@ func (t *Tree) Paths(inos []Ino) map[Ino]string {
 					out[ino] = p
 				}
 			}
-			if c := t.nodes[ino]; c != nil && c.attr.IsDir() {
+			if t.ins.dirs[ino] != nil {
 				stack = append(stack, dir{ino: ino, path: p})
 			}
-		}
+		})
 	}
 	return out
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"maps"
 	"slices"
-	"sort"
 
 	"github.com/sealfs/sealfs/crypt"
 )
@@ -17,55 +16,43 @@ import (
 // open) are included so that journal batches written after the snapshot can
 // still refer to them; loading drops them at the end. The caller holds t.mu.
 func (t *Tree) encodeSnapshotLocked(seq uint64, suite crypt.Suite) []byte {
-	inos := slices.Sorted(maps.Keys(t.nodes))
-	body := make([]byte, 0, 64*len(inos))
+	body := make([]byte, 0, 64*t.ins.len())
 	nops := 0
-	for _, ino := range inos {
-		n := t.nodes[ino]
-		body = encodeOp(body, &op{kind: opInode, ino: ino, attr: n.attr, target: n.target}, batchVersion)
+	t.ins.each(func(ino Ino, n *rec) {
+		body = encodeOp(body, &op{kind: opInode, ino: ino, attr: n.attr, target: t.ins.targets[ino]}, batchVersion)
 		nops++
-	}
-	for _, ino := range inos {
-		n := t.nodes[ino]
-		if len(n.xattrs) == 0 {
-			continue
-		}
-		for _, name := range slices.Sorted(maps.Keys(n.xattrs)) {
-			body = encodeOp(body, &op{kind: opSetXattr, ino: ino, name: name, value: n.xattrs[name]}, batchVersion)
+	})
+	for _, ino := range slices.Sorted(maps.Keys(t.ins.xattrs)) {
+		x := t.ins.xattrs[ino]
+		for _, name := range slices.Sorted(maps.Keys(x)) {
+			body = encodeOp(body, &op{kind: opSetXattr, ino: ino, name: name, value: x[name]}, batchVersion)
 			nops++
 		}
 	}
-	for _, ino := range inos {
-		n := t.nodes[ino]
-		if !n.attr.IsDir() {
-			continue
+	t.ins.each(func(ino Ino, n *rec) {
+		d := t.ins.dirs[ino]
+		if d == nil {
+			return
 		}
-		names := n.sorted
-		if names == nil {
-			names = slices.Collect(maps.Keys(n.entries))
-			sort.Strings(names)
-			n.sorted = names
-		}
-		for _, name := range names {
-			body = encodeOp(body, &op{kind: opLink, parent: ino, name: name, ino: n.entries[name]}, batchVersion)
+		for _, i := range d.sortedIdx() {
+			body = encodeOp(body, &op{kind: opLink, parent: ino, name: d.name(i), ino: d.ents[i].ino}, batchVersion)
 			nops++
 		}
-	}
+	})
 	var sets []indexedExtent
-	for _, ino := range inos {
-		n := t.nodes[ino]
-		if len(n.extents) == 0 {
-			continue
+	t.ins.each(func(ino Ino, n *rec) {
+		if n.next == 0 {
+			return
 		}
 		sets = sets[:0]
-		for i, e := range n.extents {
+		for i, e := range t.ins.extents(n) {
 			if !e.IsHole() {
 				sets = append(sets, indexedExtent{Index: uint64(i), Extent: e})
 			}
 		}
-		body = encodeOp(body, &op{kind: opExtents, ino: ino, nExt: uint64(len(n.extents)), sets: sets}, batchVersion)
+		body = encodeOp(body, &op{kind: opExtents, ino: ino, nExt: uint64(n.next), sets: sets}, batchVersion)
 		nops++
-	}
+	})
 	head := encodeBatchHeader(nil, &batch{kind: crypt.KindSnapshot, seq: seq, suite: suite, chunk: uint64(t.chunk)})
 	head = binary.AppendUvarint(head, uint64(nops))
 	return append(head, body...)
@@ -76,6 +63,7 @@ func (t *Tree) encodeSnapshotLocked(seq uint64, suite crypt.Suite) []byte {
 func (t *Tree) applyBatch(b *batch) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.ins.reserve(b.ops)
 	touched := make(map[Ino]bool)
 	for _, o := range b.ops {
 		if err := t.apply(o); err != nil {
@@ -101,22 +89,29 @@ func (t *Tree) applyBatch(b *batch) error {
 func (t *Tree) finishLoad(next Ino, dropUnlinked bool) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	root := t.nodes[RootIno]
-	if root == nil || !root.attr.IsDir() || root.parent != 0 {
+	root := t.ins.node(RootIno)
+	if root == nil || !root.attr.IsDir() || t.ins.dirs[RootIno].parent != 0 {
 		return corrupt("no root directory")
 	}
-	for ino, n := range t.nodes {
+	var err error
+	t.ins.each(func(ino Ino, n *rec) {
+		d := t.ins.dirs[ino]
 		switch {
+		case err != nil:
 		case n.attr.Nlink == 0 && ino != RootIno:
-			if len(n.entries) > 0 {
-				return corrupt("removed directory %d has entries", ino)
+			if d != nil && d.live > 0 {
+				err = corrupt("removed directory %d has entries", ino)
+				return
 			}
 			if dropUnlinked {
 				t.forget(ino, n)
 			}
-		case n.attr.IsDir() && ino != RootIno && n.parent == 0:
-			return corrupt("directory %d is not in the tree", ino)
+		case d != nil && ino != RootIno && d.parent == 0:
+			err = corrupt("directory %d is not in the tree", ino)
 		}
+	})
+	if err != nil {
+		return err
 	}
 	t.pruneContent()
 	t.next = max(t.next, next)

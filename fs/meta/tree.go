@@ -1,7 +1,6 @@
 package meta
 
 import (
-	"maps"
 	"slices"
 	"sort"
 	"sync"
@@ -20,8 +19,8 @@ import (
 type Tree struct {
 	mu    sync.RWMutex
 	chunk int
-	nodes map[Ino]*node
-	next  Ino // next inode number to hand out
+	ins   inodes // the inodes (tree_table.go)
+	next  Ino    // next inode number to hand out
 
 	files, dirs, bytes uint64                   // Stats, kept up to date by apply
 	refs               map[crypt.ObjectID]int32 // extents per data object (refs.go)
@@ -29,17 +28,6 @@ type Tree struct {
 
 	pend    journal
 	changes uint64 // changes made by do since the tree was built (Changes)
-}
-
-// node is one inode in the tree.
-type node struct {
-	attr    Attr
-	target  string
-	xattrs  map[string][]byte
-	extents []Extent
-	parent  Ino            // directories: the one directory holding it (0 = none)
-	entries map[string]Ino // directories
-	sorted  []string       // directories: entry names sorted, nil when stale; append-only otherwise
 }
 
 // journal is the list of ops not yet committed. inodeAt and extAt remember
@@ -69,7 +57,7 @@ func newEmptyTree(chunkSize int) *Tree {
 	if chunkSize <= 0 {
 		panic("meta: internal error: chunk size must be positive")
 	}
-	return &Tree{chunk: chunkSize, nodes: make(map[Ino]*node), next: RootIno + 1, refs: make(map[crypt.ObjectID]int32)}
+	return &Tree{chunk: chunkSize, ins: newInodes(), next: RootIno + 1, refs: make(map[crypt.ObjectID]int32)}
 }
 
 // ChunkSize is the plaintext size of one chunk object.
@@ -79,11 +67,11 @@ func (t *Tree) ChunkSize() int { return t.chunk }
 func (t *Tree) Get(ino Ino) (Inode, bool) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	n := t.nodes[ino]
+	n := t.ins.node(ino)
 	if n == nil {
 		return Inode{}, false
 	}
-	return n.copy(ino), true
+	return t.copy(ino, n), true
 }
 
 // GetAttr returns the attributes of inode ino. Unlike Get it copies no
@@ -91,19 +79,20 @@ func (t *Tree) Get(ino Ino) (Inode, bool) {
 func (t *Tree) GetAttr(ino Ino) (Attr, bool) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	if n := t.nodes[ino]; n != nil {
+	if n := t.ins.node(ino); n != nil {
 		return n.attr, true
 	}
 	return Attr{}, false
 }
 
-func (n *node) copy(ino Ino) Inode {
-	in := Inode{Ino: ino, Attr: n.attr, Target: n.target, Extents: slices.Clone(n.extents)}
-	if len(n.xattrs) > 0 {
-		in.Xattrs = make(map[string][]byte, len(n.xattrs))
-		for k, v := range n.xattrs {
-			in.Xattrs[k] = slices.Clone(v)
-		}
+// copy returns inode ino (rec n) as an Inode. The caller holds t.mu.
+func (t *Tree) copy(ino Ino, n *rec) Inode {
+	in := Inode{Ino: ino, Attr: n.attr, Target: t.ins.targets[ino]}
+	if n.next > 0 {
+		in.Extents = slices.Clone(t.ins.extents(n))
+	}
+	if x := t.ins.xattrs[ino]; len(x) > 0 {
+		in.Xattrs = cloneXattrs(x)
 	}
 	return in
 }
@@ -116,35 +105,43 @@ func (t *Tree) Lookup(parent Ino, name string) (Inode, error) {
 	if err != nil {
 		return Inode{}, err
 	}
-	return t.nodes[ino].copy(ino), nil
+	return t.copy(ino, t.ins.node(ino)), nil
 }
 
-// lookup finds directory p and its entry name (ENOENT if missing).
-func (t *Tree) lookup(parent Ino, name string) (*node, Ino, error) {
+// lookup finds directory p (rec and entries) and its entry name (ENOENT
+// if missing).
+func (t *Tree) lookup(parent Ino, name string) (dirNode, Ino, error) {
 	p, err := t.dir(parent)
 	if err != nil {
-		return nil, 0, err
+		return dirNode{}, 0, err
 	}
 	if err := CheckName(name); err != nil {
-		return nil, 0, err
+		return dirNode{}, 0, err
 	}
-	ino, ok := p.entries[name]
+	ino, ok := p.get(name)
 	if !ok {
 		return p, 0, syscall.ENOENT
 	}
 	return p, ino, nil
 }
 
+// dirNode is a directory's rec and entries. The rec pointer is valid
+// until the next insertion of an inode.
+type dirNode struct {
+	*rec
+	*dir
+}
+
 // dir returns directory ino: ENOENT if missing, ENOTDIR if not a directory.
-func (t *Tree) dir(ino Ino) (*node, error) {
-	n := t.nodes[ino]
+func (t *Tree) dir(ino Ino) (dirNode, error) {
+	n := t.ins.node(ino)
 	if n == nil {
-		return nil, syscall.ENOENT
+		return dirNode{}, syscall.ENOENT
 	}
 	if !n.attr.IsDir() {
-		return nil, syscall.ENOTDIR
+		return dirNode{}, syscall.ENOTDIR
 	}
-	return n, nil
+	return dirNode{rec: n, dir: t.ins.dirs[ino]}, nil
 }
 
 // ReadDir returns the entries of directory dir sorted by name (without "."
@@ -159,11 +156,10 @@ func (t *Tree) ReadDir(dir Ino) ([]DirEntry, error) {
 
 // DirNames returns the names in directory dir, sorted, without "." and
 // "..": a listing's cursor pages through them with DirEntries. The slice
-// is shared with the tree and must not be modified; it is never modified
-// by the tree either (a change replaces or extends it), so a listing
-// holds it at no cost. Names removed later are skipped by DirEntries;
-// names added later are missing, as POSIX allows for entries added after
-// a listing started.
+// is the caller's; its strings share the tree's memory, which the tree
+// never changes. Names removed later are skipped by DirEntries; names
+// added later are missing, as POSIX allows for entries added after a
+// listing started.
 func (t *Tree) DirNames(dir Ino) ([]string, error) {
 	t.mu.RLock()
 	d, err := t.dir(dir)
@@ -171,12 +167,55 @@ func (t *Tree) DirNames(dir Ino) ([]string, error) {
 		t.mu.RUnlock()
 		return nil, err
 	}
-	names := d.sorted
-	t.mu.RUnlock()
-	if names == nil {
-		names = t.sortNames(d)
+	if d.sorted != nil {
+		names := d.sortedNames(d.sorted)
+		t.mu.RUnlock()
+		return names, nil
 	}
-	return slices.Clip(names), nil
+	// Sort outside the lock, then keep the order if nothing changed.
+	dd, gen := d.dir, d.gen
+	idx := make([]int32, 0, d.live)
+	names := make([]string, 0, d.live)
+	for i, e := range d.ents {
+		if e.ino != 0 {
+			idx = append(idx, int32(i))
+			names = append(names, d.name(int32(i)))
+		}
+	}
+	t.mu.RUnlock()
+	sortByName(idx, names)
+	t.mu.Lock()
+	if dd.sorted == nil && dd.gen == gen {
+		dd.sorted = idx
+	}
+	t.mu.Unlock()
+	return names, nil
+}
+
+// sortedNames returns the names of entries idx. The caller holds t.mu.
+func (d *dir) sortedNames(idx []int32) []string {
+	names := make([]string, len(idx))
+	for k, i := range idx {
+		names[k] = d.name(i)
+	}
+	return names
+}
+
+// sortByName sorts names and, in step, their entry indexes idx.
+func sortByName(idx []int32, names []string) {
+	sort.Sort(byName{idx, names})
+}
+
+type byName struct {
+	idx   []int32
+	names []string
+}
+
+func (b byName) Len() int           { return len(b.idx) }
+func (b byName) Less(i, j int) bool { return b.names[i] < b.names[j] }
+func (b byName) Swap(i, j int) {
+	b.idx[i], b.idx[j] = b.idx[j], b.idx[i]
+	b.names[i], b.names[j] = b.names[j], b.names[i]
 }
 
 // DirEntries returns the entries of dir named by names (a page of
@@ -190,38 +229,11 @@ func (t *Tree) DirEntries(dir Ino, names []string) []DirEntry {
 	}
 	out := make([]DirEntry, 0, len(names))
 	for _, name := range names {
-		if ino, ok := d.entries[name]; ok {
-			out = append(out, DirEntry{Name: name, Ino: ino, Mode: t.nodes[ino].attr.Mode})
+		if ino, ok := d.get(name); ok {
+			out = append(out, DirEntry{Name: name, Ino: ino, Mode: t.ins.node(ino).attr.Mode})
 		}
 	}
 	return out
-}
-
-// sortNames returns the sorted names of d and caches them in d.sorted when
-// d did not change in between. Names removed meanwhile are skipped by the
-// caller; names added meanwhile are missing, as if listed a moment earlier.
-func (t *Tree) sortNames(d *node) []string {
-	t.mu.RLock()
-	names := slices.Collect(maps.Keys(d.entries))
-	t.mu.RUnlock()
-	sort.Strings(names)
-	t.mu.Lock()
-	if d.sorted == nil && len(names) == len(d.entries) && namesCurrent(d, names) {
-		d.sorted = names
-	}
-	t.mu.Unlock()
-	return names
-}
-
-// namesCurrent reports whether names are exactly d's entries (given equal
-// counts). It is O(n) map lookups, cheap next to the sort.
-func namesCurrent(d *node, names []string) bool {
-	for _, n := range names {
-		if _, ok := d.entries[n]; !ok {
-			return false
-		}
-	}
-	return true
 }
 
 // Stats counts regular files, directories and the bytes of regular files
@@ -237,13 +249,13 @@ func (t *Tree) Stats() (files, dirs, bytes uint64) {
 func (t *Tree) ForEachExtent(fn func(ino Ino, e Extent)) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	for ino, n := range t.nodes {
-		for _, e := range n.extents {
+	t.ins.each(func(ino Ino, n *rec) {
+		for _, e := range t.ins.extents(n) {
 			if !e.IsHole() {
 				fn(ino, e)
 			}
 		}
-	}
+	})
 }
 
 // Dirty reports whether there are changes not yet committed.

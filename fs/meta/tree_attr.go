@@ -15,7 +15,7 @@ import (
 func (t *Tree) SetAttr(ino Ino, in SetAttrIn, now int64) (Inode, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	n := t.nodes[ino]
+	n := t.ins.node(ino)
 	if n == nil {
 		return Inode{}, syscall.ENOENT
 	}
@@ -40,7 +40,7 @@ func (t *Tree) SetAttr(ino Ino, in SetAttrIn, now int64) (Inode, error) {
 	setIf(&a.Mtime, in.Mtime)
 	a.Ctime = now
 	t.setFile(ino, a, nil)
-	return n.copy(ino), nil
+	return t.copy(ino, n), nil
 }
 
 func setIf[T any](dst *T, v *T) {
@@ -81,7 +81,7 @@ func (t *Tree) SetFileDataShared(ino Ino, size uint64, extents map[int64]Extent,
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	n := t.nodes[ino]
+	n := t.ins.node(ino)
 	switch {
 	case n == nil:
 		return nil, syscall.ENOENT
@@ -105,12 +105,13 @@ func (t *Tree) SetFileDataShared(ino Ino, size uint64, extents map[int64]Extent,
 // the extents changed by sets plus whatever the size a.Size cuts off. The
 // caller holds t.mu.
 func (t *Tree) setFile(ino Ino, a Attr, sets map[uint64]Extent) {
-	n := t.nodes[ino]
+	n := t.ins.node(ino)
 	if !a.IsRegular() {
-		t.do(&op{kind: opInode, ino: ino, attr: a, target: n.target})
+		t.do(&op{kind: opInode, ino: ino, attr: a, target: t.ins.targets[ino]})
 		return
 	}
-	ext := slices.Clone(n.extents)
+	cur := t.ins.extents(n) // read before the ops below change it
+	ext := slices.Clone(cur)
 	for i, e := range sets {
 		for uint64(len(ext)) <= i {
 			ext = append(ext, Extent{})
@@ -120,12 +121,12 @@ func (t *Tree) setFile(ino Ino, a Attr, sets map[uint64]Extent) {
 	ext = clampExtents(ext, a.Size, uint64(t.chunk))
 	changed := make(map[uint64]Extent)
 	for i, e := range ext {
-		if i >= len(n.extents) || n.extents[i] != e {
+		if i >= len(cur) || cur[i] != e {
 			changed[uint64(i)] = e
 		}
 	}
 	t.do(&op{kind: opInode, ino: ino, attr: a})
-	if len(changed) > 0 || len(ext) != len(n.extents) {
+	if len(changed) > 0 || len(ext) != len(cur) {
 		t.do(&op{kind: opExtents, ino: ino, nExt: uint64(len(ext)), sets: sortedSets(changed, uint64(len(ext)))})
 	}
 }
@@ -155,14 +156,14 @@ func clampExtents(ext []Extent, size, chunk uint64) []Extent {
 func (t *Tree) GetXattr(ino Ino, name string) ([]byte, error) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	n := t.nodes[ino]
+	n := t.ins.node(ino)
 	if n == nil {
 		return nil, syscall.ENOENT
 	}
 	if err := checkXattrName(name); err != nil {
 		return nil, err
 	}
-	v, ok := n.xattrs[name]
+	v, ok := t.ins.xattrs[ino][name]
 	if !ok {
 		return nil, syscall.ENODATA
 	}
@@ -173,12 +174,13 @@ func (t *Tree) GetXattr(ino Ino, name string) ([]byte, error) {
 func (t *Tree) ListXattr(ino Ino) ([]string, error) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	n := t.nodes[ino]
+	n := t.ins.node(ino)
 	if n == nil {
 		return nil, syscall.ENOENT
 	}
-	names := make([]string, 0, len(n.xattrs))
-	for k := range n.xattrs {
+	x := t.ins.xattrs[ino]
+	names := make([]string, 0, len(x))
+	for k := range x {
 		names = append(names, k)
 	}
 	sort.Strings(names)
@@ -200,11 +202,11 @@ func (t *Tree) SetXattr(ino Ino, name string, value []byte, flags uint32, now in
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	n := t.nodes[ino]
+	n := t.ins.node(ino)
 	if n == nil {
 		return syscall.ENOENT
 	}
-	_, exists := n.xattrs[name]
+	_, exists := t.ins.xattrs[ino][name]
 	switch {
 	case exists && flags&XattrCreate != 0:
 		return syscall.EEXIST
@@ -223,11 +225,11 @@ func (t *Tree) RemoveXattr(ino Ino, name string, now int64) error {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	n := t.nodes[ino]
+	n := t.ins.node(ino)
 	if n == nil {
 		return syscall.ENOENT
 	}
-	if _, ok := n.xattrs[name]; !ok {
+	if _, ok := t.ins.xattrs[ino][name]; !ok {
 		return syscall.ENODATA
 	}
 	t.do(&op{kind: opRemoveXattr, ino: ino, name: name})
@@ -236,10 +238,9 @@ func (t *Tree) RemoveXattr(ino Ino, name string, now int64) error {
 }
 
 func (t *Tree) touchCtime(ino Ino, now int64) {
-	n := t.nodes[ino]
-	a := n.attr
+	a := t.ins.node(ino).attr
 	a.Ctime = now
-	t.do(&op{kind: opInode, ino: ino, attr: a, target: n.target})
+	t.do(&op{kind: opInode, ino: ino, attr: a, target: t.ins.targets[ino]})
 }
 
 func checkXattrName(name string) error {

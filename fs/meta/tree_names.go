@@ -48,32 +48,31 @@ func (t *Tree) Symlink(parent Ino, name, target string, uid, gid uint32, now int
 func (t *Tree) newNode(parent Ino, name string, a Attr, target string, now int64) (Inode, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	p, err := t.freeName(parent, name)
-	if err != nil {
+	if _, err := t.freeName(parent, name); err != nil {
 		return Inode{}, err
 	}
 	ino := t.next
 	a.Atime, a.Mtime, a.Ctime = now, now, now
 	t.do(&op{kind: opInode, ino: ino, attr: a, target: target})
 	t.do(&op{kind: opLink, parent: parent, name: name, ino: ino})
-	pa := p.attr
+	pa := t.ins.node(parent).attr // p's rec moved with the insertion
 	if a.IsDir() {
 		pa.Nlink++
 	}
 	t.touchDir(parent, pa, now)
-	return t.nodes[ino].copy(ino), nil
+	return t.copy(ino, t.ins.node(ino)), nil
 }
 
 // freeName checks that parent is a live directory without an entry name.
-func (t *Tree) freeName(parent Ino, name string) (*node, error) {
+func (t *Tree) freeName(parent Ino, name string) (dirNode, error) {
 	p, ino, err := t.lookup(parent, name)
 	switch {
 	case err == nil && ino != 0:
-		return nil, syscall.EEXIST
-	case err != syscall.ENOENT || p == nil:
-		return nil, err
+		return dirNode{}, syscall.EEXIST
+	case err != syscall.ENOENT || p.rec == nil:
+		return dirNode{}, err
 	case p.attr.Nlink == 0:
-		return nil, syscall.ENOENT // removed directory still open
+		return dirNode{}, syscall.ENOENT // removed directory still open
 	}
 	return p, nil
 }
@@ -86,18 +85,17 @@ func (t *Tree) touchDir(ino Ino, a Attr, now int64) {
 
 // setNlink journals inode ino with nlink changed by delta and ctime now.
 func (t *Tree) setNlink(ino Ino, delta int, now int64) {
-	n := t.nodes[ino]
-	a := n.attr
+	a := t.ins.node(ino).attr
 	a.Nlink = uint32(int(a.Nlink) + delta)
 	a.Ctime = now
-	t.do(&op{kind: opInode, ino: ino, attr: a, target: n.target})
+	t.do(&op{kind: opInode, ino: ino, attr: a, target: t.ins.targets[ino]})
 }
 
 // Link adds a hard link newParent/newName to the non-directory ino.
 func (t *Tree) Link(ino, newParent Ino, newName string, now int64) (Inode, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	n := t.nodes[ino]
+	n := t.ins.node(ino)
 	switch {
 	case n == nil || n.attr.Nlink == 0:
 		return Inode{}, syscall.ENOENT
@@ -113,7 +111,7 @@ func (t *Tree) Link(ino, newParent Ino, newName string, now int64) (Inode, error
 	t.do(&op{kind: opLink, parent: newParent, name: newName, ino: ino})
 	t.setNlink(ino, 1, now)
 	t.touchDir(newParent, p.attr, now)
-	return n.copy(ino), nil
+	return t.copy(ino, t.ins.node(ino)), nil
 }
 
 // Unlink removes a non-directory name and decrements nlink. An inode whose
@@ -125,7 +123,7 @@ func (t *Tree) Unlink(parent Ino, name string, now int64) (Ino, error) {
 	if err != nil {
 		return 0, err
 	}
-	if t.nodes[ino].attr.IsDir() {
+	if t.ins.node(ino).attr.IsDir() {
 		return 0, syscall.EISDIR
 	}
 	t.do(&op{kind: opUnlink, parent: parent, name: name})
@@ -143,11 +141,11 @@ func (t *Tree) Rmdir(parent Ino, name string, now int64) error {
 	if err != nil {
 		return err
 	}
-	c := t.nodes[ino]
+	c := t.ins.node(ino)
 	switch {
 	case !c.attr.IsDir():
 		return syscall.ENOTDIR
-	case len(c.entries) > 0:
+	case t.ins.dirs[ino].live > 0:
 		return syscall.ENOTEMPTY
 	}
 	t.do(&op{kind: opUnlink, parent: parent, name: name})
@@ -163,7 +161,7 @@ func (t *Tree) Rmdir(parent Ino, name string, now int64) error {
 func (t *Tree) Release(ino Ino) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if n := t.nodes[ino]; n != nil && n.attr.Nlink == 0 && ino != RootIno {
+	if n := t.ins.node(ino); n != nil && n.attr.Nlink == 0 && ino != RootIno {
 		t.do(&op{kind: opDrop, ino: ino})
 	}
 }

@@ -29,7 +29,7 @@ func (t *Tree) Rename(oldParent Ino, oldName string, newParent Ino, newName stri
 	if t.within(newParent, src) {
 		return 0, syscall.EINVAL // a directory into its own subtree
 	}
-	dst, exists := np.entries[newName]
+	dst, exists := np.get(newName)
 	if flags == RenameExchange {
 		return 0, t.exchange(oldParent, oldName, src, newParent, newName, dst, exists, now)
 	}
@@ -44,20 +44,25 @@ func (t *Tree) Rename(oldParent Ino, oldName string, newParent Ino, newName stri
 
 // within reports whether ino is dir or inside directory dir.
 func (t *Tree) within(ino, dir Ino) bool {
-	if !t.nodes[dir].attr.IsDir() {
+	if !t.ins.node(dir).attr.IsDir() {
 		return false
 	}
-	for a := ino; a != 0; a = t.nodes[a].parent {
+	for a := ino; a != 0; {
+		d := t.ins.dirs[a]
+		if d == nil {
+			return false // a non-directory is not dir
+		}
 		if a == dir {
 			return true
 		}
+		a = d.parent
 	}
 	return false
 }
 
 // checkReplace says whether src may replace the existing entry dst.
 func (t *Tree) checkReplace(src, dst Ino, flags uint32) error {
-	s, d := t.nodes[src], t.nodes[dst]
+	s, d := t.ins.node(src), t.ins.node(dst)
 	switch {
 	case flags == RenameNoReplace:
 		return syscall.EEXIST
@@ -67,7 +72,7 @@ func (t *Tree) checkReplace(src, dst Ino, flags uint32) error {
 		return syscall.ENOTDIR
 	case !s.attr.IsDir() && d.attr.IsDir():
 		return syscall.EISDIR
-	case len(d.entries) > 0:
+	case t.ins.dirs[dst] != nil && t.ins.dirs[dst].live > 0:
 		return syscall.ENOTEMPTY
 	}
 	return nil
@@ -78,7 +83,7 @@ func (t *Tree) move(oldParent Ino, oldName string, src, newParent Ino, newName s
 	delta := parentDelta{oldParent: oldParent, newParent: newParent}
 	if exists {
 		t.do(&op{kind: opUnlink, parent: newParent, name: newName})
-		d := t.nodes[dst]
+		d := t.ins.node(dst)
 		if d.attr.IsDir() {
 			t.setNlink(dst, -int(d.attr.Nlink), now)
 			delta.dNew--
@@ -88,7 +93,7 @@ func (t *Tree) move(oldParent Ino, oldName string, src, newParent Ino, newName s
 	}
 	t.do(&op{kind: opUnlink, parent: oldParent, name: oldName})
 	t.do(&op{kind: opLink, parent: newParent, name: newName, ino: src})
-	if t.nodes[src].attr.IsDir() {
+	if t.ins.node(src).attr.IsDir() {
 		delta.dOld--
 		delta.dNew++
 	}
@@ -111,11 +116,11 @@ func (t *Tree) exchange(oldParent Ino, oldName string, src, newParent Ino, newNa
 	t.do(&op{kind: opLink, parent: newParent, name: newName, ino: src})
 	t.do(&op{kind: opLink, parent: oldParent, name: oldName, ino: dst})
 	delta := parentDelta{oldParent: oldParent, newParent: newParent}
-	if t.nodes[src].attr.IsDir() {
+	if t.ins.node(src).attr.IsDir() {
 		delta.dOld--
 		delta.dNew++
 	}
-	if t.nodes[dst].attr.IsDir() {
+	if t.ins.node(dst).attr.IsDir() {
 		delta.dNew--
 		delta.dOld++
 	}
@@ -131,11 +136,11 @@ func (t *Tree) touchParents(d parentDelta, now int64) {
 	if d.oldParent == d.newParent {
 		d.dOld += d.dNew
 	} else {
-		a := t.nodes[d.newParent].attr
+		a := t.ins.node(d.newParent).attr
 		a.Nlink = uint32(int(a.Nlink) + d.dNew)
 		t.touchDir(d.newParent, a, now)
 	}
-	a := t.nodes[d.oldParent].attr
+	a := t.ins.node(d.oldParent).attr
 	a.Nlink = uint32(int(a.Nlink) + d.dOld)
 	t.touchDir(d.oldParent, a, now)
 }

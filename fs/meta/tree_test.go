@@ -238,7 +238,8 @@ func checkInvariants(tb testing.TB, t *Tree) {
 	links := map[Ino]uint32{}
 	refs := map[crypt.ObjectID]int32{}
 	var files, dirs, bytes uint64
-	for ino, n := range t.nodes {
+	nodes := nodesView(t)
+	for ino, n := range nodes {
 		for _, e := range n.extents {
 			if !e.IsHole() {
 				refs[e.Object]++
@@ -248,7 +249,7 @@ func checkInvariants(tb testing.TB, t *Tree) {
 		case n.attr.IsDir():
 			dirs++
 			for name, c := range n.entries {
-				cn := t.nodes[c]
+				cn := nodes[c]
 				if cn == nil {
 					tb.Fatalf("dir %d: entry %q -> missing inode %d", ino, name, c)
 				}
@@ -268,7 +269,7 @@ func checkInvariants(tb testing.TB, t *Tree) {
 			}
 		}
 	}
-	for ino, n := range t.nodes {
+	for ino, n := range nodes {
 		want := links[ino]
 		if n.attr.IsDir() && (n.attr.Nlink != 0 || ino == RootIno) {
 			want += 2
