@@ -15,9 +15,10 @@ import (
 const dirPage = 256
 
 // dirStream lists a directory as a cursor (issue 15): it holds the tree's
-// sorted names (shared, not copied: meta.Tree.DirNames) and resolves them
-// to entries a page at a time, so opening a folder of 100,000 entries
-// builds no 100,000-entry listing, and an entry removed while the listing
+// sorted names (16-byte string headers; the bytes are the tree's:
+// meta.Tree.DirNames) and resolves them to entries a page at a time, so
+// opening a folder of 100,000 entries builds no 100,000-entry listing of
+// entries and attributes, and an entry removed while the listing
 // runs is not returned after its removal. Offsets are positions in the
 // stream ("." and ".." are 1 and 2), as go-fuse numbers them; Seekdir
 // starts again and skips to one (telldir/seekdir, rewinddir).

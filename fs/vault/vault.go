@@ -224,8 +224,8 @@ func (fs *Vault) ReadDir(dir meta.Ino) ([]meta.DirEntry, error) {
 }
 
 // DirNames returns directory dir's names, sorted, for a listing that
-// pages through them with DirEntries (meta.Tree.DirNames: shared, not to
-// be modified).
+// pages through them with DirEntries (meta.Tree.DirNames: a slice of the
+// caller's whose strings share the tree's memory).
 func (fs *Vault) DirNames(dir meta.Ino) ([]string, error) { return fs.tree.DirNames(dir) }
 
 // DirEntries returns the entries of dir named by names, skipping those
