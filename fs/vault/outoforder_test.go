@@ -75,6 +75,23 @@ var writeOrders = []struct {
 	// Syncthing: a puller starts its range a part of the way in, wraps
 	// round, and its parallel requests land a few blocks out of order.
 	{"syncthing", syncthingOrder},
+	// A downloader with a connection per part: the first block of every
+	// chunk, then the rest at random. Memory runs short while every
+	// chunk's buffer is still small.
+	{"spread", func(n int, r *rand.Rand) []int {
+		const perChunk = 32 // blocks of a chunk in the tests below
+		o := make([]int, 0, n)
+		var rest []int
+		for b := range n {
+			if b%perChunk == 0 {
+				o = append(o, b)
+			} else {
+				rest = append(rest, b)
+			}
+		}
+		r.Shuffle(len(rest), func(a, b int) { rest[a], rest[b] = rest[b], rest[a] })
+		return append(o, rest...)
+	}},
 }
 
 func syncthingOrder(n int, r *rand.Rand) []int {

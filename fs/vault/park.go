@@ -259,7 +259,7 @@ func (fs *Vault) parkObject(plain []byte, full int64) (meta.Extent, bool) {
 // freezes (starts uploading) every unfrozen buffer: other files' that are
 // idle or waiting for memory, and self's except chunk keep. With one it
 // takes from those buffers until n bytes are free, the most filled first
-// and of those the least recently written: small ones are uploaded (they
+// and of those the least recently written: small files are uploaded (they
 // are packed), the others parked. A writer filling a file in random order
 // is least likely to come back soon to the chunk with the fewest bytes
 // left to write (a quarter fewer parks than least recently written
@@ -319,7 +319,9 @@ func (fs *Vault) evict(self *file, keep, n int64) {
 		}
 		v.mu.Lock()
 		freed += v.charged
-		small := int64(len(v.data)) <= fs.cs/16
+		// A small file is uploaded (packed); a small buffer of a
+		// large file is a chunk barely begun, parked like the others.
+		small := int64(len(v.data)) <= fs.cs/16 && g.size <= fs.cs/16
 		v.mu.Unlock()
 		if small {
 			fs.freezeLocked(g, v)
