@@ -96,7 +96,9 @@ func (t *Tree) SetFileDataShared(ino Ino, size uint64, extents map[int64]Extent,
 		}
 	}
 	a := n.attr
-	a.Size, a.Mtime, a.Ctime = size, mtime, mtime
+	// ctime never goes back: a chmod, link or rename after the last write
+	// (published later) is the later change.
+	a.Size, a.Mtime, a.Ctime = size, mtime, max(a.Ctime, mtime)
 	t.setFile(ino, a, sets)
 	return unreferenced, nil
 }
