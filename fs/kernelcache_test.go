@@ -16,6 +16,54 @@ import (
 	"github.com/sealfs/sealfs/remote"
 )
 
+// pastDefaultTimeouts is longer than the kernel cache timeouts a mount
+// had before stableTimeout (one second): a cached answer still given
+// after it comes from the long timeout.
+const pastDefaultTimeouts = 1500 * time.Millisecond
+
+// TestKernelCachesStable checks that a read-write mount lets the kernel
+// keep entries and attributes for stableTimeout (mount.go): the tree is
+// changed behind the kernel's back, which nothing in sealfs does, so only
+// a kernel that still caches answers as before. Seen failing with the
+// one-second timeouts (lstat: ENOENT, the kernel looked "f" up again).
+func TestKernelCachesStable(t *testing.T) {
+	v := newVault(t, remote.NewMemory(), testChunk)
+	mt := v.mount(t)
+	p := mt.path("f")
+	ok(t, os.WriteFile(p, nil, 0o644))
+	st := lstat(t, p)
+	mode := uint32(0o600)
+	_, err := mt.m.Vault().SetAttr(context.Background(), meta.Ino(st.Ino), meta.SetAttrIn{Mode: &mode})
+	ok(t, err)
+	ok(t, mt.m.Vault().Rename(meta.RootIno, "f", meta.RootIno, "g", 0))
+	time.Sleep(pastDefaultTimeouts)
+	st = lstat(t, p) // the kernel's entry for "f" and its attributes
+	if got := st.Mode & 0o777; got != 0o644 {
+		t.Errorf("mode %o after the timeouts of old: the kernel asked again, want the cached 0644", got)
+	}
+}
+
+// TestKernelCachesFollow checks that a following mount keeps short
+// kernel cache timeouts (it swaps in the writer's trees): a change made
+// behind the kernel's back shows once they expired.
+func TestKernelCachesFollow(t *testing.T) {
+	v := newVault(t, remote.NewMemory(), testChunk)
+	w := v.mount(t)
+	ok(t, os.WriteFile(w.path("f"), nil, 0o644))
+	ok(t, w.m.Sync(context.Background()))
+	r := v.mount(t, func(o *Options) { o.ReadOnly, o.FollowInterval = true, time.Hour })
+	st := lstat(t, r.path("f"))
+	mode := uint32(0o600)
+	// The follower's own engine, changed as a followed commit would:
+	// only the timeouts make the kernel ask again.
+	_, err := r.m.Vault().Tree().SetAttr(meta.Ino(st.Ino), meta.SetAttrIn{Mode: &mode}, 1)
+	ok(t, err)
+	time.Sleep(pastDefaultTimeouts)
+	if got := lstat(t, r.path("f")).Mode & 0o777; got != 0o600 {
+		t.Errorf("mode %o on a following mount: want 0600 once its short timeouts expired", got)
+	}
+}
+
 // TestKernelCacheAfterChanges checks that with the long timeouts of a
 // read-write mount, the kernel's cached attributes stay those of the
 // engine after every kind of change made through the mount: each step

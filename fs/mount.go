@@ -19,10 +19,25 @@ import (
 	"github.com/sealfs/sealfs/fs/vault"
 )
 
-// Kernel cache timeouts. The mount is the only writer, so entries and
-// attributes may be cached briefly; negative entries are cached shorter
-// since a new name may appear at any moment.
+// Kernel cache timeouts.
+//
+// A read-write mount is the vault's only writer (the lease fences any
+// other), and every change to its tree arrives through this mount's
+// kernel, which updates or drops what it caches with each request it
+// sends: a setattr's reply, the parent's attributes after a create or an
+// unlink, the link count and ctime after unlink, link and rename over a
+// name, ctime after setxattr, size and mtime after a write. Nothing
+// changes the tree behind the kernel's back, so it keeps entries and
+// attributes for stableTimeout: a second ls -l of a folder of 100,000
+// files, or du of a million, then costs no round trip per entry
+// (docs/PERFORMANCE.md, "A million entries"). The same holds for a
+// read-only mount that does not follow (a past snapshot, or
+// --follow-interval 0). A following mount swaps in the writer's newer
+// trees: it keeps the short timeouts and invalidates what changed
+// (invalidate.go). Negative entries stay short everywhere: a name that
+// appears is cheap to look up again.
 const (
+	stableTimeout   = time.Hour
 	entryTimeout    = time.Second
 	attrTimeout     = time.Second
 	negativeTimeout = 500 * time.Millisecond
@@ -114,7 +129,10 @@ func checkMountpoint(dir string) error {
 
 func nodeOptions(v *vault.Vault) *gofs.Options {
 	et, at, nt := entryTimeout, attrTimeout, negativeTimeout
-	if c := v.KernelCacheTimeout(); v.Following() && c > 0 {
+	switch c := v.KernelCacheTimeout(); {
+	case !v.Following():
+		et, at = stableTimeout, stableTimeout
+	case c > 0:
 		et, at, nt = c, c, c
 	}
 	return &gofs.Options{
