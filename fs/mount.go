@@ -53,6 +53,7 @@ type Mounted struct {
 	dir    string
 	v      *vault.Vault
 	server *fuse.Server
+	root   *gofs.Inode
 
 	waitOnce sync.Once
 	waitErr  error
@@ -90,7 +91,7 @@ func MountVault(ctx context.Context, mountpoint string, v *vault.Vault) (*Mounte
 	raiseReadAhead(mountpoint)
 	// Following may tell the kernel about changes now.
 	v.SetFollowHook(func(old *meta.Tree) { invalidate(v, root.EmbeddedInode(), old) })
-	return &Mounted{dir: mountpoint, v: v, server: server}, nil
+	return &Mounted{dir: mountpoint, v: v, server: server, root: root.EmbeddedInode()}, nil
 }
 
 // kernelReadAheadKiB is the read-ahead window the kernel keeps in front of
@@ -170,6 +171,13 @@ func mountOptions(v *vault.Vault) fuse.MountOptions {
 	// machine (what the kernel imposes on mounts by other users than root
 	// anyway).
 	mountFlags(&o, v.ReadOnly())
+	// The kernel lists a folder with READDIRPLUS (each entry with its
+	// attributes, which go-fuse looks up) at its start and then only
+	// while the lister stats what it lists (ls -l, du); find -type f and
+	// a second du, whose entries the kernel still knows, get plain
+	// READDIR: no lookup per entry (docs/PERFORMANCE.md, "A million
+	// entries"; TestReaddirPlusAuto).
+	o.ExtraCapabilities |= fuse.CAP_READDIRPLUS_AUTO
 	if v.Following() {
 		// Files are opened with direct I/O (see openFlags); this keeps
 		// shared mmap working on kernels that support it (6.6+).
