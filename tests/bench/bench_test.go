@@ -35,7 +35,8 @@ var tiny = []string{"--size", "8", "--files", "40", "--dirs", "4", "--rename-fil
 	"--overwrites", "4", "--ooo-size", "8", "--sqlite-rows", "200", "--sqlite-txn", "50", "--parallel", "4", "--small-parallel", "4",
 	"--restore-db", "8", "--restore-media", "20", "--restore-tiny", "10",
 	"--week-db", "4", "--week-files", "3", "--sync-files", "40", "--sync-kib", "16",
-	"--dedup-size", "8", "--dedup-photos", "10", "--dedup-photo-kib", "64"}
+	"--dedup-size", "8", "--dedup-photos", "10", "--dedup-photo-kib", "64",
+	"--tree-files", "2000", "--tree-dirs", "10", "--tree-big-dir", "1000"}
 
 // TestBench runs the whole program, with its own MinIO and the real
 // binary, at tiny sizes, and checks that the table is complete and its

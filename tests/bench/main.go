@@ -37,6 +37,7 @@ type config struct {
 	RestoreDBMiB, RestoreMedia, RestoreTiny, RestorePar int
 	WeekDBMiB, WeekFiles                                int    // the week workload: WhatsApp database MiB, new files a day (week.go)
 	DedupMiB, DedupPhotos, DedupPhotoKiB                int    // the dedup workload: copied file, photos copied with cp -r, their typical size (dedup.go)
+	TreeFiles, TreeDirs, TreeBigDir                     int    // the tree workload: files, their folders, entries of the one big folder (tree.go)
 	SealfsEnv                                           string // extra KEY=VALUE,... for the sealfs processes
 	Quick                                               bool
 	Verbose                                             bool
@@ -50,7 +51,7 @@ type usageError struct{ error }
 func (e usageError) Unwrap() error { return e.error }
 
 // workloads in the order they run.
-var workloads = []string{"raw", "seq", "small", "rename", "sqlite", "synctool", "outoforder", "restore", "week", "dedup", "cdc"}
+var workloads = []string{"raw", "seq", "small", "rename", "sqlite", "synctool", "outoforder", "restore", "week", "dedup", "cdc", "tree"}
 
 func main() {
 	if target := os.Getenv(proxyEnv); target != "" { // --pin's proxy process
@@ -143,6 +144,8 @@ func runWorkload(ctx context.Context, e *env, r *report, name string) error {
 		return dedupWorkload(ctx, e, r)
 	case "cdc":
 		return cdcWorkload(ctx, e, r)
+	case "tree":
+		return treeWorkload(ctx, e, r)
 	}
 	return fmt.Errorf("unknown workload %q", name)
 }
@@ -183,10 +186,13 @@ func parseFlags(args []string) (config, error) {
 	f.IntVar(&c.DedupMiB, "dedup-size", 256, "MiB of the file the dedup workload copies inside the mount")
 	f.IntVar(&c.DedupPhotos, "dedup-photos", 500, "random photos in the folder the dedup workload copies with cp -r")
 	f.IntVar(&c.DedupPhotoKiB, "dedup-photo-kib", 2048, "typical photo size in KiB (log-uniform from half to twice that)")
+	f.IntVar(&c.TreeFiles, "tree-files", 200000, "files of the tree workload's vault, spread over --tree-dirs folders (issue 15: 1000000)")
+	f.IntVar(&c.TreeDirs, "tree-dirs", 200, "folders of the tree workload's files (issue 15: 1000)")
+	f.IntVar(&c.TreeBigDir, "tree-big-dir", 100000, "entries of the tree workload's one big folder (its own vault)")
 	f.IntVar(&c.Parallel, "parallel", 8, "parallel requests of the raw transfer (sealfs uploads 8 chunks at a time)")
 	f.IntVar(&c.SmallPar, "small-parallel", 16, "parallel requests of the raw small-object PUT/GET")
 	f.StringVar(&c.SealfsEnv, "sealfs-env", "", "extra environment for the sealfs processes, `KEY=VALUE,...` (e.g. GOMEMLIMIT=100MiB)")
-	f.BoolVar(&c.Quick, "quick", false, "smaller sizes (about a minute): --size 256 --files 1000 --sqlite-rows 5000 --restore-db 64 --restore-media 200 --restore-tiny 50 --week-db 16 --sync-files 500, unless given")
+	f.BoolVar(&c.Quick, "quick", false, "smaller sizes (about a minute): --size 256 --files 1000 --sqlite-rows 5000 --restore-db 64 --restore-media 200 --restore-tiny 50 --week-db 16 --sync-files 500 --tree-files 20000 --tree-big-dir 20000, unless given")
 	f.BoolVar(&c.Verbose, "v", false, "report progress on stderr")
 	f.StringVar(&c.PerfDir, "perf", "", "record each sealfs phase's mount process with perf record -g into `DIR` (perf-<phase>.data; for perf report)")
 	f.BoolVar(&c.Pin, "pin", false, "stand in for a remote endpoint: MinIO and the counting proxy on CPU 0, this program, the mounts and the readers and writers on CPU 1; reports the mount's CPU per MiB beside the floor")
@@ -203,9 +209,10 @@ func parseFlags(args []string) (config, error) {
 		set := map[string]bool{}
 		f.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
 		quick := map[string]*int{"size": &c.SizeMiB, "files": &c.Files, "sqlite-rows": &c.SQLRows,
-			"restore-db": &c.RestoreDBMiB, "restore-media": &c.RestoreMedia, "restore-tiny": &c.RestoreTiny, "week-db": &c.WeekDBMiB, "sync-files": &c.SyncFiles}
+			"restore-db": &c.RestoreDBMiB, "restore-media": &c.RestoreMedia, "restore-tiny": &c.RestoreTiny, "week-db": &c.WeekDBMiB, "sync-files": &c.SyncFiles,
+			"tree-files": &c.TreeFiles, "tree-big-dir": &c.TreeBigDir}
 		values := map[string]int{"size": 256, "files": 1000, "sqlite-rows": 5000,
-			"restore-db": 64, "restore-media": 200, "restore-tiny": 50, "week-db": 16, "sync-files": 500}
+			"restore-db": 64, "restore-media": 200, "restore-tiny": 50, "week-db": 16, "sync-files": 500, "tree-files": 20000, "tree-big-dir": 20000}
 		for name, p := range quick {
 			if !set[name] {
 				*p = values[name]
@@ -227,7 +234,7 @@ func parseFlags(args []string) (config, error) {
 }
 
 func (c config) validate() error {
-	for _, n := range []int{c.SizeMiB, c.Files, c.FileKiB, c.Dirs, c.RenameFiles, c.Overwrites, c.SQLRows, c.SQLTxn, c.OOOSizeMiB, c.SyncFiles, c.SyncKiB, c.SyncWriters, c.Parallel, c.SmallPar, c.RestoreDBMiB, c.RestoreMedia, c.WeekDBMiB, c.WeekFiles, c.DedupMiB, c.DedupPhotos, c.DedupPhotoKiB} {
+	for _, n := range []int{c.SizeMiB, c.Files, c.FileKiB, c.Dirs, c.RenameFiles, c.Overwrites, c.SQLRows, c.SQLTxn, c.OOOSizeMiB, c.SyncFiles, c.SyncKiB, c.SyncWriters, c.Parallel, c.SmallPar, c.RestoreDBMiB, c.RestoreMedia, c.WeekDBMiB, c.WeekFiles, c.DedupMiB, c.DedupPhotos, c.DedupPhotoKiB, c.TreeFiles, c.TreeDirs, c.TreeBigDir} {
 		if n <= 0 {
 			return errors.New("sizes and counts must be positive numbers")
 		}
