@@ -234,19 +234,25 @@ func createFiles(v *vault.Vault, parent meta.Ino, name string, n int) error {
 
 // timeMount mounts d's vault read-write on a fresh device (an empty cache
 // directory) and sets row to the time until `sealfs mount --daemon`
-// returned (unlock, lease, tree load, FUSE mount).
+// returned (unlock, lease, tree load, FUSE mount). With --profile, the
+// in-process mount's CPU profile goes to DIR/cpu-<row>.pprof.
 func timeMount(ctx context.Context, e *env, r *report, d *device, name string, files int, shape string) (*mounted, error) {
 	fresh, err := d.sibling()
+	if err != nil {
+		return nil, err
+	}
+	stopProfile, err := e.startProfile(name)
 	if err != nil {
 		return nil, err
 	}
 	t0 := e.proxy.snapshot()
 	start := time.Now()
 	m, err := fresh.mount(ctx, false)
+	dur := time.Since(start)
+	stopProfile()
 	if err != nil {
 		return nil, err
 	}
-	dur := time.Since(start)
 	t := e.proxy.snapshot().sub(t0)
 	r.addPhase(phase{Name: name, Dur: dur, T: t})
 	target := mountTarget(files)
