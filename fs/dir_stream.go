@@ -26,13 +26,18 @@ type dirStream struct {
 	v           *vault.Vault
 	dir, parent meta.Ino
 
-	names []string        // the sorted names when the listing started
-	next  int             // the next name to resolve
-	page  []meta.DirEntry // resolved, not yet returned
-	dots  int             // "." and ".." returned so far
+	names   []string        // the sorted names when the listing started
+	next    int             // the next name to resolve
+	page    []meta.DirEntry // resolved, not yet returned
+	dots    int             // "." and ".." returned so far
+	started bool            // start ran: the stream has its names
 }
 
-var _ = (gofs.FileSeekdirer)((*dirStream)(nil))
+var (
+	_ = (gofs.FileReaddirenter)((*dirStream)(nil))
+	_ = (gofs.FileReleasedirer)((*dirStream)(nil))
+	_ = (gofs.FileSeekdirer)((*dirStream)(nil))
+)
 
 // start (re)starts the listing at its beginning.
 func (d *dirStream) start() error {
@@ -40,7 +45,7 @@ func (d *dirStream) start() error {
 	if err != nil {
 		return err
 	}
-	d.names, d.next, d.page, d.dots = names, 0, nil, 0
+	d.names, d.next, d.page, d.dots, d.started = names, 0, nil, 0, true
 	return nil
 }
 
@@ -74,6 +79,29 @@ func (d *dirStream) Next() (fuse.DirEntry, syscall.Errno) {
 
 // Close implements gofs.DirStream.
 func (d *dirStream) Close() { d.names, d.page = nil, nil }
+
+// Readdirent implements gofs.FileReaddirenter: the next entry, nil at
+// the end.
+//
+// The stream starts at the first request, not at opendir: the kernel may
+// have served the first reads from its cache and come to us only after
+// a rewinddir, which it does not tell us about (no seek to 0 on a stream
+// not read yet): the folder is then listed as it is at that moment.
+func (d *dirStream) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Errno) {
+	if !d.started {
+		if err := d.start(); err != nil {
+			return nil, toErrno(err)
+		}
+	}
+	if !d.HasNext() {
+		return nil, 0
+	}
+	e, errno := d.Next()
+	return &e, errno
+}
+
+// Releasedir implements gofs.FileReleasedirer.
+func (d *dirStream) Releasedir(ctx context.Context, flags uint32) { d.Close() }
 
 // Seekdir implements gofs.FileSeekdirer: off entries have been read.
 func (d *dirStream) Seekdir(ctx context.Context, off uint64) syscall.Errno {

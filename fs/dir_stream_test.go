@@ -15,7 +15,11 @@ import (
 // pages) lists whole and sorted; a listing that runs while files are
 // removed and added returns every file that stays exactly once, and no
 // file after it was removed; rewinddir (lseek to 0) starts a fresh
-// listing that shows the folder as it is now.
+// listing that shows the folder as it is now. The kernel keeps a folder
+// it listed whole (node_dir.go, FOPEN_CACHE_DIR) until it changes; a
+// listing it serves from that copy returns every file that stays once,
+// may return one removed since it began (POSIX leaves it open), and
+// shows the folder as it is after rewinddir.
 func TestReaddirStreams(t *testing.T) {
 	mt := newVault(t, remote.NewMemory(), testChunk).mount(t)
 	dir := mt.path("media")
@@ -42,6 +46,14 @@ func TestReaddirStreams(t *testing.T) {
 		t.Fatalf("listing of 1,000 files: %d names, first %q; want the 1,000 sorted", len(got), got[:min(3, len(got))])
 	}
 
+	// The kernel lists a changed folder from sealfs again: this listing
+	// is sealfs's stream, not the copy of the listing above.
+	if err := os.WriteFile(dir+"/changed", nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(dir + "/changed"); err != nil {
+		t.Fatal(err)
+	}
 	f, err := os.Open(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -106,5 +118,60 @@ func TestReaddirStreams(t *testing.T) {
 	slices.Sort(now)
 	if !slices.Equal(again, now) {
 		t.Errorf("after rewinddir: %d names; want the folder as it is now, %d names (%v...)", len(again), len(now), again[:min(3, len(again))])
+	}
+	cachedListing(t, dir, now)
+}
+
+// cachedListing checks a listing the kernel serves from its copy of dir
+// (listed whole just before, unchanged since), which holds names: a file
+// removed while it runs does not make it skip or repeat the others, and
+// rewinddir shows the folder without it, and with a file added.
+func cachedListing(t *testing.T, dir string, names []string) {
+	t.Helper()
+	f, err := os.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	first, err := f.Readdirnames(100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone := names[len(names)-2]
+	if err := os.Remove(dir + "/" + gone); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dir+"/~new.jpg", nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rest, err := f.Readdirnames(-1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	for _, n := range append(first, rest...) {
+		seen[n]++
+	}
+	for _, name := range names {
+		if seen[name] != 1 && (name != gone || seen[name] > 1) {
+			t.Errorf("kernel's copy: %s listed %d times", name, seen[name])
+		}
+	}
+	if seen["~new.jpg"] > 1 {
+		t.Errorf("kernel's copy: a file added while it ran listed %d times", seen["~new.jpg"])
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	again, err := f.Readdirnames(-1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The stream sealfs opened with the directory was never read (the
+	// kernel served its copy): it must list the folder as it is now, with
+	// the new file (seen failing with the names taken at opendir).
+	want := append(slices.DeleteFunc(slices.Clone(names), func(n string) bool { return n == gone }), "~new.jpg")
+	if !slices.Equal(again, want) {
+		t.Errorf("kernel's copy, after rewinddir: %d names; want the folder as it is now, %d names", len(again), len(want))
 	}
 }

@@ -23,24 +23,33 @@ import (
 const pastDefaultTimeouts = 1500 * time.Millisecond
 
 // TestKernelCachesStable checks that a read-write mount lets the kernel
-// keep entries and attributes for stableTimeout (mount.go): the tree is
-// changed behind the kernel's back, which nothing in sealfs does, so only
-// a kernel that still caches answers as before. Seen failing with the
-// one-second timeouts (lstat: ENOENT, the kernel looked "f" up again).
+// keep entries and attributes for stableTimeout (mount.go) and a folder
+// it listed (node_dir.go, FOPEN_CACHE_DIR): the tree is changed behind
+// the kernel's back, which nothing in sealfs does, so only a kernel that
+// still caches answers as before. Seen failing with the one-second
+// timeouts (lstat: ENOENT, the kernel looked "f" up again) and without
+// the folder cache (listed [g]).
 func TestKernelCachesStable(t *testing.T) {
 	v := newVault(t, remote.NewMemory(), testChunk)
 	mt := v.mount(t)
 	p := mt.path("f")
 	ok(t, os.WriteFile(p, nil, 0o644))
+	_, err := os.ReadDir(mt.dir)
+	ok(t, err)
 	st := lstat(t, p)
 	mode := uint32(0o600)
-	_, err := mt.m.Vault().SetAttr(context.Background(), meta.Ino(st.Ino), meta.SetAttrIn{Mode: &mode})
+	_, err = mt.m.Vault().SetAttr(context.Background(), meta.Ino(st.Ino), meta.SetAttrIn{Mode: &mode})
 	ok(t, err)
 	ok(t, mt.m.Vault().Rename(meta.RootIno, "f", meta.RootIno, "g", 0))
 	time.Sleep(pastDefaultTimeouts)
 	st = lstat(t, p) // the kernel's entry for "f" and its attributes
 	if got := st.Mode & 0o777; got != 0o644 {
 		t.Errorf("mode %o after the timeouts of old: the kernel asked again, want the cached 0644", got)
+	}
+	names, err := os.ReadDir(mt.dir)
+	ok(t, err)
+	if len(names) != 1 || names[0].Name() != "f" {
+		t.Errorf("listed %v: want the kernel's copy, [f]", names)
 	}
 }
 

@@ -21,7 +21,7 @@ type Node struct {
 
 var (
 	_ = (gofs.NodeLookuper)((*Node)(nil))
-	_ = (gofs.NodeReaddirer)((*Node)(nil))
+	_ = (gofs.NodeOpendirHandler)((*Node)(nil))
 	_ = (gofs.NodeMkdirer)((*Node)(nil))
 	_ = (gofs.NodeMknoder)((*Node)(nil))
 	_ = (gofs.NodeCreater)((*Node)(nil))
@@ -57,18 +57,31 @@ func (n *Node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*go
 	return n.child(ctx, in, out), 0
 }
 
-// Readdir implements gofs.NodeReaddirer: a cursor over the directory
-// (dir_stream.go), never the whole listing built per open.
-func (n *Node) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
+// OpendirHandle implements gofs.NodeOpendirHandler: a listing is a
+// cursor over the directory (dir_stream.go), never the whole listing
+// built per open. Where the tree changes only through this mount's kernel
+// (not following, see entryTimeout), the kernel may keep what it listed
+// whole in its page cache (FOPEN_CACHE_DIR) across opens
+// (FOPEN_KEEP_CACHE), so a second find or du of a big tree lists nothing
+// through FUSE. At each opendir and rewinddir it checks whether a create,
+// unlink, link or rename went through in the folder since, and then lists
+// it from sealfs again; a listing already reading the kernel's copy may
+// still return a name removed meanwhile, which POSIX leaves open
+// (TestReaddirStreams). A following mount's folders change with the
+// writer's commits: they are listed afresh at each open.
+func (n *Node) OpendirHandle(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
 	parent := n.ino
 	if _, p := n.Parent(); p != nil {
 		parent = p.Operations().(*Node).ino
 	}
-	ds := &dirStream{v: n.v, dir: n.ino, parent: parent}
-	if err := ds.start(); err != nil {
-		return nil, toErrno(err)
+	if _, err := n.v.DirNames(n.ino); err != nil {
+		return nil, 0, toErrno(err)
 	}
-	return ds, 0
+	var fuseFlags uint32
+	if !n.v.Following() {
+		fuseFlags = fuse.FOPEN_CACHE_DIR | fuse.FOPEN_KEEP_CACHE
+	}
+	return &dirStream{v: n.v, dir: n.ino, parent: parent}, fuseFlags, 0
 }
 
 // Mkdir implements gofs.NodeMkdirer.
