@@ -74,8 +74,12 @@ func (n *Node) OpendirHandle(ctx context.Context, flags uint32) (gofs.FileHandle
 	if _, p := n.Parent(); p != nil {
 		parent = p.Operations().(*Node).ino
 	}
-	if _, err := n.v.DirNames(n.ino); err != nil {
+	// The names are taken at the first read (dirStream.Readdirent);
+	// DirNames allocates a slice of them, so opendir only checks.
+	if in, err := n.v.Getattr(n.ino); err != nil {
 		return nil, 0, toErrno(err)
+	} else if !in.IsDir() {
+		return nil, 0, syscall.ENOTDIR
 	}
 	var fuseFlags uint32
 	if !n.v.Following() {
