@@ -128,7 +128,6 @@ func TestKernelCacheAfterChanges(t *testing.T) {
 		{"mkdir", func() error { return os.Mkdir(mt.path("b/c"), 0o700) }, []string{"b/c"}},
 		{"rmdir", func() error { return os.Remove(mt.path("b/c")) }, nil},
 		{"rename a folder", func() error { return os.Rename(mt.path("a"), mt.path("b/a")) }, nil},
-		{"mmap write", func() error { return mmapWrite(mt.path("keep")) }, nil},
 		{"chmod a folder", func() error { return os.Chmod(mt.path("b"), 0o750) }, nil},
 		{"write, still open", func() (err error) {
 			if open, err = os.Create(mt.path("w")); err != nil {
@@ -220,23 +219,6 @@ func appendTo(p, s string) error {
 	}
 	_, err = f.WriteString(s)
 	return errors.Join(err, f.Close())
-}
-
-// mmapWrite changes the first byte of p through a shared mapping and
-// syncs it: the kernel writes the page back without a write(2).
-func mmapWrite(p string) error {
-	f, err := os.OpenFile(p, os.O_RDWR, 0)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	b, err := unix.Mmap(int(f.Fd()), 0, 4096, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
-	if err != nil {
-		return err
-	}
-	b[0] = 'm'
-	err = unix.Msync(b, unix.MS_SYNC)
-	return errors.Join(err, unix.Munmap(b))
 }
 
 // TestReaddirPlusAuto checks that listing a folder without looking at
