@@ -59,32 +59,22 @@ func TestReaddirStreams(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	first, err := f.Readdirnames(300)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// Remove every tenth file, listed or not; add names that sort first,
 	// last and in between.
 	removed := map[string]bool{}
-	for i := 0; i < 1000; i += 10 {
-		if err := os.Remove(dir + "/" + want[i]); err != nil {
-			t.Fatal(err)
+	seen := listAround(t, f, 300, func() {
+		for i := 0; i < 1000; i += 10 {
+			if err := os.Remove(dir + "/" + want[i]); err != nil {
+				t.Fatal(err)
+			}
+			removed[want[i]] = true
 		}
-		removed[want[i]] = true
-	}
-	for _, name := range []string{"AAA.jpg", "IMG-0500a.jpg", "ZZZ.jpg"} {
-		if err := os.WriteFile(dir+"/"+name, nil, 0o644); err != nil {
-			t.Fatal(err)
+		for _, name := range []string{"AAA.jpg", "IMG-0500a.jpg", "ZZZ.jpg"} {
+			if err := os.WriteFile(dir+"/"+name, nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
 		}
-	}
-	rest, err := f.Readdirnames(-1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	seen := map[string]int{}
-	for _, n := range append(first, rest...) {
-		seen[n]++
-	}
+	})
 	for i, name := range want {
 		switch {
 		case seen[name] > 1:
@@ -133,25 +123,15 @@ func cachedListing(t *testing.T, dir string, names []string) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	first, err := f.Readdirnames(100)
-	if err != nil {
-		t.Fatal(err)
-	}
 	gone := names[len(names)-2]
-	if err := os.Remove(dir + "/" + gone); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(dir+"/~new.jpg", nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	rest, err := f.Readdirnames(-1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	seen := map[string]int{}
-	for _, n := range append(first, rest...) {
-		seen[n]++
-	}
+	seen := listAround(t, f, 100, func() {
+		if err := os.Remove(dir + "/" + gone); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dir+"/~new.jpg", nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	})
 	for _, name := range names {
 		if seen[name] != 1 && (name != gone || seen[name] > 1) {
 			t.Errorf("kernel's copy: %s listed %d times", name, seen[name])
@@ -174,4 +154,24 @@ func cachedListing(t *testing.T, dir string, names []string) {
 	if !slices.Equal(again, want) {
 		t.Errorf("kernel's copy, after rewinddir: %d names; want the folder as it is now, %d names", len(again), len(want))
 	}
+}
+
+// listAround reads n names of open directory f, runs change, reads the
+// rest, and returns how many times each name was listed.
+func listAround(t *testing.T, f *os.File, n int, change func()) map[string]int {
+	t.Helper()
+	first, err := f.Readdirnames(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	change()
+	rest, err := f.Readdirnames(-1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	for _, name := range append(first, rest...) {
+		seen[name]++
+	}
+	return seen
 }
