@@ -135,13 +135,13 @@ func (v *version) resolvePatchedLocked(d []byte, co, n int64, pieces []piece) []
 	return pieces
 }
 
-// applyPatches writes the bytes of ps into buf, oldest first, except those
-// in above (a version's own writes over them).
-func (fs *Vault) applyPatches(buf []byte, ps []patch, above []span) error {
+// applyPatches writes the bytes of f's patches ps into buf, oldest first,
+// except those in above (a version's own writes over them).
+func (fs *Vault) applyPatches(f *file, buf []byte, ps []patch, above []span) error {
 	for _, p := range ps {
 		obj := make([]byte, p.size())
 		if err := fs.readExtentOnce(fs.ctx, p.ext, 0, obj); err != nil {
-			return fs.objectError(0, p.ext.Object, err)
+			return fs.objectError(f.ino, p.ext.Object, err)
 		}
 		var at int64
 		for _, s := range p.spans {
@@ -177,7 +177,7 @@ func (fs *Vault) mergeLocked(f *file, v *version) error {
 	}
 	data := v.data
 	v.mu.Unlock()
-	if err := fs.applyPatches(data, v.patches, v.fresh.spans); err != nil {
+	if err := fs.applyPatches(f, data, v.patches, v.fresh.spans); err != nil {
 		return err
 	}
 	fs.discardPatches(v.patches)
@@ -203,7 +203,7 @@ func (fs *Vault) mergeParkedLocked(f *file, v *version) error {
 	}
 	full := patchesEnd(ps)
 	buf := make([]byte, full)
-	if err := fs.applyPatches(buf, ps, nil); err != nil {
+	if err := fs.applyPatches(f, buf, ps, nil); err != nil {
 		return err
 	}
 	ext, ok := fs.parkObject(buf, full)
