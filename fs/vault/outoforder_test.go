@@ -3,11 +3,14 @@ package vault
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -15,6 +18,7 @@ import (
 
 	"github.com/sealfs/sealfs/fs/layout"
 	"github.com/sealfs/sealfs/fs/meta"
+	"github.com/sealfs/sealfs/fs/stage"
 	"github.com/sealfs/sealfs/remote"
 	"github.com/sealfs/sealfs/remote/faults"
 )
@@ -618,5 +622,51 @@ func TestPatchesConcurrent(t *testing.T) {
 	ro := tv.readOnly(t).Vault
 	for w := range files {
 		wantContent(t, ro, fmt.Sprintf("w%d.bin", w), models[w])
+	}
+}
+
+// TestPatchTamperedOnDisk: parked patches altered on the local disk are
+// never merged into the file: the fsync that would publish them fails
+// with a read error naming the file, and a read returns an error, not
+// bytes.
+func TestPatchTamperedOnDisk(t *testing.T) {
+	const (
+		size  = 32 * testChunk
+		block = testChunk / 32
+	)
+	tv := newVault(t, remote.NewMemory(), testChunk)
+	v := tv.open(t, func(o *Options) { o.MemoryBudget = size / 4 })
+	ctx := context.Background()
+	f, err := v.create("dl/part.bin")
+	ok(t, err)
+	defer f.Release()
+	n := uint64(size)
+	_, err = v.SetAttr(ctx, f.Ino(), meta.SetAttrIn{Size: &n})
+	ok(t, err)
+	data := pattern(4, size)
+	for _, b := range rand.New(rand.NewPCG(8, 9)).Perm(size / block)[:size/block/2] {
+		_, err := f.WriteAt(ctx, data[b*block:(b+1)*block], int64(b*block))
+		ok(t, err)
+	}
+	if v.Stats().Parked == 0 {
+		t.Fatal("nothing was parked: the test does not test patches")
+	}
+	dir := filepath.Join(v.cache, stage.DirName, "objects")
+	ents, err := os.ReadDir(dir)
+	ok(t, err)
+	for _, e := range ents {
+		p := filepath.Join(dir, e.Name())
+		b, err := os.ReadFile(p)
+		ok(t, err)
+		b[len(b)/2] ^= 1
+		ok(t, os.WriteFile(p, b, 0o600))
+	}
+	buf := make([]byte, size)
+	if _, err := f.ReadAt(ctx, buf, 0); err == nil {
+		t.Error("a read over tampered patches returned bytes")
+	}
+	err = f.Fsync(ctx)
+	if want := fmt.Sprintf("of inode %d: crypt:", f.Ino()); !errors.Is(err, syscall.EIO) || !strings.Contains(fmt.Sprint(err), want) {
+		t.Errorf("fsync over tampered patches: %v; want EIO with a read error naming inode %d", err, f.Ino())
 	}
 }
