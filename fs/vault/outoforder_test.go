@@ -170,11 +170,7 @@ func TestOutOfOrderWritesUploadOnce(t *testing.T) {
 // blocks in order, then fsyncs and closes it.
 func writeInOrder(t testing.TB, v *Vault, p string, data []byte, block int, order []int) {
 	t.Helper()
-	f, err := v.create(p)
-	ok(t, err)
-	size := uint64(len(data))
-	_, err = v.SetAttr(context.Background(), f.Ino(), meta.SetAttrIn{Size: &size})
-	ok(t, err)
+	f := createSized(t, v, p, int64(len(data)))
 	for _, b := range order {
 		off := b * block
 		n, err := f.WriteAt(context.Background(), data[off:min(off+block, len(data))], int64(off))
@@ -210,11 +206,7 @@ func TestParkedChunksAfterCrash(t *testing.T) {
 	})
 	data := pattern(9, size)
 	order := rand.New(rand.NewPCG(3, 4)).Perm(size / block)
-	f, err := a.create("dl/big.tmp")
-	ok(t, err)
-	full := uint64(size)
-	_, err = a.SetAttr(context.Background(), f.Ino(), meta.SetAttrIn{Size: &full})
-	ok(t, err)
+	f := createSized(t, a.Vault, "dl/big.tmp", size)
 	want := make([]byte, size)
 	writeBlocks := func(blocks []int) {
 		for _, b := range blocks {
@@ -265,11 +257,7 @@ func TestTruncateIntoParkedChunk(t *testing.T) {
 	tv := newVault(t, remote.NewMemory(), testChunk)
 	v := tv.open(t, func(o *Options) { o.MemoryBudget = size / 4 })
 	data := pattern(11, size)
-	f, err := v.create("dl/part.tmp")
-	ok(t, err)
-	full := uint64(size)
-	_, err = v.SetAttr(context.Background(), f.Ino(), meta.SetAttrIn{Size: &full})
-	ok(t, err)
+	f := createSized(t, v.Vault, "dl/part.tmp", size)
 	want := make([]byte, size)
 	var parked int64 = -1
 	for _, b := range rand.New(rand.NewPCG(5, 6)).Perm(size / block) {
@@ -294,7 +282,7 @@ func TestTruncateIntoParkedChunk(t *testing.T) {
 		t.Fatal("no chunk was parked")
 	}
 	cut := uint64(parked*testChunk + testChunk/3)
-	_, err = v.SetAttr(context.Background(), f.Ino(), meta.SetAttrIn{Size: &cut})
+	_, err := v.SetAttr(context.Background(), f.Ino(), meta.SetAttrIn{Size: &cut})
 	ok(t, err)
 	want = want[:cut]
 	got := make([]byte, cut)
@@ -322,11 +310,7 @@ func TestReadWhileOutOfOrderWrites(t *testing.T) {
 	tv := newVault(t, remote.NewMemory(), testChunk)
 	v := tv.open(t, func(o *Options) { o.MemoryBudget = size / 4 })
 	data := pattern(13, size)
-	f, err := v.create("dl/shared.tmp")
-	ok(t, err)
-	full := uint64(size)
-	_, err = v.SetAttr(context.Background(), f.Ino(), meta.SetAttrIn{Size: &full})
-	ok(t, err)
+	f := createSized(t, v.Vault, "dl/shared.tmp", size)
 	r, err := v.OpenFile(f.Ino(), syscall.O_RDONLY)
 	ok(t, err)
 	defer r.Release()
@@ -388,12 +372,8 @@ func TestPatchesModel(t *testing.T) {
 			v := tv.open(t, func(o *Options) { o.MemoryBudget, o.StageBudget = size/4, c.stage })
 			seed := c.seed
 			r := rand.New(rand.NewPCG(seed, 99))
-			f, err := v.create("dl/model.bin")
-			ok(t, err)
+			f := createSized(t, v.Vault, "dl/model.bin", size)
 			model := make([]byte, size)
-			full := uint64(size)
-			_, err = v.SetAttr(context.Background(), f.Ino(), meta.SetAttrIn{Size: &full})
-			ok(t, err)
 			var stacked bool // a chunk had two patches or more
 			ctx := context.Background()
 			for i := range 3000 {
@@ -468,12 +448,8 @@ func TestPatchesScattered(t *testing.T) {
 	tv := newVault(t, remote.NewMemory(), testChunk)
 	v := tv.open(t, func(o *Options) { o.MemoryBudget = chunks * testChunk })
 	ctx := context.Background()
-	a, err := v.create("a.bin")
-	ok(t, err)
+	a := createSized(t, v.Vault, "a.bin", chunks*testChunk)
 	model := make([]byte, chunks*testChunk)
-	size := uint64(len(model))
-	_, err = v.SetAttr(ctx, a.Ino(), meta.SetAttrIn{Size: &size})
-	ok(t, err)
 	scatter := func(ci, at int) {
 		for i := range 2 * maxSpans {
 			off := ci*testChunk + i*stride + at
@@ -637,12 +613,8 @@ func TestPatchTamperedOnDisk(t *testing.T) {
 	tv := newVault(t, remote.NewMemory(), testChunk)
 	v := tv.open(t, func(o *Options) { o.MemoryBudget = size / 4 })
 	ctx := context.Background()
-	f, err := v.create("dl/part.bin")
-	ok(t, err)
+	f := createSized(t, v.Vault, "dl/part.bin", size)
 	defer f.Release()
-	n := uint64(size)
-	_, err = v.SetAttr(ctx, f.Ino(), meta.SetAttrIn{Size: &n})
-	ok(t, err)
 	data := pattern(4, size)
 	for _, b := range rand.New(rand.NewPCG(8, 9)).Perm(size / block)[:size/block/2] {
 		_, err := f.WriteAt(ctx, data[b*block:(b+1)*block], int64(b*block))
@@ -669,4 +641,16 @@ func TestPatchTamperedOnDisk(t *testing.T) {
 	if want := fmt.Sprintf("of inode %d: crypt:", f.Ino()); !errors.Is(err, syscall.EIO) || !strings.Contains(fmt.Sprint(err), want) {
 		t.Errorf("fsync over tampered patches: %v; want EIO with a read error naming inode %d", err, f.Ino())
 	}
+}
+
+// createSized creates p and sizes it with ftruncate, as a downloader or
+// sync tool does before it writes the blocks in its own order.
+func createSized(t testing.TB, v *Vault, p string, size int64) *File {
+	t.Helper()
+	f, err := v.create(p)
+	ok(t, err)
+	n := uint64(size)
+	_, err = v.SetAttr(context.Background(), f.Ino(), meta.SetAttrIn{Size: &n})
+	ok(t, err)
+	return f
 }
