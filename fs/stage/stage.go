@@ -41,6 +41,8 @@ type Dir struct {
 
 	mu       sync.Mutex
 	unsynced []crypt.ObjectID // objects written since the last Sync
+	cached   bool             // the intent on disk was written by WriteIntentCached
+	durable  bool             // an intent written by WriteIntent is on disk
 }
 
 // Open opens (creating it if needed) the staging area under cacheDir and
@@ -179,6 +181,39 @@ func (d *Dir) WriteIntent(in *Intent) error {
 	if err := diskio.WriteFile(filepath.Join(d.path, intentName), sealed, true); err != nil {
 		return fmt.Errorf("stage: write intent: %w", err)
 	}
+	d.mu.Lock()
+	d.cached, d.durable = false, true
+	d.mu.Unlock()
+	return nil
+}
+
+// WriteIntentCached replaces the intent log with in, atomically (a reader
+// sees the old intent or the new one whole) but without waiting for the
+// disk: the file system's cache keeps it when the process dies (kill -9,
+// a panic), a power cut may not. It is for a commit attempt that names
+// only objects already in the store and takes milliseconds (fsync(2) of a
+// file whose data is uploaded: docs/SECURITY.md, "Crash safety"); an
+// attempt that waits or fails writes the intent again with WriteIntent.
+// It writes durably instead while a durable intent is on disk (an
+// attempt before this one failed or waited): a power cut must not
+// replace that intent with a lost one.
+func (d *Dir) WriteIntentCached(in *Intent) error {
+	d.mu.Lock()
+	durable := d.durable
+	d.mu.Unlock()
+	if durable {
+		return d.WriteIntent(in)
+	}
+	sealed, err := in.seal(d.rand, d.key)
+	if err != nil {
+		return err
+	}
+	if err := diskio.WriteFile(filepath.Join(d.path, intentName), sealed, false); err != nil {
+		return fmt.Errorf("stage: write intent: %w", err)
+	}
+	d.mu.Lock()
+	d.cached = true
+	d.mu.Unlock()
 	return nil
 }
 
@@ -192,14 +227,35 @@ func (d *Dir) ReadIntent() (*Intent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stage: read intent: %w", err)
 	}
+	if len(sealed) == 0 {
+		// A cached intent (WriteIntentCached) whose data a power cut
+		// lost after its name was written: its attempt's changes were
+		// never acknowledged, and its content is gone. A durable intent
+		// is never empty (its data is synced before the rename).
+		return nil, nil
+	}
 	in, err := openIntent(d.key, sealed)
 	if err != nil {
 		return nil, fmt.Errorf("stage: %s: %w", filepath.Join(d.path, intentName), err)
 	}
+	d.mu.Lock()
+	d.durable = true // on disk since an earlier mount: keep it until replaced durably
+	d.mu.Unlock()
 	return in, nil
 }
 
-// RemoveIntent deletes the intent log (its changes are committed), durably.
+// IntentCached reports whether the intent on disk was written by
+// WriteIntentCached (and not made durable since).
+func (d *Dir) IntentCached() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cached
+}
+
+// RemoveIntent deletes the intent log (its changes are committed), durably
+// unless it was written by WriteIntentCached: a cached intent that a power
+// cut brings back is obsolete (its writer committed after its base: see
+// docs/FORMAT.md, "Staging area"), and the next intent replaces it.
 func (d *Dir) RemoveIntent() error {
 	err := os.Remove(filepath.Join(d.path, intentName))
 	if errors.Is(err, iofs.ErrNotExist) {
@@ -207,6 +263,13 @@ func (d *Dir) RemoveIntent() error {
 	}
 	if err != nil {
 		return fmt.Errorf("stage: remove intent: %w", err)
+	}
+	d.mu.Lock()
+	cached := d.cached
+	d.cached, d.durable = false, false
+	d.mu.Unlock()
+	if cached {
+		return nil
 	}
 	return diskio.SyncDir(d.path)
 }

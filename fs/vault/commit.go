@@ -293,12 +293,25 @@ func (fs *Vault) commitCovering(ctx context.Context, want uint64) error {
 	if !fs.tree.Dirty() {
 		return nil
 	}
-	fs.saveIntent()
+	// An fsync's attempt (want > 0) that needs no upload takes
+	// milliseconds: its intent goes to the file system's cache.
+	fast := want > 0 && fs.stage != nil && fs.stage.uploaded(fs.tree.PendingObjects())
+	if fast {
+		fs.saveIntentCached()
+	} else {
+		fs.saveIntent()
+	}
 	if err := fs.checkLease(); err != nil {
+		if fast {
+			fs.saveIntent()
+		}
 		return err
 	}
 	h, err := fs.commitTree(ctx)
 	if err != nil {
+		if fast {
+			fs.saveIntent() // what it covered is pending again: durably
+		}
 		if errors.Is(err, errUploadsPending) {
 			return nil
 		}

@@ -214,6 +214,9 @@ func (d *Device) Options(base Options) Options {
 	base.Device = d.o.Device
 	base.ReadOnly = base.ReadOnly || d.o.ReadOnly
 	base.CheckHead = HeadGuard(d.State, d.o.AcceptRollback)
+	if hw, ok := d.State.HighWater(); ok {
+		base.SeenMount, base.SeenSeq = hw.MountID, hw.Seq
+	}
 	base.OnCommit = func(h meta.Head) {
 		if err := d.State.Observe(h); err != nil {
 			d.o.Logger.Warn("cannot record the new commit in this device's state; rollback detection may miss it", "err", err)

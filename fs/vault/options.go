@@ -73,6 +73,14 @@ type Options struct {
 	// before showing it. An error refuses that head (the bucket was rolled
 	// back, forked, or serves a stale view).
 	CheckHead func(meta.Head) error
+	// SeenMount and SeenSeq are the highest commit this device had seen
+	// before this open (its local high-water mark; "" and 0 if none).
+	// Recovery takes an intent log as obsolete when its own writer
+	// committed after the intent's base: everything it named is in that
+	// commit, whatever the store's head says now (an intent whose
+	// removal a power cut undid: stage.Dir.RemoveIntent).
+	SeenMount string
+	SeenSeq   uint64
 	// Lease, when set, is checked before every commit: a writer that lost
 	// its lease must not commit. A failed check fences the mount (EROFS)
 	// like a head changed by another writer.

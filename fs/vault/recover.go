@@ -103,7 +103,7 @@ func prepareRecovery(ctx context.Context, opts *Options, tree **meta.Tree, head 
 		return recoveryPlan{}, nil
 	}
 	plan := recoveryPlan{intent: in}
-	if head.MountID == in.Writer && head.Seq > in.BaseSeq {
+	if head.MountID == in.Writer && head.Seq > in.BaseSeq || opts.SeenMount == in.Writer && opts.SeenSeq > in.BaseSeq {
 		plan.mode = recoverObsolete
 		return plan, nil
 	}

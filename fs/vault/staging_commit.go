@@ -19,21 +19,32 @@ type noWaitKey struct{}
 
 func noWait(ctx context.Context) context.Context { return context.WithValue(ctx, noWaitKey{}, true) }
 
-// saveIntent writes the intent log for what the tree holds pending, before
-// a commit attempt. A failure is logged, not returned: the commit itself
-// may still succeed, which makes the intent moot.
-func (fs *Vault) saveIntent() {
+// saveIntent writes the intent log for what the tree holds pending, durably,
+// before a commit attempt. A failure is logged, not returned: the commit
+// itself may still succeed, which makes the intent moot.
+func (fs *Vault) saveIntent() { fs.writeIntent(false) }
+
+// saveIntentCached is saveIntent for the attempt of an fsync(2) that needs
+// no upload (stage.Dir.WriteIntentCached): the intent goes to the file
+// system's cache, kept through a kill -9, and is written again durably if
+// the attempt waits (persistTree) or fails (commitCovering). A power cut in
+// the milliseconds of that attempt can lose what it covered, none of which
+// was acknowledged (docs/SECURITY.md, "Crash safety and outages"); it
+// saves two of the flushes of every fsync.
+func (fs *Vault) saveIntentCached() { fs.writeIntent(true) }
+
+func (fs *Vault) writeIntent(cached bool) {
 	if fs.stage == nil {
 		return
 	}
 	fs.dedup.refreshAll(fs.ctx)
-	if err := fs.stage.writeIntent(fs.tree.Pending()); err != nil {
+	if err := fs.stage.writeIntent(fs.tree.Pending(), cached); err != nil {
 		fs.log.Error("cannot write the intent log to local disk", "err", err)
 	}
 }
 
 // writeIntent records p with the files it touches, as of now.
-func (s *stager) writeIntent(p meta.Pending) error {
+func (s *stager) writeIntent(p meta.Pending, cached bool) error {
 	s.intentMu.Lock()
 	defer s.intentMu.Unlock()
 	fs := s.fs
@@ -52,6 +63,9 @@ func (s *stager) writeIntent(p meta.Pending) error {
 		}
 		in.Files = append(in.Files, stage.File{Path: path, Mode: n.Mode, Uid: n.Uid, Gid: n.Gid,
 			Size: n.Size, Mtime: n.Mtime, Extents: n.Extents})
+	}
+	if cached {
+		return s.dir.WriteIntentCached(in)
 	}
 	return s.dir.WriteIntent(in)
 }
@@ -78,6 +92,9 @@ func (fs *Vault) persistTree(ctx context.Context, write func(context.Context) (m
 		if !s.uploaded(objs) {
 			if deferOK {
 				return fs.mlog.Head(), errUploadsPending
+			}
+			if s.dir.IntentCached() {
+				fs.saveIntent() // this attempt waits: see saveIntentCached
 			}
 			if err := s.wait(ctx, objs); err != nil {
 				return fs.mlog.Head(), err
