@@ -146,7 +146,15 @@ func (f *file) clipPatchesLocked(v *version, k int64) {
 			gone = append(gone, p)
 			continue
 		}
-		keep = append(keep, patch{ext: p.ext, spans: c.spans})
+		// The object holds the ranges one after another, so the cut
+		// ones are its tail: what it stands for ends with them (a
+		// patch that is the whole chunk is published as is, by
+		// mergeParkedLocked).
+		np := patch{ext: p.ext, spans: c.spans}
+		if n := np.size(); int64(np.ext.Length) > n {
+			np.ext.Length = uint32(n)
+		}
+		keep = append(keep, np)
 	}
 	f.fs.discardPatches(gone)
 	v.patches = keep

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -653,4 +654,61 @@ func createSized(t testing.TB, v *Vault, p string, size int64) *File {
 	_, err = v.SetAttr(context.Background(), f.Ino(), meta.SetAttrIn{Size: &n})
 	ok(t, err)
 	return f
+}
+
+// TestParkedChunkTruncated: a parked chunk whose one patch starts at the
+// chunk's first byte, cut by a truncation inside it, then published: the
+// bytes past the cut read as zeros after the file grows again, before and
+// after the publish and on another device. Before the fix the publish
+// sent the patch's object as the whole chunk with its old length, and the
+// cut bytes came back (found by TestPatchesModel with another eviction
+// order).
+func TestParkedChunkTruncated(t *testing.T) {
+	const chunks = 16 // the smallest budget
+	tv := newVault(t, remote.NewMemory(), testChunk)
+	v := tv.open(t, func(o *Options) { o.MemoryBudget = 1 })
+	ctx := context.Background()
+	size := int64(chunks * testChunk)
+	a := createSized(t, v.Vault, "a.bin", size)
+	data := pattern(23, int(size))
+	const head = testChunk * 3 / 4 // a whole buffer each
+	for ci := range int64(chunks) {
+		_, err := a.WriteAt(ctx, data[ci*testChunk:ci*testChunk+head], ci*testChunk)
+		ok(t, err)
+	}
+	b := createSized(t, v.Vault, "b.bin", testChunk)
+	_, err := b.WriteAt(ctx, []byte("needs memory"), 0)
+	ok(t, err)
+	parked := int64(-1)
+	a.f.mu.Lock()
+	for ci, ver := range a.f.chunks {
+		ver.mu.Lock()
+		if ver.data == nil && len(ver.patches) == 1 && ver.patches[0].spans[0].off == 0 {
+			parked = ci
+		}
+		ver.mu.Unlock()
+	}
+	a.f.mu.Unlock()
+	if parked < 0 {
+		t.Fatal("no chunk of a.bin was parked as one patch from its start")
+	}
+	cut := parked*testChunk + testChunk/4
+	want := slices.Clone(data[:cut])
+	want = append(want, make([]byte, size-cut)...)
+	for _, n := range []uint64{uint64(cut), uint64(size)} {
+		_, err := v.SetAttr(ctx, a.Ino(), meta.SetAttrIn{Size: &n})
+		ok(t, err)
+	}
+	got := make([]byte, size)
+	_, err = a.ReadAt(ctx, got, 0)
+	ok(t, err)
+	if !bytes.Equal(got, want) {
+		t.Error("before the publish: bytes past the cut are not zeros")
+	}
+	ok(t, errors.Join(a.Fsync(ctx), a.Flush(), b.Flush()))
+	a.Release()
+	b.Release()
+	wantContent(t, v.Vault, "a.bin", want)
+	v.close(t)
+	wantContent(t, tv.readOnly(t).Vault, "a.bin", want)
 }
