@@ -5,12 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/sealfs/sealfs/crypt"
-	"github.com/sealfs/sealfs/fs/meta"
 	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sealfs/sealfs/crypt"
+	"github.com/sealfs/sealfs/fs/meta"
 
 	"github.com/sealfs/sealfs/fs/history"
 	"github.com/sealfs/sealfs/remote/faults"
