@@ -342,3 +342,39 @@ func TestCopyCoversDamagedSlot(t *testing.T) {
 		})
 	}
 }
+
+// Open in one process while another saves: never a state older than the
+// one before that save, nor an error, whether the save writes a slot in
+// place or switches from the older layout.
+func TestOpenWhileSaving(t *testing.T) {
+	k := newKey(t)
+	for round := range 50 {
+		dir := t.TempDir()
+		legacyWrite(t, dir, k, 15)
+		done := make(chan error, 1)
+		go func() {
+			s, err := Open(dir, k)
+			for seq := uint64(16); err == nil && seq < 20; seq++ {
+				err = s.Observe(head(seq, "laptop", "2026-11-25 09:00"))
+			}
+			done <- err
+		}()
+		for last := uint64(15); ; {
+			s, err := Open(dir, k)
+			if err != nil {
+				t.Fatalf("round %d: Open while saving: %v", round, err)
+			}
+			c, ok := s.HighWater()
+			if !ok || c.Seq < last {
+				t.Fatalf("round %d: Open while saving read #%d (%v) after #%d", round, c.Seq, ok, last)
+			}
+			last = c.Seq
+			if last == 19 {
+				break
+			}
+		}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
