@@ -378,3 +378,45 @@ func TestOpenWhileSaving(t *testing.T) {
 		}
 	}
 }
+
+// testdata/state-layout1 was written by sealfs at 78dd68a (the last commit
+// with the one-record layout): key bytes 0..31, SetMount("old-mount"),
+// Record("old-lease", 7 ns), Observe(#15 by laptop at 2026-11-25 09:00).
+func TestFrozenOlderLayout(t *testing.T) {
+	var k crypt.Key
+	for i := range k {
+		k[i] = byte(i)
+	}
+	b, err := os.ReadFile(filepath.Join("testdata", "state-layout1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, legacyFileName), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h15 := head(15, "laptop", "2026-11-25 09:00")
+	check := func(seq uint64) {
+		t.Helper()
+		s := mustOpen(t, dir, k)
+		c, ok := s.HighWater()
+		if !ok || c.Seq != seq || (seq == 15 && (c.Device != h15.Device || c.MountID != h15.MountID || !c.Time.Equal(h15.Time))) {
+			t.Errorf("mark %+v, %v; want #%d", c, ok, seq)
+		}
+		if first, ok := s.Seen("old-lease"); !ok || first.UnixNano() != 7 || s.LastMount() != "old-mount" {
+			t.Errorf("Seen = %v, %v; LastMount = %q", first, ok, s.LastMount())
+		}
+	}
+	check(15)
+	if err := mustOpen(t, dir, k).Observe(head(16, "laptop", "2026-11-25 10:00")); err != nil {
+		t.Fatal(err)
+	}
+	check(16)
+	stub, err := os.ReadFile(filepath.Join(dir, legacyFileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, isStub, err := decodeLegacy(k, stub); err != nil || !isStub {
+		t.Errorf("after the first save %s is not the stub: %v", legacyFileName, err)
+	}
+}
