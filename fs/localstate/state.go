@@ -133,9 +133,16 @@ func decode(key crypt.Key, sealed []byte) (payload, error) {
 		return payload{}, err
 	}
 	if p.Version != payloadVersion {
-		return payload{}, fmt.Errorf("state version %d (this sealfs reads %d; written by a newer sealfs?)", p.Version, payloadVersion)
+		return payload{}, versionError(p.Version)
 	}
 	return p, nil
+}
+
+func versionError(v int) error {
+	if v > payloadVersion {
+		return fmt.Errorf("state version %d (this sealfs reads %d; written by a newer sealfs?)", v, payloadVersion)
+	}
+	return fmt.Errorf("state version %d where this sealfs writes %d", v, payloadVersion)
 }
 
 // decodeLegacy opens legacyFileName: a version 1 state, or (stub) the
@@ -153,7 +160,7 @@ func decodeLegacy(key crypt.Key, sealed []byte) (p payload, stub bool, err error
 	case p.Version == legacyPayloadVersion || p.Version == payloadVersion:
 		return payload{}, false, fmt.Errorf("malformed state: fields of another version")
 	}
-	return payload{}, false, fmt.Errorf("state version %d (this sealfs reads %d; written by a newer sealfs?)", p.Version, payloadVersion)
+	return payload{}, false, versionError(p.Version)
 }
 
 func decodeAny(key crypt.Key, sealed []byte) (payload, error) {

@@ -147,6 +147,7 @@ func TestDamagedStateFileIsNotReset(t *testing.T) {
 		{"other vault's key", func([]byte) []byte { return sealState(other, `{"what":"sealfs local state","v":2,"n":9}`) }, true},
 		{"another local file", func([]byte) []byte { return sealState(k, `{"what":"sealfs intent log","v":2}`) }, false},
 		{"newer version", func([]byte) []byte { return sealState(k, `{"what":"sealfs local state","v":3,"n":9}`) }, false},
+		{"older version in a slot", func([]byte) []byte { return sealState(k, `{"what":"sealfs local state","v":1}`) }, false},
 	}
 	check := func(t *testing.T, dir, path string, errAuth bool) {
 		t.Helper()
@@ -195,6 +196,9 @@ func TestDamagedStateFileIsNotReset(t *testing.T) {
 		})
 		// The file of the older layout, before the first save carries it over.
 		t.Run("older layout, "+tc.name, func(t *testing.T) {
+			if tc.name == "older version in a slot" {
+				t.Skip("version 1 is what the older layout holds")
+			}
 			dir := t.TempDir()
 			path := filepath.Join(dir, legacyFileName)
 			legacyWrite(t, dir, k, 15)
