@@ -18,13 +18,19 @@
 // and so hide a rollback from it; the local disk is trusted with integrity
 // of this file only as far as it is trusted not to do that.
 //
-// The file is sealed with Keys.Local as a crypt record (KindLocal, seq 0)
-// and holds no plaintext; it is written atomically (temporary file in the
-// same directory, fsync, rename, fsync of the directory) with mode 0600 in
-// a 0700 directory. A file that cannot be read or authenticated is an
-// error naming the file and the fix, never silently reset: a reset would
-// quietly disable rollback detection. The format is in
-// docs/FORMAT.md ("Local state file").
+// The file (FileName) is two slots, each a crypt record sealed with
+// Keys.Local (KindLocal, seq 0) that holds no plaintext, mode 0600 in a
+// 0700 directory. A save writes the slot that does not hold the newest
+// state in place and fdatasyncs it (one flush; the file is created whole,
+// through a temporary file, rename and fsync of the directory, only once);
+// a reader takes the newest slot that authenticates, so a save torn by a
+// power cut leaves the state before it. A file in which no slot
+// authenticates, or with a slot that authenticates but is not a state this
+// sealfs reads, is an error naming the file and the fix, never silently
+// reset: a reset would quietly disable rollback detection. The first save
+// in a directory of an older sealfs carries its file ("state") over. The
+// format, and why a torn slot is skipped, is in docs/FORMAT.md ("Local
+// state file").
 //
 // Several processes may use the same state at once (a read-write mount,
 // read-only mounts, "sealfs info"): every save takes a short flock, reads

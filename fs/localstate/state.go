@@ -16,14 +16,23 @@ import (
 )
 
 // FileName is the state file's name inside the directory given to Open.
-const FileName = "state"
+const FileName = "state.slots"
+
+// legacyFileName is the state file of sealfs before the two-slot layout
+// (one sealed record, payload version 1). Its state is carried over by the
+// first save, which then leaves a stub there (payload version 2 and
+// nothing else) that an older sealfs refuses as "written by a newer sealfs".
+const legacyFileName = "state"
 
 // payloadWhat names the purpose of the sealed payload, so that another
 // local file sealed under the same key and record kind cannot stand in
 // for the state file.
 const payloadWhat = "sealfs local state"
 
-const payloadVersion = 1
+const (
+	payloadVersion       = 2
+	legacyPayloadVersion = 1 // in legacyFileName
+)
 
 // payload is the sealed content of the state file (JSON, fields below;
 // docs/FORMAT.md "Local state file"):
@@ -33,6 +42,11 @@ type payload struct {
 	High    *commit   `json:"high,omitempty"`
 	Lease   *sighting `json:"lease_seen,omitempty"`
 	Mount   string    `json:"last_mount,omitempty"` // SetMount
+
+	// Version 2 only:
+	Save   uint64 `json:"n,omitempty"`      // save counter, from 1: the highest wins
+	Copy   bool   `json:"copy,omitempty"`   // the unsynced copy written after a save
+	Legacy bool   `json:"legacy,omitempty"` // legacyFileName may still hold a version 1 state
 }
 
 // commit is the highest commit this device has seen.
@@ -52,8 +66,8 @@ type sighting struct {
 // State is this device's sealed memory of one vault. Its methods are safe
 // for concurrent use within one process.
 type State struct {
-	path string
-	key  crypt.Key
+	dir, path string
+	key       crypt.Key
 
 	mu sync.Mutex
 	p  payload
@@ -81,8 +95,8 @@ func Open(dir string, key crypt.Key) (*State, error) {
 			return nil, fmt.Errorf("localstate: restrict %s to its owner: %w", dir, err)
 		}
 	}
-	s := &State{path: filepath.Join(dir, FileName), key: key}
-	p, err := readState(s.path, key)
+	s := &State{dir: dir, path: filepath.Join(dir, FileName), key: key}
+	p, err := readState(dir, key)
 	if err != nil {
 		return nil, err
 	}
@@ -112,7 +126,44 @@ func (e *FileError) Error() string {
 
 func (e *FileError) Unwrap() error { return e.Err }
 
+// decode opens a slot's record: payload version 2.
 func decode(key crypt.Key, sealed []byte) (payload, error) {
+	p, err := decodeAny(key, sealed)
+	if err != nil {
+		return payload{}, err
+	}
+	if p.Version != payloadVersion {
+		return payload{}, versionError(p.Version)
+	}
+	return p, nil
+}
+
+func versionError(v int) error {
+	if v > payloadVersion {
+		return fmt.Errorf("state version %d (this sealfs reads %d; written by a newer sealfs?)", v, payloadVersion)
+	}
+	return fmt.Errorf("state version %d where this sealfs writes %d", v, payloadVersion)
+}
+
+// decodeLegacy opens legacyFileName: a version 1 state, or (stub) the
+// version 2 stub left when the state moved to FileName.
+func decodeLegacy(key crypt.Key, sealed []byte) (p payload, stub bool, err error) {
+	p, err = decodeAny(key, sealed)
+	if err != nil {
+		return payload{}, false, err
+	}
+	switch {
+	case p.Version == legacyPayloadVersion && p.Save == 0 && !p.Copy && !p.Legacy:
+		return p, false, nil
+	case p.Version == payloadVersion && p == payload{What: payloadWhat, Version: payloadVersion}:
+		return p, true, nil
+	case p.Version == legacyPayloadVersion || p.Version == payloadVersion:
+		return payload{}, false, fmt.Errorf("malformed state: fields of another version")
+	}
+	return payload{}, false, versionError(p.Version)
+}
+
+func decodeAny(key crypt.Key, sealed []byte) (payload, error) {
 	plain, err := crypt.OpenRecord(key, crypt.KindLocal, 0, sealed)
 	if err != nil {
 		return payload{}, err
@@ -129,9 +180,6 @@ func decode(key crypt.Key, sealed []byte) (payload, error) {
 	}
 	if p.What != payloadWhat {
 		return payload{}, fmt.Errorf("not a state file (%q)", p.What)
-	}
-	if p.Version != payloadVersion {
-		return payload{}, fmt.Errorf("state version %d (this sealfs reads %d; written by a newer sealfs?)", p.Version, payloadVersion)
 	}
 	return p, nil
 }

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -117,6 +119,12 @@ func TestCheckRollback(t *testing.T) {
 	}
 }
 
+// The state file is two slots (slots.go). A slot whose record does not
+// authenticate is what a torn write leaves, so it is skipped while the other
+// slot holds a state (TestTornSlotReadsPrevious); both slots damaged, a file
+// that is not two slots, or a record that authenticates but cannot be used
+// (in either slot) is a *FileError, as a damaged file of the older layout
+// (legacyFileName) is.
 func TestDamagedStateFileIsNotReset(t *testing.T) {
 	k, other := newKey(t), newKey(t)
 	sealState := func(key crypt.Key, payload string) []byte {
@@ -126,57 +134,135 @@ func TestDamagedStateFileIsNotReset(t *testing.T) {
 		}
 		return b
 	}
-	for _, tc := range []struct {
+	type edit struct {
 		name    string
-		edit    func(b []byte) []byte
+		edit    func(b []byte) []byte // of one record
 		errAuth bool
-	}{
+	}
+	edits := []edit{
 		{"flipped bit", func(b []byte) []byte { b[len(b)/2] ^= 0x40; return b }, true},
 		{"truncated", func(b []byte) []byte { return b[:len(b)-1] }, true},
 		{"empty", func([]byte) []byte { return []byte{} }, true},
 		{"garbage", func([]byte) []byte { return []byte(`{"high":{"seq":0}}`) }, true},
-		{"other vault's key", func([]byte) []byte { return sealState(other, `{"what":"sealfs local state","v":1}`) }, true},
-		{"another local file", func([]byte) []byte { return sealState(k, `{"what":"sealfs intent log","v":1}`) }, false},
-		{"newer version", func([]byte) []byte { return sealState(k, `{"what":"sealfs local state","v":2}`) }, false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			if err := mustOpen(t, dir, k).Observe(head(15, "laptop", "2026-11-25 09:00")); err != nil {
+		{"other vault's key", func([]byte) []byte { return sealState(other, `{"what":"sealfs local state","v":2,"n":9}`) }, true},
+		{"another local file", func([]byte) []byte { return sealState(k, `{"what":"sealfs intent log","v":2}`) }, false},
+		{"newer version", func([]byte) []byte { return sealState(k, `{"what":"sealfs local state","v":3,"n":9}`) }, false},
+		{"older version in a slot", func([]byte) []byte { return sealState(k, `{"what":"sealfs local state","v":1}`) }, false},
+	}
+	check := func(t *testing.T, dir, path string, errAuth bool) {
+		t.Helper()
+		before, _ := os.ReadFile(path)
+		_, err := Open(dir, k)
+		var fe *FileError
+		if !errors.As(err, &fe) || !strings.Contains(err.Error(), "remove "+path+" to trust the store as a new device would") {
+			t.Fatalf("Open: %v, want *FileError naming the file and the fix", err)
+		}
+		if errAuth != errors.Is(err, crypt.ErrAuth) {
+			t.Errorf("errors.Is(ErrAuth) = %v, want %v (%v)", !errAuth, errAuth, err)
+		}
+		if now, _ := os.ReadFile(path); !bytes.Equal(now, before) {
+			t.Error("Open replaced the damaged file")
+		}
+	}
+	saved := func(t *testing.T) (dir, path string, file []byte) {
+		dir = t.TempDir()
+		s := mustOpen(t, dir, k)
+		for seq := range uint64(3) {
+			if err := s.Observe(head(15+seq, "laptop", "2026-11-25 09:00")); err != nil {
 				t.Fatal(err)
 			}
-			path := filepath.Join(dir, FileName)
+		}
+		path = filepath.Join(dir, FileName)
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return dir, path, b
+	}
+	for _, tc := range edits {
+		// Both slots: nothing left to read.
+		t.Run("both slots, "+tc.name, func(t *testing.T) {
+			dir, path, b := saved(t)
+			size := len(b) / 2
+			for i := range 2 {
+				slot := b[i*size : (i+1)*size]
+				n := binary.BigEndian.Uint32(slot[8:12])
+				putSlot(slot, tc.edit(bytes.Clone(slot[slotHeaderSize:slotHeaderSize+n])))
+			}
+			if err := os.WriteFile(path, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			check(t, dir, path, tc.errAuth)
+		})
+		// The file of the older layout, before the first save carries it over.
+		t.Run("older layout, "+tc.name, func(t *testing.T) {
+			if tc.name == "older version in a slot" {
+				t.Skip("version 1 is what the older layout holds")
+			}
+			dir := t.TempDir()
+			path := filepath.Join(dir, legacyFileName)
+			legacyWrite(t, dir, k, 15)
 			b, err := os.ReadFile(path)
 			if err != nil {
 				t.Fatal(err)
 			}
-			bad := tc.edit(b)
-			if err := os.WriteFile(path, bad, 0o600); err != nil {
+			if tc.name == "other vault's key" || tc.name == "newer version" {
+				b = sealState(other, `{"what":"sealfs local state","v":1}`)
+				if tc.name == "newer version" {
+					b = sealState(k, `{"what":"sealfs local state","v":3}`)
+				}
+			} else {
+				b = tc.edit(b)
+			}
+			if err := os.WriteFile(path, b, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			_, err = Open(dir, k)
+			check(t, dir, path, tc.errAuth)
+		})
+	}
+	// A record that authenticates but is not a state this sealfs reads is
+	// no torn write: refused even though the other slot is good.
+	for _, tc := range edits[5:] {
+		for i := range 2 {
+			t.Run(fmt.Sprintf("slot %d, %s", i, tc.name), func(t *testing.T) {
+				dir, path, b := saved(t)
+				size := len(b) / 2
+				putSlot(b[i*size:(i+1)*size], tc.edit(nil))
+				if err := os.WriteFile(path, b, 0o600); err != nil {
+					t.Fatal(err)
+				}
+				check(t, dir, path, tc.errAuth)
+			})
+		}
+	}
+	for name, edit := range map[string]func([]byte) []byte{
+		"truncated file":   func(b []byte) []byte { return b[:len(b)-1] },
+		"one slot only":    func(b []byte) []byte { return b[:len(b)/2] },
+		"empty file":       func([]byte) []byte { return nil },
+		"one sealed state": func([]byte) []byte { return sealState(k, `{"what":"sealfs local state","v":2,"n":9}`) },
+		"longer file":      func(b []byte) []byte { return append(b, make([]byte, slotUnit)...) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir, path, b := saved(t)
+			if err := os.WriteFile(path, edit(b), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			check(t, dir, path, true)
+		})
+	}
+	for _, name := range []string{FileName, legacyFileName} {
+		t.Run("unreadable "+name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.Mkdir(filepath.Join(dir, name), 0o700); err != nil {
+				t.Fatal(err)
+			}
 			var fe *FileError
-			if !errors.As(err, &fe) || !strings.Contains(err.Error(), "remove "+path+" to trust the store as a new device would") {
-				t.Fatalf("Open: %v, want *FileError naming the file and the fix", err)
-			}
-			if tc.errAuth != errors.Is(err, crypt.ErrAuth) {
-				t.Errorf("errors.Is(ErrAuth) = %v, want %v (%v)", !tc.errAuth, tc.errAuth, err)
-			}
-			if now, _ := os.ReadFile(path); !bytes.Equal(now, bad) {
-				t.Error("Open replaced the damaged file")
+			_, err := Open(dir, k)
+			if !errors.As(err, &fe) || !strings.Contains(err.Error(), "check its permissions") || errors.Is(err, crypt.ErrAuth) {
+				t.Errorf("Open over a directory: %v, want an I/O *FileError", err)
 			}
 		})
 	}
-	t.Run("unreadable", func(t *testing.T) {
-		dir := t.TempDir()
-		if err := os.Mkdir(filepath.Join(dir, FileName), 0o700); err != nil {
-			t.Fatal(err)
-		}
-		var fe *FileError
-		_, err := Open(dir, k)
-		if !errors.As(err, &fe) || !strings.Contains(err.Error(), "check its permissions") || errors.Is(err, crypt.ErrAuth) {
-			t.Errorf("Open over a directory: %v, want an I/O *FileError", err)
-		}
-	})
 }
 
 func TestStateFileIsSealedAndPrivate(t *testing.T) {
@@ -212,6 +298,14 @@ func TestStateFileIsSealedAndPrivate(t *testing.T) {
 	for _, e := range entries {
 		switch e.Name() {
 		case FileName:
+		case legacyFileName: // the stub an older sealfs refuses
+			b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+			if _, stub, derr := decodeLegacy(k, b); err != nil || derr != nil || !stub {
+				t.Errorf("%s: %v, %v; want the stub", e.Name(), err, derr)
+			}
+			if fi, err := e.Info(); err != nil || fi.Mode().Perm() != 0o600 {
+				t.Errorf("%s: %v, %v; want mode 0600", e.Name(), fi, err)
+			}
 		case saveLockName: // empty: it only carries the flock
 			if fi, err := e.Info(); err != nil || fi.Size() != 0 || fi.Mode().Perm() != 0o600 {
 				t.Errorf("%s: %v, %v; want empty, mode 0600", e.Name(), fi, err)
@@ -264,11 +358,19 @@ func FuzzDecodeState(f *testing.F) {
 	f.Add([]byte(`{"what":"sealfs local state","v":1,"high":{"seq":15,"time_ns":1,"device":"d","mount_id":"m"}}`))
 	f.Add([]byte(`{"what":"sealfs local state","v":1,"lease_seen":{"version":"1.2.x","first_seen_ns":5},"last_mount":"m"}`))
 	f.Add([]byte(`{}`))
+	f.Add([]byte(`{"what":"sealfs local state","v":2,"n":7,"copy":true,"legacy":true,"high":{"seq":15,"time_ns":1,"device":"d","mount_id":"m"}}`))
+	f.Add([]byte(`{"what":"sealfs local state","v":2}`))
 	var k crypt.Key
 	f.Fuzz(func(t *testing.T, plain []byte) {
 		sealed, err := crypt.SealRecord(nil, k, crypt.KindLocal, 0, plain)
 		if err != nil {
 			t.Skip()
+		}
+		if p, stub, err := decodeLegacy(k, sealed); err == nil {
+			if stub && p != (payload{What: payloadWhat, Version: payloadVersion}) ||
+				!stub && (p.What != payloadWhat || p.Version != legacyPayloadVersion || p.Save != 0 || p.Copy || p.Legacy) {
+				t.Fatalf("older layout: accepted %+v (stub %v)", p, stub)
+			}
 		}
 		p, err := decode(k, sealed)
 		if err != nil {
