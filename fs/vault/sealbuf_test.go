@@ -14,6 +14,7 @@ import (
 
 	"github.com/sealfs/sealfs/crypt"
 	"github.com/sealfs/sealfs/remote"
+	"github.com/sealfs/sealfs/remote/faults"
 )
 
 // holdingStore keeps the promise that lets uploads seal into pooled
@@ -92,6 +93,33 @@ func TestSealBufferNotReusedDuringPut(t *testing.T) {
 		t.Errorf("only %d slow puts happened", 3-v)
 	}
 	wantFiles(t, tv.readOnly(t).Vault, files)
+}
+
+// Only chains of stores known to be done with a Put's data when it
+// returns seal into pooled buffers; S3 and anything unknown do not.
+func TestPutDoneOnReturn(t *testing.T) {
+	dir, err := remote.NewDir(t.TempDir())
+	ok(t, err)
+	mem := remote.NewMemory()
+	retry := func(s remote.Store) remote.Store { return remote.WithRetry(s, remote.RetryOptions{}) }
+	for _, c := range []struct {
+		name string
+		s    remote.Store
+		want bool
+	}{
+		{"dir", dir, true},
+		{"memory", mem, true},
+		{"staged retry logging dir", &stagedStore{Store: retry(remote.WithLogging(dir, nil))}, true},
+		{"retry single-writer memory", retry(remote.WithSingleWriter(mem)), true},
+		{"s3", &remote.S3{}, false},
+		{"retry s3", retry(&remote.S3{}), false},
+		{"faults memory", faults.New(mem), false},
+		{"retry faults memory", retry(faults.New(mem)), false},
+	} {
+		if got := putDoneOnReturn(c.s); got != c.want {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
+	}
 }
 
 // BenchmarkUploadChunks writes 32 MiB of new full chunks (4 MiB) through
