@@ -27,21 +27,28 @@ import (
 // and fsyncs the directory, so a reader sees the old or the new file whole,
 // also after a crash.
 //
-// ETags: the ETag is a hash of the content (like S3's MD5 ETag for a single
-// PUT), computed while writing and kept in the file's extended attribute
-// user.sealfs.etag, which the rename moves together with the content. On a
-// file system without user xattrs it is recomputed from the content when
-// asked for. Being a pure function of the content, it cannot suffer from
-// reuse of inode numbers or coarse timestamps.
+// ETags: each Put draws a random 128-bit ETag (32 hex digits) and keeps it
+// in the file's extended attribute user.sealfs.etag, which the rename moves
+// together with the content; readers report that attribute. So, as on S3
+// with versioning, every Put makes a new version with a new ETag, even of
+// identical bytes (a compare-and-swap can never mistake a rewrite for the
+// version it saw), and Put does not read its data a second time. Where the
+// attribute cannot be set (a file system without user xattrs), Put and
+// every reader use a hash of the content instead (the first half of its
+// SHA-256 in hex), as does a file without the attribute (written there, by
+// a version before random ETags that kept the hash in the attribute, or
+// copied without xattrs). Either way the ETag is a property of the file, so
+// it cannot suffer from reuse of inode numbers or coarse timestamps.
 //
 // Conditions: every Put and Delete of a key holds an exclusive flock on one
 // of 64 lock files (chosen by hashing the key) while it checks the condition
 // and renames, so conditional puts are correct across goroutines and
 // processes. Writing and syncing the temp file happen outside the lock.
 type Dir struct {
-	root  string
-	tmp   string
-	locks string
+	root    string
+	tmp     string
+	locks   string
+	noXattr bool // tests: set no attribute, as on a file system without user xattrs
 }
 
 var _ Store = (*Dir)(nil)
@@ -98,9 +105,25 @@ func (d *Dir) checkKey(key string) error {
 
 func (d *Dir) path(key string) string { return filepath.Join(d.root, filepath.FromSlash(key)) }
 
+// contentETag is the ETag of a file without the ETag attribute.
 func contentETag(data []byte) string {
 	sum := sha256.Sum256(data)
 	return hex.EncodeToString(sum[:16])
+}
+
+// randomETag is the ETag a Put keeps in the file's attribute.
+func randomETag() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// setETag stores etag in the attribute of the open temp file f.
+func (d *Dir) setETag(f *os.File, etag string) error {
+	if d.noXattr {
+		return unix.ENOTSUP
+	}
+	return unix.Fsetxattr(int(f.Fd()), etagXattr, []byte(etag), 0)
 }
 
 // Put writes data atomically; see the type comment.
@@ -111,8 +134,7 @@ func (d *Dir) Put(ctx context.Context, key string, data []byte, opts PutOptions)
 	if err := ctx.Err(); err != nil {
 		return "", fmt.Errorf("remote: put %q: %w", key, err)
 	}
-	etag := contentETag(data)
-	tmp, err := d.writeTemp(data, etag)
+	tmp, etag, err := d.writeTemp(data)
 	if err != nil {
 		return "", fmt.Errorf("remote: put %q: %w", key, err)
 	}
@@ -149,14 +171,16 @@ func (d *Dir) checkCondition(key string, opts PutOptions) error {
 	return nil
 }
 
-// writeTemp writes and syncs a temp file in ROOT/.sealfs/tmp.
-func (d *Dir) writeTemp(data []byte, etag string) (path string, err error) {
+// writeTemp writes and syncs a temp file in ROOT/.sealfs/tmp and returns
+// its ETag: a random one kept in its attribute, or, if the attribute
+// cannot be set, the content's hash, which readers then compute too.
+func (d *Dir) writeTemp(data []byte) (path, etag string, err error) {
 	var rnd [12]byte
 	_, _ = rand.Read(rnd[:])
 	path = filepath.Join(d.tmp, hex.EncodeToString(rnd[:])+".tmp")
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	defer func() {
 		if cerr := f.Close(); err == nil && cerr != nil {
@@ -167,11 +191,15 @@ func (d *Dir) writeTemp(data []byte, etag string) (path string, err error) {
 		}
 	}()
 	if _, err := f.Write(data); err != nil {
-		return "", err
+		return "", "", err
 	}
-	// Without xattr support the ETag is recomputed from the content.
-	_ = unix.Fsetxattr(int(f.Fd()), etagXattr, []byte(etag), 0)
-	return path, f.Sync()
+	// The file is new (O_EXCL), so a failed set leaves it without the
+	// attribute, and readers hash the content as this does.
+	etag = randomETag()
+	if d.setETag(f, etag) != nil {
+		etag = contentETag(data)
+	}
+	return path, etag, f.Sync()
 }
 
 // renameInto moves tmp to key's path, creating parent directories, and

@@ -2,6 +2,8 @@ package remote_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -16,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sealfs/sealfs/remote"
+	"github.com/sealfs/sealfs/remote/storetest"
 )
 
 func TestDirReservedAndTempFilesHidden(t *testing.T) {
@@ -74,27 +77,57 @@ func TestDirRemovesOnlyStaleTempFiles(t *testing.T) {
 	}
 }
 
-// The ETag survives reopening and does not depend on xattr support: with
-// the xattr gone it is recomputed, and compare-and-swap still works.
+// Every Put makes a new version with a new ETag, also of identical bytes,
+// kept in the file: it survives reopening, and a compare-and-swap on an
+// earlier version's ETag is refused even if the content is the same.
+func TestDirETagPerPut(t *testing.T) {
+	root := t.TempDir()
+	d, _ := remote.NewDir(root)
+	ctx := context.Background()
+	e1, err := d.Put(ctx, "head", []byte("same"), remote.PutOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := unix.Getxattr(filepath.Join(root, "head"), "user.sealfs.etag", make([]byte, 64)); err != nil {
+		t.Skipf("file system without user xattrs: %v", err)
+	}
+	e2, err := d.Put(ctx, "head", []byte("same"), remote.PutOptions{IfMatch: e1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e2 == e1 || len(e2) != 32 {
+		t.Fatalf("ETags %q then %q: want a new 32-digit ETag per put", e1, e2)
+	}
+	if e1 == contentETag([]byte("same")) {
+		t.Errorf("ETag %q is the content's hash", e1)
+	}
+	if _, err := d.Put(ctx, "head", []byte("same"), remote.PutOptions{IfMatch: e1}); !errors.Is(err, remote.ErrPrecondition) {
+		t.Fatalf("CAS on the previous version of identical bytes: %v, want ErrPrecondition", err)
+	}
+	d2, _ := remote.NewDir(root)
+	checkETag(t, d2, "head", e2)
+}
+
+// A file without the attribute (written where xattrs are unsupported, by
+// an older version there, or copied without xattrs) has the content's hash
+// as its ETag, stable across reopening, and compare-and-swap works on it.
+// So does a file whose attribute holds that hash (written by a version
+// before random ETags).
 func TestDirETagWithoutXattr(t *testing.T) {
 	root := t.TempDir()
 	d, _ := remote.NewDir(root)
 	ctx := context.Background()
-	etag, err := d.Put(ctx, "head", []byte("commit 1"), remote.PutOptions{})
-	if err != nil {
+	if _, err := d.Put(ctx, "head", []byte("commit 1"), remote.PutOptions{}); err != nil {
 		t.Fatal(err)
-	}
-	d2, _ := remote.NewDir(root)
-	if info, _ := d2.Stat(ctx, "head"); info.ETag != etag {
-		t.Fatalf("after reopen ETag %q, want %q", info.ETag, etag)
 	}
 	if err := unix.Removexattr(filepath.Join(root, "head"), "user.sealfs.etag"); err != nil {
 		t.Skipf("file system without user xattrs: %v", err)
 	}
-	if info, _ := d2.Stat(ctx, "head"); info.ETag != etag {
-		t.Fatalf("without xattr ETag %q, want %q", info.ETag, etag)
-	}
-	if _, err := d2.Put(ctx, "head", []byte("commit 2"), remote.PutOptions{IfMatch: etag}); err != nil {
+	etag := contentETag([]byte("commit 1"))
+	d2, _ := remote.NewDir(root)
+	checkETag(t, d2, "head", etag)
+	e2, err := d2.Put(ctx, "head", []byte("commit 2"), remote.PutOptions{IfMatch: etag})
+	if err != nil {
 		t.Fatalf("CAS on a file without xattr: %v", err)
 	}
 	if _, err := d2.Put(ctx, "head", []byte("commit 3"), remote.PutOptions{IfMatch: etag}); !errors.Is(err, remote.ErrPrecondition) {
@@ -104,6 +137,72 @@ func TestDirETagWithoutXattr(t *testing.T) {
 	if fi.Mode().Perm() != 0o600 {
 		t.Errorf("object mode %v, want 0600", fi.Mode().Perm())
 	}
+
+	old := contentETag([]byte("commit 2"))
+	if err := unix.Setxattr(filepath.Join(root, "head"), "user.sealfs.etag", []byte(old), 0); err != nil {
+		t.Fatal(err)
+	}
+	checkETag(t, d2, "head", old)
+	if _, err := d2.Put(ctx, "head", []byte("commit 3"), remote.PutOptions{IfMatch: e2}); !errors.Is(err, remote.ErrPrecondition) {
+		t.Fatalf("CAS on an ETag the file no longer has: %v", err)
+	}
+	if _, err := d2.Put(ctx, "head", []byte("commit 3"), remote.PutOptions{IfMatch: old}); err != nil {
+		t.Fatalf("CAS on an older version's hash ETag: %v", err)
+	}
+}
+
+// On a file system without user xattrs, Put reports the content's hash,
+// which is what every reader computes there; the whole contract holds.
+func TestDirWithoutXattrsConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) remote.Store {
+		d := newDir(t).(*remote.Dir)
+		remote.WithoutXattrs(d)
+		return d
+	})
+	root := t.TempDir()
+	d, _ := remote.NewDir(root)
+	remote.WithoutXattrs(d)
+	ctx := context.Background()
+	etag, err := d.Put(ctx, "head", []byte("commit 1"), remote.PutOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := contentETag([]byte("commit 1")); etag != want {
+		t.Errorf("put without xattrs returned ETag %q, want the content's hash %q", etag, want)
+	}
+	if _, err := unix.Getxattr(filepath.Join(root, "head"), "user.sealfs.etag", make([]byte, 64)); err == nil {
+		t.Error("the ETag attribute was set")
+	}
+	checkETag(t, d, "head", etag)
+}
+
+// checkETag checks that Stat, Get and List all report etag for key.
+func checkETag(t *testing.T, d *remote.Dir, key, etag string) {
+	t.Helper()
+	ctx := context.Background()
+	if info, err := d.Stat(ctx, key); err != nil || info.ETag != etag {
+		t.Errorf("stat %s: ETag %q (%v), want %q", key, info.ETag, err, etag)
+	}
+	if _, info, err := d.Get(ctx, key); err != nil || info.ETag != etag {
+		t.Errorf("get %s: ETag %q (%v), want %q", key, info.ETag, err, etag)
+	}
+	listed := ""
+	d.List(ctx, key, func(oi remote.ObjectInfo) error {
+		if oi.Key == key {
+			listed = oi.ETag
+		}
+		return nil
+	})
+	if listed != etag {
+		t.Errorf("list %s: ETag %q, want %q", key, listed, etag)
+	}
+}
+
+// contentETag is the ETag of a file without the attribute: the first half
+// of the content's SHA-256 in hex.
+func contentETag(data []byte) string {
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:16])
 }
 
 const helperEnv = "SEALFS_DIR_HELPER"

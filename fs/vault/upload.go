@@ -108,6 +108,7 @@ type uploader struct {
 	fs       *Vault
 	sem      chan struct{}
 	pack     *packer      // small versions share objects; nil: never
+	bufs     *sealBufs    // buffers to seal objects into
 	inflight atomic.Int64 // bytes frozen and not yet uploaded
 	queued   atomic.Int64 // bytes ever submitted
 	done     atomic.Int64 // bytes ever uploaded (or found to be holes)
@@ -115,7 +116,7 @@ type uploader struct {
 }
 
 func newUploader(fs *Vault, n int) *uploader {
-	u := &uploader{fs: fs, sem: make(chan struct{}, n)}
+	u := &uploader{fs: fs, sem: make(chan struct{}, n), bufs: newSealBufs(fs.cs)}
 	u.pack = newPacker(u, fs.cs, fs.opts.Tuning.PackLinger)
 	return u
 }
@@ -261,11 +262,16 @@ func (u *uploader) store(plain []byte, plainLen int64, done func(id crypt.Object
 // storeAs is store with the object's id chosen by the caller: a fresh
 // random one, or the content id of plain (dedup.go).
 func (u *uploader) storeAs(id crypt.ObjectID, plain []byte, plainLen int64, done func(id crypt.ObjectID, staged bool, err error)) {
-	sealed, err := crypt.SealObject(u.fs.opts.Keys, id, plain)
+	// The sealed buffer is given back when storeAs returns: every exit
+	// below first waits for the put goroutine's result, stage and hold
+	// write it to local disk before they return, and done is given the id
+	// only. See sealBufs and putDoneOnReturn for when it is pooled.
+	sealed, release, err := u.bufs.seal(u.fs.opts.Keys, id, plain, putDoneOnReturn(u.fs.opts.Store))
 	if err != nil {
 		done(id, false, fmt.Errorf("fs: seal object %s: %w", id, err))
 		return
 	}
+	defer release()
 	key := layout.DataKey(id)
 	put := func(ctx context.Context) error {
 		// Unconditional: a retry after a put that landed rewrites the

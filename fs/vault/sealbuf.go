@@ -1,0 +1,79 @@
+package vault
+
+import (
+	"sync"
+
+	"github.com/sealfs/sealfs/crypt"
+	"github.com/sealfs/sealfs/remote"
+)
+
+// sealBufs recycles the buffers that uploads seal objects into: a fresh
+// multi-MiB buffer per object is zeroed by the runtime and page-faulted in
+// (docs/PERFORMANCE.md). The buffers hold sealed bytes only, never
+// plaintext. Each has room for a sealed full chunk; an object whose sealed
+// size is at most half of that gets a fresh buffer, so a pooled buffer is
+// always at least half used. The pool empties itself over garbage
+// collections, so idle mounts keep nothing.
+type sealBufs struct {
+	size int // the sealed size of a full chunk
+	pool sync.Pool
+}
+
+func newSealBufs(chunk int64) *sealBufs {
+	b := &sealBufs{size: int(crypt.ObjectCipherSize(chunk))}
+	b.pool.New = func() any {
+		buf := make([]byte, 0, b.size)
+		return &buf
+	}
+	return b
+}
+
+// seal seals plain as object id, into a pooled buffer if pooled. Once
+// nothing reads sealed any more, the caller must call release, and must
+// not touch sealed afterwards.
+func (b *sealBufs) seal(k *crypt.Keys, id crypt.ObjectID, plain []byte, pooled bool) (sealed []byte, release func(), err error) {
+	if !pooled || crypt.ObjectCipherSize(int64(len(plain))) <= int64(b.size/2) {
+		sealed, err = crypt.SealObject(k, id, plain)
+		return sealed, func() {}, err
+	}
+	buf := b.pool.Get().(*[]byte)
+	sealed, err = crypt.AppendSealObject((*buf)[:0], k, id, plain)
+	if err != nil {
+		b.pool.Put(buf)
+		return nil, nil, err
+	}
+	if cap(sealed) != b.size { // grown past a full chunk: cannot happen for objects of at most a chunk
+		b.pool.Put(buf)
+		return sealed, func() {}, nil
+	}
+	return sealed, func() { b.pool.Put(buf) }, nil
+}
+
+// putDoneOnReturn reports whether every Put of s is done with its data
+// when it returns, so that a sealed buffer may be reused once the Put
+// has returned. It holds for the stores that write or copy the data
+// before they return (the directory store, the memory store) behind
+// wrappers that call the wrapped Put synchronously. It does not hold for
+// the S3 store: net/http may read a request body after RoundTrip returned
+// (http.RoundTripper's contract), so an upload there seals into a fresh
+// buffer. Any store not known here is assumed not to keep the promise.
+func putDoneOnReturn(s remote.Store) bool {
+	for {
+		switch t := s.(type) {
+		case *remote.Dir, *remote.Memory:
+			return true
+		case *stagedStore:
+			s = t.Store
+		case *remote.Logging:
+			s = t.Store
+		case *remote.Retry:
+			s = t.Store
+		case *remote.SingleWriter:
+			s = t.Store
+		case interface{ putDoneOnReturn() bool }: // tests
+			return t.putDoneOnReturn()
+		default:
+			return false
+		}
+	}
+}
