@@ -245,7 +245,13 @@ func (fs *Vault) parkObject(plain []byte, full int64) (meta.Extent, bool) {
 	id, err := crypt.NewObjectID(fs.opts.Rand)
 	var sealed []byte
 	if err == nil {
-		sealed, err = crypt.SealObject(fs.opts.Keys, id, padded)
+		// hold writes it to local disk before it returns: the buffer
+		// can always be pooled.
+		var release func()
+		sealed, release, err = fs.up.bufs.seal(fs.opts.Keys, id, padded, true)
+		if err == nil {
+			defer release()
+		}
 	}
 	if err != nil || !fs.stage.hold(id, sealed, full) {
 		return meta.Extent{}, false
