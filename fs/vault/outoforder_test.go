@@ -17,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sealfs/sealfs/crypt"
 	"github.com/sealfs/sealfs/fs/layout"
 	"github.com/sealfs/sealfs/fs/meta"
 	"github.com/sealfs/sealfs/fs/stage"
@@ -655,67 +654,6 @@ func createSized(t testing.TB, v *Vault, p string, size int64) *File {
 	_, err = v.SetAttr(context.Background(), f.Ino(), meta.SetAttrIn{Size: &n})
 	ok(t, err)
 	return f
-}
-
-// TestEvictCheapestFirst: when memory runs short, the chunk buffer parked
-// first is the one with the fewest bytes to seal and write per byte it
-// frees: a chunk a writer has just begun (its first blocks written near
-// its end, so its buffer is whole), not the nearly complete chunks next to
-// it, whose last blocks are on their way (Syncthing's order). Seen failing
-// with the most filled parked first (ParkedBytes ~29 blocks, not 3).
-func TestEvictCheapestFirst(t *testing.T) {
-	const (
-		block  = testChunk / 32
-		chunks = 16 // the smallest budget: 4 x max(chunk, MaxWrite) = 16 test chunks
-	)
-	tv := newVault(t, remote.NewMemory(), testChunk)
-	v := tv.open(t, func(o *Options) { o.MemoryBudget = 1 }) // the smallest
-	if lim := v.Stats().MemoryLimit; lim != chunks*testChunk {
-		t.Fatalf("memory limit %d, want %d chunks", lim, chunks)
-	}
-	ctx := context.Background()
-	data := pattern(21, chunks*testChunk)
-	a := createSized(t, v.Vault, "a.bin", int64(len(data)))
-	write := func(f *File, off int) {
-		t.Helper()
-		_, err := f.WriteAt(ctx, data[off:off+block], int64(off))
-		ok(t, err)
-	}
-	for ci := range chunks - 1 {
-		for b := range 29 { // all but the last three blocks
-			write(a, ci*testChunk+b*block)
-		}
-	}
-	last := (chunks - 1) * testChunk
-	for b := 29; b < 32; b++ { // only the last three blocks
-		write(a, last+b*block)
-	}
-	if s := v.Stats(); s.Parked != 0 || s.MemoryInUse != chunks*testChunk {
-		t.Fatalf("before: %d parked, %d bytes of memory in use; want 0 and all %d", s.Parked, s.MemoryInUse, chunks*testChunk)
-	}
-	b := createSized(t, v.Vault, "b.bin", testChunk)
-	other := pattern(22, testChunk)
-	_, err := b.WriteAt(ctx, other[:block], 0) // needs memory: one buffer is parked
-	ok(t, err)
-	s := v.Stats()
-	if s.Parked != 1 || s.ParkedBytes > 4*block+crypt.SegmentSize {
-		t.Errorf("parked %d buffers, %d bytes; want the just begun one: 1 buffer, about %d bytes", s.Parked, s.ParkedBytes, 3*block)
-	}
-	_, err = b.WriteAt(ctx, other[block:], block)
-	ok(t, err)
-	for ci := range chunks {
-		for blk := range 32 {
-			if off := ci*testChunk + blk*block; ci < chunks-1 && blk >= 29 || ci == chunks-1 && blk < 29 {
-				write(a, off)
-			}
-		}
-	}
-	ok(t, errors.Join(a.Fsync(ctx), b.Fsync(ctx), a.Flush(), b.Flush()))
-	a.Release()
-	b.Release()
-	wantFiles(t, v.Vault, map[string][]byte{"a.bin": data, "b.bin": other})
-	v.close(t)
-	wantFiles(t, tv.readOnly(t).Vault, map[string][]byte{"a.bin": data, "b.bin": other})
 }
 
 // TestParkedChunkTruncated: a parked chunk whose one patch starts at the
