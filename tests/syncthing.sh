@@ -11,8 +11,9 @@
 # every file (sha256, mode, mtime) after a read-only remount on another
 # device, and reports the store's growth against the bytes synced.
 #
-#   tests/syncthing.sh            # about 200 MiB
+#   tests/syncthing.sh            # about 300 MiB
 #   SCALE=3 tests/syncthing.sh    # three times the big files
+#   MOUNT_FLAGS="--memory-budget 256" tests/syncthing.sh   # extra mount flags
 #
 # Exits non-zero if a sync fails, reports folder errors, or a file
 # differs; times are printed, not judged.
@@ -191,7 +192,7 @@ HOME=$work/home-computer XDG_CACHE_HOME=$work/home-computer/.cache \
 mnt=$work/mnt
 mkdir -p "$mnt"
 HOME=$work/home-computer XDG_CACHE_HOME=$work/home-computer/.cache \
-	"$work/sealfs" mount --daemon --device computer "$store" "$mnt"
+	"$work/sealfs" mount --daemon --device computer ${MOUNT_FLAGS:-} "$store" "$mnt"
 mounts+=("$mnt")
 before=$(du -sb "$store" | cut -f1)
 say "syncing into a sealfs mount"
