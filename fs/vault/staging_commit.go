@@ -30,7 +30,8 @@ func (fs *Vault) saveIntent() { fs.writeIntent(false) }
 // the attempt waits (persistTree) or fails (commitCovering). A power cut in
 // the milliseconds of that attempt can lose what it covered, none of which
 // was acknowledged (docs/SECURITY.md, "Crash safety and outages"); it
-// saves two of the flushes of every fsync.
+// saves three flushes of every fsync (intent file, its directory, the
+// directory again at its removal).
 func (fs *Vault) saveIntentCached() { fs.writeIntent(true) }
 
 func (fs *Vault) writeIntent(cached bool) {
