@@ -294,24 +294,21 @@ func (fs *Vault) commitCovering(ctx context.Context, want uint64) error {
 		return nil
 	}
 	// An fsync's attempt (want > 0) that needs no upload takes
-	// milliseconds: its intent goes to the file system's cache.
-	fast := want > 0 && fs.stage != nil && fs.stage.uploaded(fs.tree.PendingObjects())
-	if fast {
-		fs.saveIntentCached()
-	} else {
-		fs.saveIntent()
-	}
-	if err := fs.checkLease(); err != nil {
-		if fast {
-			fs.saveIntent()
+	// milliseconds: its intent goes to the file system's cache, and is
+	// written again durably if the attempt fails (writeIntent).
+	cached := want > 0 && fs.stage != nil && fs.stage.uploaded(fs.tree.PendingObjects())
+	fs.writeIntent(cached)
+	committed := false
+	defer func() {
+		if cached && !committed {
+			fs.saveIntent() // what it covered is pending again
 		}
+	}()
+	if err := fs.checkLease(); err != nil {
 		return err
 	}
 	h, err := fs.commitTree(ctx)
 	if err != nil {
-		if fast {
-			fs.saveIntent() // what it covered is pending again: durably
-		}
 		if errors.Is(err, errUploadsPending) {
 			return nil
 		}
@@ -320,6 +317,7 @@ func (fs *Vault) commitCovering(ctx context.Context, want uint64) error {
 		}
 		return fmt.Errorf("fs: commit: %w", err)
 	}
+	committed = true
 	fs.committed(h)
 	return nil
 }

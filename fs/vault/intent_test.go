@@ -15,7 +15,7 @@ import (
 )
 
 // The commit of an fsync(2) whose data is already in the store writes its
-// intent log to the file system's cache only (saveIntentCached): these
+// intent log to the file system's cache only (writeIntent with cached): these
 // tests pin what that keeps.
 
 // killedAtHead writes p on a, fsyncs it in the background with the head

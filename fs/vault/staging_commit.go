@@ -24,16 +24,14 @@ func noWait(ctx context.Context) context.Context { return context.WithValue(ctx,
 // itself may still succeed, which makes the intent moot.
 func (fs *Vault) saveIntent() { fs.writeIntent(false) }
 
-// saveIntentCached is saveIntent for the attempt of an fsync(2) that needs
-// no upload (stage.Dir.WriteIntentCached): the intent goes to the file
-// system's cache, kept through a kill -9, and is written again durably if
-// the attempt waits (persistTree) or fails (commitCovering). A power cut in
-// the milliseconds of that attempt can lose what it covered, none of which
-// was acknowledged (docs/SECURITY.md, "Crash safety and outages"); it
-// saves three flushes of every fsync (intent file, its directory, the
-// directory again at its removal).
-func (fs *Vault) saveIntentCached() { fs.writeIntent(true) }
-
+// writeIntent is saveIntent; with cached, for the attempt of an fsync(2)
+// that needs no upload (stage.Dir.WriteIntentCached), the intent goes to
+// the file system's cache, kept through a kill -9, and is written again
+// durably if the attempt waits (persistTree) or fails (commitCovering). A
+// power cut in the milliseconds of that attempt can lose what it covered,
+// none of which an fsync acknowledged (docs/SECURITY.md, "Crash safety
+// and outages"); it saves three flushes of every fsync (intent file, its
+// directory, the directory again at its removal).
 func (fs *Vault) writeIntent(cached bool) {
 	if fs.stage == nil {
 		return
@@ -95,7 +93,7 @@ func (fs *Vault) persistTree(ctx context.Context, write func(context.Context) (m
 				return fs.mlog.Head(), errUploadsPending
 			}
 			if s.dir.IntentCached() {
-				fs.saveIntent() // this attempt waits: see saveIntentCached
+				fs.saveIntent() // this attempt waits: see writeIntent
 			}
 			if err := s.wait(ctx, objs); err != nil {
 				return fs.mlog.Head(), err
