@@ -41,9 +41,17 @@ type Dir struct {
 
 	mu       sync.Mutex
 	unsynced []crypt.ObjectID // objects written since the last Sync
-	cached   bool             // the intent on disk was written by WriteIntentCached
-	durable  bool             // an intent written by WriteIntent is on disk
+	intent   intentState      // what this Dir knows of the intent on disk
 }
+
+// intentState is how the intent on disk was written.
+type intentState int
+
+const (
+	intentNone    intentState = iota // none, or removed
+	intentCached                     // by WriteIntentCached, not flushed
+	intentDurable                    // by WriteIntent, or found at open
+)
 
 // Open opens (creating it if needed) the staging area under cacheDir and
 // removes the temporary files of writes that a crash interrupted. local
@@ -181,9 +189,7 @@ func (d *Dir) WriteIntent(in *Intent) error {
 	if err := diskio.WriteFile(filepath.Join(d.path, intentName), sealed, true); err != nil {
 		return fmt.Errorf("stage: write intent: %w", err)
 	}
-	d.mu.Lock()
-	d.cached, d.durable = false, true
-	d.mu.Unlock()
+	d.setIntent(intentDurable)
 	return nil
 }
 
@@ -198,10 +204,7 @@ func (d *Dir) WriteIntent(in *Intent) error {
 // attempt before this one failed or waited): a power cut must not
 // replace that intent with a lost one.
 func (d *Dir) WriteIntentCached(in *Intent) error {
-	d.mu.Lock()
-	durable := d.durable
-	d.mu.Unlock()
-	if durable {
+	if d.intentState() == intentDurable {
 		return d.WriteIntent(in)
 	}
 	sealed, err := in.seal(d.rand, d.key)
@@ -211,9 +214,7 @@ func (d *Dir) WriteIntentCached(in *Intent) error {
 	if err := diskio.WriteFile(filepath.Join(d.path, intentName), sealed, false); err != nil {
 		return fmt.Errorf("stage: write intent: %w", err)
 	}
-	d.mu.Lock()
-	d.cached = true
-	d.mu.Unlock()
+	d.setIntent(intentCached)
 	return nil
 }
 
@@ -238,18 +239,24 @@ func (d *Dir) ReadIntent() (*Intent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stage: %s: %w", filepath.Join(d.path, intentName), err)
 	}
-	d.mu.Lock()
-	d.durable = true // on disk since an earlier mount: keep it until replaced durably
-	d.mu.Unlock()
+	d.setIntent(intentDurable) // on disk since an earlier mount: keep it until replaced durably
 	return in, nil
 }
 
 // IntentCached reports whether the intent on disk was written by
 // WriteIntentCached (and not made durable since).
-func (d *Dir) IntentCached() bool {
+func (d *Dir) IntentCached() bool { return d.intentState() == intentCached }
+
+func (d *Dir) intentState() intentState {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.cached
+	return d.intent
+}
+
+func (d *Dir) setIntent(st intentState) {
+	d.mu.Lock()
+	d.intent = st
+	d.mu.Unlock()
 }
 
 // RemoveIntent deletes the intent log (its changes are committed), durably
@@ -265,10 +272,10 @@ func (d *Dir) RemoveIntent() error {
 		return fmt.Errorf("stage: remove intent: %w", err)
 	}
 	d.mu.Lock()
-	cached := d.cached
-	d.cached, d.durable = false, false
+	was := d.intent
+	d.intent = intentNone
 	d.mu.Unlock()
-	if cached {
+	if was == intentCached {
 		return nil
 	}
 	return diskio.SyncDir(d.path)
