@@ -469,8 +469,8 @@ func (fs *Vault) unfrozenBytes() int64 {
 	for _, f := range fs.dirtyFiles(false) {
 		f.mu.Lock()
 		for _, v := range f.chunks {
-			if !v.frozen {
-				n += int64(len(v.data))
+			if !v.frozen && v.data != nil {
+				n += v.data.Len()
 			}
 		}
 		f.mu.Unlock()

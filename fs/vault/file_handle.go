@@ -69,8 +69,8 @@ type version struct {
 	fresh   cover
 
 	mu      sync.Mutex
-	data    []byte // plaintext; len = bytes that are valid in the chunk
-	charged int64  // budget bytes held for data
+	data    *chunkBuf // plaintext (chunkbuf.go); nil once uploaded or parked
+	charged int64     // budget bytes held for data
 	done    chan struct{}
 	ext     meta.Extent // the uploaded object, once done without err
 	shared  bool        // ext's object was already stored: nothing was uploaded (dedup.go)

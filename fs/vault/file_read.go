@@ -125,7 +125,10 @@ func (f *file) resolveLocked(dst []byte, off, size int64) []piece {
 		src, ext, valid := f.chunkSourceLocked(ci)
 		switch {
 		case src != nil || ext.IsHole() || co >= valid:
-			k := copy(d, src[min(co, int64(len(src))):])
+			k := 0
+			if src != nil {
+				k = src.readAt(d, co)
+			}
 			clear(d[k:])
 		default:
 			pieces = append(pieces, piece{dst: d, ext: ext, off: co, n: n})

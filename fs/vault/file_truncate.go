@@ -77,9 +77,7 @@ func (f *file) clampChunkLocked(ci, k int64) {
 	fs := f.fs
 	v := f.chunks[ci]
 	if v != nil && !v.frozen {
-		if int64(len(v.data)) > k {
-			v.data = v.data[:k]
-		}
+		v.data.truncate(k)
 		v.written.clip(k)
 		v.fresh.clip(k)
 		f.clipPatchesLocked(v, k)
@@ -97,10 +95,8 @@ func (f *file) clampChunkLocked(ci, k int64) {
 		src := v.data
 		v.mu.Unlock()
 		if src != nil {
-			c := growCap(0, k, fs.cs)
-			fs.budget.force(c)
-			nv.data, nv.charged = make([]byte, min(k, int64(len(src))), c), c
-			copy(nv.data, src)
+			nv.data = src.clone(k)
+			fs.chargeLocked(nv, 0, nil)
 			nv.fresh = v.fresh.clone()
 			nv.fresh.clip(k)
 		} else {
@@ -116,10 +112,9 @@ func (f *file) clampChunkLocked(ci, k int64) {
 	}
 	var nv *version
 	if src != nil {
-		c := growCap(0, k, fs.cs)
-		fs.budget.force(c)
-		nv = &version{data: make([]byte, k, c), charged: c}
-		copy(nv.data, src)
+		nv = &version{data: src.clone(k)}
+		nv.data.extend(k)
+		fs.chargeLocked(nv, 0, nil)
 		nv.fresh.add(0, k)
 	} else {
 		// Published content: shortening the extent needs no data.

@@ -5,7 +5,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/sealfs/sealfs/crypt"
 	"github.com/sealfs/sealfs/fs/meta"
 )
 
@@ -43,21 +42,20 @@ func (fs *Vault) write(ctx context.Context, f *file, data []byte, off int64) (in
 // chunkPlan is what writing into one chunk takes, decided under file.mu.
 type chunkPlan struct {
 	inPlace bool        // write into the existing unfrozen version
-	src     []byte      // in-memory content of the chunk to copy (may be nil)
+	src     *chunkBuf   // in-memory content of the chunk to copy (may be nil)
 	ext     meta.Extent // else: published content to read first
 	srcLen  int64       // valid bytes of the old content
 	patched bool        // the old version has patches: they stay below, nothing is read
-	newCap  int64       // capacity of the buffer after the write
-	need    int64       // budget bytes the write needs
+	copyOld bool        // the write leaves some of the old content: it is copied
+	dense   bool        // a new buffer with nothing copied starts contiguous (else in pieces)
+	need    int64       // budget bytes the write needs (at most: what it allocates is charged)
 }
 
-func (fs *Vault) planChunk(f *file, ci, end int64) chunkPlan {
+func (fs *Vault) planChunk(f *file, ci, co, end int64) chunkPlan {
 	if v := f.chunks[ci]; v != nil && !v.frozen {
-		newLen := max(int64(len(v.data)), end)
-		p := chunkPlan{inPlace: true, newCap: int64(cap(v.data))}
-		if newLen > p.newCap {
-			p.newCap = growCap(p.newCap, newLen, fs.cs)
-			p.need = p.newCap - int64(cap(v.data))
+		p := chunkPlan{inPlace: true, need: v.data.missing(co, end)}
+		if mergesAfter(v.fresh, v.patches, co, end) || len(v.patches) > 0 && fs.completesLocked(f, ci, end, v.written, co) {
+			p.need += v.data.missing(0, patchesEnd(v.patches))
 		}
 		return p
 	}
@@ -67,35 +65,69 @@ func (fs *Vault) planChunk(f *file, ci, end int64) chunkPlan {
 		v.mu.Lock()
 		p.src = v.data // a park's buffer: what it holds above them
 		v.mu.Unlock()
-		p.srcLen = max(p.srcLen, int64(len(p.src)))
+		if p.src != nil {
+			p.srcLen = max(p.srcLen, p.src.Len())
+		}
+		var fresh, written cover
+		if p.src != nil {
+			fresh = v.fresh
+		}
+		if v.park {
+			written = v.written
+		}
+		if mergesAfter(fresh, v.patches, co, end) || fs.completesLocked(f, ci, end, written, co) {
+			// The whole chunk, merged under the write.
+			p.need = fs.cs
+			p.copyOld = p.srcLen > 0 && (co > 0 || end < p.srcLen)
+			return p
+		}
 	} else {
 		p.src, p.ext, p.srcLen = f.chunkSourceLocked(ci)
 	}
-	p.newCap = growCap(0, max(p.srcLen, end), fs.cs)
-	p.need = p.newCap
+	p.copyOld = p.srcLen > 0 && (co > 0 || end < p.srcLen)
+	// A writer that appends, or rewrites what is there from the chunk's
+	// start, gets one contiguous buffer (sealed without a copy); one
+	// that fills a file sized beforehand (ftruncate, then blocks in its
+	// own order) gets pieces from its first write.
+	p.dense = co == 0 && (ci*fs.cs+end > f.size || p.srcLen > 0)
+	switch {
+	case !p.copyOld || p.patched && p.src == nil:
+		if p.dense {
+			p.need = growCap(0, end, fs.piece, fs.cs)
+		} else {
+			p.need = segsFor(fs.piece, co, end)
+		}
+	case p.src != nil && !p.src.isDense():
+		p.need = p.src.allocated() + segsFor(fs.piece, co, end)
+	default:
+		// Copied into a contiguous buffer, then grown by growCap's
+		// doubling at most once more.
+		p.need = min(fs.cs, 2*growCap(0, max(p.srcLen, end), fs.piece, fs.cs))
+	}
 	return p
 }
 
-// growCap picks a buffer capacity for n bytes: doubling, in whole
-// segments, at most one chunk. A buffer past a quarter chunk is most likely
-// a sequential writer's: it gets the whole chunk at once, saving copies.
-func growCap(old, n, chunk int64) int64 {
-	if n >= chunk/4 {
-		return chunk
+// mergesAfter reports whether a write of [co, end) over patches, with
+// fresh what the version holds above them, makes writeChunk merge them
+// into the version's buffer: when the ranges are too scattered to track.
+func mergesAfter(fresh cover, patches []patch, co, end int64) bool {
+	if len(patches) == 0 {
+		return false
 	}
-	c := max(2*old, (n+crypt.SegmentSize-1)/crypt.SegmentSize*crypt.SegmentSize)
-	return min(max(c, n), chunk)
+	c := fresh.clone()
+	c.add(co, end)
+	return c.lost
 }
 
 // chunkSourceLocked returns the current content of chunk ci as either
 // in-memory bytes or an extent to read (a zero extent reads as zeros), and
 // its valid length. The caller holds f.mu.
-func (f *file) chunkSourceLocked(ci int64) ([]byte, meta.Extent, int64) {
+func (f *file) chunkSourceLocked(ci int64) (*chunkBuf, meta.Extent, int64) {
 	if v := f.chunks[ci]; v != nil {
 		v.mu.Lock()
 		defer v.mu.Unlock()
 		if v.data != nil {
-			return v.data, meta.Extent{}, int64(len(v.data))
+			return v.data, meta.Extent{}, v.data.Len()
 		}
 		return nil, v.ext, int64(v.ext.Length)
 	}
@@ -106,6 +138,23 @@ func (f *file) chunkSourceLocked(ci int64) ([]byte, meta.Extent, int64) {
 	return nil, e, int64(e.Length)
 }
 
+// chargeLocked charges v for what its buffer allocated since it held
+// before bytes: from *reserved (budget the writer acquired) first, the
+// rest forced (a merge under file.mu cannot wait). The caller holds f.mu.
+func (fs *Vault) chargeLocked(v *version, before int64, reserved *int64) {
+	delta := v.data.allocated() - before
+	if delta <= 0 {
+		return
+	}
+	take := int64(0)
+	if reserved != nil {
+		take = min(delta, *reserved)
+		*reserved -= take
+	}
+	fs.budget.force(delta - take)
+	v.charged += delta
+}
+
 func (fs *Vault) writeChunk(ctx context.Context, f *file, ci, co int64, p []byte) error {
 	end := co + int64(len(p))
 	var reserved int64
@@ -113,7 +162,7 @@ func (fs *Vault) writeChunk(ctx context.Context, f *file, ci, co int64, p []byte
 	var plan chunkPlan
 	for {
 		f.mu.Lock()
-		plan = fs.planChunk(f, ci, end)
+		plan = fs.planChunk(f, ci, co, end)
 		f.mu.Unlock()
 		if plan.need <= reserved {
 			break
@@ -129,13 +178,10 @@ func (fs *Vault) writeChunk(ctx context.Context, f *file, ci, co int64, p []byte
 		// Others may have frozen our buffer meanwhile: plan again.
 	}
 	var old []byte
-	if !plan.inPlace && plan.srcLen > 0 && (co > 0 || end < plan.srcLen) {
-		old = plan.src
-		if old == nil && !plan.patched {
-			var err error
-			if old, err = fs.readChunk(ctx, f, plan.ext, plan.srcLen); err != nil {
-				return err
-			}
+	if !plan.inPlace && plan.copyOld && plan.src == nil && !plan.patched {
+		var err error
+		if old, err = fs.readChunk(ctx, f, plan.ext, plan.srcLen); err != nil {
+			return err
 		}
 	}
 	f.mu.Lock()
@@ -143,11 +189,24 @@ func (fs *Vault) writeChunk(ctx context.Context, f *file, ci, co int64, p []byte
 	var v *version
 	if plan.inPlace {
 		v = f.chunks[ci]
-		v.data = resize(v.data, end, plan.newCap)
 	} else {
-		v = &version{data: make([]byte, max(int64(len(old)), end, plan.srcLen), plan.newCap), rewrite: plan.srcLen > 0}
-		copy(v.data, old)
-		v.fresh.add(0, int64(len(old)))
+		var buf *chunkBuf
+		switch {
+		case plan.copyOld && plan.src != nil:
+			buf = plan.src.clone(-1)
+		case old != nil:
+			buf = chunkBufOf(fs.piece, fs.cs, old)
+		default:
+			buf = newChunkBuf(fs.piece, fs.cs)
+			if !plan.dense {
+				buf.toPieces()
+			}
+		}
+		copied := buf.Len()
+		buf.extend(max(end, plan.srcLen))
+		v = &version{data: buf, rewrite: plan.srcLen > 0}
+		fs.chargeLocked(v, 0, &reserved)
+		v.fresh.add(0, copied)
 		if prev := f.chunks[ci]; prev != nil {
 			if prev.park {
 				// Back from the staging area: what was written
@@ -160,7 +219,7 @@ func (fs *Vault) writeChunk(ctx context.Context, f *file, ci, co int64, p []byte
 				// held above them counts.
 				v.patches, prev.patches = prev.patches, nil
 				v.fresh = cover{}
-				if old != nil {
+				if copied > 0 {
 					v.fresh = prev.fresh.clone()
 				}
 			}
@@ -168,64 +227,52 @@ func (fs *Vault) writeChunk(ctx context.Context, f *file, ci, co int64, p []byte
 		}
 		f.chunks[ci] = v
 	}
-	reserved -= plan.need
-	v.charged += plan.need
-	if len(v.patches) > 0 {
-		c := v.fresh.clone()
-		c.add(co, end)
-		if c.lost {
-			// Too scattered to say what is above the patches: the
-			// version holds the whole chunk from now on.
-			if err := fs.mergeLocked(f, v); err != nil {
-				return err
-			}
+	if mergesAfter(v.fresh, v.patches, co, end) {
+		// Too scattered to say what is above the patches: the version
+		// holds the whole chunk from now on.
+		if err := fs.mergeLocked(f, v, &reserved); err != nil {
+			return err
 		}
 	}
-	copy(v.data[co:], p)
+	before := v.data.allocated()
+	v.data.writeAt(p, co)
+	fs.chargeLocked(v, before, &reserved)
 	v.fresh.add(co, end)
-	grew := ci*fs.cs+end > f.size
+	complete := fs.completesLocked(f, ci, end, v.written, co)
 	f.size = max(f.size, ci*fs.cs+end)
 	f.touchLocked()
 	v.tick = fs.count.writes.Add(1)
 	v.written.add(co, end)
-	if fs.completeLocked(f, ci, v, grew) {
+	if complete {
 		// Every byte of the chunk is written: seal and upload it while
-		// the writer goes on.
+		// the writer goes on. Patches below are merged with the budget
+		// the plan reserved for them (a failure is left to
+		// freezeLocked, which tries again and records it).
+		if len(v.patches) > 0 {
+			_ = fs.mergeLocked(f, v, &reserved)
+		}
 		fs.freezeLocked(f, v)
 	}
 	return nil
 }
 
-// completeLocked reports whether writes filled chunk ci's version v: all
-// of the chunk, or all of it up to the end of file when the file's size
-// was set before (ftruncate, then pwrites). A chunk the last write grew
-// the file into is not complete: an appending writer goes on filling it.
-// Only a complete chunk is sent while the file is being written (issue
-// 20); partial ones wait for close, fsync or a memory shortage. The
-// caller holds f.mu.
-func (fs *Vault) completeLocked(f *file, ci int64, v *version, grew bool) bool {
-	n := min(fs.cs, f.size-ci*fs.cs)
+// completesLocked reports whether a write of chunk ci's bytes [co, end),
+// over a version whose writes filled written, fills the chunk: all of it,
+// or all of it up to the end of file when the file's size was set before
+// (ftruncate, then pwrites). A chunk the write grows the file into is not
+// complete: an appending writer goes on filling it. Only a complete chunk
+// is sent while the file is being written (issue 20); partial ones wait
+// for close, fsync or a memory shortage. The caller holds f.mu and calls
+// it before the write changes the file's size.
+func (fs *Vault) completesLocked(f *file, ci, end int64, written cover, co int64) bool {
+	grew := ci*fs.cs+end > f.size
+	n := min(fs.cs, max(f.size, ci*fs.cs+end)-ci*fs.cs)
 	if n < fs.cs && grew {
 		return false
 	}
-	return v.written.covers(n)
-}
-
-// resize makes data hold n bytes in a buffer of capacity c, zeroing any
-// bytes it exposes (they may hold data from before a truncate).
-func resize(data []byte, n, c int64) []byte {
-	old := int64(len(data))
-	if n <= old {
-		return data
-	}
-	if n > int64(cap(data)) {
-		nb := make([]byte, n, c)
-		copy(nb, data)
-		return nb
-	}
-	data = data[:n]
-	clear(data[old:])
-	return data
+	w := written.clone()
+	w.add(co, end)
+	return w.covers(n)
 }
 
 func (f *file) touchLocked() {
@@ -305,7 +352,7 @@ func (fs *Vault) freezeLocked(f *file, v *version) {
 		if parked {
 			err = fs.mergeParkedLocked(f, v)
 		} else {
-			err = fs.mergeLocked(f, v)
+			err = fs.mergeLocked(f, v, nil)
 		}
 		if err != nil {
 			v.mu.Lock()

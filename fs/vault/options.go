@@ -139,6 +139,11 @@ type Tuning struct {
 	// Set to hours, it proves that following invalidates the kernel's
 	// caches instead of waiting for them to expire.
 	FollowCacheTimeout time.Duration
+	// ChunkPiece, when set, replaces what a chunk buffer allocates at a
+	// time (chunkbuf.go; at most the chunk size). Tests of parking set it
+	// to the chunk size: every buffer then costs a whole chunk, so memory
+	// runs short after a few writes.
+	ChunkPiece int64
 }
 
 var defaultTuning = Tuning{

@@ -185,6 +185,121 @@ func writeInOrder(t testing.TB, v *Vault, p string, data []byte, block int, orde
 	f.Release()
 }
 
+// TestScatteredChunksCostWhatIsWritten: four files sized with ftruncate
+// receive blocks in turn, a few in each chunk far from its start, as
+// Syncthing fills several temporary files at once. The partial chunks
+// hold only the blocks written: 32 of them fit in the smallest budget
+// without a park (with a buffer up to each chunk's furthest write they
+// needed twice the budget, and chunks were parked and read back over and
+// over: issue 20). Then every block is written, and each byte is uploaded
+// once.
+func TestScatteredChunksCostWhatIsWritten(t *testing.T) {
+	const (
+		files  = 4
+		chunks = 8 // per file: 32 partial chunks, twice the smallest budget
+		block  = testChunk / 32
+		size   = chunks * testChunk
+	)
+	store := &putCounter{Store: remote.NewMemory()}
+	tv := newVault(t, store, testChunk)
+	v := tv.open(t, func(o *Options) { o.MemoryBudget = 1 }) // the smallest
+	ctx := context.Background()
+	var fh []*File
+	var data [][]byte
+	for i := range files {
+		fh = append(fh, createSized(t, v.Vault, fmt.Sprintf("sync/.tmp-%d", i), size))
+		data = append(data, pattern(byte(40+i), size))
+	}
+	write := func(i, b int) {
+		t.Helper()
+		_, err := fh[i].WriteAt(ctx, data[i][b*block:(b+1)*block], int64(b*block))
+		ok(t, err)
+	}
+	// Phase 1: blocks 24 and 30 of each chunk (three quarters in and
+	// more), all files in turn.
+	var written int64
+	for ci := range chunks {
+		for i := range files {
+			for _, b := range []int{24, 30} {
+				write(i, ci*32+b)
+				written += block
+			}
+		}
+	}
+	st := v.Stats()
+	if st.Parked != 0 {
+		t.Errorf("%d chunks parked while %d bytes were written into 32 partial chunks (budget %d)", st.Parked, written, st.MemoryLimit)
+	}
+	if st.MemoryInUse > 2*written {
+		t.Errorf("32 partial chunks holding %d bytes use %d bytes of write memory, want at most twice what they hold", written, st.MemoryInUse)
+	}
+	// Phase 2: the rest, files in turn, each chunk in order.
+	for ci := range chunks {
+		for i := range files {
+			for b := range 32 {
+				if b != 24 && b != 30 {
+					write(i, ci*32+b)
+				}
+			}
+		}
+	}
+	for i := range files {
+		ok(t, fh[i].Fsync(ctx))
+		ok(t, fh[i].Flush())
+		fh[i].Release()
+	}
+	v.close(t)
+	if got, want := store.bytes.Load(), int64(files*size); got > want*11/10 {
+		t.Errorf("uploaded %d bytes for %d bytes of files (%.2f×), want at most 1.1×", got, want, float64(got)/float64(want))
+	}
+	ro := tv.readOnly(t).Vault
+	for i := range files {
+		wantContent(t, ro, fmt.Sprintf("sync/.tmp-%d", i), data[i])
+	}
+}
+
+// TestBudgetHoldsForEveryWriter: the write memory never goes over the
+// budget, whether a file is appended to (contiguous buffers that grow by
+// doubling, or take the whole chunk at once for large writes) or filled
+// in random order after ftruncate (pieces), in small and large writes.
+func TestBudgetHoldsForEveryWriter(t *testing.T) {
+	const size = 48 * testChunk // three times the smallest budget
+	for _, block := range []int{testChunk / 32, testChunk / 2, 3 * testChunk / 2} {
+		for _, sized := range []bool{false, true} {
+			t.Run(fmt.Sprintf("block=%d/sized=%v", block, sized), func(t *testing.T) {
+				tv := newVault(t, remote.NewMemory(), testChunk)
+				v := tv.open(t, func(o *Options) { o.MemoryBudget = 1 }) // the smallest
+				data := pattern(byte(block), size)
+				order := make([]int, (size+block-1)/block)
+				for i := range order {
+					order[i] = i
+				}
+				var f *File
+				if sized {
+					f = createSized(t, v.Vault, "f.bin", size)
+					rand.New(rand.NewPCG(uint64(block), 3)).Shuffle(len(order), func(a, b int) { order[a], order[b] = order[b], order[a] })
+				} else {
+					var err error
+					f, err = v.create("f.bin")
+					ok(t, err)
+				}
+				for _, b := range order {
+					off := b * block
+					_, err := f.WriteAt(context.Background(), data[off:min(off+block, size)], int64(off))
+					ok(t, err)
+				}
+				ok(t, f.Fsync(context.Background()))
+				ok(t, f.Flush())
+				f.Release()
+				if st := v.Stats(); st.MemoryPeak > st.MemoryLimit {
+					t.Errorf("write memory peaked at %d bytes, over the budget of %d", st.MemoryPeak, st.MemoryLimit)
+				}
+				wantContent(t, v.Vault, "f.bin", data)
+			})
+		}
+	}
+}
+
 // TestParkedChunksAfterCrash: a device crashes while a random-order writer
 // has partial chunks parked in the staging area (memory ran short). The
 // next mount on the device removes them unsent (nobody published them: as
@@ -362,23 +477,39 @@ func TestReadWhileOutOfOrderWrites(t *testing.T) {
 // merged, and checks every read against a model, then the file after a
 // close and on a read-only device. With a staging area of four chunks
 // some parks find it full and the version is merged and uploaded instead.
+// Seeds 1-4 give each chunk buffer a whole chunk at its first write (as
+// before chunk buffers were allocated in pieces), so memory runs short
+// within a few writes and chunks get two patches and more; seeds 5 and 6
+// use the usual pieces over a file four times the size, so the model
+// checks sparse buffers (reads between pieces, truncations inside them,
+// clones over patches), with few parks.
 func TestPatchesModel(t *testing.T) {
-	const size = 32 * testChunk
 	for _, c := range []struct {
-		seed  uint64
-		stage int64
-	}{{1, 0}, {2, 0}, {3, 0}, {4, 4 * testChunk}} {
+		seed   uint64
+		stage  int64
+		pieces bool // chunk buffers in the usual pieces, rare fsyncs
+	}{{1, 0, false}, {2, 0, false}, {3, 0, false}, {4, 4 * testChunk, false}, {5, 0, true}, {6, 0, true}} {
 		t.Run(fmt.Sprint(c.seed), func(t *testing.T) {
+			size := 32 * testChunk
+			if c.pieces {
+				size *= 4 // what is written is what costs memory
+			}
 			tv := newVault(t, remote.NewMemory(), testChunk)
-			v := tv.open(t, func(o *Options) { o.MemoryBudget, o.StageBudget = size/4, c.stage })
+			v := tv.open(t, func(o *Options) {
+				o.MemoryBudget, o.StageBudget = 8*testChunk, c.stage
+				if !c.pieces {
+					o.Tuning.ChunkPiece = testChunk
+				}
+			})
 			seed := c.seed
 			r := rand.New(rand.NewPCG(seed, 99))
-			f := createSized(t, v.Vault, "dl/model.bin", size)
+			f := createSized(t, v.Vault, "dl/model.bin", int64(size))
 			model := make([]byte, size)
 			var stacked bool // a chunk had two patches or more
 			ctx := context.Background()
 			for i := range 3000 {
-				switch op := r.IntN(100); {
+				op := r.IntN(100)
+				switch {
 				case op < 80:
 					n := []int{testChunk / 32, testChunk / 8, 4096, 1}[r.IntN(4)]
 					off := r.IntN(size - n + 1)
@@ -422,7 +553,7 @@ func TestPatchesModel(t *testing.T) {
 				}
 				f.f.mu.Unlock()
 			}
-			if !stacked {
+			if !stacked && !c.pieces {
 				t.Error("no chunk had two patches: the test does not test patches")
 			}
 			ok(t, f.Flush())
@@ -612,7 +743,7 @@ func TestPatchTamperedOnDisk(t *testing.T) {
 		block = testChunk / 32
 	)
 	tv := newVault(t, remote.NewMemory(), testChunk)
-	v := tv.open(t, func(o *Options) { o.MemoryBudget = size / 4 })
+	v := tv.open(t, func(o *Options) { o.MemoryBudget, o.Tuning.ChunkPiece = size/4, testChunk })
 	ctx := context.Background()
 	f := createSized(t, v.Vault, "dl/part.bin", size)
 	defer f.Release()
@@ -666,7 +797,7 @@ func createSized(t testing.TB, v *Vault, p string, size int64) *File {
 func TestParkedChunkTruncated(t *testing.T) {
 	const chunks = 16 // the smallest budget
 	tv := newVault(t, remote.NewMemory(), testChunk)
-	v := tv.open(t, func(o *Options) { o.MemoryBudget = 1 })
+	v := tv.open(t, func(o *Options) { o.MemoryBudget, o.Tuning.ChunkPiece = 1, testChunk })
 	ctx := context.Background()
 	size := int64(chunks * testChunk)
 	a := createSized(t, v.Vault, "a.bin", size)

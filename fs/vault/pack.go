@@ -60,7 +60,7 @@ func (p *packer) add(v *version, n int64) bool {
 	if p == nil || n > p.max {
 		return false
 	}
-	it := packItem{v: v, data: bytes.TrimRight(v.data, "\x00"), n: n, done: v.done}
+	it := packItem{v: v, data: bytes.TrimRight(v.data.bytes(nil), "\x00"), n: n, done: v.done}
 	if len(it.data) > 0 {
 		// Identical bytes already in a pack the tree references (format
 		// 3): reference them, pack nothing (dedup.go).
@@ -70,7 +70,7 @@ func (p *packer) add(v *version, n int64) bool {
 			go func() { // the caller holds v.mu, which finish takes
 				u.inflight.Add(-n)
 				u.fs.dedup.hit(n)
-				u.finish(v, n, e, nil, it.done, false, true)
+				u.finish(v, n, e, nil, it.done, false, true, it.data)
 			}()
 			return true
 		}
@@ -187,7 +187,7 @@ func (p *packer) upload(batch []packItem) {
 				ext = meta.Extent{Object: id, ObjectSize: uint32(len(plain)), Offset: uint32(at[i]), Length: uint32(l), Content: it.cid}
 			}
 			u.inflight.Add(-it.n)
-			u.finish(it.v, it.n, ext, err, it.done, staged, false)
+			u.finish(it.v, it.n, ext, err, it.done, staged, false, it.data)
 		}
 	}
 	if total == 0 {

@@ -103,7 +103,7 @@ func TestPacksArePadded(t *testing.T) {
 		defer fsys.Close(context.Background())
 		var vs []*version
 		for i := range 18 {
-			vs = append(vs, &version{data: bytes.Repeat([]byte{byte(i + 1)}, chunk/16-i*97)})
+			vs = append(vs, &version{data: chunkBufOf(fsys.piece, fsys.cs, bytes.Repeat([]byte{byte(i + 1)}, chunk/16-i*97))})
 			vs[i].mu.Lock()
 			fsys.up.start(vs[i])
 			vs[i].mu.Unlock()

@@ -104,7 +104,7 @@ func (v *version) resolvePatchedLocked(d []byte, co, n int64, pieces []piece) []
 		for _, s := range v.fresh.spans {
 			for _, r := range intersect(rest, s) {
 				if d != nil {
-					k := copy(d[r.off-co:r.end-co], v.data[min(r.off, int64(len(v.data))):])
+					k := v.data.readAt(d[r.off-co:r.end-co], r.off)
 					clear(d[r.off-co+int64(k) : r.end-co])
 				}
 			}
@@ -135,9 +135,10 @@ func (v *version) resolvePatchedLocked(d []byte, co, n int64, pieces []piece) []
 	return pieces
 }
 
-// applyPatches writes the bytes of f's patches ps into buf, oldest first,
-// except those in above (a version's own writes over them).
-func (fs *Vault) applyPatches(f *file, buf []byte, ps []patch, above []span) error {
+// applyPatches writes the bytes of f's patches ps with put (chunk offset
+// off), oldest first, except those in above (a version's own writes over
+// them).
+func (fs *Vault) applyPatches(f *file, put func(p []byte, off int64), ps []patch, above []span) error {
 	for _, p := range ps {
 		obj := make([]byte, p.size())
 		if err := fs.readExtentOnce(fs.ctx, p.ext, 0, obj); err != nil {
@@ -150,7 +151,7 @@ func (fs *Vault) applyPatches(f *file, buf []byte, ps []patch, above []span) err
 				rest = subtract(rest, a)
 			}
 			for _, r := range rest {
-				copy(buf[r.off:r.end], obj[at+r.off-s.off:])
+				put(obj[at+r.off-s.off:at+r.end-s.off], r.off)
 			}
 			at += s.end - s.off
 		}
@@ -169,21 +170,23 @@ func (fs *Vault) discardPatches(ps []patch) {
 
 // mergeLocked writes v's patches into its buffer under what was written
 // above them, and removes them: v holds the whole chunk again. The caller
-// holds f.mu; v has a buffer and no park running.
-func (fs *Vault) mergeLocked(f *file, v *version) error {
+// holds f.mu; v has a buffer and no park running. What the merge
+// allocates is charged from *reserved first (reserved may be nil).
+func (fs *Vault) mergeLocked(f *file, v *version, reserved *int64) error {
 	v.mu.Lock()
-	if end := patchesEnd(v.patches); end > int64(len(v.data)) {
-		v.data = resize(v.data, end, max(end, int64(cap(v.data))))
-	}
 	data := v.data
+	data.extend(patchesEnd(v.patches))
 	v.mu.Unlock()
-	if err := fs.applyPatches(f, data, v.patches, v.fresh.spans); err != nil {
+	before := data.allocated()
+	err := fs.applyPatches(f, data.writeAt, v.patches, v.fresh.spans)
+	fs.chargeLocked(v, before, reserved)
+	if err != nil {
 		return err
 	}
 	fs.discardPatches(v.patches)
 	v.patches = nil
 	v.fresh = cover{}
-	v.fresh.add(0, int64(len(data)))
+	v.fresh.add(0, data.Len())
 	f.layout++
 	return nil
 }
@@ -203,7 +206,7 @@ func (fs *Vault) mergeParkedLocked(f *file, v *version) error {
 	}
 	full := patchesEnd(ps)
 	buf := make([]byte, full)
-	if err := fs.applyPatches(f, buf, ps, nil); err != nil {
+	if err := fs.applyPatches(f, func(p []byte, off int64) { copy(buf[off:], p) }, ps, nil); err != nil {
 		return err
 	}
 	ext, ok := fs.parkObject(buf, full)
@@ -214,9 +217,9 @@ func (fs *Vault) mergeParkedLocked(f *file, v *version) error {
 		fs.sendParked(v, ext)
 		return nil
 	}
-	fs.budget.force(full)
 	v.mu.Lock()
-	v.data, v.charged = buf, full
+	v.data = adoptChunkBuf(fs.piece, fs.cs, buf)
+	fs.chargeLocked(v, 0, nil)
 	fs.up.start(v)
 	v.mu.Unlock()
 	return nil
@@ -327,7 +330,7 @@ func (fs *Vault) evict(self *file, keep, n int64) {
 		freed += v.charged
 		// A small file is uploaded (packed); a small buffer of a
 		// large file is a chunk barely begun, parked like the others.
-		small := int64(len(v.data)) <= fs.cs/16 && g.size <= fs.cs/16
+		small := v.data.Len() <= fs.cs/16 && g.size <= fs.cs/16
 		v.mu.Unlock()
 		if small {
 			fs.freezeLocked(g, v)
@@ -340,7 +343,7 @@ func (fs *Vault) evict(self *file, keep, n int64) {
 		v.mu.Lock()
 		if v.fresh.lost {
 			// Never with patches (writeChunk merges them first).
-			spans = []span{{0, int64(len(v.data))}}
+			spans = []span{{0, v.data.Len()}}
 		}
 		v.done = make(chan struct{})
 		v.err = nil
@@ -364,20 +367,19 @@ func (u *uploader) park(f *file, v *version, spans []span, below bool) {
 		u.parked(f, v, nil)
 		return
 	}
-	packed := data
-	if len(spans) > 1 || spans[0].off != 0 {
-		var n int64
-		for _, s := range spans {
-			n += s.end - s.off
-		}
-		packed = make([]byte, 0, n)
-		for _, s := range spans {
-			packed = append(packed, data[s.off:s.end]...)
-		}
-	} else {
-		packed = data[:spans[0].end]
+	var n int64
+	for _, s := range spans {
+		n += s.end - s.off
+	}
+	packed, release := u.flat.get(n)
+	var at int64
+	for _, s := range spans {
+		k := data.readAt(packed[at:at+s.end-s.off], s.off)
+		clear(packed[at+int64(k) : at+s.end-s.off])
+		at += s.end - s.off
 	}
 	ext, ok := fs.parkObject(packed, int64(len(packed)))
+	release()
 	if !ok {
 		u.unparkable(f, v)
 		return
@@ -396,7 +398,7 @@ func (u *uploader) unparkable(f *file, v *version) {
 	f.mu.Lock()
 	var err error
 	if len(v.patches) > 0 {
-		err = u.fs.mergeLocked(f, v)
+		err = u.fs.mergeLocked(f, v, nil)
 	}
 	f.mu.Unlock()
 	v.mu.Lock()

@@ -109,6 +109,7 @@ type uploader struct {
 	sem      chan struct{}
 	pack     *packer      // small versions share objects; nil: never
 	bufs     *sealBufs    // buffers to seal objects into
+	flat     *flatBufs    // buffers chunk pieces are copied into to be sealed
 	inflight atomic.Int64 // bytes frozen and not yet uploaded
 	queued   atomic.Int64 // bytes ever submitted
 	done     atomic.Int64 // bytes ever uploaded (or found to be holes)
@@ -116,7 +117,7 @@ type uploader struct {
 }
 
 func newUploader(fs *Vault, n int) *uploader {
-	u := &uploader{fs: fs, sem: make(chan struct{}, n), bufs: newSealBufs(fs.cs)}
+	u := &uploader{fs: fs, sem: make(chan struct{}, n), bufs: newSealBufs(fs.cs), flat: newFlatBufs(fs.cs)}
 	u.pack = newPacker(u, fs.cs, fs.opts.Tuning.PackLinger)
 	return u
 }
@@ -132,29 +133,37 @@ func (u *uploader) start(v *version) {
 // send uploads v in the background, like start, with v.done already set.
 // The caller holds v.mu.
 func (u *uploader) send(v *version) {
-	n := int64(len(v.data))
+	n := v.data.Len()
 	u.inflight.Add(n)
 	u.queued.Add(n)
 	if u.pack.add(v, n) {
 		return
 	}
 	u.wg.Add(1)
-	go func(data []byte, done chan struct{}) {
+	go func(buf *chunkBuf, done chan struct{}) {
 		defer u.wg.Done()
 		u.sem <- struct{}{}
+		// One slice to seal (and to keep as clean content): put is
+		// done with it when it returns, as done has been called.
+		data, release := u.flat.flatten(buf)
+		kept := false
 		u.put(data, func(ext meta.Extent, staged, shared bool, err error) {
 			u.inflight.Add(-n)
-			u.finish(v, n, ext, err, done, staged, shared)
+			kept = u.finish(v, n, ext, err, done, staged, shared, data)
 		})
+		if !kept {
+			release()
+		}
 		<-u.sem
 	}(v.data, v.done)
 }
 
 // finish records the result of an upload. On success the plaintext is
-// dropped and its memory given back; on failure the data stays so a later
-// publish can retry. A staged object counts as uploaded (for Progress)
-// when the stager has put it.
-func (u *uploader) finish(v *version, n int64, ext meta.Extent, err error, done chan struct{}, staged, shared bool) {
+// dropped and its memory given back, or flat, the bytes sealed, is kept
+// as the extent's clean content (it reports whether); on failure the data
+// stays so a later publish can retry. A staged object counts as uploaded
+// (for Progress) when the stager has put it.
+func (u *uploader) finish(v *version, n int64, ext meta.Extent, err error, done chan struct{}, staged, shared bool, flat []byte) bool {
 	v.mu.Lock()
 	var freed int64
 	if err == nil {
@@ -169,7 +178,7 @@ func (u *uploader) finish(v *version, n int64, ext meta.Extent, err error, done 
 	if err == nil || v.dropped {
 		freed = v.charged
 		if err == nil && v.rewrite && !v.dropped && !ext.IsHole() {
-			keep = v.data
+			keep = flat
 		}
 		v.data, v.charged = nil, 0
 	}
@@ -180,6 +189,7 @@ func (u *uploader) finish(v *version, n int64, ext meta.Extent, err error, done 
 		u.fs.budget.release(freed)
 	}
 	close(done)
+	return keep != nil
 }
 
 // put seals data as one object and stores it, then calls done with its

@@ -25,6 +25,7 @@ type Vault struct {
 	tree   *meta.Tree
 	mlog   *meta.Log
 	cs     int64 // chunk size
+	piece  int64 // what a chunk buffer allocates at a time (pieceSize)
 	ctx    context.Context
 	cancel context.CancelFunc
 
@@ -116,6 +117,10 @@ func newFS(opts Options, tree *meta.Tree, mlog *meta.Log) *Vault {
 	// A write of MaxWrite bytes touches at most two chunks' worth of new
 	// buffers per MiB; the budget must always fit a few of them.
 	minBudget := 4 * max(cs, MaxWrite)
+	piece := pieceSize(cs)
+	if p := opts.Tuning.ChunkPiece; p > 0 {
+		piece = min(p, cs)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	fs := &Vault{
 		opts:     opts,
@@ -123,6 +128,7 @@ func newFS(opts Options, tree *meta.Tree, mlog *meta.Log) *Vault {
 		tree:     tree,
 		mlog:     mlog,
 		cs:       cs,
+		piece:    piece,
 		ctx:      ctx,
 		cancel:   cancel,
 		budget:   newBudget(max(opts.MemoryBudget, minBudget)),
