@@ -1,6 +1,10 @@
 package vault
 
-import "sync"
+import (
+	"sync"
+
+	"github.com/sealfs/sealfs/crypt"
+)
 
 // pieceSize is what a chunk buffer allocates at a time for chunks of cs
 // bytes: a 64th of the chunk (64 KiB, a sealed segment, for the default
@@ -52,14 +56,15 @@ func adoptChunkBuf(seg, chunk int64, p []byte) *chunkBuf {
 }
 
 // growCap picks a contiguous buffer capacity for n bytes: doubling, in
-// whole pieces, at most one chunk. A buffer past a quarter chunk is most
-// likely a sequential writer's: it gets the whole chunk at once, saving
-// copies.
-func growCap(old, n, seg, chunk int64) int64 {
+// whole sealed segments (64 KiB: what a small file has always cost, at
+// every chunk size), at most one chunk. A buffer past a quarter chunk is
+// most likely a sequential writer's: it gets the whole chunk at once,
+// saving copies.
+func growCap(old, n, chunk int64) int64 {
 	if n >= chunk/4 {
 		return chunk
 	}
-	c := max(2*old, (n+seg-1)/seg*seg)
+	c := max(2*old, (n+crypt.SegmentSize-1)/crypt.SegmentSize*crypt.SegmentSize)
 	return min(max(c, n), chunk)
 }
 
@@ -86,13 +91,17 @@ func (b *chunkBuf) missing(off, end int64) int64 {
 	}
 	if b.contiguous(off) {
 		if c := int64(len(b.dense)); end > c {
-			return growCap(c, end, b.seg, b.chunk) - c
+			return growCap(c, end, b.chunk) - c
 		}
 		return 0
 	}
 	seg := b.seg
-	held := int64(len(b.dense)) / seg // pieces the contiguous buffer becomes
+	held := int64(len(b.dense)) / seg // whole pieces the contiguous buffer becomes
 	var n int64
+	if r := int64(len(b.dense)) % seg; b.segs == nil && r > 0 {
+		n += seg - r // its last, partial piece is copied into a whole one
+		held++
+	}
 	for i := off / seg; i*seg < end; i++ {
 		if i >= held && (i >= int64(len(b.segs)) || b.segs[i] == nil) {
 			n += seg
@@ -139,7 +148,7 @@ func (b *chunkBuf) writeAt(p []byte, off int64) {
 	}
 	if b.contiguous(off) {
 		if c := int64(len(b.dense)); end > c {
-			nc := growCap(c, end, b.seg, b.chunk)
+			nc := growCap(c, end, b.chunk)
 			d := make([]byte, nc)
 			copy(d, b.dense[:min(b.n, c)])
 			b.dense = d

@@ -93,7 +93,7 @@ func (fs *Vault) planChunk(f *file, ci, co, end int64) chunkPlan {
 	switch {
 	case !p.copyOld || p.patched && p.src == nil:
 		if p.dense {
-			p.need = growCap(0, end, fs.piece, fs.cs)
+			p.need = growCap(0, end, fs.cs)
 		} else {
 			p.need = segsFor(fs.piece, co, end)
 		}
@@ -102,7 +102,7 @@ func (fs *Vault) planChunk(f *file, ci, co, end int64) chunkPlan {
 	default:
 		// Copied into a contiguous buffer, then grown by growCap's
 		// doubling at most once more.
-		p.need = min(fs.cs, 2*growCap(0, max(p.srcLen, end), fs.piece, fs.cs))
+		p.need = min(fs.cs, 2*growCap(0, max(p.srcLen, end), fs.cs))
 	}
 	return p
 }
