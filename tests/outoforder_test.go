@@ -141,11 +141,13 @@ func dirBytes(t *testing.T, dir string) int64 {
 
 // TestMemoryBudgetFlag: --memory-budget sets how much written data a mount
 // holds before parking partly written chunks (sealed) in its cache
-// directory. A 64 MiB file half filled in random order holds 16 partial
-// chunks: the default 48 MiB budget parks some of them while the file is
+// directory. A 128 MiB file half filled in random order holds 32 partial
+// chunks with 64 MiB written (a partial chunk costs what was written to
+// it): the default 48 MiB budget parks some of them while the file is
 // still open, a 128 MiB budget keeps them all in memory. Either way the
 // file reads back intact on another device once written and closed.
 func TestMemoryBudgetFlag(t *testing.T) {
+	const size = 2 * oooSize
 	requireFUSE(t)
 	withPass := []string{"SEALFS_PASSPHRASE=" + oooPass}
 	for _, tc := range []struct {
@@ -161,19 +163,19 @@ func TestMemoryBudgetFlag(t *testing.T) {
 			dev := newDevice(t, "computer", st.env)
 			dev.ok(withPass, append(append([]string{"init"}, fastKDF...), st.location)...)
 			mnt := dev.mount(withPass, st.location, append([]string{"--device", "computer"}, tc.flags...)...)
-			data := make([]byte, oooSize)
+			data := make([]byte, size)
 			_, _ = rand.NewChaCha8([32]byte{7}).Read(data)
 			f, err := os.OpenFile(filepath.Join(mnt, "download.part"), os.O_CREATE|os.O_RDWR, 0o644)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer f.Close()
-			if err := f.Truncate(oooSize); err != nil {
+			if err := f.Truncate(size); err != nil {
 				t.Fatal(err)
 			}
 			// Every other block first: no chunk is complete, so none is
 			// sent, and only a shortage of memory parks one.
-			order := rand.New(rand.NewPCG(1, 2)).Perm(oooSize / oooBlock)
+			order := rand.New(rand.NewPCG(1, 2)).Perm(size / oooBlock)
 			for pass := range 2 {
 				for _, b := range order {
 					if b%2 != pass {
@@ -186,7 +188,7 @@ func TestMemoryBudgetFlag(t *testing.T) {
 				if pass == 0 {
 					parked, _ := filepath.Glob(filepath.Join(dev.cacheDir(), "sealfs", "*", "stage", "objects", "*"))
 					if got := len(parked) > 0; got != tc.parked {
-						t.Errorf("half-written 64 MiB file with %v: %d objects parked in the cache directory; want parking %v",
+						t.Errorf("half-written 128 MiB file with %v: %d objects parked in the cache directory; want parking %v",
 							tc.flags, len(parked), tc.parked)
 					}
 				}
