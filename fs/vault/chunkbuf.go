@@ -290,9 +290,9 @@ func (b *chunkBuf) isDense() bool { return b.segs == nil }
 func (b *chunkBuf) isContiguous() bool { return b.segs == nil && b.n <= int64(len(b.dense)) }
 
 // flatBufs recycles the contiguous buffers a chunk's pieces are copied
-// into to be sealed (uploader.send, uploader.park). They hold plaintext for the
-// duration of one seal, in memory only; a buffer kept as clean content
-// (clean.go) is not given back.
+// into to be sealed (uploader.send, uploader.park). They hold plaintext
+// for the duration of one seal, in memory only; a buffer kept as clean
+// content (clean.go) is not given back.
 type flatBufs struct {
 	size int64
 	pool sync.Pool
