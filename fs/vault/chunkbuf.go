@@ -74,9 +74,9 @@ func (b *chunkBuf) Len() int64 { return b.n }
 // allocated is the memory the buffer holds: what it is charged.
 func (b *chunkBuf) allocated() int64 { return b.alloc }
 
-// contiguous reports whether a write of [off, end) keeps (or makes) the
-// buffer one contiguous buffer: it is one (or holds nothing yet) and the
-// write starts within it.
+// contiguous reports whether a write starting at off keeps (or makes)
+// the buffer one contiguous buffer: it is one (or holds nothing yet) and
+// the write starts within it, so it only has to grow.
 func (b *chunkBuf) contiguous(off int64) bool {
 	if b.segs != nil {
 		return false

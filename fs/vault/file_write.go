@@ -54,7 +54,7 @@ type chunkPlan struct {
 func (fs *Vault) planChunk(f *file, ci, co, end int64) chunkPlan {
 	if v := f.chunks[ci]; v != nil && !v.frozen {
 		p := chunkPlan{inPlace: true, need: v.data.missing(co, end)}
-		if mergesAfter(v.fresh, v.patches, co, end) || len(v.patches) > 0 && fs.completesLocked(f, ci, end, v.written, co) {
+		if mergesAfter(v.fresh, v.patches, co, end) || len(v.patches) > 0 && fs.completesLocked(f, ci, co, end, v.written) {
 			p.need += v.data.missing(0, patchesEnd(v.patches))
 		}
 		return p
@@ -75,7 +75,7 @@ func (fs *Vault) planChunk(f *file, ci, co, end int64) chunkPlan {
 		if v.park {
 			written = v.written
 		}
-		if mergesAfter(fresh, v.patches, co, end) || fs.completesLocked(f, ci, end, written, co) {
+		if mergesAfter(fresh, v.patches, co, end) || fs.completesLocked(f, ci, co, end, written) {
 			// The whole chunk, merged under the write.
 			p.need = fs.cs
 			p.copyOld = p.srcLen > 0 && (co > 0 || end < p.srcLen)
@@ -238,12 +238,12 @@ func (fs *Vault) writeChunk(ctx context.Context, f *file, ci, co int64, p []byte
 	v.data.writeAt(p, co)
 	fs.chargeLocked(v, before, &reserved)
 	v.fresh.add(co, end)
-	complete := fs.completesLocked(f, ci, end, v.written, co)
+	target := fs.fillTargetLocked(f, ci, end)
 	f.size = max(f.size, ci*fs.cs+end)
 	f.touchLocked()
 	v.tick = fs.count.writes.Add(1)
 	v.written.add(co, end)
-	if complete {
+	if target >= 0 && v.written.covers(target) {
 		// Every byte of the chunk is written: seal and upload it while
 		// the writer goes on. Patches below are merged with the budget
 		// the plan reserved for them (a failure is left to
@@ -256,18 +256,29 @@ func (fs *Vault) writeChunk(ctx context.Context, f *file, ci, co int64, p []byte
 	return nil
 }
 
-// completesLocked reports whether a write of chunk ci's bytes [co, end),
-// over a version whose writes filled written, fills the chunk: all of it,
+// fillTargetLocked is how many bytes of chunk ci writes must have filled
+// for a write ending at chunk offset end to complete it: all of the chunk,
 // or all of it up to the end of file when the file's size was set before
-// (ftruncate, then pwrites). A chunk the write grows the file into is not
-// complete: an appending writer goes on filling it. Only a complete chunk
-// is sent while the file is being written (issue 20); partial ones wait
-// for close, fsync or a memory shortage. The caller holds f.mu and calls
-// it before the write changes the file's size.
-func (fs *Vault) completesLocked(f *file, ci, end int64, written cover, co int64) bool {
-	grew := ci*fs.cs+end > f.size
+// (ftruncate, then pwrites); -1 when the write grows the file into the
+// chunk, which is then not complete: an appending writer goes on filling
+// it. Only a complete chunk is sent while the file is being written
+// (issue 20); partial ones wait for close, fsync or a memory shortage.
+// The caller holds f.mu and calls it before the write changes the file's
+// size.
+func (fs *Vault) fillTargetLocked(f *file, ci, end int64) int64 {
 	n := min(fs.cs, max(f.size, ci*fs.cs+end)-ci*fs.cs)
-	if n < fs.cs && grew {
+	if n < fs.cs && ci*fs.cs+end > f.size {
+		return -1
+	}
+	return n
+}
+
+// completesLocked reports whether a write of chunk ci's bytes [co, end),
+// over a version whose writes filled written, completes the chunk (see
+// fillTargetLocked; the plan asks before the write).
+func (fs *Vault) completesLocked(f *file, ci, co, end int64, written cover) bool {
+	n := fs.fillTargetLocked(f, ci, end)
+	if n < 0 {
 		return false
 	}
 	w := written.clone()
