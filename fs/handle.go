@@ -7,6 +7,7 @@ import (
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 
+	"github.com/sealfs/sealfs/fs/meta"
 	"github.com/sealfs/sealfs/fs/vault"
 )
 
@@ -37,6 +38,11 @@ func (n *Node) open(ctx context.Context, flags uint32) (*handle, error) {
 	f, err := n.v.OpenFile(n.ino, flags)
 	if err != nil {
 		return nil, err
+	}
+	// The name it was opened by drives read-ahead across the folder's
+	// files (cp -a, tar: vault.File.Named).
+	if name, p := n.Parent(); p != nil {
+		f.Named(meta.Ino(p.StableAttr().Ino), name)
 	}
 	return &handle{f: f, node: n, owner: callerProcess(ctx)}, nil
 }

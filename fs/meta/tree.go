@@ -192,6 +192,34 @@ func (t *Tree) DirNames(dir Ino) ([]string, error) {
 	return names, nil
 }
 
+// Neighbours returns, for the entry name of directory dir, the name listed
+// before it ("" for the first) and up to n entries listed after it, in
+// DirNames order. ok is false when name is not in dir or when that order
+// is not known without sorting (the folder changed since it was last
+// listed): it serves hints (folder read-ahead), which must not pay for
+// sorting a big folder on every call.
+func (t *Tree) Neighbours(dir Ino, name string, n int) (prev string, next []DirEntry, ok bool) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	d, err := t.dir(dir)
+	if err != nil || d.sorted == nil {
+		return "", nil, false
+	}
+	s := d.sorted
+	i := sort.Search(len(s), func(k int) bool { return d.name(s[k]) >= name })
+	if i == len(s) || d.name(s[i]) != name {
+		return "", nil, false
+	}
+	if i > 0 {
+		prev = d.name(s[i-1])
+	}
+	for _, k := range s[i+1 : min(len(s), i+1+n)] {
+		ino := d.ents[k].ino
+		next = append(next, DirEntry{Name: d.name(k), Ino: ino, Mode: t.ins.node(ino).attr.Mode})
+	}
+	return prev, next, true
+}
+
 // sortedNames returns the names of entries idx. The caller holds t.mu.
 func (d *dir) sortedNames(idx []int32) []string {
 	names := make([]string, len(idx))

@@ -373,3 +373,49 @@ func TestDirNamesCursor(t *testing.T) {
 		t.Errorf("DirNames of a missing inode: no error")
 	}
 }
+
+// TestNeighbours: the entries around a name in listing order, and no
+// answer (rather than a sort) while that order is stale.
+func TestNeighbours(t *testing.T) {
+	tr := NewTree(testChunk, 1000, 1000, 1)
+	for _, n := range []string{"b", "d", "f", "h"} {
+		must(t)(tr.Create(RootIno, n, 0o644, 1000, 1000, 2))
+	}
+	names := func(es []DirEntry) (out []string) {
+		for _, e := range es {
+			out = append(out, e.Name)
+		}
+		return out
+	}
+	for _, c := range []struct {
+		name, prev string
+		n          int
+		next       []string
+	}{
+		{"b", "", 2, []string{"d", "f"}},
+		{"d", "b", 5, []string{"f", "h"}},
+		{"h", "f", 3, nil},
+	} {
+		prev, next, ok := tr.Neighbours(RootIno, c.name, c.n)
+		if !ok || prev != c.prev || !slices.Equal(names(next), c.next) {
+			t.Errorf("Neighbours(%q, %d) = %q, %q, %v; want %q, %q, true", c.name, c.n, prev, names(next), ok, c.prev, c.next)
+		}
+	}
+	if _, _, ok := tr.Neighbours(RootIno, "c", 2); ok {
+		t.Errorf("Neighbours of a missing name: ok")
+	}
+	in, _ := tr.Lookup(RootIno, "f")
+	if _, _, ok := tr.Neighbours(in.Ino, "x", 2); ok {
+		t.Errorf("Neighbours in a file: ok")
+	}
+	must(t)(tr.Create(RootIno, "a", 0o644, 1000, 1000, 3)) // sorts first: the order is stale
+	if _, _, ok := tr.Neighbours(RootIno, "b", 2); ok {
+		t.Errorf("Neighbours with a stale order: ok, want no answer until the next listing")
+	}
+	if _, err := tr.DirNames(RootIno); err != nil {
+		t.Fatal(err)
+	}
+	if prev, next, ok := tr.Neighbours(RootIno, "b", 1); !ok || prev != "a" || !slices.Equal(names(next), []string{"d"}) {
+		t.Errorf("Neighbours after a listing = %q, %q, %v; want a, [d], true", prev, names(next), ok)
+	}
+}

@@ -187,6 +187,8 @@ type File struct {
 	next   int64      // where a sequential read would start
 	window int64      // current read-ahead, bytes
 	ahead  int64      // read-ahead was issued up to here
+	parent meta.Ino   // the folder the file was opened in (Named; 0: unknown)
+	name   string     // its name there
 }
 
 // OpenFile opens the regular file ino with open(2) flags (O_ACCMODE is

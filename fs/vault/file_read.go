@@ -61,6 +61,7 @@ func (fs *Vault) read(ctx context.Context, h *File, dest []byte, off int64) (int
 	f := h.f
 	var size, end int64
 	var pieces []piece
+	start := false // a read of the file's start that fetches it
 	for attempt := 0; ; attempt++ {
 		f.mu.Lock()
 		size = f.size
@@ -77,6 +78,7 @@ func (fs *Vault) read(ctx context.Context, h *File, dest []byte, off int64) (int
 			// likely read whole: its first chunk in one GET, not in
 			// one per kernel read-ahead request.
 			pieces[0].whole = true
+			start = true
 		}
 		err := fs.fetchPieces(ctx, f.ino, pieces)
 		if err == nil {
@@ -92,6 +94,9 @@ func (fs *Vault) read(ctx context.Context, h *File, dest []byte, off int64) (int
 		// parked chunk this read was reading, whose objects are then
 		// removed from the staging area (park.go). Read again what is
 		// there now.
+	}
+	if start {
+		fs.folderReadAhead(h)
 	}
 	if fs.readAhead(h, off, end, size) {
 		// A sequential reader is done with what it read: let the cache
@@ -184,10 +189,7 @@ func (fs *Vault) readExtent(ctx context.Context, e meta.Extent, off int64, dst [
 	objOff := int64(e.Offset) + off
 	first := objOff / crypt.SegmentSize
 	var ahead int64
-	if end := int64(e.Offset) + int64(e.Length); int64(e.ObjectSize) > min(crypt.PaddedSize(end), max(end, fs.cs)) {
-		// More than the padding of an object that ends with this
-		// extent follows it: a pack, whose next files were most likely
-		// written, and are read, together.
+	if fs.packed(e) {
 		ahead = packReadAhead
 	}
 	if whole {
@@ -255,6 +257,14 @@ func (fs *Vault) segments(ctx context.Context, id crypt.ObjectID, objSize, first
 		out[i] = data
 	}
 	return entries, out, nil
+}
+
+// packed reports whether more than the padding of an object that ends
+// with extent e follows it: a pack, whose next files were most likely
+// written, and are read, together.
+func (fs *Vault) packed(e meta.Extent) bool {
+	end := int64(e.Offset) + int64(e.Length)
+	return int64(e.ObjectSize) > min(crypt.PaddedSize(end), max(end, fs.cs))
 }
 
 // packReadAhead is how many segments (512 KiB) past a packed small file a

@@ -43,6 +43,7 @@ type Vault struct {
 	nsMu      sync.RWMutex   // renames and links (read) vs. the end of a commit
 	bg        sync.WaitGroup // background publishes
 	bgReads   sync.WaitGroup // read-ahead fetches
+	folders   folderReads    // folder read-ahead (folder_ahead.go)
 	loopStop  chan struct{}
 	loopDone  chan struct{}
 	closeOnce sync.Once
