@@ -6,13 +6,17 @@ import (
 	"crypto/rand"
 	"errors"
 	"flag"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/sealfs/sealfs/crypt"
 	"github.com/sealfs/sealfs/fs/meta"
@@ -84,6 +88,7 @@ type mounted struct {
 	dir   string
 	cache string
 	m     *Mounted
+	conn  uint32 // the kernel's id of its FUSE connection (the mount's device minor)
 }
 
 // mount mounts v at a fresh directory with a fresh cache directory (as a
@@ -102,23 +107,57 @@ func (v *testVault) mount(t testing.TB, tweak ...func(*Options)) *mounted {
 		t.Fatalf("Mount: %v", err)
 	}
 	mt := &mounted{store: opts.Store, dir: dir, cache: cache, m: m}
+	var st syscall.Stat_t
+	if err := syscall.Stat(dir, &st); err == nil {
+		mt.conn = unix.Minor(st.Dev)
+	}
 	t.Cleanup(func() { mt.unmount(t) })
 	return mt
 }
 
 // unmount unmounts (again is fine) and fails the test if the final commit
 // failed. A mount still busy (a failed test left files open) is detached
-// lazily, so that no stale mount outlives the test process.
+// lazily, so that no stale mount outlives the test process; if files are
+// still open on it after busyGrace, its FUSE connection is aborted. Else
+// the test would wait for them forever, and the test binary, killed at
+// its timeout, would hang in the kernel at exit: closing those files
+// sends a FLUSH to its own FUSE server, which is gone.
 func (mt *mounted) unmount(t testing.TB) {
 	t.Helper()
 	err := mt.m.Unmount()
 	if errors.Is(err, ErrBusy) {
 		_ = syscall.Unmount(mt.dir, syscall.MNT_DETACH)
-		err = errors.Join(err, mt.m.Wait())
+		done := make(chan error, 1)
+		go func() { done <- mt.m.Wait() }()
+		select {
+		case werr := <-done:
+			err = errors.Join(err, werr)
+		case <-time.After(busyGrace):
+			aerr := abortConnection(mt.conn)
+			err = errors.Join(err, fmt.Errorf("files still open %v after a lazy unmount: FUSE connection %d aborted (%v)", busyGrace, mt.conn, aerr), <-done)
+		}
 	}
 	if err != nil {
 		t.Errorf("Unmount: %v", err)
 	}
+}
+
+// busyGrace is how long a lazily unmounted test mount may stay open.
+const busyGrace = 5 * time.Second
+
+// abortConnection aborts FUSE connection id (fusectl, mounted if it is
+// not): every request on it fails from now on, its server sees the
+// device close, and closing a file on it no longer waits for a reply.
+func abortConnection(id uint32) error {
+	const ctl = "/sys/fs/fuse/connections"
+	if id == 0 {
+		return errors.New("connection unknown")
+	}
+	abort := filepath.Join(ctl, strconv.FormatUint(uint64(id), 10), "abort")
+	if _, err := os.Stat(abort); errors.Is(err, fs.ErrNotExist) {
+		_ = syscall.Mount("fusectl", ctl, "fusectl", 0, "")
+	}
+	return os.WriteFile(abort, []byte("1"), 0o200)
 }
 
 func (mt *mounted) path(name string) string { return filepath.Join(mt.dir, name) }
