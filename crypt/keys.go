@@ -130,6 +130,21 @@ func ContentObjectID(k *Keys, plaintext []byte) ObjectID {
 	return contentMAC(k, contentObjectDomain, plaintext)
 }
 
+// ContentObjectIDSegments is ContentObjectID of a plaintext of plainLen
+// bytes handed over one segment at a time, as AppendSealObjectSegments
+// takes it.
+func ContentObjectIDSegments(k *Keys, plainLen int64, seg func(i int64) []byte) ObjectID {
+	m := hmac.New(sha256.New, k.ContentID[:])
+	m.Write([]byte{contentObjectDomain})
+	for i := int64(0); i*SegmentSize < plainLen; i++ {
+		m.Write(seg(i))
+	}
+	var sum [sha256.Size]byte
+	var id ObjectID
+	copy(id[:], m.Sum(sum[:0]))
+	return id
+}
+
 func contentMAC(k *Keys, domain byte, data []byte) ObjectID {
 	m := hmac.New(sha256.New, k.ContentID[:])
 	m.Write([]byte{domain})

@@ -110,7 +110,19 @@ func SealObject(k *Keys, id ObjectID, plaintext []byte) ([]byte, error) {
 // allocating: fresh multi-MiB buffers cost page faults that dwarf the AEAD.
 // dst's spare capacity must not overlap plaintext. On error it returns nil.
 func AppendSealObject(dst []byte, k *Keys, id ObjectID, plaintext []byte) ([]byte, error) {
-	plainLen := int64(len(plaintext))
+	n := int64(len(plaintext))
+	return AppendSealObjectSegments(dst, k, id, n, func(i int64) []byte {
+		return plaintext[i*SegmentSize : i*SegmentSize+segmentPlainLen(n, i)]
+	})
+}
+
+// AppendSealObjectSegments is AppendSealObject for a plaintext of plainLen
+// bytes handed over one segment at a time: seg(i) returns segment i's
+// plaintext (SegmentSize bytes, the last one shorter), which must not
+// overlap dst's spare capacity and is read before the next call. A chunk
+// held in pieces is so sealed without first being copied into one
+// buffer. The sealed bytes are AppendSealObject's for the same plaintext.
+func AppendSealObjectSegments(dst []byte, k *Keys, id ObjectID, plainLen int64, seg func(i int64) []byte) ([]byte, error) {
 	if err := checkPlainLen(plainLen); err != nil {
 		return nil, err
 	}
@@ -122,8 +134,11 @@ func AppendSealObject(dst []byte, k *Keys, id ObjectID, plaintext []byte) ([]byt
 	out = append(out, s.hdr[:]...)
 	nseg := segmentCount(plainLen)
 	for i := range nseg {
-		seg := plaintext[i*SegmentSize : i*SegmentSize+segmentPlainLen(plainLen, i)]
-		out = s.aead.Seal(out, s.segNonce(i, i == nseg-1), seg, s.hdr[:])
+		p := seg(i)
+		if int64(len(p)) != segmentPlainLen(plainLen, i) {
+			return nil, fmt.Errorf("crypt: segment %d of a %d-byte plaintext is %d bytes", i, plainLen, len(p))
+		}
+		out = s.aead.Seal(out, s.segNonce(i, i == nseg-1), p, s.hdr[:])
 	}
 	return out, nil
 }

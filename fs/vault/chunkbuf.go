@@ -1,6 +1,7 @@
 package vault
 
 import (
+	"bytes"
 	"sync"
 
 	"github.com/sealfs/sealfs/crypt"
@@ -281,6 +282,36 @@ func (b *chunkBuf) bytes(dst []byte) []byte {
 	dst = dst[:b.n]
 	b.readAt(dst, 0)
 	return dst
+}
+
+// span returns bytes [off, end) as the memory of the one piece that holds
+// them, nil if no single allocated piece does (or the buffer is
+// contiguous). Bytes past Len() in a piece are zeros, as everywhere.
+func (b *chunkBuf) span(off, end int64) []byte {
+	if b.segs == nil {
+		return nil
+	}
+	i := off / b.seg
+	if end > (i+1)*b.seg || i >= int64(len(b.segs)) || b.segs[i] == nil {
+		return nil
+	}
+	return b.segs[i][off-i*b.seg : end-i*b.seg]
+}
+
+// trimmedLen is Len() without the trailing zeros.
+func (b *chunkBuf) trimmedLen() int64 {
+	if b.segs == nil {
+		return int64(len(bytes.TrimRight(b.dense[:min(b.n, int64(len(b.dense)))], "\x00")))
+	}
+	for i := (b.n - 1) / b.seg; i >= 0; i-- {
+		if i >= int64(len(b.segs)) || b.segs[i] == nil {
+			continue
+		}
+		if t := bytes.TrimRight(b.segs[i][:min(b.seg, b.n-i*b.seg)], "\x00"); len(t) > 0 {
+			return i*b.seg + int64(len(t))
+		}
+	}
+	return 0
 }
 
 // isDense reports whether the buffer is (still) one contiguous buffer.

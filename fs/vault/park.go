@@ -251,7 +251,7 @@ func (fs *Vault) parkObject(plain []byte, full int64) (meta.Extent, bool) {
 		// hold writes it to local disk before it returns: the buffer
 		// can always be pooled.
 		var release func()
-		sealed, release, err = fs.up.bufs.seal(fs.opts.Keys, id, padded, true)
+		sealed, release, err = fs.up.bufs.seal(fs.opts.Keys, id, flatPlain(padded), true)
 		if err == nil {
 			defer release()
 		}

@@ -28,16 +28,62 @@ func newSealBufs(chunk int64) *sealBufs {
 	return b
 }
 
+// plainSource is the plaintext of an object to seal: one slice
+// (flatPlain), or a chunk buffer's pieces (piecesPlain).
+type plainSource interface {
+	Len() int64
+	appendSeal(dst []byte, k *crypt.Keys, id crypt.ObjectID) ([]byte, error)
+}
+
+// flatPlain is a plaintext in one slice.
+type flatPlain []byte
+
+func (p flatPlain) Len() int64 { return int64(len(p)) }
+
+func (p flatPlain) appendSeal(dst []byte, k *crypt.Keys, id crypt.ObjectID) ([]byte, error) {
+	return crypt.AppendSealObject(dst, k, id, p)
+}
+
+// piecesPlain is the plaintext of an object made of bytes [0, n) of a
+// chunk buffer held in pieces (zeros past the buffer's length), handed to
+// the content id and the seal one segment at a time: a segment inside one
+// piece is that piece's memory, others are gathered into scratch. It
+// spares the copy of the whole chunk into one buffer that a contiguous
+// plaintext needs.
+type piecesPlain struct {
+	b       *chunkBuf
+	n       int64
+	scratch []byte // crypt.SegmentSize bytes
+}
+
+func (p *piecesPlain) Len() int64 { return p.n }
+
+func (p *piecesPlain) segment(i int64) []byte {
+	off := i * crypt.SegmentSize
+	end := min(off+crypt.SegmentSize, p.n)
+	if s := p.b.span(off, end); s != nil {
+		return s
+	}
+	d := p.scratch[:end-off]
+	k := p.b.readAt(d, off)
+	clear(d[k:])
+	return d
+}
+
+func (p *piecesPlain) appendSeal(dst []byte, k *crypt.Keys, id crypt.ObjectID) ([]byte, error) {
+	return crypt.AppendSealObjectSegments(dst, k, id, p.n, p.segment)
+}
+
 // seal seals plain as object id, into a pooled buffer if pooled. Once
 // nothing reads sealed any more, the caller must call release, and must
 // not touch sealed afterwards.
-func (b *sealBufs) seal(k *crypt.Keys, id crypt.ObjectID, plain []byte, pooled bool) (sealed []byte, release func(), err error) {
-	if !pooled || crypt.ObjectCipherSize(int64(len(plain))) <= int64(b.size/2) {
-		sealed, err = crypt.SealObject(k, id, plain)
+func (b *sealBufs) seal(k *crypt.Keys, id crypt.ObjectID, plain plainSource, pooled bool) (sealed []byte, release func(), err error) {
+	if !pooled || crypt.ObjectCipherSize(plain.Len()) <= int64(b.size/2) {
+		sealed, err = plain.appendSeal(nil, k, id)
 		return sealed, func() {}, err
 	}
 	buf := b.pool.Get().(*[]byte)
-	sealed, err = crypt.AppendSealObject((*buf)[:0], k, id, plain)
+	sealed, err = plain.appendSeal((*buf)[:0], k, id)
 	if err != nil {
 		b.pool.Put(buf)
 		return nil, nil, err

@@ -140,9 +140,21 @@ func (u *uploader) send(v *version) {
 		return
 	}
 	u.wg.Add(1)
+	// A chunk held in pieces is sealed from them, unless its plaintext
+	// is to be kept as clean content, or compressed: those need it in one
+	// slice.
+	pieces := !v.data.isDense() && !v.rewrite && !u.fs.opts.Compress
 	go func(buf *chunkBuf, done chan struct{}) {
 		defer u.wg.Done()
 		u.sem <- struct{}{}
+		if pieces {
+			u.putPieces(buf, func(ext meta.Extent, staged, shared bool, err error) {
+				u.inflight.Add(-n)
+				u.finish(v, n, ext, err, done, staged, shared, nil)
+			})
+			<-u.sem
+			return
+		}
 		// One slice to seal (and to keep as clean content): put is
 		// done with it when it returns, as done has been called.
 		data, release := u.flat.flatten(buf)
@@ -218,6 +230,29 @@ func (u *uploader) put(data []byte, done func(ext meta.Extent, staged, shared bo
 	// an id.
 	id := crypt.ContentObjectID(u.fs.opts.Keys, plain)
 	ext := meta.Extent{Object: id, ObjectSize: uint32(len(plain)), Length: uint32(len(data)), Stored: stored}
+	u.putContent(ext, flatPlain(plain), full, done)
+}
+
+// putPieces is put for a chunk buffer held in pieces, without copying
+// them into one buffer first (piecesPlain). Not for a compressed vault
+// (compression reads the chunk in one slice), nor for a chunk whose
+// plaintext is kept as clean content (finish keeps that slice).
+func (u *uploader) putPieces(b *chunkBuf, done func(ext meta.Extent, staged, shared bool, err error)) {
+	full, n := b.Len(), b.trimmedLen()
+	if n == 0 {
+		done(meta.Extent{}, false, false, nil)
+		return
+	}
+	plain := &piecesPlain{b: b, n: paddedSize(n, u.fs.cs), scratch: make([]byte, crypt.SegmentSize)}
+	id := crypt.ContentObjectIDSegments(u.fs.opts.Keys, plain.n, plain.segment)
+	ext := meta.Extent{Object: id, ObjectSize: uint32(plain.n), Length: uint32(n)}
+	u.putContent(ext, plain, full, done)
+}
+
+// putContent stores plain, which ext names (its content id), unless the
+// store has it already (dedup.go); see put.
+func (u *uploader) putContent(ext meta.Extent, plain plainSource, full int64, done func(ext meta.Extent, staged, shared bool, err error)) {
+	id := ext.Object
 	d := u.fs.dedup
 	for {
 		hit, wait := d.lookup(id)
@@ -266,12 +301,12 @@ func (u *uploader) store(plain []byte, plainLen int64, done func(id crypt.Object
 		done(id, false, fmt.Errorf("fs: new object id: %w", err))
 		return
 	}
-	u.storeAs(id, plain, plainLen, done)
+	u.storeAs(id, flatPlain(plain), plainLen, done)
 }
 
 // storeAs is store with the object's id chosen by the caller: a fresh
 // random one, or the content id of plain (dedup.go).
-func (u *uploader) storeAs(id crypt.ObjectID, plain []byte, plainLen int64, done func(id crypt.ObjectID, staged bool, err error)) {
+func (u *uploader) storeAs(id crypt.ObjectID, plain plainSource, plainLen int64, done func(id crypt.ObjectID, staged bool, err error)) {
 	// The sealed buffer is given back when storeAs returns: every exit
 	// below first waits for the put goroutine's result, stage and hold
 	// write it to local disk before they return, and done is given the id
