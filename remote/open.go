@@ -2,7 +2,9 @@ package remote
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -42,6 +44,11 @@ type Options struct {
 	// ConnectTimeout bounds the reachability and credential check Open does
 	// against an S3 endpoint. Zero means 20 seconds.
 	ConnectTimeout time.Duration
+	// CreateDir creates a local directory store that does not exist yet
+	// (for a command that creates a vault). Without it a missing
+	// directory is an error, so that a mistyped path leaves nothing
+	// behind.
+	CreateDir bool
 }
 
 // Open returns the store at location:
@@ -51,7 +58,7 @@ type Options struct {
 //     and the bucket exists, and fails with a one-line error naming the
 //     cause and the fix otherwise. The store retries transient failures.
 //   - "file:///abs/path", "/abs/path" or "rel/path": a local directory
-//     store, created if missing.
+//     store, created if missing with Options.CreateDir.
 //
 // With Options.Logger set, every call is logged.
 func Open(ctx context.Context, location string, opts Options) (Store, error) {
@@ -66,12 +73,12 @@ func Open(ctx context.Context, location string, opts Options) (Store, error) {
 	case strings.HasPrefix(strings.ToLower(loc), "s3://"):
 		s, err = openS3(ctx, loc, opts)
 	case strings.HasPrefix(strings.ToLower(loc), "file://"):
-		s, err = openDirLocation(loc[len("file://"):])
+		s, err = openDirLocation(loc[len("file://"):], opts.CreateDir)
 	case strings.Contains(loc, "://"):
 		scheme := loc[:strings.Index(loc, "://")]
 		return nil, fmt.Errorf("remote: unknown store scheme %q in %q: use s3://BUCKET[/PREFIX] or a directory path", scheme, location)
 	default:
-		s, err = openDirLocation(loc)
+		s, err = openDirLocation(loc, opts.CreateDir)
 	}
 	if err != nil {
 		return nil, err
@@ -89,7 +96,7 @@ func Open(ctx context.Context, location string, opts Options) (Store, error) {
 	return s, nil
 }
 
-func openDirLocation(path string) (Store, error) {
+func openDirLocation(path string, create bool) (Store, error) {
 	if path == "" {
 		return nil, fmt.Errorf("remote: empty directory in store location: give a path such as file:///var/lib/sealfs")
 	}
@@ -97,8 +104,16 @@ func openDirLocation(path string) (Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("remote: store directory %q: %w", path, err)
 	}
-	if err := os.MkdirAll(abs, 0o700); err != nil {
+	if !create {
+		if _, err := os.Stat(abs); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("remote: no sealfs vault at %s: %w (create one with 'sealfs init %s', or check the path)", abs, ErrNoDir, abs)
+		}
+	} else if err := os.MkdirAll(abs, 0o700); err != nil {
 		return nil, fmt.Errorf("remote: create store directory: %w", err)
 	}
 	return NewDir(abs)
 }
+
+// ErrNoDir is the error of opening a local directory store that does not
+// exist without Options.CreateDir.
+var ErrNoDir = errors.New("the directory does not exist")

@@ -2,6 +2,8 @@ package remote_test
 
 import (
 	"context"
+	"errors"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -206,7 +208,15 @@ func TestOpenS3AgainstMinIO(t *testing.T) {
 func TestOpenDirectory(t *testing.T) {
 	root := t.TempDir()
 	for _, loc := range []string{filepath.Join(root, "a"), "file://" + filepath.Join(root, "b")} {
-		s, err := remote.Open(context.Background(), loc, remote.Options{})
+		// A missing directory is an error that leaves nothing behind
+		// (a mistyped path), unless the caller creates a vault there.
+		if _, err := remote.Open(context.Background(), loc, remote.Options{}); !errors.Is(err, remote.ErrNoDir) {
+			t.Errorf("open missing %s: %v, want ErrNoDir", loc, err)
+		}
+		if _, err := os.Stat(strings.TrimPrefix(loc, "file://")); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("opening missing %s without CreateDir created it (stat: %v)", loc, err)
+		}
+		s, err := remote.Open(context.Background(), loc, remote.Options{CreateDir: true})
 		if err != nil {
 			t.Fatalf("open %s: %v", loc, err)
 		}

@@ -58,6 +58,17 @@ func TestBadInputVault(t *testing.T) {
 	t.Run("store without vault", func(t *testing.T) {
 		empty := filepath.Join(t.TempDir(), "empty")
 		expectFail(t, d, pass, 1, []string{"no sealfs vault", "sealfs init"}, "info", empty)
+		if err := os.Mkdir(empty, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		expectFail(t, d, pass, 1, []string{"no sealfs vault", "sealfs init"}, "info", empty)
+	})
+	t.Run("mistyped store path", func(t *testing.T) {
+		typo := filepath.Join(t.TempDir(), "no", "such", "store")
+		expectFail(t, d, pass, 1, []string{"no sealfs vault", "does not exist", "sealfs init"}, "info", typo)
+		if _, err := os.Stat(filepath.Dir(filepath.Dir(typo))); !os.IsNotExist(err) {
+			t.Errorf("a command on a mistyped store path created directories (stat: %v)", err)
+		}
 	})
 	t.Run("init over an existing vault", func(t *testing.T) {
 		expectFail(t, d, []string{"SEALFS_PASSPHRASE=another passphrase"}, 1,

@@ -47,7 +47,7 @@ can read the bucket can try guesses offline. --generate-passphrase makes a
 strong one (six random words), printed once.`,
 		Args: exactArgs(1, "STORE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := a.openStore(cmd.Context(), args[0])
+			s, err := a.createStore(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}

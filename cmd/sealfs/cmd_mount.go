@@ -114,7 +114,7 @@ func (a *app) runMount(ctx context.Context, location, mountpoint string, o mount
 	if err := checkFUSE(); err != nil {
 		return err
 	}
-	s, err := a.openStore(ctx, location)
+	s, err := a.openStoreDir(ctx, location, o.init)
 	if err != nil {
 		return err
 	}

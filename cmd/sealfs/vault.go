@@ -15,13 +15,25 @@ import (
 	"github.com/sealfs/sealfs/remote"
 )
 
-// openStore opens STORE (a local path or s3://bucket/prefix).
+// openStore opens STORE (a local path or s3://bucket/prefix); a local
+// directory must exist (see createStore).
 func (a *app) openStore(ctx context.Context, location string) (remote.Store, error) {
+	return a.openStoreDir(ctx, location, false)
+}
+
+// createStore is openStore for a command that may create the vault (init,
+// mount --init): a local directory is created if missing.
+func (a *app) createStore(ctx context.Context, location string) (remote.Store, error) {
+	return a.openStoreDir(ctx, location, true)
+}
+
+func (a *app) openStoreDir(ctx context.Context, location string, create bool) (remote.Store, error) {
 	s, err := remote.Open(ctx, location, remote.Options{
 		Endpoint:   a.s3Endpoint,
 		Insecure:   a.insecureHTTP,
 		CACertFile: a.caCert,
 		Logger:     a.logger,
+		CreateDir:  create,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cannot open store %s: %w", location, err)
