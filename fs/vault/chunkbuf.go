@@ -24,6 +24,9 @@ func pieceSize(cs int64) int64 { return max(cs/64, 4<<10) }
 // was written so far, where one contiguous buffer cost the chunk up to its
 // furthest write: 20 partial chunks holding 30 MiB took 80 MiB, over the
 // write budget, so their versions were parked again and again (issue 20).
+// Pieces are sealed from their own memory, one sealed segment at a time
+// (piecesPlain), except where one slice is needed (compression, a chunk
+// kept as clean content, a park): then they are copied into one (flatBufs).
 //
 // Bytes [0, Len()) are valid; those not held (past the contiguous buffer,
 // in a piece never allocated) read as zeros, and so do the held bytes past
@@ -321,7 +324,8 @@ func (b *chunkBuf) isDense() bool { return b.segs == nil }
 func (b *chunkBuf) isContiguous() bool { return b.segs == nil && b.n <= int64(len(b.dense)) }
 
 // flatBufs recycles the contiguous buffers a chunk's pieces are copied
-// into to be sealed (uploader.send, uploader.park). They hold plaintext
+// into where one slice is needed (uploader.send in a compressed vault or
+// for a chunk kept as clean content; a park's gather). They hold plaintext
 // for the duration of one seal, in memory only; a buffer kept as clean
 // content (clean.go) is not given back.
 type flatBufs struct {

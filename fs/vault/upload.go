@@ -109,7 +109,7 @@ type uploader struct {
 	sem      chan struct{}
 	pack     *packer      // small versions share objects; nil: never
 	bufs     *sealBufs    // buffers to seal objects into
-	flat     *flatBufs    // buffers chunk pieces are copied into to be sealed
+	flat     *flatBufs    // buffers chunk pieces are copied into where one slice is needed
 	inflight atomic.Int64 // bytes frozen and not yet uploaded
 	queued   atomic.Int64 // bytes ever submitted
 	done     atomic.Int64 // bytes ever uploaded (or found to be holes)
