@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"hash"
 	"io"
 )
 
@@ -134,21 +135,28 @@ func ContentObjectID(k *Keys, plaintext []byte) ObjectID {
 // bytes handed over one segment at a time, as AppendSealObjectSegments
 // takes it.
 func ContentObjectIDSegments(k *Keys, plainLen int64, seg func(i int64) []byte) ObjectID {
-	m := hmac.New(sha256.New, k.ContentID[:])
-	m.Write([]byte{contentObjectDomain})
+	m := newContentMAC(k, contentObjectDomain)
 	for i := int64(0); i*SegmentSize < plainLen; i++ {
 		m.Write(seg(i))
 	}
-	var sum [sha256.Size]byte
-	var id ObjectID
-	copy(id[:], m.Sum(sum[:0]))
-	return id
+	return sumID(m)
 }
 
 func contentMAC(k *Keys, domain byte, data []byte) ObjectID {
+	m := newContentMAC(k, domain)
+	m.Write(data)
+	return sumID(m)
+}
+
+// newContentMAC starts HMAC-SHA256(ContentID, domain || ...).
+func newContentMAC(k *Keys, domain byte) hash.Hash {
 	m := hmac.New(sha256.New, k.ContentID[:])
 	m.Write([]byte{domain})
-	m.Write(data)
+	return m
+}
+
+// sumID is the first 16 bytes of m's sum.
+func sumID(m hash.Hash) ObjectID {
 	var sum [sha256.Size]byte
 	var id ObjectID
 	copy(id[:], m.Sum(sum[:0]))
