@@ -85,6 +85,19 @@ func (t *Tree) GetAttr(ino Ino) (Attr, bool) {
 	return Attr{}, false
 }
 
+// FirstExtent returns the extent of regular file ino's first chunk (ok
+// false if it has none). Unlike Get it copies no other extents: for
+// read-ahead, which looks at many files' starts.
+func (t *Tree) FirstExtent(ino Ino) (Extent, bool) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	n := t.ins.node(ino)
+	if n == nil || !n.attr.IsRegular() || n.next == 0 {
+		return Extent{}, false
+	}
+	return t.ins.extents(n)[0], true
+}
+
 // copy returns inode ino (rec n) as an Inode. The caller holds t.mu.
 func (t *Tree) copy(ino Ino, n *rec) Inode {
 	in := Inode{Ino: ino, Attr: n.attr, Target: t.ins.targets[ino]}

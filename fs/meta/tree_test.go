@@ -419,3 +419,24 @@ func TestNeighbours(t *testing.T) {
 		t.Errorf("Neighbours after a listing = %q, %q, %v; want a, [d], true", prev, names(next), ok)
 	}
 }
+
+// TestFirstExtent: a file's first chunk's extent, as Get has it; nothing
+// for an empty file or a folder.
+func TestFirstExtent(t *testing.T) {
+	tr := NewTree(testChunk, 1000, 1000, 1)
+	f := must(t)(tr.Create(RootIno, "f", 0o644, 1000, 1000, 2))
+	empty := must(t)(tr.Create(RootIno, "empty", 0o644, 1000, 1000, 2))
+	dir := must(t)(tr.Mkdir(RootIno, "d", 0o755, 1000, 1000, 2))
+	if err := tr.SetFileData(f.Ino, testChunk+10, map[int64]Extent{0: ext(1, testChunk, 0, testChunk), 1: ext(2, 10, 0, 10)}, 3); err != nil {
+		t.Fatal(err)
+	}
+	in, _ := tr.Get(f.Ino)
+	if e, ok := tr.FirstExtent(f.Ino); !ok || e != in.Extents[0] {
+		t.Errorf("FirstExtent = %+v, %v; want %+v", e, ok, in.Extents[0])
+	}
+	for _, ino := range []Ino{empty.Ino, dir.Ino, Ino(999)} {
+		if e, ok := tr.FirstExtent(ino); ok {
+			t.Errorf("FirstExtent(%d) = %+v, want none", ino, e)
+		}
+	}
+}

@@ -80,11 +80,10 @@ func (fs *Vault) folderReadAhead(h *File) {
 		if e.Mode&syscall.S_IFMT != syscall.S_IFREG {
 			continue
 		}
-		in, ok := fs.tree.Get(e.Ino)
-		if !ok || len(in.Extents) == 0 || in.Extents[0].IsHole() {
+		ext, ok := fs.tree.FirstExtent(e.Ino)
+		if !ok || ext.IsHole() {
 			continue
 		}
-		ext := in.Extents[0]
 		if budget -= int64(ext.Length); budget < 0 {
 			break
 		}
