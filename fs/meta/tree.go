@@ -322,7 +322,15 @@ func (t *Tree) do(o *op) {
 		panic("meta: internal error: " + err.Error())
 	}
 	t.changes++
-	j := &t.pend
+	t.pend.add(o)
+}
+
+// add appends o to the journal, coalescing it into an earlier op of the
+// same inode: an inode op replaces the first one's attributes in place, an
+// extents op merges into the first one. Ops are never modified, only
+// replaced, so that an op list taken earlier (a commit in flight) stays as
+// it was.
+func (j *journal) add(o *op) {
 	switch o.kind {
 	case opInode:
 		if i, ok := j.inodeAt[o.ino]; ok {
