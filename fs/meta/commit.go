@@ -35,6 +35,8 @@ type doubt struct {
 	nops     int
 	size     int
 	snapshot bool
+	keep     int    // journal entries of the old head kept before the new one
+	body     []byte // the sealed batch, when it is an object (for merging)
 }
 
 // headState is what reading head back after a failed put tells.
@@ -60,7 +62,22 @@ func (l *Log) commit(ctx context.Context, t *Tree, snapshot bool) (Head, error) 
 	if !snapshot && !t.Dirty() {
 		return l.Head(), nil
 	}
-	snapshot = snapshot || len(l.head.journal) >= l.opts.SnapshotEvery || l.journalBytes > max(l.snapBytes, minJournalBytes)
+	snapshot = snapshot || l.journalBytes > max(l.snapBytes, minJournalBytes)
+	// keep is how many entries of the journal stay before this commit's
+	// batch; fewer than all when it merges the newest ones (compact.go).
+	keep := len(l.head.journal)
+	var old []*op
+	if !snapshot && keep >= l.opts.SnapshotEvery {
+		from := l.mergeFrom()
+		if 2*l.sizeFrom(from) > l.snapBytes && !l.opts.mergeAlways {
+			snapshot = true
+		} else if o, err := l.readJournal(ctx, from); err != nil {
+			// Not fatal: this commit appends, a later one merges.
+			l.opts.Logger.Warn("meta: cannot merge journal batches, appending", "err", err)
+		} else {
+			keep, old = from, o
+		}
+	}
 	seq := l.head.seq + 1
 	var ops []*op
 	var encoded []byte
@@ -78,35 +95,46 @@ func (l *Log) commit(ctx context.Context, t *Tree, snapshot bool) (Head, error) 
 		if len(ops) == 0 {
 			return l.Head(), nil
 		}
-		encoded = encodeBatch(nil, &batch{kind: crypt.KindJournal, seq: seq, prev: l.chainTip(), ops: ops})
+		list := ops
+		if old != nil {
+			list = mergeOps(old, ops)
+		}
+		encoded = encodeBatch(nil, &batch{kind: crypt.KindJournal, seq: seq, prev: l.chainTip(keep), ops: list})
 	}
-	h, err := l.publish(ctx, t, ops, snapshot, seq, encoded, next)
+	h, err := l.publish(ctx, t, ops, snapshot, keep, seq, encoded, next)
 	if err != nil {
 		return h, fmt.Errorf("meta: commit %d: %w", seq, err)
 	}
 	return h, nil
 }
 
-// chainTip is the hash the next journal batch links to.
-func (l *Log) chainTip() [32]byte {
-	if n := len(l.head.journal); n > 0 {
-		return l.head.journal[n-1].hash
+// chainTip is the hash a journal batch that follows the first keep entries
+// of the journal links to.
+func (l *Log) chainTip(keep int) [32]byte {
+	if keep > 0 {
+		return l.head.journal[keep-1].hash
 	}
 	return l.head.snapshot.hash
 }
 
-// publish uploads one encoded batch or snapshot and swaps head to name it.
-// On failure it puts ops back into t, unless the commit landed after all.
-func (l *Log) publish(ctx context.Context, t *Tree, ops []*op, snapshot bool, seq uint64, encoded []byte, next Ino) (Head, error) {
+// publish uploads one encoded batch or snapshot and swaps head to name it,
+// after the first keep entries of the journal (which it replaces whole for
+// a snapshot). ops are the Tree's pending ops the batch holds: on failure
+// they go back into t, unless the commit landed after all.
+func (l *Log) publish(ctx context.Context, t *Tree, ops []*op, snapshot bool, keep int, seq uint64, encoded []byte, next Ino) (Head, error) {
 	kind, ext := crypt.KindJournal, layout.JournalExt
 	if snapshot {
 		kind, ext = crypt.KindSnapshot, layout.SnapshotExt
 	}
 	sealed, err := sealBatch(l.opts.Rand, l.k, kind, seq, encoded)
 	// A small journal batch rides in the head (one PUT per commit); a
-	// checkpoint is always an object, which named snapshots refer to.
-	inline := err == nil && !snapshot && !l.opts.NoInline && len(sealed) <= maxInlineBatch &&
-		l.head.inlineBytes()+len(sealed) <= maxInlineTotal
+	// checkpoint is always an object, which named snapshots refer to, and
+	// so is a merged batch: it stays in the journal for many commits, each
+	// of which would put it again inside the head.
+	kept := l.head.journal[:keep]
+	merged := keep < len(l.head.journal)
+	inline := err == nil && !snapshot && !merged && !l.opts.NoInline && len(sealed) <= maxInlineBatch &&
+		inlineBytes(kept)+len(sealed) <= maxInlineTotal
 	var key string
 	if err == nil && !inline {
 		key, err = metaKey(l.opts.Rand, seq, ext)
@@ -130,14 +158,18 @@ func (l *Log) publish(ctx context.Context, t *Tree, ops []*op, snapshot bool, se
 	if snapshot {
 		rec.snapshot, rec.journal = r, nil
 	} else {
-		rec.journal = append(slices.Clone(rec.journal), r)
+		rec.journal = append(slices.Clone(kept), r)
 	}
-	d := &doubt{rec: rec, nops: len(ops), size: len(sealed), snapshot: snapshot}
+	d := &doubt{rec: rec, nops: len(ops), size: len(sealed), snapshot: snapshot, keep: keep}
+	if !snapshot && !inline {
+		d.body = sealed
+	}
 	if err := l.swapHead(ctx, d); err != nil {
 		t.putBack(ops)
 		return l.Head(), err
 	}
-	l.opts.Logger.Debug("meta: committed", "seq", seq, "ops", len(ops), "bytes", len(sealed), "snapshot", snapshot, "inline", inline)
+	l.opts.Logger.Debug("meta: committed", "seq", seq, "ops", len(ops), "bytes", len(sealed), "snapshot", snapshot, "inline", inline,
+		"merged", len(l.head.journal)-keep)
 	return l.Head(), nil
 }
 
@@ -231,8 +263,13 @@ func (l *Log) adopt(d *doubt, etag string) {
 	defer l.hmu.Unlock()
 	l.head, l.etag = d.rec, etag
 	if d.snapshot {
-		l.snapBytes, l.journalBytes = d.size, 0
+		l.snapBytes, l.sizes = d.size, nil
 	} else {
-		l.journalBytes += d.size
+		l.sizes = append(l.sizes[:d.keep:d.keep], d.size)
+	}
+	l.journalBytes = l.sizeFrom(0)
+	l.forgetBodies()
+	if d.body != nil {
+		l.keepBody(d.rec.journal[len(d.rec.journal)-1], d.body)
 	}
 }

@@ -57,7 +57,7 @@ func TestCommitFaults(t *testing.T) {
 		}},
 	}
 	for _, tc := range tests {
-		for _, every := range []int{100, 1} { // journal batch, then snapshot
+		for _, every := range []int{100, 1, mergeCommit} { // journal batch, snapshot, merged batch
 			t.Run(fmt.Sprintf("%s/snapshotEvery=%d", tc.name, every), func(t *testing.T) {
 				runCommitFault(t, remote.NewMemory(), every, tc.inject, tc.stillBroken, tc.wantErr, tc.landed)
 			})
@@ -65,15 +65,32 @@ func TestCommitFaults(t *testing.T) {
 	}
 }
 
+// mergeCommit as runCommitFault's every makes the failing commit merge a
+// committed batch with its own (SnapshotEvery 1, merging only).
+const mergeCommit = -1
+
 func runCommitFault(t *testing.T, mem remote.Store, every int, inject, stillBroken func(*faults.Store), wantErr, landed bool) {
 	ctx := context.Background()
 	f := faults.New(mem)
-	fx, l := newVault(t, f, LogOptions{SnapshotEvery: every, NoInline: true})
+	opts := LogOptions{SnapshotEvery: every, NoInline: true}
+	if every == mergeCommit {
+		opts.SnapshotEvery, opts.mergeAlways = 1, true
+	}
+	fx, l := newVault(t, f, opts)
 	for i := range 100 {
 		must(t)(fx.t.Create(fx.d, "pad-"+itoa(i), 0o644, 0, 0, 5))
 	}
 	if _, err := l.Snapshot(ctx, fx.t); err != nil {
 		t.Fatal(err)
+	}
+	if every == mergeCommit {
+		must(t)(fx.t.Create(RootIno, "a0", 0o644, 0, 0, 9))
+		if err := fx.t.SetFileData(fx.f, 3, map[int64]Extent{0: ext(6, 3, 0, 3)}, 9); err != nil {
+			t.Fatal(err)
+		}
+		if h, err := l.Commit(ctx, fx.t); err != nil || h.Batches != 1 {
+			t.Fatalf("first batch: %v, %d batches", err, h.Batches)
+		}
 	}
 	before := dumpLinked(fx.t)
 	seq := l.Head().Seq
@@ -102,6 +119,9 @@ func runCommitFault(t *testing.T, mem remote.Store, every int, inject, stillBrok
 	}
 	if !wantErr && l.Head().Seq != seq+1 {
 		t.Fatalf("head seq %d, want %d", l.Head().Seq, seq+1)
+	}
+	if every == mergeCommit && landed && l.Head().Batches != 1 {
+		t.Fatalf("%d journal batches after a merging commit, want 1", l.Head().Batches)
 	}
 
 	must(t)(fx.t.Create(fx.d, "b1", 0o644, 0, 0, 11))

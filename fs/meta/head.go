@@ -99,9 +99,12 @@ func (h *headRecord) ver() byte {
 }
 
 // inlineBytes is the size of the head's inline batches.
-func (h *headRecord) inlineBytes() int {
+func (h *headRecord) inlineBytes() int { return inlineBytes(h.journal) }
+
+// inlineBytes is the size of the inline batches among refs.
+func inlineBytes(refs []ref) int {
 	n := 0
-	for _, r := range h.journal {
+	for _, r := range refs {
 		n += len(r.inline)
 	}
 	return n

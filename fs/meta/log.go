@@ -27,7 +27,7 @@ var ErrRollback = errors.New("meta: head is older than one this device has seen 
 // how the caller tells "no vault here" from a damaged one.
 
 // DefaultSnapshotEvery is the number of journal batches after which a
-// commit writes a full snapshot instead.
+// commit compacts the journal (see LogOptions.SnapshotEvery).
 const DefaultSnapshotEvery = 64
 
 // DefaultCleanupGrace is how old an unreferenced metadata object must be
@@ -41,9 +41,18 @@ type LogOptions struct {
 	MountID string
 	Rand    io.Reader
 	Logger  *slog.Logger
-	// SnapshotEvery writes a full snapshot instead of a journal batch after
-	// this many batches since the last snapshot (0 = default).
+	// SnapshotEvery bounds the journal: a commit that finds this many
+	// batches after the checkpoint compacts them (0 = default). It merges
+	// the newest batches with its own into one batch, at a cost that
+	// depends on what changed since the checkpoint, not on the size of the
+	// tree; or, when that merge would cost more than half a checkpoint,
+	// writes a full checkpoint instead (docs/FORMAT.md, "Compacting the
+	// journal"). A checkpoint is also written when the journal outgrows the
+	// last one.
 	SnapshotEvery int
+	// mergeAlways compacts by merging even where a checkpoint would be
+	// cheaper (tests of merged batches on small trees).
+	mergeAlways bool
 	// CleanupGrace protects unreferenced metadata objects younger than this
 	// from Cleanup (0 = DefaultCleanupGrace), so that the fresh uploads of
 	// a commit in flight elsewhere are never deleted.
@@ -91,8 +100,13 @@ type Log struct {
 	etag         string // of head as we last wrote or read it
 	snapBytes    int    // sealed size of the current snapshot
 	journalBytes int    // sealed size of the journal batches since
-	fenced       bool
-	doubt        *doubt // a head put whose outcome we do not know
+	sizes        []int  // sealed size of each journal batch of head
+	// bodies keeps the sealed bytes of journal batch objects of head
+	// (by seq) that this Log wrote or loaded, up to maxKeptBodies bytes,
+	// so that merging them (compact.go) needs no GET.
+	bodies map[uint64][]byte
+	fenced bool
+	doubt  *doubt // a head put whose outcome we do not know
 }
 
 // Head returns the last head this Log read or wrote.
@@ -138,14 +152,16 @@ func Open(ctx context.Context, s remote.Store, k *crypt.Keys, opts LogOptions) (
 		if i == 0 {
 			kind = crypt.KindSnapshot
 		}
-		n, err := l.load(ctx, t, kind, r, prev)
+		sealed, err := l.load(ctx, t, kind, r, prev)
 		if err != nil {
 			return nil, nil, fmt.Errorf("meta: open: %w", err)
 		}
 		if i == 0 {
-			l.snapBytes = n
+			l.snapBytes = len(sealed)
 		} else {
-			l.journalBytes += n
+			l.journalBytes += len(sealed)
+			l.sizes = append(l.sizes, len(sealed))
+			l.keepBody(r, sealed)
 		}
 		prev = r.hash
 	}
@@ -157,26 +173,26 @@ func Open(ctx context.Context, s remote.Store, k *crypt.Keys, opts LogOptions) (
 
 // load fetches (or takes from the head, when inline), verifies and applies
 // one checkpoint or journal batch whose chain link must be prev (ignored
-// for a checkpoint). It returns its size.
-func (l *Log) load(ctx context.Context, t *Tree, kind crypt.RecordKind, r ref, prev [32]byte) (int, error) {
+// for a checkpoint). It returns its sealed bytes.
+func (l *Log) load(ctx context.Context, t *Tree, kind crypt.RecordKind, r ref, prev [32]byte) ([]byte, error) {
 	sealed := []byte(r.inline)
 	if r.inline == "" {
 		var err error
 		if sealed, _, err = l.s.Get(ctx, r.key); err != nil {
-			return 0, fmt.Errorf("read %s: %w", r.key, err)
+			return nil, fmt.Errorf("read %s: %w", r.key, err)
 		}
 	}
 	b, err := openBatch(l.k, kind, r, sealed)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	if kind == crypt.KindJournal && b.prev != prev {
-		return 0, fmt.Errorf("%s: broken hash chain: %w", r.name(), crypt.ErrAuth)
+		return nil, fmt.Errorf("%s: broken hash chain: %w", r.name(), crypt.ErrAuth)
 	}
 	if err := t.applyBatch(b); err != nil {
-		return 0, fmt.Errorf("%s: %w: %w", r.name(), crypt.ErrAuth, err)
+		return nil, fmt.Errorf("%s: %w: %w", r.name(), crypt.ErrAuth, err)
 	}
-	return len(sealed), nil
+	return sealed, nil
 }
 
 // name names r in messages: its key, or the inline batch of its commit.

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/sealfs/sealfs/remote"
@@ -77,28 +78,46 @@ func TestCommitJournal(t *testing.T) {
 	sameTree(t, fx.t, got)
 }
 
+// TestSnapshotCadence: a commit that finds SnapshotEvery batches compacts
+// them: in a tree whose checkpoint is large next to them it merges them
+// with its own batch into one (no checkpoint); in a small tree it writes
+// a checkpoint. Both reload to the live tree.
 func TestSnapshotCadence(t *testing.T) {
 	ctx := context.Background()
-	s := remote.NewMemory()
-	fx, l := newVault(t, s, LogOptions{SnapshotEvery: 3})
-	for i := range 300 {
-		must(t)(fx.t.Create(fx.d, "file-"+itoa(i), 0o644, 0, 0, 5))
-	}
-	l.Snapshot(ctx, fx.t)
-	var batches []int
-	for i := range 8 {
-		must(t)(fx.t.Create(RootIno, "n"+itoa(i), 0o644, 0, 0, 10))
-		h, err := l.Commit(ctx, fx.t)
-		if err != nil {
-			t.Fatal(err)
+	for _, tc := range []struct {
+		files int
+		want  []int
+		snaps int
+	}{
+		{300, []int{1, 2, 3, 1, 2, 3, 1, 2}, 0},
+		{0, []int{1, 2, 3, 0, 1, 2, 3, 0}, 2},
+	} {
+		s := remote.NewMemory()
+		fx, l := newVault(t, s, LogOptions{SnapshotEvery: 3})
+		for i := range tc.files {
+			must(t)(fx.t.Create(fx.d, "file-"+itoa(i), 0o644, 0, 0, 5))
 		}
-		batches = append(batches, h.Batches)
-	}
-	want := []int{1, 2, 3, 0, 1, 2, 3, 0}
-	for i := range want {
-		if batches[i] != want[i] {
-			t.Fatalf("batches after each commit %v, want %v", batches, want)
+		l.Snapshot(ctx, fx.t)
+		first := l.Head().Snapshot
+		var batches []int
+		snaps := 0
+		for i := range 8 {
+			must(t)(fx.t.Create(RootIno, "n"+itoa(i), 0o644, 0, 0, 10))
+			h, err := l.Commit(ctx, fx.t)
+			if err != nil {
+				t.Fatal(err)
+			}
+			batches = append(batches, h.Batches)
+			if h.Snapshot != first {
+				first = h.Snapshot
+				snaps++
+			}
 		}
+		if !slices.Equal(batches, tc.want) || snaps != tc.snaps {
+			t.Fatalf("%d files: batches after each commit %v, want %v; %d checkpoints, want %d", tc.files, batches, tc.want, snaps, tc.snaps)
+		}
+		got, _ := reopen(t, s)
+		sameTree(t, fx.t, got)
 	}
 	// A journal outgrowing the snapshot (and minJournalBytes) also
 	// triggers one.
@@ -111,8 +130,6 @@ func TestSnapshotCadence(t *testing.T) {
 	if h, _ := l2.Commit(ctx, fx2.t); h.Batches != 0 {
 		t.Fatalf("journal bigger than the snapshot, still %d batches", h.Batches)
 	}
-	got, _ := reopen(t, s)
-	sameTree(t, fx.t, got)
 }
 
 func TestOrphansDroppedAtLoad(t *testing.T) {
