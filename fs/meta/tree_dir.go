@@ -72,13 +72,18 @@ func (d *dir) slot(name string) int {
 
 // get returns the inode named name.
 func (d *dir) get(name string) (Ino, bool) {
-	if d.live == 0 {
-		return 0, false
-	}
-	if i := d.index[d.slot(name)]; i >= 0 {
+	if i := d.find(name); i >= 0 {
 		return d.ents[i].ino, true
 	}
 	return 0, false
+}
+
+// find returns the index in ents of the entry named name, or -1.
+func (d *dir) find(name string) int32 {
+	if d.live == 0 {
+		return -1
+	}
+	return max(d.index[d.slot(name)], -1)
 }
 
 // add names ino name (not present).
