@@ -46,7 +46,7 @@ func TestPendingReplay(t *testing.T) {
 	if !live.Dirty() {
 		t.Fatal("Pending took the ops")
 	}
-	paths := live.Paths(append(p.Files, fx.e, 12345))
+	paths := live.Paths(append(p.Files, fx.e, 12345), nil)
 	if paths[fx.f] != "x/moved" || paths[n] != "d/e/new" || paths[fx.e] != "d/e" || len(paths) != 3 {
 		t.Errorf("Paths = %v", paths)
 	}
@@ -100,9 +100,9 @@ func ok(t testing.TB, err error) {
 // the paths of the files it touches; in a tree of 20,000 files that must
 // not build a string per entry (it did, for every entry it passed before
 // it found them: 16,008 allocations here, and most of the time of an
-// fsync in a tree of a million). Names come from pending link ops, from
-// where the last call found them, and else from one pass over the
-// entries; every way gives a name the file has.
+// fsync in a tree of a million). Names come from the caller's hints,
+// pending link ops, where the last call found them, and else from one
+// pass over the entries; every way gives a name the file has.
 func TestPathsCostFollowsTheAnswer(t *testing.T) {
 	fx, l := newVault(t, remote.NewMemory(), LogOptions{})
 	tr := fx.t
@@ -118,7 +118,7 @@ func TestPathsCostFollowsTheAnswer(t *testing.T) {
 	must(t)(tr.Link(f, sub, "again.jpg", 5))
 	check := func(when string) {
 		t.Helper()
-		p := tr.Paths([]Ino{f, sub, fx.g, 999999})
+		p := tr.Paths([]Ino{f, sub, fx.g, 999999}, nil)
 		if p[f] != "folder7/IMG-500.jpg" && p[f] != "folder19/sub/again.jpg" || p[sub] != "folder19/sub" || p[fx.g] != "d/g" || len(p) != 3 {
 			t.Fatalf("%s: Paths = %v", when, p)
 		}
@@ -133,13 +133,22 @@ func TestPathsCostFollowsTheAnswer(t *testing.T) {
 	ok(t, err)
 	_, err = tr.Rename(dirs[19], "sub", RootIno, "sub", 0, 7)
 	ok(t, err)
-	if p := tr.Paths([]Ino{f, sub}); p[f] != "sub/again.jpg" || p[sub] != "sub" {
+	if p := tr.Paths([]Ino{f, sub}, nil); p[f] != "sub/again.jpg" || p[sub] != "sub" {
 		t.Fatalf("after unlink and rename: Paths = %v", p)
+	}
+	// A hint is taken only when the folder's entry of that name is the
+	// inode's.
+	g2 := must(t)(tr.Create(sub, "g2", 0o644, 0, 0, 8)).Ino
+	_, err = tr.Link(g2, dirs[2], "g2-again", 9)
+	ok(t, err)
+	stale := map[Ino]Place{f: {dirs[0], "IMG-1.jpg"}, g2: {sub, "g2"}, fx.g: {fx.d, "nope"}}
+	if p := tr.Paths([]Ino{f, g2, fx.g}, stale); p[f] != "sub/again.jpg" || p[g2] != "sub/g2" || p[fx.g] != "d/g" {
+		t.Fatalf("with hints %v: Paths = %v", stale, p)
 	}
 	i := 0
 	if n := testing.AllocsPerRun(5, func() {
 		i++
-		tr.Paths([]Ino{must(t)(tr.Lookup(dirs[i], "IMG-"+itoa(i)+".jpg")).Ino})
+		tr.Paths([]Ino{must(t)(tr.Lookup(dirs[i], "IMG-"+itoa(i)+".jpg")).Ino}, nil)
 	}); n > 50 {
 		t.Errorf("Paths of one file in a tree of 20,000: %.0f allocations, want a few", n)
 	}

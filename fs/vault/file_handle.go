@@ -38,13 +38,14 @@ type file struct {
 	truncs   []trunc // truncations not yet covered by an applied publish, in order
 	truncSeq uint64  // truncations so far
 	chunks   map[int64]*version
-	waiting  bool     // a writer waits for memory: the evictor may freeze its buffers
-	queued   bool     // a background publish is queued
-	renamed  bool     // given a name while dirty: publish before the next commit
-	err      error    // failure of a background publish, reported once by flush/fsync
-	gone     bool     // unlinked and released: drop everything
-	closed   bool     // closed since the last change: the content is a closed one
-	snap     *pubSnap // the content at the last close, for its background publish (see publish)
+	waiting  bool       // a writer waits for memory: the evictor may freeze its buffers
+	queued   bool       // a background publish is queued
+	renamed  bool       // given a name while dirty: publish before the next commit
+	err      error      // failure of a background publish, reported once by flush/fsync
+	gone     bool       // unlinked and released: drop everything
+	closed   bool       // closed since the last change: the content is a closed one
+	place    meta.Place // the name it was last opened by (File.Named), for the intent log
+	snap     *pubSnap   // the content at the last close, for its background publish (see publish)
 }
 
 // trunc is one truncation of a file to size, the seq-th.

@@ -40,11 +40,15 @@ type folderReads struct {
 
 // Named tells the engine which name in which folder h was opened by (the
 // front door knows it; the engine's files are inodes, which hard links
-// can give several). Reads of h then drive folder read-ahead.
+// can give several). Reads of h then drive folder read-ahead, and the
+// intent log of a commit finds the file's path by it (Tree.Paths).
 func (h *File) Named(parent meta.Ino, name string) {
 	h.mu.Lock()
 	h.parent, h.name = parent, name
 	h.mu.Unlock()
+	h.f.mu.Lock()
+	h.f.place = meta.Place{Parent: parent, Name: name}
+	h.f.mu.Unlock()
 }
 
 // folderReadAhead runs after a read of h's start that fetched data (see

@@ -53,7 +53,7 @@ func (s *stager) writeIntent(p meta.Pending, cached bool) error {
 		Writer: fs.opts.MountID, Device: fs.opts.Device, Written: time.Now().UnixNano(),
 		Next: uint64(p.Next), Ops: p.Ops, Objects: p.Objects,
 	}
-	paths := fs.tree.Paths(p.Files)
+	paths := fs.tree.Paths(p.Files, fs.places(p.Files))
 	for _, ino := range p.Files {
 		path, ok := paths[ino]
 		n, ok2 := fs.tree.Get(ino)
@@ -67,6 +67,29 @@ func (s *stager) writeIntent(p meta.Pending, cached bool) error {
 		return s.dir.WriteIntentCached(in)
 	}
 	return s.dir.WriteIntent(in)
+}
+
+// places returns the names the files of inos that are open, or hold
+// unpublished data, were last opened by: hints for Tree.Paths, which
+// checks each against the tree.
+func (fs *Vault) places(inos []meta.Ino) map[meta.Ino]meta.Place {
+	fs.mu.Lock()
+	fl := make([]*file, 0, len(inos))
+	for _, ino := range inos {
+		if f := fs.files[ino]; f != nil {
+			fl = append(fl, f)
+		}
+	}
+	fs.mu.Unlock()
+	out := make(map[meta.Ino]meta.Place, len(fl))
+	for _, f := range fl {
+		f.mu.Lock()
+		if f.place.Parent != 0 {
+			out[f.ino] = f.place
+		}
+		f.mu.Unlock()
+	}
+	return out
 }
 
 // commitTree commits the tree's pending changes (see persistTree).
