@@ -2,15 +2,18 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/sealfs/sealfs/fs/layout"
 	"github.com/sealfs/sealfs/fs/meta"
 	"github.com/sealfs/sealfs/fs/vault"
 	"github.com/sealfs/sealfs/remote"
@@ -27,7 +30,10 @@ import (
 //   - "tree": --tree-files files in --tree-dirs folders; its mount time,
 //     a warm `find -type f | wc -l` and `du -s`, and the mount's resident
 //     memory per entry once the kernel has seen every entry, against the
-//     resident memory of a mount of the same vault while it was empty.
+//     resident memory of a mount of the same vault while it was empty;
+//     then treeCommits rounds of "change one file and fsync it", each a
+//     commit: the bytes each uploads beside the tree's checkpoint, and its
+//     time.
 //
 // "Warm" is the second of two runs in a row, as a user running ls again.
 // The targets are issue 15's, scaled to the sizes run: 1 s per 100,000
@@ -40,10 +46,15 @@ const (
 	rowTreeFind     = "tree: find -type f | wc -l, warm"
 	rowTreeDu       = "tree: du -s, warm"
 	rowTreeRSS      = "tree: mount memory per entry"
+	rowTreeCommit   = "tree: commit after changing one file"
 )
 
+// treeCommits is how many one-file commits the tree workload times: more
+// than two of the 64-batch journal cycles a checkpoint used to end.
+const treeCommits = 150
+
 func init() {
-	rowOrder = append(rowOrder, rowTreeMountBig, rowTreeLs, rowTreeMount, rowTreeFind, rowTreeDu, rowTreeRSS)
+	rowOrder = append(rowOrder, rowTreeMountBig, rowTreeLs, rowTreeMount, rowTreeFind, rowTreeDu, rowTreeRSS, rowTreeCommit)
 }
 
 // treeRSSTarget is issue 15's memory per entry, in bytes.
@@ -121,6 +132,10 @@ func filesInFolders(ctx context.Context, e *env, r *report) error {
 	}); err != nil {
 		return err
 	}
+	checkpoint, err := checkpointSize(ctx, e, dev)
+	if err != nil {
+		return err
+	}
 	m, err := timeMount(ctx, e, r, dev, rowTreeMount, files, fmt.Sprintf("in %d folders", dirs))
 	if err != nil {
 		return err
@@ -133,7 +148,7 @@ func filesInFolders(ctx context.Context, e *env, r *report) error {
 		if m.rss != nil {
 			rss, _ = procStatus(fmt.Sprintf("/proc/%d/status", m.rss.pid), "VmRSS:")
 		}
-		return nil
+		return oneFileCommits(e, r, filepath.Join(m.Dir, "media"), dirs, checkpoint)
 	}); err != nil {
 		return err
 	}
@@ -152,6 +167,83 @@ func filesInFolders(ctx context.Context, e *env, r *report) error {
 		Detail: fmt.Sprintf("(peak RSS %.0f MiB - %.0f MiB of the empty vault's mount) / %d entries, after mount, find and du; RSS after du %.0f MiB",
 			mib(peak), mib(base), entries, mib(rss))})
 	return nil
+}
+
+// oneFileCommits changes one file of the tree (4 KiB of new content) and
+// fsyncs it, treeCommits times, each a different file, and reports the
+// largest metadata upload of one such commit against the tree's
+// checkpoint (issue 15: a commit after changing one file costs O(change),
+// not O(tree)), with the mean, the data uploaded and the times. With
+// --profile, the in-process mount's CPU profile of the rounds goes to
+// DIR/cpu-<row>.pprof.
+func oneFileCommits(e *env, r *report, top string, dirs int, checkpoint int64) error {
+	buf := make([]byte, 4096)
+	var metaUp []int64
+	var times []time.Duration
+	var dataUp int64
+	stopProfile, err := e.startProfile(rowTreeCommit)
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
+	for i := range treeCommits {
+		name := filepath.Join(top, fmt.Sprintf("folder%04d", (i*37)%dirs), fmt.Sprintf("IMG-%07d.jpg", i))
+		_, _ = rand.Read(buf)
+		t0 := e.proxy.snapshot()
+		start := time.Now()
+		f, err := os.OpenFile(name, os.O_WRONLY, 0)
+		if err != nil {
+			return err
+		}
+		_, err = f.WriteAt(buf, 0)
+		if err == nil {
+			err = f.Sync()
+		}
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("change %s: %w", name, err)
+		}
+		times = append(times, time.Since(start))
+		t := e.proxy.snapshot().sub(t0)
+		metaUp = append(metaUp, t.Up-t.DataUp)
+		dataUp += t.DataUp
+	}
+	largest, sum := int64(0), int64(0)
+	for _, b := range metaUp {
+		largest, sum = max(largest, b), sum+b
+	}
+	slices.Sort(times)
+	limit := float64(checkpoint) / 100
+	r.set(rowTreeCommit, row{Value: float64(largest) / 1024, Unit: "KiB", Target: fmt.Sprintf("<= 1 %% of the checkpoint (%.0f KiB)", limit/1024),
+		Met: atMost(float64(largest), limit),
+		Detail: fmt.Sprintf("%d rounds of 4 KiB written to one file + fsync, each a commit: metadata uploaded per fsync at most %.1f KiB, mean %.1f KiB, beside a checkpoint of the whole tree of %.1f MiB; data %.1f KiB per fsync; fsync time median %.1f ms, max %.1f ms",
+			treeCommits, float64(largest)/1024, float64(sum)/float64(len(metaUp))/1024, mib(checkpoint), float64(dataUp)/float64(treeCommits)/1024,
+			float64(times[len(times)/2].Microseconds())/1000, float64(times[len(times)-1].Microseconds())/1000)})
+	return nil
+}
+
+// checkpointSize is the sealed size of the newest checkpoint (a snapshot
+// of the whole tree) in d's store.
+func checkpointSize(ctx context.Context, e *env, d *device) (int64, error) {
+	s, err := e.openStore(ctx, d)
+	if err != nil {
+		return 0, err
+	}
+	defer s.Close()
+	var newest uint64
+	var size int64
+	err = s.List(ctx, layout.MetaPrefix, func(o remote.ObjectInfo) error {
+		if seq, ext, ok := layout.ParseMetaKey(o.Key); ok && ext == layout.SnapshotExt && seq >= newest {
+			newest, size = seq, o.Size
+		}
+		return nil
+	})
+	if err == nil && size == 0 {
+		err = fmt.Errorf("no checkpoint in %s", d.store)
+	}
+	return size, err
 }
 
 // findAndDu times a warm find -type f | wc -l and du -s of top, which
