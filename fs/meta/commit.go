@@ -69,11 +69,19 @@ func (l *Log) commit(ctx context.Context, t *Tree, snapshot bool) (Head, error) 
 	var old []*op
 	if !snapshot && keep >= l.opts.SnapshotEvery {
 		from := l.mergeFrom()
-		if 2*l.sizeFrom(from) > l.snapBytes && !l.opts.mergeAlways {
+		if len(l.sizes) != keep {
+			// Sizes unknown (not a Log that Open or Create made): the
+			// checkpoint needs none.
+			snapshot = true
+		} else if 2*l.sizeFrom(from) > l.snapBytes && !l.opts.mergeAlways {
 			snapshot = true
 		} else if o, err := l.readJournal(ctx, from); err != nil {
-			// Not fatal: this commit appends, a later one merges.
-			l.opts.Logger.Warn("meta: cannot merge journal batches, appending", "err", err)
+			// A batch that cannot be read back or fails verification is
+			// not re-sealed: the checkpoint is written from the tree in
+			// memory instead, as before merging existed, which also takes
+			// a damaged batch out of the chain.
+			l.opts.Logger.Warn("meta: cannot merge journal batches, writing a checkpoint instead", "err", err)
+			snapshot = true
 		} else {
 			keep, old = from, o
 		}

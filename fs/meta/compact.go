@@ -33,7 +33,7 @@ const maxKeptBodies = 4 << 20
 // (one at the least), and every older entry at most twice the size of what
 // is merged after it.
 func (l *Log) mergeFrom() int {
-	n := len(l.head.journal)
+	n := len(l.sizes)
 	least := max(1, l.opts.SnapshotEvery/2)
 	i, acc := n, 0
 	for i > 0 && (n-i < least || l.sizes[i-1] <= 2*acc) {
