@@ -39,7 +39,7 @@ func BenchmarkCommit(b *testing.B) {
 			b.Fatal("commit wrote a snapshot")
 		}
 	}
-	b.ReportMetric(float64(l.journalBytes)/float64(l.Head().Batches), "sealed-bytes/batch")
+	b.ReportMetric(float64(l.sizeFrom(0))/float64(l.Head().Batches), "sealed-bytes/batch")
 }
 
 // fill creates n files with one 1 KiB extent each in a new directory of

@@ -62,18 +62,17 @@ func (l *Log) commit(ctx context.Context, t *Tree, snapshot bool) (Head, error) 
 	if !snapshot && !t.Dirty() {
 		return l.Head(), nil
 	}
-	snapshot = snapshot || l.journalBytes > max(l.snapBytes, minJournalBytes)
+	snapshot = snapshot || l.sizeFrom(0) > max(l.snapBytes, minJournalBytes)
 	// keep is how many entries of the journal stay before this commit's
 	// batch; fewer than all when it merges the newest ones (compact.go).
 	keep := len(l.head.journal)
 	var old []*op
 	if !snapshot && keep >= l.opts.SnapshotEvery {
 		from := l.mergeFrom()
-		if len(l.sizes) != keep {
-			// Sizes unknown (not a Log that Open or Create made): the
-			// checkpoint needs none.
-			snapshot = true
-		} else if 2*l.sizeFrom(from) > l.snapBytes && !l.opts.mergeAlways {
+		if len(l.sizes) != keep || 2*l.sizeFrom(from) > l.snapBytes && !l.opts.mergeAlways {
+			// Sizes unknown (not a Log that Open or Create made; the
+			// checkpoint needs none), or a merge costing more than half a
+			// checkpoint.
 			snapshot = true
 		} else if o, err := l.readJournal(ctx, from); err != nil {
 			// A batch that cannot be read back or fails verification is
@@ -275,7 +274,6 @@ func (l *Log) adopt(d *doubt, etag string) {
 	} else {
 		l.sizes = append(l.sizes[:d.keep:d.keep], d.size)
 	}
-	l.journalBytes = l.sizeFrom(0)
 	l.forgetBodies()
 	if d.body != nil {
 		l.keepBody(d.rec.journal[len(d.rec.journal)-1], d.body)

@@ -2,7 +2,6 @@ package meta
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/sealfs/sealfs/crypt"
 )
@@ -62,21 +61,9 @@ func (l *Log) readJournal(ctx context.Context, i int) ([]*op, error) {
 	}
 	var ops []*op
 	for _, r := range l.head.journal[i:] {
-		sealed := []byte(r.inline)
-		if r.inline == "" {
-			if sealed = l.bodies[r.seq]; sealed == nil {
-				var err error
-				if sealed, _, err = l.s.Get(ctx, r.key); err != nil {
-					return nil, fmt.Errorf("read %s: %w", r.key, err)
-				}
-			}
-		}
-		b, err := openBatch(l.k, crypt.KindJournal, r, sealed)
+		b, _, err := l.readBatch(ctx, crypt.KindJournal, r, prev)
 		if err != nil {
 			return nil, err
-		}
-		if b.prev != prev {
-			return nil, fmt.Errorf("%s: broken hash chain: %w", r.name(), crypt.ErrAuth)
 		}
 		prev = r.hash
 		ops = append(ops, b.ops...)

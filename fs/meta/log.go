@@ -95,12 +95,11 @@ type Log struct {
 
 	mu sync.Mutex // serialises Commit, Snapshot and Cleanup
 
-	hmu          sync.Mutex // guards head for Head() during a commit
-	head         headRecord
-	etag         string // of head as we last wrote or read it
-	snapBytes    int    // sealed size of the current snapshot
-	journalBytes int    // sealed size of the journal batches since
-	sizes        []int  // sealed size of each journal batch of head
+	hmu       sync.Mutex // guards head for Head() during a commit
+	head      headRecord
+	etag      string // of head as we last wrote or read it
+	snapBytes int    // sealed size of the current snapshot
+	sizes     []int  // sealed size of each journal batch of head
 	// bodies keeps the sealed bytes of journal batch objects of head
 	// (by seq) that this Log wrote or loaded, up to maxKeptBodies bytes,
 	// so that merging them (compact.go) needs no GET.
@@ -159,7 +158,6 @@ func Open(ctx context.Context, s remote.Store, k *crypt.Keys, opts LogOptions) (
 		if i == 0 {
 			l.snapBytes = len(sealed)
 		} else {
-			l.journalBytes += len(sealed)
 			l.sizes = append(l.sizes, len(sealed))
 			l.keepBody(r, sealed)
 		}
@@ -171,28 +169,42 @@ func Open(ctx context.Context, s remote.Store, k *crypt.Keys, opts LogOptions) (
 	return t, l, nil
 }
 
-// load fetches (or takes from the head, when inline), verifies and applies
-// one checkpoint or journal batch whose chain link must be prev (ignored
-// for a checkpoint). It returns its sealed bytes.
+// load reads one checkpoint or journal batch (readBatch) and applies it
+// to t. It returns its sealed bytes.
 func (l *Log) load(ctx context.Context, t *Tree, kind crypt.RecordKind, r ref, prev [32]byte) ([]byte, error) {
-	sealed := []byte(r.inline)
-	if r.inline == "" {
-		var err error
-		if sealed, _, err = l.s.Get(ctx, r.key); err != nil {
-			return nil, fmt.Errorf("read %s: %w", r.key, err)
-		}
-	}
-	b, err := openBatch(l.k, kind, r, sealed)
+	b, sealed, err := l.readBatch(ctx, kind, r, prev)
 	if err != nil {
 		return nil, err
-	}
-	if kind == crypt.KindJournal && b.prev != prev {
-		return nil, fmt.Errorf("%s: broken hash chain: %w", r.name(), crypt.ErrAuth)
 	}
 	if err := t.applyBatch(b); err != nil {
 		return nil, fmt.Errorf("%s: %w: %w", r.name(), crypt.ErrAuth, err)
 	}
 	return sealed, nil
+}
+
+// readBatch fetches one checkpoint or journal batch (from the head when
+// inline, from the bodies this Log kept, else from the store) and verifies
+// it against r (hash, seal, kind, seq) and, for a journal batch, its chain
+// link against prev. It returns the batch and its sealed bytes.
+func (l *Log) readBatch(ctx context.Context, kind crypt.RecordKind, r ref, prev [32]byte) (*batch, []byte, error) {
+	sealed := []byte(r.inline)
+	if r.inline == "" && kind == crypt.KindJournal {
+		sealed = l.bodies[r.seq]
+	}
+	if len(sealed) == 0 {
+		var err error
+		if sealed, _, err = l.s.Get(ctx, r.key); err != nil {
+			return nil, nil, fmt.Errorf("read %s: %w", r.key, err)
+		}
+	}
+	b, err := openBatch(l.k, kind, r, sealed)
+	if err != nil {
+		return nil, nil, err
+	}
+	if kind == crypt.KindJournal && b.prev != prev {
+		return nil, nil, fmt.Errorf("%s: broken hash chain: %w", r.name(), crypt.ErrAuth)
+	}
+	return b, sealed, nil
 }
 
 // name names r in messages: its key, or the inline batch of its commit.
