@@ -128,12 +128,11 @@ type Place struct {
 // inode in inos that has a name reachable from the root; a hard-linked
 // file gets one of its names. The intent log asks this at every fsync, so
 // it costs what is asked, not the tree: a name comes from hints (where
-// the caller last saw the inode, for example the name an open file was
-// opened by), from a pending link op (a file created or renamed since the
-// last commit), or from where Paths last found the inode, each checked
-// against the folder's entry; only the rest are looked for, by comparing
-// every entry's inode number once, with no allocation per entry (about
-// 3 ms in a tree of a million files).
+// the caller last saw the inode: the name an open file was opened by) or
+// from a pending link op (a file created or renamed since the last
+// commit), each checked against the folder's entry; only the rest are
+// looked for, by comparing every entry's inode number once, with no
+// allocation per entry (about 3 ms in a tree of a million files).
 func (t *Tree) Paths(inos []Ino, hints map[Ino]Place) map[Ino]string {
 	out := make(map[Ino]string, len(inos))
 	t.mu.RLock()
@@ -143,23 +142,22 @@ func (t *Tree) Paths(inos []Ino, hints map[Ino]Place) map[Ino]string {
 	for _, ino := range inos {
 		want[ino] = true
 	}
-	name := func(ino Ino, a entryAt) bool {
-		d := t.ins.dirs[a.dir]
-		if d == nil || int(a.i) >= len(d.ents) || d.ents[a.i].ino != ino {
+	// name takes entry i of folder dir as ino's name if it is one.
+	name := func(ino, dir Ino, i int32) bool {
+		d := t.ins.dirs[dir]
+		if d == nil || i < 0 || d.ents[i].ino != ino {
 			return false
 		}
-		dp, ok := t.dirPath(a.dir, dirPaths)
+		dp, ok := t.dirPath(dir, dirPaths)
 		if ok {
-			out[ino] = joinPath(dp, d.name(a.i))
+			out[ino] = joinPath(dp, d.name(i))
 			delete(want, ino)
 		}
 		return ok
 	}
-	named := func(ino Ino, parent Ino, nm string) {
-		if d := t.ins.dirs[parent]; d != nil {
-			if i := d.find(nm); i >= 0 {
-				name(ino, entryAt{parent, i})
-			}
+	named := func(ino, dir Ino, entry string) {
+		if d := t.ins.dirs[dir]; d != nil {
+			name(ino, dir, d.find(entry))
 		}
 	}
 	for ino, h := range hints {
@@ -167,16 +165,9 @@ func (t *Tree) Paths(inos []Ino, hints map[Ino]Place) map[Ino]string {
 			named(ino, h.Parent, h.Name)
 		}
 	}
-	t.pathMu.Lock()
-	for ino := range want {
-		if a, ok := t.pathHint[ino]; ok && !name(ino, a) {
-			delete(t.pathHint, ino)
-		}
-	}
-	t.pathMu.Unlock()
 	for _, o := range slices.Backward(t.pend.ops) {
 		if len(want) == 0 {
-			break
+			return out
 		}
 		if o.kind == opLink && want[o.ino] {
 			named(o.ino, o.parent, o.name)
@@ -185,58 +176,34 @@ func (t *Tree) Paths(inos []Ino, hints map[Ino]Place) map[Ino]string {
 	if len(want) == 0 {
 		return out
 	}
-	found := t.findEntries(want)
-	t.pathMu.Lock()
-	defer t.pathMu.Unlock()
-	if t.pathHint == nil || len(t.pathHint) > maxPathHints {
-		t.pathHint = make(map[Ino]entryAt)
+	// One pass over every entry; of several names, the first in the order
+	// of folder numbers, then of entries.
+	type entryAt struct {
+		dir Ino
+		i   int32
+	}
+	var one Ino // the only inode looked for: no map lookup per entry
+	if len(want) == 1 {
+		for one = range want {
+		}
+	}
+	found := make(map[Ino][]entryAt, len(want))
+	for dino, d := range t.ins.dirs {
+		for i, e := range d.ents {
+			if e.ino != 0 && (e.ino == one || one == 0 && want[e.ino]) {
+				found[e.ino] = append(found[e.ino], entryAt{dino, int32(i)})
+			}
+		}
 	}
 	for ino, names := range found {
 		slices.SortFunc(names, func(a, b entryAt) int { return cmp.Or(cmp.Compare(a.dir, b.dir), cmp.Compare(a.i, b.i)) })
 		for _, a := range names {
-			if name(ino, a) {
-				t.pathHint[ino] = a
+			if name(ino, a.dir, a.i) {
 				break
 			}
 		}
 	}
 	return out
-}
-
-// maxPathHints bounds the inodes whose names Paths remembers.
-const maxPathHints = 4096
-
-// entryAt is entry i of directory dir.
-type entryAt struct {
-	dir Ino
-	i   int32
-}
-
-// findEntries returns every entry naming an inode of want, with one pass
-// over the tree's entries. The caller holds t.mu.
-func (t *Tree) findEntries(want map[Ino]bool) map[Ino][]entryAt {
-	found := make(map[Ino][]entryAt, len(want))
-	if len(want) == 1 {
-		var x Ino
-		for x = range want {
-		}
-		for dino, d := range t.ins.dirs {
-			for i := range d.ents {
-				if d.ents[i].ino == x {
-					found[x] = append(found[x], entryAt{dino, int32(i)})
-				}
-			}
-		}
-		return found
-	}
-	for dino, d := range t.ins.dirs {
-		for i, e := range d.ents {
-			if e.ino != 0 && want[e.ino] {
-				found[e.ino] = append(found[e.ino], entryAt{dino, int32(i)})
-			}
-		}
-	}
-	return found
 }
 
 // dirPath returns the path of directory ino from the root, and false if

@@ -101,8 +101,8 @@ func ok(t testing.TB, err error) {
 // not build a string per entry (it did, for every entry it passed before
 // it found them: 16,008 allocations here, and most of the time of an
 // fsync in a tree of a million). Names come from the caller's hints,
-// pending link ops, where the last call found them, and else from one
-// pass over the entries; every way gives a name the file has.
+// pending link ops, and else from one pass over the entries; every way
+// gives a name the file has, and asking twice gives the same.
 func TestPathsCostFollowsTheAnswer(t *testing.T) {
 	fx, l := newVault(t, remote.NewMemory(), LogOptions{})
 	tr := fx.t
@@ -128,7 +128,7 @@ func TestPathsCostFollowsTheAnswer(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("committed")
-	check("remembered")
+	check("asked again")
 	_, err := tr.Unlink(dirs[7], "IMG-500.jpg", 6)
 	ok(t, err)
 	_, err = tr.Rename(dirs[19], "sub", RootIno, "sub", 0, 7)

@@ -28,9 +28,6 @@ type Tree struct {
 
 	pend    journal
 	changes uint64 // changes made by do since the tree was built (Changes)
-
-	pathMu   sync.Mutex
-	pathHint map[Ino]entryAt // where Paths last found an inode's name
 }
 
 // journal is the list of ops not yet committed. inodeAt and extAt remember
