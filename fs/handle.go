@@ -1,22 +1,23 @@
 package fs
 
 import (
-	"context"
+	"fmt"
 	"syscall"
 
-	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 
 	"github.com/sealfs/sealfs/fs/meta"
 	"github.com/sealfs/sealfs/fs/vault"
 )
 
-// handle is the go-fuse file handle of one open file description: the
-// engine's vault.File, and the node it was opened by (for the path in a
-// read failure's log line).
+// handle is one open file description: the engine's vault.File, and the
+// name it was opened by, if known (for the path in a read failure's log
+// line).
 type handle struct {
-	f    *vault.File
-	node *Node
+	f     *vault.File
+	ino   meta.Ino
+	place meta.Place
+	named bool
 	// owner is the process (thread group) that opened the description,
 	// 0 if unknown. A flush from another process is the close of a copy
 	// it inherited (a child's exec closing O_CLOEXEC descriptors, a
@@ -25,80 +26,136 @@ type handle struct {
 	owner int
 }
 
-var (
-	_ = (gofs.FileReader)((*handle)(nil))
-	_ = (gofs.FileWriter)((*handle)(nil))
-	_ = (gofs.FileFlusher)((*handle)(nil))
-	_ = (gofs.FileFsyncer)((*handle)(nil))
-	_ = (gofs.FileReleaser)((*handle)(nil))
-	_ = (gofs.FileAllocater)((*handle)(nil))
-)
-
-func (n *Node) open(ctx context.Context, flags uint32) (*handle, error) {
-	f, err := n.v.OpenFile(n.ino, flags)
+// open opens ino for the request h and returns the kernel's handle
+// number. named says place is the name it was opened by (the lookup or
+// create before the open): it drives read-ahead across the folder's
+// files (cp -a, tar) and names the file in the intent log
+// (vault.File.Named).
+func (r *rawFS) open(h *fuse.InHeader, ino meta.Ino, flags uint32, place meta.Place, named bool) (uint64, error) {
+	f, err := r.v.OpenFile(ino, flags)
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
-	// The name it was opened by drives read-ahead across the folder's
-	// files (cp -a, tar: vault.File.Named).
-	if name, p := n.Parent(); p != nil {
-		f.Named(meta.Ino(p.StableAttr().Ino), name)
+	if named {
+		f.Named(place.Parent, place.Name)
 	}
-	return &handle{f: f, node: n, owner: callerProcess(ctx)}, nil
+	return r.files.add(&handle{f: f, ino: ino, place: place, named: named, owner: callerProcess(h)}), nil
 }
 
-// callerProcess is the thread group (process id) of the thread that sent
-// the request, 0 if unknown. FUSE names the calling thread.
-func callerProcess(ctx context.Context) int {
-	c, ok := ctx.(*fuse.Context)
-	if !ok || c.Caller.Pid == 0 {
-		return 0
+// file returns open file fh of inode nodeid.
+func (r *rawFS) file(nodeid, fh uint64) (*handle, fuse.Status) {
+	h, ok := r.files.get(fh)
+	if !ok || uint64(h.ino) != nodeid {
+		return nil, errnoStatus(syscall.EBADF)
 	}
-	return threadGroup(int(c.Caller.Pid))
+	return h, fuse.OK
 }
 
-func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
-	n, err := h.f.ReadAt(ctx, dest, off)
+// path is h's path for a log line.
+func (r *rawFS) path(h *handle) string {
+	var hints map[meta.Ino]meta.Place
+	if h.named {
+		hints = map[meta.Ino]meta.Place{h.ino: h.place}
+	}
+	if p, ok := r.v.Tree().Paths([]meta.Ino{h.ino}, hints)[h.ino]; ok {
+		return "/" + p
+	}
+	return fmt.Sprintf("(inode %d, no longer linked)", h.ino)
+}
+
+// Read implements fuse.RawFileSystem.
+func (r *rawFS) Read(cancel <-chan struct{}, in *fuse.ReadIn, buf []byte) (fuse.ReadResult, fuse.Status) {
+	h, st := r.file(in.NodeId, in.Fh)
+	if !st.Ok() {
+		return nil, st
+	}
+	dest := buf[:min(len(buf), int(in.Size))]
+	n, err := h.f.ReadAt(reqContext(&in.InHeader, cancel), dest, int64(in.Offset))
 	if err != nil {
-		h.node.v.ReportRead(err, func() string { return "/" + h.node.Path(nil) })
-		return nil, toErrno(err)
+		r.v.ReportRead(err, func() string { return r.path(h) })
+		return nil, status(err)
 	}
-	return fuse.ReadResultData(dest[:n]), 0
+	return fuse.ReadResultData(dest[:n]), fuse.OK
 }
 
-func (h *handle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
-	n, err := h.f.WriteAt(ctx, data, off)
+// Write implements fuse.RawFileSystem.
+func (r *rawFS) Write(cancel <-chan struct{}, in *fuse.WriteIn, data []byte) (uint32, fuse.Status) {
+	h, st := r.file(in.NodeId, in.Fh)
+	if !st.Ok() {
+		return 0, st
+	}
+	n, err := h.f.WriteAt(reqContext(&in.InHeader, cancel), data, int64(in.Offset))
 	if err != nil && n == 0 {
-		return 0, toErrno(err)
+		return 0, status(err)
 	}
-	return uint32(n), 0
+	return uint32(n), fuse.OK
 }
 
-// Flush runs at every close(2) of a descriptor (vault.File.Flush).
-// Flush is a close(2) of the description or of a copy of it. The owner's
-// close publishes the file as it is (vault.File.Flush): a temporary file
-// closed, renamed and fsynced is committed with its content. Another
-// process's flush only reports errors: publishing then could commit a
-// file the owner is still writing (a torn file after a crash); the
-// owner's own close, or the last release, publishes it.
-func (h *handle) Flush(ctx context.Context) syscall.Errno {
-	if p := callerProcess(ctx); h.owner != 0 && p != 0 && p != h.owner {
-		return toErrno(h.f.TakeError())
+// Writev implements fuse.RawFileSystem: a write whose data arrived in
+// pieces is written piece by piece (no copy into one buffer).
+func (r *rawFS) Writev(cancel <-chan struct{}, in *fuse.WriteIn, data [][]byte) (uint32, fuse.Status) {
+	if len(data) == 1 {
+		return r.Write(cancel, in, data[0])
 	}
-	return toErrno(h.f.Flush())
+	h, st := r.file(in.NodeId, in.Fh)
+	if !st.Ok() {
+		return 0, st
+	}
+	ctx := reqContext(&in.InHeader, cancel)
+	var done int
+	for _, d := range data {
+		n, err := h.f.WriteAt(ctx, d, int64(in.Offset)+int64(done))
+		done += n
+		if err != nil {
+			if done == 0 {
+				return 0, status(err)
+			}
+			break
+		}
+	}
+	return uint32(done), fuse.OK
+}
+
+// Flush runs at every close(2) of a descriptor: of the description or of
+// a copy of it. The owner's close publishes the file as it is
+// (vault.File.Flush): a temporary file closed, renamed and fsynced is
+// committed with its content. Another process's flush only reports
+// errors: publishing then could commit a file the owner is still writing
+// (a torn file after a crash); the owner's own close, or the last
+// release, publishes it.
+func (r *rawFS) Flush(cancel <-chan struct{}, in *fuse.FlushIn) fuse.Status {
+	h, st := r.file(in.NodeId, in.Fh)
+	if !st.Ok() {
+		return st
+	}
+	if p := callerProcess(&in.InHeader); h.owner != 0 && p != 0 && p != h.owner {
+		return status(h.f.TakeError())
+	}
+	return status(h.f.Flush())
 }
 
 // Fsync returns once the file's data and a commit holding it are durable.
-func (h *handle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
-	return toErrno(h.f.Fsync(ctx))
+func (r *rawFS) Fsync(cancel <-chan struct{}, in *fuse.FsyncIn) fuse.Status {
+	h, st := r.file(in.NodeId, in.Fh)
+	if !st.Ok() {
+		return st
+	}
+	return status(h.f.Fsync(reqContext(&in.InHeader, cancel)))
 }
 
-func (h *handle) Release(ctx context.Context) syscall.Errno {
-	h.f.Release()
-	return 0
+// Release implements fuse.RawFileSystem: the last descriptor of the
+// description is closed (the kernel sends no request on it after this).
+func (r *rawFS) Release(cancel <-chan struct{}, in *fuse.ReleaseIn) {
+	if h, ok := r.files.remove(in.Fh); ok {
+		h.f.Release()
+	}
 }
 
-// Allocate: vault.File.Allocate.
-func (h *handle) Allocate(ctx context.Context, off, size uint64, mode uint32) syscall.Errno {
-	return toErrno(h.f.Allocate(ctx, off, size, mode))
+// Fallocate: vault.File.Allocate.
+func (r *rawFS) Fallocate(cancel <-chan struct{}, in *fuse.FallocateIn) fuse.Status {
+	h, st := r.file(in.NodeId, in.Fh)
+	if !st.Ok() {
+		return st
+	}
+	return status(h.f.Allocate(reqContext(&in.InHeader, cancel), in.Offset, in.Length, in.Mode))
 }

@@ -3,7 +3,6 @@ package fs
 import (
 	"slices"
 
-	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 
 	"github.com/sealfs/sealfs/fs/meta"
@@ -15,58 +14,40 @@ import (
 // what changed (vault.Vault.SetFollowHook calls invalidate).
 
 // invalidate tells the kernel to drop what it caches of inodes and names
-// that differ between old and the current tree. It walks only the inodes
-// the kernel knows (go-fuse's tree), so its cost follows the kernel's
+// that differ between old and the current tree. It looks only at the
+// inodes the kernel holds (rawFS.known), so its cost follows the kernel's
 // caches, not the vault's size. It must run without engine locks held:
 // the kernel may wait for FUSE requests in flight before it answers.
-func invalidate(v *vault.Vault, root *gofs.Inode, old *meta.Tree) {
-	seen := make(map[meta.Ino]bool)
-	stack := []*gofs.Inode{root}
-	for len(stack) > 0 {
-		n := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		node, ok := n.Operations().(*Node)
-		if !ok || seen[node.ino] {
-			continue
-		}
-		seen[node.ino] = true
-		was, hadIt := old.Get(node.ino)
-		is, hasIt := v.Tree().Get(node.ino)
+func (r *rawFS) invalidate(old *meta.Tree) {
+	if r.known == nil || r.server == nil {
+		return
+	}
+	cur := r.v.Tree()
+	for _, ino := range r.knownInodes() {
+		was, hadIt := old.Get(ino)
+		is, hasIt := cur.Get(ino)
 		if hadIt != hasIt || !sameInode(was, is) {
-			n.NotifyContent(0, 0) // attributes and cached pages
+			r.server.InodeNotify(uint64(ino), 0, 0) // attributes and cached pages
 		}
-		children := n.Children()
-		if n.IsDir() {
-			invalidateNames(v, n, node.ino, old, children)
-		}
-		for _, c := range children {
-			stack = append(stack, c)
+		if hadIt && was.IsDir() || hasIt && is.IsDir() {
+			r.invalidateNames(ino, old, cur)
 		}
 	}
 }
 
 // invalidateNames drops the kernel's entries (positive and negative) for
-// every name of directory dir that changed, and forgets go-fuse's children
-// whose names went elsewhere, so that paths stay right.
-func invalidateNames(v *vault.Vault, n *gofs.Inode, dir meta.Ino, old *meta.Tree, children map[string]*gofs.Inode) {
+// every name of directory dir that changed between old and cur.
+func (r *rawFS) invalidateNames(dir meta.Ino, old, cur *meta.Tree) {
 	was := entryMap(old, dir)
-	is := entryMap(v.Tree(), dir)
-	done := make(map[string]bool)
-	for name, c := range children {
-		if node, ok := c.Operations().(*Node); ok && is[name] != node.ino {
-			n.NotifyEntry(name)
-			n.RmChild(name)
-			done[name] = true
-		}
-	}
+	is := entryMap(cur, dir)
 	for name, ino := range was {
-		if is[name] != ino && !done[name] {
-			n.NotifyEntry(name)
+		if is[name] != ino {
+			r.server.EntryNotify(uint64(dir), name)
 		}
 	}
 	for name := range is {
-		if _, ok := was[name]; !ok && !done[name] {
-			n.NotifyEntry(name) // a cached negative entry
+		if _, ok := was[name]; !ok {
+			r.server.EntryNotify(uint64(dir), name) // a cached negative entry
 		}
 	}
 }

@@ -11,11 +11,9 @@ import (
 	"syscall"
 	"time"
 
-	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 
 	"github.com/sealfs/sealfs/fs/history"
-	"github.com/sealfs/sealfs/fs/meta"
 	"github.com/sealfs/sealfs/fs/vault"
 )
 
@@ -53,7 +51,7 @@ type Mounted struct {
 	dir    string
 	v      *vault.Vault
 	server *fuse.Server
-	root   *gofs.Inode
+	fs     *rawFS
 
 	waitOnce sync.Once
 	waitErr  error
@@ -75,9 +73,9 @@ func Mount(ctx context.Context, mountpoint string, opts vault.Options) (*Mounted
 // MountVault serves the opened vault v at mountpoint; on failure it closes
 // v.
 func MountVault(ctx context.Context, mountpoint string, v *vault.Vault) (*Mounted, error) {
-	nodeOpts := nodeOptions(v)
-	root := &Node{v: v, ino: meta.RootIno}
-	server, err := fuse.NewServer(gofs.NewNodeFS(root, nodeOpts), mountpoint, &nodeOpts.MountOptions)
+	rfs := newRawFS(v)
+	opts := mountOptions(v)
+	server, err := fuse.NewServer(rfs, mountpoint, &opts)
 	if err != nil {
 		_ = v.Close(ctx)
 		return nil, fmt.Errorf("fs: mount %s: %w", mountpoint, err)
@@ -90,8 +88,8 @@ func MountVault(ctx context.Context, mountpoint string, v *vault.Vault) (*Mounte
 	}
 	raiseReadAhead(mountpoint)
 	// Following may tell the kernel about changes now.
-	v.SetFollowHook(func(old *meta.Tree) { invalidate(v, root.EmbeddedInode(), old) })
-	return &Mounted{dir: mountpoint, v: v, server: server, root: root.EmbeddedInode()}, nil
+	v.SetFollowHook(rfs.invalidate)
+	return &Mounted{dir: mountpoint, v: v, server: server, fs: rfs}, nil
 }
 
 // kernelReadAheadKiB is the read-ahead window the kernel keeps in front of
@@ -128,7 +126,9 @@ func checkMountpoint(dir string) error {
 	return nil
 }
 
-func nodeOptions(v *vault.Vault) *gofs.Options {
+// kernelTimeouts are how long the kernel keeps entries, attributes and
+// negative entries of a mount of v (see stableTimeout).
+func kernelTimeouts(v *vault.Vault) (entry, attr, negative time.Duration) {
 	et, at, nt := entryTimeout, attrTimeout, negativeTimeout
 	switch c := v.KernelCacheTimeout(); {
 	case !v.Following():
@@ -136,14 +136,7 @@ func nodeOptions(v *vault.Vault) *gofs.Options {
 	case c > 0:
 		et, at, nt = c, c, c
 	}
-	return &gofs.Options{
-		MountOptions:    mountOptions(v),
-		EntryTimeout:    &et,
-		AttrTimeout:     &at,
-		NegativeTimeout: &nt,
-		RootStableAttr:  &gofs.StableAttr{Ino: uint64(meta.RootIno)},
-		Logger:          log.New(io.Discard, "", 0),
-	}
+	return et, at, nt
 }
 
 func mountOptions(v *vault.Vault) fuse.MountOptions {
@@ -166,6 +159,7 @@ func mountOptions(v *vault.Vault) fuse.MountOptions {
 		// and a 1 MiB reply does not fit go-fuse's pipe (it logs and falls
 		// back to writev on every such read).
 		DisableSplice: true,
+		Logger:        log.New(io.Discard, "", 0),
 	}
 	// Device nodes and set-user-ID bits in a backup never act on this
 	// machine (what the kernel imposes on mounts by other users than root

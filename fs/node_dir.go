@@ -1,182 +1,206 @@
 package fs
 
 import (
-	"context"
 	"syscall"
 
-	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 
 	"github.com/sealfs/sealfs/fs/meta"
-	"github.com/sealfs/sealfs/fs/vault"
 )
 
-// Node is the go-fuse node of one inode. It holds only the inode number;
-// all state lives in the engine.
-type Node struct {
-	gofs.Inode
-	v   *vault.Vault
-	ino meta.Ino
-}
-
-var (
-	_ = (gofs.NodeLookuper)((*Node)(nil))
-	_ = (gofs.NodeOpendirHandler)((*Node)(nil))
-	_ = (gofs.NodeMkdirer)((*Node)(nil))
-	_ = (gofs.NodeMknoder)((*Node)(nil))
-	_ = (gofs.NodeCreater)((*Node)(nil))
-	_ = (gofs.NodeSymlinker)((*Node)(nil))
-	_ = (gofs.NodeLinker)((*Node)(nil))
-	_ = (gofs.NodeUnlinker)((*Node)(nil))
-	_ = (gofs.NodeRmdirer)((*Node)(nil))
-	_ = (gofs.NodeRenamer)((*Node)(nil))
-	_ = (gofs.NodeStatfser)((*Node)(nil))
-)
-
-// caller returns the uid and gid of the process making the request.
-func caller(ctx context.Context) (uid, gid uint32) {
-	if c, ok := fuse.FromContext(ctx); ok {
-		return c.Uid, c.Gid
+// Lookup implements fuse.RawFileSystem. "." and ".." come only from
+// the kernel reconnecting a file handle (NFS export): they name the node
+// itself and its folder's parent.
+func (r *rawFS) Lookup(cancel <-chan struct{}, h *fuse.InHeader, name string, out *fuse.EntryOut) fuse.Status {
+	dir := meta.Ino(h.NodeId)
+	var in meta.Inode
+	var err error
+	switch name {
+	case ".":
+		in, err = r.v.Getattr(dir)
+	case "..":
+		var p meta.Ino
+		if p, err = r.v.Tree().Parent(dir); err == nil {
+			in, err = r.v.Getattr(p)
+		}
+	default:
+		in, err = r.v.Lookup(dir, name)
+		if err == nil {
+			r.named(in, dir, name, out)
+			return fuse.OK
+		}
 	}
-	return 0, 0
-}
-
-// child makes the go-fuse inode for in under n and fills out.
-func (n *Node) child(ctx context.Context, in meta.Inode, out *fuse.EntryOut) *gofs.Inode {
-	fillAttr(&out.Attr, in)
-	node := &Node{v: n.v, ino: in.Ino}
-	return n.NewInode(ctx, node, gofs.StableAttr{Mode: in.Mode & syscall.S_IFMT, Ino: uint64(in.Ino)})
-}
-
-// Lookup implements gofs.NodeLookuper.
-func (n *Node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
-	in, err := n.v.Lookup(n.ino, name)
 	if err != nil {
-		return nil, toErrno(err)
+		if e := toErrno(err); e == syscall.ENOENT && name != "." && name != ".." {
+			// A negative entry, kept for negativeTimeout.
+			out.NodeId = 0
+			out.SetEntryTimeout(r.negativeTimeout)
+			return fuse.OK
+		}
+		return status(err)
 	}
-	return n.child(ctx, in, out), 0
+	r.entry(in, out)
+	return fuse.OK
 }
 
-// OpendirHandle implements gofs.NodeOpendirHandler: a listing is a
-// cursor over the directory (dir_stream.go), never the whole listing
-// built per open. Where the tree changes only through this mount's kernel
-// (not following, see entryTimeout), the kernel may keep what it listed
-// whole in its page cache (FOPEN_CACHE_DIR) across opens
-// (FOPEN_KEEP_CACHE), so a second find or du of a big tree lists nothing
-// through FUSE. At each opendir and rewinddir it checks whether a create,
-// unlink, link or rename went through in the folder since, and then lists
-// it from sealfs again; a listing already reading the kernel's copy may
-// still return a name removed meanwhile, which POSIX leaves open
-// (TestReaddirStreams). A following mount's folders change with the
-// writer's commits: they are listed afresh at each open.
-func (n *Node) OpendirHandle(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
-	parent := n.ino
-	if _, p := n.Parent(); p != nil {
-		parent = p.Operations().(*Node).ino
-	}
-	// The names are taken at the first read (dirStream.Readdirent);
-	// DirNames allocates a slice of them, so opendir only checks.
-	if in, err := n.v.Getattr(n.ino); err != nil {
-		return nil, 0, toErrno(err)
-	} else if !in.IsDir() {
-		return nil, 0, syscall.ENOTDIR
-	}
-	var fuseFlags uint32
-	if !n.v.Following() {
-		fuseFlags = fuse.FOPEN_CACHE_DIR | fuse.FOPEN_KEEP_CACHE
-	}
-	return &dirStream{v: n.v, dir: n.ino, parent: parent}, fuseFlags, 0
-}
-
-// Mkdir implements gofs.NodeMkdirer.
-func (n *Node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
-	uid, gid := caller(ctx)
-	in, err := n.v.Mkdir(n.ino, name, mode&^syscall.S_IFMT|syscall.S_IFDIR, uid, gid)
+// OpenDir implements fuse.RawFileSystem: a listing is a cursor over the
+// directory (dir_stream.go), never the whole listing built per open.
+// Where the tree changes only through this mount's kernel (not
+// following, see entryTimeout), the kernel may keep what it listed whole
+// in its page cache (FOPEN_CACHE_DIR) across opens (FOPEN_KEEP_CACHE), so
+// a second find or du of a big tree lists nothing through FUSE. At each
+// opendir and rewinddir it checks whether a create, unlink, link or
+// rename went through in the folder since, and then lists it from sealfs
+// again; a listing already reading the kernel's copy may still return a
+// name removed meanwhile, which POSIX leaves open (TestReaddirStreams). A
+// following mount's folders change with the writer's commits: they are
+// listed afresh at each open.
+func (r *rawFS) OpenDir(cancel <-chan struct{}, in *fuse.OpenIn, out *fuse.OpenOut) fuse.Status {
+	dir := meta.Ino(in.NodeId)
+	// The names are taken at the first read (dirStream.read); DirNames
+	// allocates a slice of them, so opendir only checks.
+	parent, err := r.v.Tree().Parent(dir)
 	if err != nil {
-		return nil, toErrno(err)
+		return status(err)
 	}
-	return n.child(ctx, in, out), 0
+	if !r.v.Following() {
+		out.OpenFlags = fuse.FOPEN_CACHE_DIR | fuse.FOPEN_KEEP_CACHE
+	}
+	out.Fh = r.dirs.add(&dirStream{v: r.v, dir: dir, parent: parent})
+	return fuse.OK
+}
+
+// ReadDir implements fuse.RawFileSystem.
+func (r *rawFS) ReadDir(cancel <-chan struct{}, in *fuse.ReadIn, out *fuse.DirEntryList) fuse.Status {
+	d, ok := r.dirs.get(in.Fh)
+	if !ok {
+		return errnoStatus(syscall.EBADF)
+	}
+	return d.read(in.Offset, out, nil)
+}
+
+// ReadDirPlus implements fuse.RawFileSystem: each entry with its
+// attributes and node id, which the kernel then holds as if looked up.
+// The kernel asks for it only while the lister stats what it lists
+// (CAP_READDIRPLUS_AUTO, mount.go).
+func (r *rawFS) ReadDirPlus(cancel <-chan struct{}, in *fuse.ReadIn, out *fuse.DirEntryList) fuse.Status {
+	d, ok := r.dirs.get(in.Fh)
+	if !ok {
+		return errnoStatus(syscall.EBADF)
+	}
+	return d.read(in.Offset, out, func(e meta.DirEntry, eo *fuse.EntryOut) {
+		in, err := r.v.Getattr(e.Ino)
+		if err != nil {
+			// Gone since it was listed: no node id, no attributes, which
+			// the kernel takes as "look it up if needed".
+			return
+		}
+		r.named(in, d.dir, e.Name, eo)
+		if in.Mode&syscall.S_IFMT != e.Mode&syscall.S_IFMT {
+			out.FixMode(in.Mode)
+		}
+	})
+}
+
+// ReleaseDir implements fuse.RawFileSystem.
+func (r *rawFS) ReleaseDir(in *fuse.ReleaseIn) {
+	if d, ok := r.dirs.remove(in.Fh); ok {
+		d.close()
+	}
+}
+
+// FsyncDir implements fuse.RawFileSystem: fsync of a folder commits.
+func (r *rawFS) FsyncDir(cancel <-chan struct{}, in *fuse.FsyncIn) fuse.Status {
+	return status(r.v.FsyncDir(reqContext(&in.InHeader, cancel)))
+}
+
+// Mkdir implements fuse.RawFileSystem.
+func (r *rawFS) Mkdir(cancel <-chan struct{}, in *fuse.MkdirIn, name string, out *fuse.EntryOut) fuse.Status {
+	uid, gid := caller(&in.InHeader)
+	child, err := r.v.Mkdir(meta.Ino(in.NodeId), name, in.Mode&^syscall.S_IFMT|syscall.S_IFDIR, uid, gid)
+	if err != nil {
+		return status(err)
+	}
+	r.named(child, meta.Ino(in.NodeId), name, out)
+	return fuse.OK
 }
 
 // Mknod creates regular files, FIFOs, sockets (bind(2)) and device
 // nodes: a backup made with rsync -a, tar or cp -a holds them all. Their
 // metadata is stored like any inode's; the mount is nodev, so a device
 // node in it never opens the device.
-func (n *Node) Mknod(ctx context.Context, name string, mode, dev uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
-	uid, gid := caller(ctx)
-	in, err := n.v.Mknod(n.ino, name, mode, dev, uid, gid)
+func (r *rawFS) Mknod(cancel <-chan struct{}, in *fuse.MknodIn, name string, out *fuse.EntryOut) fuse.Status {
+	uid, gid := caller(&in.InHeader)
+	child, err := r.v.Mknod(meta.Ino(in.NodeId), name, in.Mode, in.Rdev, uid, gid)
 	if err != nil {
-		return nil, toErrno(err)
+		return status(err)
 	}
-	return n.child(ctx, in, out), 0
+	r.named(child, meta.Ino(in.NodeId), name, out)
+	return fuse.OK
 }
 
-// Create implements gofs.NodeCreater.
-func (n *Node) Create(ctx context.Context, name string, flags, mode uint32, out *fuse.EntryOut) (*gofs.Inode, gofs.FileHandle, uint32, syscall.Errno) {
-	uid, gid := caller(ctx)
-	in, err := n.v.Create(n.ino, name, mode&^syscall.S_IFMT|syscall.S_IFREG, uid, gid)
+// Create implements fuse.RawFileSystem: create and open.
+func (r *rawFS) Create(cancel <-chan struct{}, in *fuse.CreateIn, name string, out *fuse.CreateOut) fuse.Status {
+	uid, gid := caller(&in.InHeader)
+	dir := meta.Ino(in.NodeId)
+	child, err := r.v.Create(dir, name, in.Mode&^syscall.S_IFMT|syscall.S_IFREG, uid, gid)
 	if err != nil {
-		return nil, nil, 0, toErrno(err)
+		return status(err)
 	}
-	ch := n.child(ctx, in, out)
-	h, err := ch.Operations().(*Node).open(ctx, flags)
+	fh, err := r.open(&in.InHeader, child.Ino, in.Flags, meta.Place{Parent: dir, Name: name}, true)
 	if err != nil {
-		return nil, nil, 0, toErrno(err)
+		return status(err)
 	}
-	return ch, h, 0, 0
+	r.named(child, dir, name, &out.EntryOut)
+	out.Fh = fh
+	return fuse.OK
 }
 
-// Symlink implements gofs.NodeSymlinker.
-func (n *Node) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
-	uid, gid := caller(ctx)
-	in, err := n.v.Symlink(n.ino, name, target, uid, gid)
+// Symlink implements fuse.RawFileSystem.
+func (r *rawFS) Symlink(cancel <-chan struct{}, h *fuse.InHeader, target, name string, out *fuse.EntryOut) fuse.Status {
+	uid, gid := caller(h)
+	child, err := r.v.Symlink(meta.Ino(h.NodeId), name, target, uid, gid)
 	if err != nil {
-		return nil, toErrno(err)
+		return status(err)
 	}
-	return n.child(ctx, in, out), 0
+	r.named(child, meta.Ino(h.NodeId), name, out)
+	return fuse.OK
 }
 
-// Link implements gofs.NodeLinker.
-func (n *Node) Link(ctx context.Context, target gofs.InodeEmbedder, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
-	t, ok := target.(*Node)
-	if !ok {
-		return nil, syscall.EXDEV
-	}
-	in, err := n.v.Link(t.ino, n.ino, name)
+// Link implements fuse.RawFileSystem.
+func (r *rawFS) Link(cancel <-chan struct{}, in *fuse.LinkIn, name string, out *fuse.EntryOut) fuse.Status {
+	child, err := r.v.Link(meta.Ino(in.Oldnodeid), meta.Ino(in.NodeId), name)
 	if err != nil {
-		return nil, toErrno(err)
+		return status(err)
 	}
-	return n.child(ctx, in, out), 0
+	r.named(child, meta.Ino(in.NodeId), name, out)
+	return fuse.OK
 }
 
-// Unlink implements gofs.NodeUnlinker.
-func (n *Node) Unlink(ctx context.Context, name string) syscall.Errno {
-	return toErrno(n.v.Unlink(n.ino, name))
+// Unlink implements fuse.RawFileSystem.
+func (r *rawFS) Unlink(cancel <-chan struct{}, h *fuse.InHeader, name string) fuse.Status {
+	return status(r.v.Unlink(meta.Ino(h.NodeId), name))
 }
 
-// Rmdir implements gofs.NodeRmdirer.
-func (n *Node) Rmdir(ctx context.Context, name string) syscall.Errno {
-	return toErrno(n.v.Rmdir(n.ino, name))
+// Rmdir implements fuse.RawFileSystem.
+func (r *rawFS) Rmdir(cancel <-chan struct{}, h *fuse.InHeader, name string) fuse.Status {
+	return status(r.v.Rmdir(meta.Ino(h.NodeId), name))
 }
 
-// Rename implements gofs.NodeRenamer.
-func (n *Node) Rename(ctx context.Context, name string, newParent gofs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
-	p, ok := newParent.(*Node)
-	if !ok {
-		return syscall.EXDEV
-	}
-	return toErrno(n.v.Rename(n.ino, name, p.ino, newName, flags))
+// Rename implements fuse.RawFileSystem (rename2's flags included).
+func (r *rawFS) Rename(cancel <-chan struct{}, in *fuse.RenameIn, name, newName string) fuse.Status {
+	return status(r.v.Rename(meta.Ino(in.NodeId), name, meta.Ino(in.Newdir), newName, in.Flags))
 }
 
 // Statfs reports the tree's usage; a bucket has no fixed capacity, so the
 // free space is a large constant (as s3fs and rclone do).
-func (n *Node) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
+func (r *rawFS) StatFs(cancel <-chan struct{}, h *fuse.InHeader, out *fuse.StatfsOut) fuse.Status {
 	const (
 		bsize = 4096
 		free  = 1 << 50 / bsize // 1 PiB
 		inos  = 1 << 32
 	)
-	files, dirs, bytes := n.v.Usage()
+	files, dirs, bytes := r.v.Usage()
 	used := (bytes + bsize - 1) / bsize
 	out.Bsize, out.Frsize = bsize, bsize
 	out.Blocks = used + free
@@ -184,5 +208,5 @@ func (n *Node) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
 	out.Files = files + dirs + inos
 	out.Ffree = inos
 	out.NameLen = meta.MaxNameLen
-	return 0
+	return fuse.OK
 }

@@ -1,27 +1,13 @@
 package fs
 
 import (
-	"context"
 	"errors"
 	"strings"
 	"syscall"
 
-	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 
 	"github.com/sealfs/sealfs/fs/meta"
-)
-
-var (
-	_ = (gofs.NodeGetattrer)((*Node)(nil))
-	_ = (gofs.NodeSetattrer)((*Node)(nil))
-	_ = (gofs.NodeOpener)((*Node)(nil))
-	_ = (gofs.NodeReadlinker)((*Node)(nil))
-	_ = (gofs.NodeFsyncer)((*Node)(nil))
-	_ = (gofs.NodeGetxattrer)((*Node)(nil))
-	_ = (gofs.NodeSetxattrer)((*Node)(nil))
-	_ = (gofs.NodeListxattrer)((*Node)(nil))
-	_ = (gofs.NodeRemovexattrer)((*Node)(nil))
 )
 
 // blockSize is st_blksize: the I/O size we ask applications to use.
@@ -54,18 +40,20 @@ func split(ns int64) (uint64, uint32) {
 	return uint64(sec), uint32(nsec)
 }
 
-// Getattr implements gofs.NodeGetattrer.
-func (n *Node) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	in, err := n.v.Getattr(n.ino)
+// GetAttr implements fuse.RawFileSystem.
+func (r *rawFS) GetAttr(cancel <-chan struct{}, in *fuse.GetAttrIn, out *fuse.AttrOut) fuse.Status {
+	attr, err := r.v.Getattr(meta.Ino(in.NodeId))
 	if err != nil {
-		return toErrno(err)
+		return status(err)
 	}
-	fillAttr(&out.Attr, in)
-	return 0
+	fillAttr(&out.Attr, attr)
+	out.SetTimeout(r.attrTimeout)
+	return fuse.OK
 }
 
-// Setattr implements gofs.NodeSetattrer.
-func (n *Node) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+// SetAttr implements fuse.RawFileSystem: chmod, chown, truncate and
+// utimens, with or without an open file.
+func (r *rawFS) SetAttr(cancel <-chan struct{}, in *fuse.SetAttrIn, out *fuse.AttrOut) fuse.Status {
 	var s meta.SetAttrIn
 	if m, ok := in.GetMode(); ok {
 		m &^= syscall.S_IFMT
@@ -88,38 +76,34 @@ func (n *Node) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttr
 		ns := t.UnixNano()
 		s.Mtime = &ns
 	}
-	attr, err := n.v.SetAttr(ctx, n.ino, s)
+	attr, err := r.v.SetAttr(reqContext(&in.InHeader, cancel), meta.Ino(in.NodeId), s)
 	if err != nil {
-		return toErrno(err)
+		return status(err)
 	}
 	fillAttr(&out.Attr, attr)
-	return 0
+	out.SetTimeout(r.attrTimeout)
+	return fuse.OK
 }
 
-// Open implements gofs.NodeOpener.
-func (n *Node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
-	h, err := n.open(ctx, flags)
+// Open implements fuse.RawFileSystem.
+func (r *rawFS) Open(cancel <-chan struct{}, in *fuse.OpenIn, out *fuse.OpenOut) fuse.Status {
+	ino := meta.Ino(in.NodeId)
+	place, named := r.placeOf(ino)
+	fh, err := r.open(&in.InHeader, ino, in.Flags, place, named)
 	if err != nil {
-		return nil, 0, toErrno(err)
+		return status(err)
 	}
-	return h, openFlags(n.v), 0
+	out.Fh, out.OpenFlags = fh, openFlags(r.v)
+	return fuse.OK
 }
 
-// Readlink implements gofs.NodeReadlinker.
-func (n *Node) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
-	target, err := n.v.Readlink(n.ino)
+// Readlink implements fuse.RawFileSystem.
+func (r *rawFS) Readlink(cancel <-chan struct{}, h *fuse.InHeader) ([]byte, fuse.Status) {
+	target, err := r.v.Readlink(meta.Ino(h.NodeId))
 	if err != nil {
-		return nil, toErrno(err)
+		return nil, status(err)
 	}
-	return []byte(target), 0
-}
-
-// Fsync on a file handle syncs that file; on a directory it commits.
-func (n *Node) Fsync(ctx context.Context, fh gofs.FileHandle, flags uint32) syscall.Errno {
-	if h, ok := fh.(*handle); ok {
-		return h.Fsync(ctx, flags)
-	}
-	return toErrno(n.v.FsyncDir(ctx))
+	return []byte(target), fuse.OK
 }
 
 // xattrAllowed keeps the namespaces sealfs stores. POSIX ACLs
@@ -142,52 +126,52 @@ func xattrAllowed(name string) error {
 // (docs/PERFORMANCE.md, "A million entries"; TestSemantics).
 const selinuxXattr = "security.selinux"
 
-// Getxattr implements gofs.NodeGetxattrer.
-func (n *Node) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
+// GetXAttr implements fuse.RawFileSystem.
+func (r *rawFS) GetXAttr(cancel <-chan struct{}, h *fuse.InHeader, attr string, dest []byte) (uint32, fuse.Status) {
 	if err := xattrAllowed(attr); err != nil {
-		return 0, toErrno(err)
+		return 0, status(err)
 	}
-	v, err := n.v.GetXattr(n.ino, attr)
+	v, err := r.v.GetXattr(meta.Ino(h.NodeId), attr)
 	if errors.Is(err, syscall.ENODATA) && attr == selinuxXattr {
-		return 0, syscall.EOPNOTSUPP
+		return 0, errnoStatus(syscall.EOPNOTSUPP)
 	}
 	if err != nil {
-		return 0, toErrno(err)
+		return 0, status(err)
 	}
 	if len(dest) < len(v) {
-		return uint32(len(v)), syscall.ERANGE
+		return uint32(len(v)), fuse.ERANGE
 	}
-	return uint32(copy(dest, v)), 0
+	return uint32(copy(dest, v)), fuse.OK
 }
 
-// Setxattr implements gofs.NodeSetxattrer.
-func (n *Node) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
+// SetXAttr implements fuse.RawFileSystem.
+func (r *rawFS) SetXAttr(cancel <-chan struct{}, in *fuse.SetXAttrIn, attr string, data []byte) fuse.Status {
 	if err := xattrAllowed(attr); err != nil {
-		return toErrno(err)
+		return status(err)
 	}
-	return toErrno(n.v.SetXattr(n.ino, attr, data, flags))
+	return status(r.v.SetXattr(meta.Ino(in.NodeId), attr, data, in.Flags))
 }
 
-// Removexattr implements gofs.NodeRemovexattrer.
-func (n *Node) Removexattr(ctx context.Context, attr string) syscall.Errno {
+// RemoveXAttr implements fuse.RawFileSystem.
+func (r *rawFS) RemoveXAttr(cancel <-chan struct{}, h *fuse.InHeader, attr string) fuse.Status {
 	if err := xattrAllowed(attr); err != nil {
-		return toErrno(err)
+		return status(err)
 	}
-	return toErrno(n.v.RemoveXattr(n.ino, attr))
+	return status(r.v.RemoveXattr(meta.Ino(h.NodeId), attr))
 }
 
-// Listxattr implements gofs.NodeListxattrer.
-func (n *Node) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
-	names, err := n.v.ListXattr(n.ino)
+// ListXAttr implements fuse.RawFileSystem.
+func (r *rawFS) ListXAttr(cancel <-chan struct{}, h *fuse.InHeader, dest []byte) (uint32, fuse.Status) {
+	names, err := r.v.ListXattr(meta.Ino(h.NodeId))
 	if err != nil {
-		return 0, toErrno(err)
+		return 0, status(err)
 	}
 	var size int
 	for _, nm := range names {
 		size += len(nm) + 1
 	}
 	if len(dest) < size {
-		return uint32(size), syscall.ERANGE
+		return uint32(size), fuse.ERANGE
 	}
 	var off int
 	for _, nm := range names {
@@ -195,5 +179,5 @@ func (n *Node) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errn
 		dest[off] = 0
 		off++
 	}
-	return uint32(off), 0
+	return uint32(off), fuse.OK
 }

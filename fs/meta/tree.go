@@ -157,6 +157,22 @@ func (t *Tree) dir(ino Ino) (dirNode, error) {
 	return dirNode{rec: n, dir: t.ins.dirs[ino]}, nil
 }
 
+// Parent returns the directory holding directory dir (the root holds
+// itself): what ".." names. ENOENT if dir is gone, ENOTDIR if it is not
+// a directory.
+func (t *Tree) Parent(dir Ino) (Ino, error) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	d, err := t.dir(dir)
+	if err != nil {
+		return 0, err
+	}
+	if dir == RootIno || d.dir == nil || d.parent == 0 {
+		return RootIno, nil
+	}
+	return d.parent, nil
+}
+
 // ReadDir returns the entries of directory dir sorted by name (without "."
 // and "..").
 func (t *Tree) ReadDir(dir Ino) ([]DirEntry, error) {
