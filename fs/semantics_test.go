@@ -174,6 +174,18 @@ var semantics = []semantic{
 			t.Errorf("got mode %o uid %d gid %d mtime %d", st.Mode&0o7777, st.Uid, st.Gid, st.Mtim.Nano())
 		}
 	}},
+	{"a mode without permission bits is reported as it is", func(t *testing.T, mt *mounted) {
+		// As ext4 does; go-fuse's node API reported such a file as 0644
+		// (seen failing there).
+		p := mt.path("noperm")
+		ok(t, os.WriteFile(p, []byte("x"), 0o600))
+		ok(t, os.Chmod(p, 0))
+		var st syscall.Stat_t
+		ok(t, syscall.Stat(p, &st))
+		if st.Mode != syscall.S_IFREG {
+			t.Errorf("mode %o after chmod 0, want %o", st.Mode, syscall.S_IFREG)
+		}
+	}},
 	{"utimens right after close wins over the publish", func(t *testing.T, mt *mounted) {
 		p := mt.path("touched")
 		ok(t, os.WriteFile(p, pattern(9, testChunk+1), 0o644))
