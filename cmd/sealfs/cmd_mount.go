@@ -153,6 +153,7 @@ func (a *app) runMount(ctx context.Context, location, mountpoint string, o mount
 	if dev.EmulatedConditions {
 		a.warnSingleDevice(s)
 	}
+	loaded := paceLoad()
 	m, err := fs.Mount(ctx, mnt, dev.Options(vault.Options{
 		Keys:           u.Keys,
 		CommitInterval: o.commitInterval,
@@ -165,6 +166,7 @@ func (a *app) runMount(ctx context.Context, location, mountpoint string, o mount
 		MemoryBudget:   int64(o.memoryMiB) << 20,
 		Compress:       o.compress,
 	}))
+	loaded()
 	if err != nil {
 		_ = dev.Close(ctx, true) // nothing was written: let another device in at once
 		if errors.Is(err, meta.ErrRollback) {

@@ -28,6 +28,25 @@ const mountMemoryLimit = 100 << 20
 // to about twice its live data before a collection, as any Go program's.
 const limitPerInode = 1000
 
+// loadGCPercent is the collector's pace (GOGC) while a mount loads its
+// tree. Loading a checkpoint makes garbage (the decompressed checkpoint,
+// its decoded ops) while the tree it builds is live, and at the default
+// pace the heap grows to twice what is live before a collection: a
+// million-file tree peaked at 762 MiB while loading, four times the tree
+// (docs/PERFORMANCE.md, "The FUSE side without a node per entry"). The
+// tree holds no pointers per entry, so a collection is cheap.
+const loadGCPercent = 25
+
+// paceLoad sets the collector's pace for loading a tree (unless the user
+// chose one with GOGC); the returned function restores it.
+func paceLoad() (done func()) {
+	if _, set := os.LookupEnv("GOGC"); set {
+		return func() {}
+	}
+	old := debug.SetGCPercent(loadGCPercent)
+	return func() { debug.SetGCPercent(old) }
+}
+
 // limitPoll is how often the tree's size is looked at.
 const limitPoll = 500 * time.Millisecond
 

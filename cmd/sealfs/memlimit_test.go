@@ -3,6 +3,7 @@ package main
 import (
 	"io"
 	"log/slog"
+	"os"
 	"runtime"
 	"runtime/debug"
 	"sync/atomic"
@@ -124,5 +125,31 @@ func TestMemoryLimitFollowsTree(t *testing.T) {
 	}
 	if adapted*3 > fixed {
 		t.Errorf("%d collections with the tree's limit against %d with the base, want at most a third", adapted, fixed)
+	}
+}
+
+// TestPaceLoad: the collector runs at loadGCPercent while a tree loads
+// and at the pace found before afterwards; a GOGC the user set is left
+// alone.
+func TestPaceLoad(t *testing.T) {
+	before := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(before)
+	t.Setenv("GOGC", "") // set but empty: unset it for the first case
+	if err := os.Unsetenv("GOGC"); err != nil {
+		t.Fatal(err)
+	}
+	done := paceLoad()
+	if got := debug.SetGCPercent(loadGCPercent); got != loadGCPercent {
+		t.Errorf("GC percent while loading = %d, want %d", got, loadGCPercent)
+	}
+	done()
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Errorf("GC percent after loading = %d, want 100 again", got)
+	}
+	t.Setenv("GOGC", "200")
+	debug.SetGCPercent(200)
+	paceLoad()()
+	if got := debug.SetGCPercent(100); got != 200 {
+		t.Errorf("with GOGC=200 set, the pace became %d", got)
 	}
 }

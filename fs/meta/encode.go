@@ -196,6 +196,33 @@ func appendString(dst []byte, s string) []byte {
 // range, non-minimal varint or trailing byte is an error wrapping
 // errCorrupt, so accepted input re-encodes to exactly the same bytes.
 func decodeBatch(data []byte) (*batch, error) {
+	d, err := newBatchDecoder(data)
+	if err != nil {
+		return nil, err
+	}
+	d.b.ops = make([]*op, 0, d.left)
+	for o := d.next(); o != nil; o = d.next() {
+		d.b.ops = append(d.b.ops, o)
+	}
+	if err := d.finish(); err != nil {
+		return nil, err
+	}
+	return d.b, nil
+}
+
+// batchDecoder decodes a batch as decodeBatch does, its header at once
+// and its ops one at a time: a tree is loaded op by op as the checkpoint
+// is read, instead of first holding the checkpoint's three million ops
+// for a million files (about 500 MB; docs/PERFORMANCE.md, "The FUSE side
+// without a node per entry").
+type batchDecoder struct {
+	r    *reader
+	b    *batch // the header; ops stay nil
+	left int    // ops not decoded yet
+}
+
+// newBatchDecoder decodes data's header.
+func newBatchDecoder(data []byte) (*batchDecoder, error) {
 	r := newReader(data)
 	v := r.Byte()
 	if v < batchVersion1 || v > batchVersion4 {
@@ -216,18 +243,29 @@ func decodeBatch(data []byte) (*batch, error) {
 		}
 	}
 	n := r.Count(2)
-	b.ops = make([]*op, 0, n)
-	for range n {
-		if r.Err() != nil {
-			break
-		}
-		b.ops = append(b.ops, r.op(v))
-	}
-	if err := r.Finish(); err != nil {
+	if err := r.Err(); err != nil {
 		return nil, err
 	}
-	return b, nil
+	return &batchDecoder{r: r, b: b, left: n}, nil
 }
+
+// next decodes the next op; nil at the end, or at the first error
+// (finish reports it).
+func (d *batchDecoder) next() *op {
+	if d.left == 0 || d.r.Err() != nil {
+		return nil
+	}
+	d.left--
+	o := d.r.op(d.b.version)
+	if d.r.Err() != nil {
+		return nil
+	}
+	return o
+}
+
+// finish reports, once next returned nil, a decoding error or bytes past
+// the last op.
+func (d *batchDecoder) finish() error { return d.r.Finish() }
 
 // reader decodes metadata payloads (the shared strict decoder, plus the
 // metadata types); its failures are corrupt errors.

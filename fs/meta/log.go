@@ -169,14 +169,26 @@ func Open(ctx context.Context, s remote.Store, k *crypt.Keys, opts LogOptions) (
 	return t, l, nil
 }
 
-// load reads one checkpoint or journal batch (readBatch) and applies it
-// to t. It returns its sealed bytes.
+// load reads one checkpoint or journal batch (verified as readBatch
+// does) and applies it to t op by op as it is decoded. It returns its
+// sealed bytes.
 func (l *Log) load(ctx context.Context, t *Tree, kind crypt.RecordKind, r ref, prev [32]byte) ([]byte, error) {
-	b, sealed, err := l.readBatch(ctx, kind, r, prev)
+	sealed, err := l.fetch(ctx, kind, r)
 	if err != nil {
 		return nil, err
 	}
-	if err := t.applyBatch(b); err != nil {
+	d, err := openBatchDecoder(l.k, kind, r, sealed)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkLink(kind, d.b, r, prev); err != nil {
+		return nil, err
+	}
+	err = t.applyOps(d.next)
+	if err == nil {
+		err = d.finish()
+	}
+	if err != nil {
 		return nil, fmt.Errorf("%s: %w: %w", r.name(), crypt.ErrAuth, err)
 	}
 	return sealed, nil
@@ -187,6 +199,23 @@ func (l *Log) load(ctx context.Context, t *Tree, kind crypt.RecordKind, r ref, p
 // it against r (hash, seal, kind, seq) and, for a journal batch, its chain
 // link against prev. It returns the batch and its sealed bytes.
 func (l *Log) readBatch(ctx context.Context, kind crypt.RecordKind, r ref, prev [32]byte) (*batch, []byte, error) {
+	sealed, err := l.fetch(ctx, kind, r)
+	if err != nil {
+		return nil, nil, err
+	}
+	b, err := openBatch(l.k, kind, r, sealed)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := checkLink(kind, b, r, prev); err != nil {
+		return nil, nil, err
+	}
+	return b, sealed, nil
+}
+
+// fetch returns the sealed bytes of batch r: from the head when inline,
+// from the bodies this Log kept, else from the store.
+func (l *Log) fetch(ctx context.Context, kind crypt.RecordKind, r ref) ([]byte, error) {
 	sealed := []byte(r.inline)
 	if r.inline == "" && kind == crypt.KindJournal {
 		sealed = l.bodies[r.seq]
@@ -194,17 +223,18 @@ func (l *Log) readBatch(ctx context.Context, kind crypt.RecordKind, r ref, prev 
 	if len(sealed) == 0 {
 		var err error
 		if sealed, _, err = l.s.Get(ctx, r.key); err != nil {
-			return nil, nil, fmt.Errorf("read %s: %w", r.key, err)
+			return nil, fmt.Errorf("read %s: %w", r.key, err)
 		}
 	}
-	b, err := openBatch(l.k, kind, r, sealed)
-	if err != nil {
-		return nil, nil, err
-	}
+	return sealed, nil
+}
+
+// checkLink checks a journal batch's link to the batch before it (prev).
+func checkLink(kind crypt.RecordKind, b *batch, r ref, prev [32]byte) error {
 	if kind == crypt.KindJournal && b.prev != prev {
-		return nil, nil, fmt.Errorf("%s: broken hash chain: %w", r.name(), crypt.ErrAuth)
+		return fmt.Errorf("%s: broken hash chain: %w", r.name(), crypt.ErrAuth)
 	}
-	return b, sealed, nil
+	return nil
 }
 
 // name names r in messages: its key, or the inline batch of its commit.

@@ -30,6 +30,25 @@ func sealBatch(rnd io.Reader, k *crypt.Keys, kind crypt.RecordKind, seq uint64, 
 // failure after authentication (which only a bug or a leaked key can cause)
 // wraps both crypt.ErrAuth and errCorrupt.
 func openBatch(k *crypt.Keys, kind crypt.RecordKind, r ref, sealed []byte) (*batch, error) {
+	d, err := openBatchDecoder(k, kind, r, sealed)
+	if err != nil {
+		return nil, err
+	}
+	b := d.b
+	b.ops = make([]*op, 0, d.left)
+	for o := d.next(); o != nil; o = d.next() {
+		b.ops = append(b.ops, o)
+	}
+	if err := d.finish(); err != nil {
+		return nil, fmt.Errorf("meta: %s: %w: %w", r.name(), crypt.ErrAuth, err)
+	}
+	return b, nil
+}
+
+// openBatchDecoder is openBatch up to the batch's header: its ops are
+// decoded one at a time (batchDecoder.next), and a decoding error
+// (batchDecoder.finish) is the caller's to wrap as openBatch does.
+func openBatchDecoder(k *crypt.Keys, kind crypt.RecordKind, r ref, sealed []byte) (*batchDecoder, error) {
 	if hashOf(sealed) != r.hash {
 		return nil, fmt.Errorf("meta: %s: hash mismatch: %w", r.name(), crypt.ErrAuth)
 	}
@@ -41,15 +60,15 @@ func openBatch(k *crypt.Keys, kind crypt.RecordKind, r ref, sealed []byte) (*bat
 	if err != nil {
 		return nil, fmt.Errorf("meta: %s: %w: %w", r.name(), crypt.ErrAuth, corrupt("decompress: %v", err))
 	}
-	b, err := decodeBatch(encoded)
-	if err == nil && (b.kind != kind || b.seq != r.seq) {
-		err = corrupt("batch kind %d seq %d, want %d seq %d", b.kind, b.seq, kind, r.seq)
+	d, err := newBatchDecoder(encoded)
+	if err == nil && (d.b.kind != kind || d.b.seq != r.seq) {
+		err = corrupt("batch kind %d seq %d, want %d seq %d", d.b.kind, d.b.seq, kind, r.seq)
 	}
 	if err == nil && kind == crypt.KindSnapshot {
-		err = checkParams(k, "checkpoint", b.ver() >= batchVersion2, b.suite, b.chunk)
+		err = checkParams(k, "checkpoint", d.b.ver() >= batchVersion2, d.b.suite, d.b.chunk)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("meta: %s: %w: %w", r.name(), crypt.ErrAuth, err)
 	}
-	return b, nil
+	return d, nil
 }

@@ -62,16 +62,46 @@ func (t *Tree) encodeSnapshotLocked(seq uint64, suite crypt.Suite) []byte {
 // files they touched (see checkFile).
 func (t *Tree) applyBatch(b *batch) error {
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	t.ins.reserve(b.ops)
-	touched := make(map[Ino]bool)
-	for _, o := range b.ops {
+	t.mu.Unlock()
+	ops := b.ops
+	return t.applyOps(func() *op {
+		if len(ops) == 0 {
+			return nil
+		}
+		o := ops[0]
+		ops = ops[1:]
+		return o
+	})
+}
+
+// applyOps applies the ops next returns, until nil, to a tree being
+// loaded, and then checks the files they touched. Into an empty tree (a
+// checkpoint) every file is touched: they are checked in one pass
+// instead of being counted in a set of a million inodes.
+func (t *Tree) applyOps(next func() *op) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var touched map[Ino]bool
+	if t.ins.len() > 0 {
+		touched = make(map[Ino]bool)
+	}
+	for o := next(); o != nil; o = next() {
 		if err := t.apply(o); err != nil {
 			return err
 		}
-		if o.kind == opInode || o.kind == opExtents {
+		if touched != nil && (o.kind == opInode || o.kind == opExtents) {
 			touched[o.ino] = true
 		}
+	}
+	if touched == nil {
+		var err error
+		t.ins.each(func(ino Ino, _ *rec) {
+			if err == nil {
+				err = t.checkFile(ino)
+			}
+		})
+		return err
 	}
 	for ino := range touched {
 		if err := t.checkFile(ino); err != nil {
