@@ -87,7 +87,7 @@ func (l *Log) commit(ctx context.Context, t *Tree, snapshot bool) (Head, error) 
 	}
 	seq := l.head.seq + 1
 	var ops []*op
-	var encoded []byte
+	var payload []byte // the batch's zstd frame
 	var next Ino
 	if snapshot {
 		// Taking the ops and encoding the state must be one atomic step:
@@ -95,7 +95,13 @@ func (l *Log) commit(ctx context.Context, t *Tree, snapshot bool) (Head, error) 
 		t.mu.Lock()
 		ops, next = t.pend.ops, t.next
 		t.pend = journal{}
-		encoded = t.encodeSnapshotLocked(seq, l.k.Suite)
+		var err error
+		payload, err = t.compressSnapshotLocked(seq, l.k.Suite)
+		if err != nil {
+			t.pend = journal{ops: ops}
+			t.mu.Unlock()
+			return l.Head(), fmt.Errorf("meta: commit %d: %w", seq, err)
+		}
 		t.mu.Unlock()
 	} else {
 		ops, next = t.takePending()
@@ -106,9 +112,9 @@ func (l *Log) commit(ctx context.Context, t *Tree, snapshot bool) (Head, error) 
 		if old != nil {
 			list = mergeOps(old, ops)
 		}
-		encoded = encodeBatch(nil, &batch{kind: crypt.KindJournal, seq: seq, prev: l.chainTip(keep), ops: list})
+		payload = compressBatch(encodeBatch(nil, &batch{kind: crypt.KindJournal, seq: seq, prev: l.chainTip(keep), ops: list}))
 	}
-	h, err := l.publish(ctx, t, ops, snapshot, keep, seq, encoded, next)
+	h, err := l.publish(ctx, t, ops, snapshot, keep, seq, payload, next)
 	if err != nil {
 		return h, fmt.Errorf("meta: commit %d: %w", seq, err)
 	}
@@ -124,16 +130,16 @@ func (l *Log) chainTip(keep int) [32]byte {
 	return l.head.snapshot.hash
 }
 
-// publish uploads one encoded batch or snapshot and swaps head to name it,
+// publish uploads one batch or snapshot (payload: its zstd frame) and swaps head to name it,
 // after the first keep entries of the journal (which it replaces whole for
 // a snapshot). ops are the Tree's pending ops the batch holds: on failure
 // they go back into t, unless the commit landed after all.
-func (l *Log) publish(ctx context.Context, t *Tree, ops []*op, snapshot bool, keep int, seq uint64, encoded []byte, next Ino) (Head, error) {
+func (l *Log) publish(ctx context.Context, t *Tree, ops []*op, snapshot bool, keep int, seq uint64, payload []byte, next Ino) (Head, error) {
 	kind, ext := crypt.KindJournal, layout.JournalExt
 	if snapshot {
 		kind, ext = crypt.KindSnapshot, layout.SnapshotExt
 	}
-	sealed, err := sealBatch(l.opts.Rand, l.k, kind, seq, encoded)
+	sealed, err := sealBatch(l.opts.Rand, l.k, kind, seq, payload)
 	// A small journal batch rides in the head (one PUT per commit); a
 	// checkpoint is always an object, which named snapshots refer to, and
 	// so is a merged batch: it stays in the journal for many commits, each

@@ -267,6 +267,24 @@ func (d *batchDecoder) next() *op {
 // the last op.
 func (d *batchDecoder) finish() error { return d.r.Finish() }
 
+// counts returns how many inodes and extents the ops not decoded yet
+// set, decoding them on a copy of d: a checkpoint's load reserves the
+// tree's slices once instead of growing them (which left 14 bytes per
+// entry of slack, and at each growth held the old slices and the new).
+func (d *batchDecoder) counts() (inodes, extents int) {
+	r := *d.r.Reader
+	c := &batchDecoder{r: &reader{&r}, b: d.b, left: d.left}
+	for o := c.next(); o != nil; o = c.next() {
+		switch o.kind {
+		case opInode:
+			inodes++
+		case opExtents:
+			extents += len(o.sets)
+		}
+	}
+	return inodes, extents
+}
+
 // reader decodes metadata payloads (the shared strict decoder, plus the
 // metadata types); its failures are corrupt errors.
 type reader struct{ *wire.Reader }

@@ -184,7 +184,7 @@ func (l *Log) load(ctx context.Context, t *Tree, kind crypt.RecordKind, r ref, p
 	if err := checkLink(kind, d.b, r, prev); err != nil {
 		return nil, err
 	}
-	err = t.applyOps(d.next)
+	err = t.applyDecoded(d)
 	if err == nil {
 		err = d.finish()
 	}

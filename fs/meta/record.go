@@ -16,9 +16,13 @@ var (
 	zDec, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(crypt.MaxRecordSize*4))
 )
 
-// sealBatch compresses and seals an encoded batch as record (kind, seq).
-func sealBatch(rnd io.Reader, k *crypt.Keys, kind crypt.RecordKind, seq uint64, encoded []byte) ([]byte, error) {
-	sealed, err := crypt.SealRecord(rnd, k.Meta, kind, seq, zEnc.EncodeAll(encoded, nil))
+// compressBatch is an encoded batch's record payload: one zstd frame.
+func compressBatch(encoded []byte) []byte { return zEnc.EncodeAll(encoded, nil) }
+
+// sealBatch seals a batch's payload (compressBatch, or a checkpoint's
+// compressSnapshotLocked) as record (kind, seq).
+func sealBatch(rnd io.Reader, k *crypt.Keys, kind crypt.RecordKind, seq uint64, payload []byte) ([]byte, error) {
+	sealed, err := crypt.SealRecord(rnd, k.Meta, kind, seq, payload)
 	if err != nil {
 		return nil, fmt.Errorf("meta: seal batch %d: %w", seq, err)
 	}

@@ -1,9 +1,13 @@
 package meta
 
 import (
+	"bytes"
 	"encoding/binary"
+	"fmt"
 	"maps"
 	"slices"
+
+	"github.com/klauspost/compress/zstd"
 
 	"github.com/sealfs/sealfs/crypt"
 )
@@ -16,17 +20,75 @@ import (
 // open) are included so that journal batches written after the snapshot can
 // still refer to them; loading drops them at the end. The caller holds t.mu.
 func (t *Tree) encodeSnapshotLocked(seq uint64, suite crypt.Suite) []byte {
-	body := make([]byte, 0, 64*t.ins.len())
+	var out []byte
+	t.writeSnapshotLocked(seq, suite, func(b []byte) { out = append(out, b...) })
+	return out
+}
+
+// compressSnapshotLocked is encodeSnapshotLocked compressed into one zstd
+// frame (the checkpoint's record payload), encoded and compressed a piece
+// at a time: the encoded checkpoint of a million files (about 80 MB) is
+// never held whole, only its frame (about 10 MB). The caller holds t.mu.
+func (t *Tree) compressSnapshotLocked(seq uint64, suite crypt.Suite) ([]byte, error) {
+	var frame bytes.Buffer
+	zw, err := zstd.NewWriter(&frame, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(snapshotWindow))
+	if err != nil {
+		return nil, err
+	}
+	t.writeSnapshotLocked(seq, suite, func(b []byte) {
+		if err == nil {
+			_, err = zw.Write(b)
+		}
+	})
+	if cerr := zw.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("meta: compress checkpoint: %w", err)
+	}
+	return frame.Bytes(), nil
+}
+
+// snapshotWindow is the zstd window of a checkpoint's frame: the
+// encoder's state is a few times its size, and a checkpoint's ops repeat
+// what is near them (names in order, attributes alike).
+const snapshotWindow = 1 << 20
+
+// snapshotPiece is how many encoded bytes writeSnapshotLocked gathers
+// before handing them on.
+const snapshotPiece = 256 << 10
+
+// writeSnapshotLocked hands the checkpoint's encoding to w in pieces of
+// about snapshotPiece bytes (each valid only during the call). The op
+// count, which comes first, is counted in a pass of its own.
+func (t *Tree) writeSnapshotLocked(seq uint64, suite crypt.Suite, w func([]byte)) {
 	nops := 0
+	t.snapshotOps(func(*op) { nops++ })
+	buf := encodeBatchHeader(make([]byte, 0, snapshotPiece+4096), &batch{kind: crypt.KindSnapshot, seq: seq, suite: suite, chunk: uint64(t.chunk)})
+	buf = binary.AppendUvarint(buf, uint64(nops))
+	t.snapshotOps(func(o *op) {
+		buf = encodeOp(buf, o, batchVersion)
+		if len(buf) >= snapshotPiece {
+			w(buf)
+			buf = buf[:0]
+		}
+	})
+	w(buf)
+}
+
+// snapshotOps calls emit with each op of the checkpoint in order (see
+// encodeSnapshotLocked); the op is reused by the next call.
+func (t *Tree) snapshotOps(emit func(*op)) {
+	var o op
 	t.ins.each(func(ino Ino, n *rec) {
-		body = encodeOp(body, &op{kind: opInode, ino: ino, attr: n.attr, target: t.ins.targets[ino]}, batchVersion)
-		nops++
+		o = op{kind: opInode, ino: ino, attr: n.attr, target: t.ins.targets[ino]}
+		emit(&o)
 	})
 	for _, ino := range slices.Sorted(maps.Keys(t.ins.xattrs)) {
 		x := t.ins.xattrs[ino]
 		for _, name := range slices.Sorted(maps.Keys(x)) {
-			body = encodeOp(body, &op{kind: opSetXattr, ino: ino, name: name, value: x[name]}, batchVersion)
-			nops++
+			o = op{kind: opSetXattr, ino: ino, name: name, value: x[name]}
+			emit(&o)
 		}
 	}
 	t.ins.each(func(ino Ino, n *rec) {
@@ -35,8 +97,8 @@ func (t *Tree) encodeSnapshotLocked(seq uint64, suite crypt.Suite) []byte {
 			return
 		}
 		for _, i := range d.sortedIdx() {
-			body = encodeOp(body, &op{kind: opLink, parent: ino, name: d.name(i), ino: d.ents[i].ino}, batchVersion)
-			nops++
+			o = op{kind: opLink, parent: ino, name: d.name(i), ino: d.ents[i].ino}
+			emit(&o)
 		}
 	})
 	var sets []indexedExtent
@@ -50,12 +112,9 @@ func (t *Tree) encodeSnapshotLocked(seq uint64, suite crypt.Suite) []byte {
 				sets = append(sets, indexedExtent{Index: uint64(i), Extent: e})
 			}
 		}
-		body = encodeOp(body, &op{kind: opExtents, ino: ino, nExt: uint64(n.next), sets: sets}, batchVersion)
-		nops++
+		o = op{kind: opExtents, ino: ino, nExt: uint64(n.next), sets: sets}
+		emit(&o)
 	})
-	head := encodeBatchHeader(nil, &batch{kind: crypt.KindSnapshot, seq: seq, suite: suite, chunk: uint64(t.chunk)})
-	head = binary.AppendUvarint(head, uint64(nops))
-	return append(head, body...)
 }
 
 // applyBatch applies decoded ops to a tree being loaded and then checks the
@@ -73,6 +132,18 @@ func (t *Tree) applyBatch(b *batch) error {
 		ops = ops[1:]
 		return o
 	})
+}
+
+// applyDecoded applies the ops d decodes to a tree being loaded
+// (applyOps); into an empty tree (a checkpoint), it first reserves room
+// for them all (batchDecoder.counts).
+func (t *Tree) applyDecoded(d *batchDecoder) error {
+	t.mu.Lock()
+	if t.ins.len() == 0 {
+		t.ins.reserveCounts(d.counts())
+	}
+	t.mu.Unlock()
+	return t.applyOps(d.next)
 }
 
 // applyOps applies the ops next returns, until nil, to a tree being

@@ -98,6 +98,12 @@ func (in *inodes) reserve(ops []*op) {
 			extents += len(o.sets)
 		}
 	}
+	in.reserveCounts(inodes, extents)
+}
+
+// reserveCounts makes room for inodes more inodes and extents more
+// extents.
+func (in *inodes) reserveCounts(inodes, extents int) {
 	in.inos = slices.Grow(in.inos, inodes)
 	in.recs = slices.Grow(in.recs, inodes)
 	in.ext = slices.Grow(in.ext, extents)
