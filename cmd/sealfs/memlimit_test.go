@@ -21,14 +21,14 @@ func TestMemoryLimit(t *testing.T) {
 	}{
 		{0, base},
 		{10, base + 10*limitPerInode},
-		{300_000, base + 300_000*limitPerInode}, // 216 MB live measured
+		{300_000, base + 300_000*limitPerInode}, // 60 MB live measured
 	} {
 		if got := memoryLimit(base, c.inodes); got != c.want {
 			t.Errorf("memoryLimit(%d, %d) = %d, want %d", base, c.inodes, got, c.want)
 		}
 	}
-	if got := memoryLimit(base, 300_000); got < 216e6*3/2 {
-		t.Errorf("300,000 inodes (216 MB live) get a limit of %d: no room for garbage", got)
+	if got := memoryLimit(base, 1_000_000); got < 200e6*3/2 {
+		t.Errorf("1,000,000 inodes (200 MB live) get a limit of %d: no room for garbage", got)
 	}
 }
 
@@ -76,7 +76,7 @@ func TestMemoryLimitFollowsTree(t *testing.T) {
 	defer debug.SetMemoryLimit(orig)
 	var inodes atomic.Uint64
 	var polls atomic.Int64
-	stop := adaptMemoryLimit(base, inodes.Load, slog.New(slog.NewTextHandler(io.Discard, nil)), 10*time.Millisecond, func() { polls.Add(1) })
+	stop := adaptMemoryLimit(base, inodes.Load, slog.New(slog.NewTextHandler(io.Discard, nil)), 10*time.Millisecond, func() { polls.Add(1) }, true, false)
 	waitPolls := func(n int64) { // n more looks at the tree
 		t.Helper()
 		from := polls.Load()
@@ -106,7 +106,7 @@ func TestMemoryLimitFollowsTree(t *testing.T) {
 	}
 	fixed := churn(garbageMiB)
 
-	inodes.Store(liveMiB << 20 / 700) // the tree that holds that heap
+	inodes.Store(liveMiB << 20 / treeBytesPerInode) // the tree that holds that heap
 	waitPolls(2)
 	if debug.SetMemoryLimit(-1) == base {
 		t.Fatalf("the limit stayed at %d for a tree of %d inodes", base, inodes.Load())
@@ -151,5 +151,49 @@ func TestPaceLoad(t *testing.T) {
 	paceLoad()()
 	if got := debug.SetGCPercent(100); got != 200 {
 		t.Errorf("with GOGC=200 set, the pace became %d", got)
+	}
+}
+
+// TestGCPercent: the default pace while the tree is small; beside a big
+// tree, garbage of about gcSlack between collections (not as much again
+// as the tree), never more often than minGCPercent.
+func TestGCPercent(t *testing.T) {
+	for _, c := range []struct {
+		inodes uint64
+		want   int
+	}{
+		{0, 100},
+		{100_000, 100},                        // 20 MB of tree
+		{gcSlack / treeBytesPerInode * 2, 50}, // a tree of twice the slack
+		{1_000_000, 20},                       // 200 MB: a fifth, not less
+		{1 << 50, minGCPercent},
+	} {
+		if got := gcPercent(c.inodes); got != c.want {
+			t.Errorf("gcPercent(%d) = %d, want %d", c.inodes, got, c.want)
+		}
+	}
+	// The mount's pace follows the tree and is restored at the end.
+	before := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(before)
+	var inodes atomic.Uint64
+	polled := make(chan struct{}, 1)
+	stop := adaptMemoryLimit(64<<20, inodes.Load, slog.New(slog.NewTextHandler(io.Discard, nil)), time.Millisecond,
+		func() {
+			select {
+			case polled <- struct{}{}:
+			default:
+			}
+		}, false, true)
+	inodes.Store(1_000_000)
+	for range 3 {
+		<-polled
+	}
+	got := debug.SetGCPercent(gcPercent(1_000_000))
+	stop()
+	if got != gcPercent(1_000_000) {
+		t.Errorf("pace with a tree of a million: %d, want %d", got, gcPercent(1_000_000))
+	}
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Errorf("stop left the pace at %d, want the 100 found at the start", got)
 	}
 }
