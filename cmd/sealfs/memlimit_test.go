@@ -165,7 +165,8 @@ func TestGCPercent(t *testing.T) {
 		{0, 100},
 		{100_000, 100},                        // 20 MB of tree
 		{gcSlack / treeBytesPerInode * 2, 50}, // a tree of twice the slack
-		{1_000_000, 20},                       // 200 MB: a fifth, not less
+		{1_000_000, minGCPercent},             // 200 MB: a fifth, not the 16 % of gcSlack
+		{400_000, 41},                         // 80 MB: gcSlack
 		{1 << 50, minGCPercent},
 	} {
 		if got := gcPercent(c.inodes); got != c.want {

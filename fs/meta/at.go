@@ -56,7 +56,7 @@ func OpenSnapshot(ctx context.Context, s remote.Store, k *crypt.Keys, r ObjectRe
 	}
 	l := &Log{s: s, k: k}
 	t := newEmptyTree(k.ChunkSize)
-	if _, err := l.load(ctx, t, crypt.KindSnapshot, ref{seq: r.Seq, key: r.Key, hash: r.Hash}, [32]byte{}); err != nil {
+	if _, _, err := l.load(ctx, t, crypt.KindSnapshot, ref{seq: r.Seq, key: r.Key, hash: r.Hash}, [32]byte{}); err != nil {
 		return nil, fmt.Errorf("meta: open snapshot: %w", err)
 	}
 	if err := t.finishLoad(0, true); err != nil {

@@ -153,7 +153,7 @@ func (f *Follower) applyNew(ctx context.Context, cur *Tree, h *headRecord) (*Tre
 	}
 	l := &Log{s: f.s, k: f.k}
 	for _, r := range h.journal[len(f.head.journal):] {
-		if _, err := l.load(ctx, t, crypt.KindJournal, r, prev); err != nil {
+		if _, _, err := l.load(ctx, t, crypt.KindJournal, r, prev); err != nil {
 			return nil, err
 		}
 		prev = r.hash
@@ -175,7 +175,7 @@ func (f *Follower) loadAll(ctx context.Context, h *headRecord) (*Tree, error) {
 		if i == 0 {
 			kind = crypt.KindSnapshot
 		}
-		if _, err := l.load(ctx, t, kind, r, prev); err != nil {
+		if _, _, err := l.load(ctx, t, kind, r, prev); err != nil {
 			return nil, err
 		}
 		prev = r.hash

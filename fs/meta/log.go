@@ -151,15 +151,15 @@ func Open(ctx context.Context, s remote.Store, k *crypt.Keys, opts LogOptions) (
 		if i == 0 {
 			kind = crypt.KindSnapshot
 		}
-		sealed, err := l.load(ctx, t, kind, r, prev)
+		size, body, err := l.load(ctx, t, kind, r, prev)
 		if err != nil {
 			return nil, nil, fmt.Errorf("meta: open: %w", err)
 		}
 		if i == 0 {
-			l.snapBytes = len(sealed)
+			l.snapBytes = size
 		} else {
-			l.sizes = append(l.sizes, len(sealed))
-			l.keepBody(r, sealed)
+			l.sizes = append(l.sizes, size)
+			l.keepBody(r, body)
 		}
 		prev = r.hash
 	}
@@ -170,28 +170,34 @@ func Open(ctx context.Context, s remote.Store, k *crypt.Keys, opts LogOptions) (
 }
 
 // load reads one checkpoint or journal batch (verified as readBatch
-// does) and applies it to t op by op as it is decoded. It returns its
-// sealed bytes.
-func (l *Log) load(ctx context.Context, t *Tree, kind crypt.RecordKind, r ref, prev [32]byte) ([]byte, error) {
+// does) and applies it to t op by op as it is decoded. It returns the
+// size of its sealed bytes, and for a journal batch the bytes (a
+// checkpoint's are let go before its ops are applied: 10 MB for a million
+// files).
+func (l *Log) load(ctx context.Context, t *Tree, kind crypt.RecordKind, r ref, prev [32]byte) (size int, body []byte, err error) {
 	sealed, err := l.fetch(ctx, kind, r)
 	if err != nil {
-		return nil, err
+		return 0, nil, err
 	}
 	d, err := openBatchDecoder(l.k, kind, r, sealed)
 	if err != nil {
-		return nil, err
+		return 0, nil, err
 	}
 	if err := checkLink(kind, d.b, r, prev); err != nil {
-		return nil, err
+		return 0, nil, err
+	}
+	size = len(sealed)
+	if kind == crypt.KindJournal {
+		body = sealed
 	}
 	err = t.applyDecoded(d)
 	if err == nil {
 		err = d.finish()
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w: %w", r.name(), crypt.ErrAuth, err)
+		return 0, nil, fmt.Errorf("%s: %w: %w", r.name(), crypt.ErrAuth, err)
 	}
-	return sealed, nil
+	return size, body, nil
 }
 
 // readBatch fetches one checkpoint or journal batch (from the head when
