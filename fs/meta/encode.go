@@ -200,14 +200,7 @@ func decodeBatch(data []byte) (*batch, error) {
 	if err != nil {
 		return nil, err
 	}
-	d.b.ops = make([]*op, 0, d.left)
-	for o := d.next(); o != nil; o = d.next() {
-		d.b.ops = append(d.b.ops, o)
-	}
-	if err := d.finish(); err != nil {
-		return nil, err
-	}
-	return d.b, nil
+	return d.all()
 }
 
 // batchDecoder decodes a batch as decodeBatch does, its header at once
@@ -261,6 +254,18 @@ func (d *batchDecoder) next() *op {
 		return nil
 	}
 	return o
+}
+
+// all decodes the ops not decoded yet into the batch and returns it.
+func (d *batchDecoder) all() (*batch, error) {
+	d.b.ops = make([]*op, 0, d.left)
+	for o := d.next(); o != nil; o = d.next() {
+		d.b.ops = append(d.b.ops, o)
+	}
+	if err := d.finish(); err != nil {
+		return nil, err
+	}
+	return d.b, nil
 }
 
 // finish reports, once next returned nil, a decoding error or bytes past

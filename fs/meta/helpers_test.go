@@ -112,3 +112,40 @@ func nodesView(t *Tree) map[Ino]*nodeView {
 	})
 	return out
 }
+
+// applyBatch applies decoded ops to a tree being loaded, as Log.load
+// applies a batch it decodes (applyOps).
+func (t *Tree) applyBatch(b *batch) error {
+	ops := b.ops
+	return t.applyOps(func() *op {
+		if len(ops) == 0 {
+			return nil
+		}
+		o := ops[0]
+		ops = ops[1:]
+		return o
+	})
+}
+
+// followCommit commits the writer w's changes through l, has the follower
+// fol load them onto cur, and checks the followed tree against a fresh
+// load of the store; it returns the followed tree.
+func followCommit(t *testing.T, s remote.Store, l *Log, w *Tree, fol *Follower, cur *Tree, name string) *Tree {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := l.Commit(ctx, w); err != nil {
+		t.Fatalf("%s: commit: %v", name, err)
+	}
+	if _, err := fol.Peek(ctx); err != nil {
+		t.Fatalf("%s: peek: %v", name, err)
+	}
+	next, err := fol.Load(ctx, cur)
+	if err != nil {
+		t.Fatalf("%s: follow: %v", name, err)
+	}
+	want, _ := reopen(t, s)
+	if a, b := dumpLinked(next), dumpLinked(want); a != b {
+		t.Fatalf("%s: followed tree differs from a fresh load:\n--- followed\n%s\n--- loaded\n%s", name, a, b)
+	}
+	return next
+}

@@ -38,12 +38,8 @@ func openBatch(k *crypt.Keys, kind crypt.RecordKind, r ref, sealed []byte) (*bat
 	if err != nil {
 		return nil, err
 	}
-	b := d.b
-	b.ops = make([]*op, 0, d.left)
-	for o := d.next(); o != nil; o = d.next() {
-		b.ops = append(b.ops, o)
-	}
-	if err := d.finish(); err != nil {
+	b, err := d.all()
+	if err != nil {
 		return nil, fmt.Errorf("meta: %s: %w: %w", r.name(), crypt.ErrAuth, err)
 	}
 	return b, nil

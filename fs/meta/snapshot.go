@@ -117,30 +117,13 @@ func (t *Tree) snapshotOps(emit func(*op)) {
 	})
 }
 
-// applyBatch applies decoded ops to a tree being loaded and then checks the
-// files they touched (see checkFile).
-func (t *Tree) applyBatch(b *batch) error {
-	t.mu.Lock()
-	t.ins.reserve(b.ops)
-	t.mu.Unlock()
-	ops := b.ops
-	return t.applyOps(func() *op {
-		if len(ops) == 0 {
-			return nil
-		}
-		o := ops[0]
-		ops = ops[1:]
-		return o
-	})
-}
-
 // applyDecoded applies the ops d decodes to a tree being loaded
 // (applyOps); into an empty tree (a checkpoint), it first reserves room
 // for them all (batchDecoder.counts).
 func (t *Tree) applyDecoded(d *batchDecoder) error {
 	t.mu.Lock()
 	if t.ins.len() == 0 {
-		t.ins.reserveCounts(d.counts())
+		t.ins.reserve(d.counts())
 	}
 	t.mu.Unlock()
 	return t.applyOps(d.next)

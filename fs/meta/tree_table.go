@@ -85,25 +85,10 @@ func (in *inodes) insert(ino Ino, a Attr) *rec {
 	return &in.recs[i]
 }
 
-// reserve makes room for what ops may add at most (a snapshot adds all
-// of it), so that loading a big tree grows the slices once instead of
-// copying them a dozen times.
-func (in *inodes) reserve(ops []*op) {
-	var inodes, extents int
-	for _, o := range ops {
-		switch o.kind {
-		case opInode:
-			inodes++
-		case opExtents:
-			extents += len(o.sets)
-		}
-	}
-	in.reserveCounts(inodes, extents)
-}
-
-// reserveCounts makes room for inodes more inodes and extents more
-// extents.
-func (in *inodes) reserveCounts(inodes, extents int) {
+// reserve makes room for inodes more inodes and extents more extents,
+// so that loading a big tree sizes the slices once instead of growing
+// them (batchDecoder.counts).
+func (in *inodes) reserve(inodes, extents int) {
 	in.inos = slices.Grow(in.inos, inodes)
 	in.recs = slices.Grow(in.recs, inodes)
 	in.ext = slices.Grow(in.ext, extents)
