@@ -122,21 +122,7 @@ func TestFollowerAcrossMerges(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if _, err := l.Commit(ctx, w); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := fol.Peek(ctx); err != nil {
-			t.Fatal(err)
-		}
-		next, err := fol.Load(ctx, cur)
-		if err != nil {
-			t.Fatalf("commit %d: follow: %v", i, err)
-		}
-		want, _ := reopen(t, s)
-		if a, b := dumpLinked(next), dumpLinked(want); a != b {
-			t.Fatalf("commit %d: followed tree differs from a fresh load:\n--- followed\n%s\n--- loaded\n%s", i, a, b)
-		}
-		cur = next
+		cur = followCommit(t, s, l, w, fol, cur, "commit "+itoa(i))
 	}
 	if h := l.Head(); h.Snapshot != snap || h.Batches > 3 {
 		t.Fatalf("after 10 commits: checkpoint %s (was %s), %d batches; want merged batches on the same checkpoint", h.Snapshot, snap, h.Batches)

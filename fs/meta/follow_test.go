@@ -91,21 +91,7 @@ func TestFollowerIncremental(t *testing.T) {
 	step := func(name string, change func()) {
 		t.Helper()
 		change()
-		if _, err := l.Commit(ctx, w); err != nil {
-			t.Fatalf("%s: commit: %v", name, err)
-		}
-		if _, err := fol.Peek(ctx); err != nil {
-			t.Fatalf("%s: peek: %v", name, err)
-		}
-		next, err := fol.Load(ctx, cur)
-		if err != nil {
-			t.Fatalf("%s: load: %v", name, err)
-		}
-		want, _ := reopen(t, s)
-		if a, b := dumpLinked(next), dumpLinked(want); a != b {
-			t.Fatalf("%s: followed tree differs from a fresh load:\n--- followed\n%s\n--- loaded\n%s", name, a, b)
-		}
-		cur = next
+		cur = followCommit(t, s, l, w, fol, cur, name)
 	}
 	step("first", func() { must(t)(w.Create(RootIno, "a", 0o644, 0, 0, 10)) })
 	if fol.Loads != 1 || fol.Batches != 0 {
