@@ -157,7 +157,9 @@ func NewS3(bucket, prefix string, opts Options) (*S3, error) {
 		return nil, fmt.Errorf("remote: S3 client for %s: %w", u.Host, err)
 	}
 	s := &S3{client: client, core: minio.Core{Client: client}, bucket: bucket, prefix: prefix,
-		endpoint: u.Scheme + "://" + u.Host, transport: tr, http: &http.Client{
+		endpoint: u.Scheme + "://" + u.Host, transport: tr,
+		unsignedBody: u.Scheme == "https" || isLoopback(u.Hostname()),
+		http: &http.Client{
 			Transport:     tr,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		}}

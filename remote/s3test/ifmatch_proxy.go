@@ -48,6 +48,14 @@ type IfMatchProxy struct {
 	policy           IfMatchPolicy
 	quoted, unquoted atomic.Int64
 	dataPut          atomic.Int64
+	signed, unsigned atomic.Int64
+}
+
+// PutBodies counts the PUTs with a body the proxy has seen by how the
+// body was signed: hashed for SigV4 (X-Amz-Content-Sha256 a digest or a
+// STREAMING-... chunk signature) or sent as UNSIGNED-PAYLOAD.
+func (p *IfMatchProxy) PutBodies() (signed, unsigned int64) {
+	return p.signed.Load(), p.unsigned.Load()
 }
 
 // DataPutBytes counts the body bytes of the PUTs of chunk objects (keys
@@ -95,6 +103,13 @@ func (p *IfMatchProxy) handler(next http.Handler) http.Handler {
 				n = d // aws-chunked: the length without chunk signatures
 			}
 			p.dataPut.Add(max(n, 0))
+		}
+		if r.Method == http.MethodPut && r.ContentLength != 0 {
+			if strings.HasPrefix(r.Header.Get("X-Amz-Content-Sha256"), "UNSIGNED-PAYLOAD") {
+				p.unsigned.Add(1)
+			} else {
+				p.signed.Add(1)
+			}
 		}
 		im := r.Header.Get("If-Match")
 		if r.Method != http.MethodPut || im == "" || p.policy == PassIfMatch {
