@@ -189,7 +189,17 @@ func (r *rawFS) Rmdir(cancel <-chan struct{}, h *fuse.InHeader, name string) fus
 
 // Rename implements fuse.RawFileSystem (rename2's flags included).
 func (r *rawFS) Rename(cancel <-chan struct{}, in *fuse.RenameIn, name, newName string) fuse.Status {
-	return status(r.v.Rename(meta.Ino(in.NodeId), name, meta.Ino(in.Newdir), newName, in.Flags))
+	dir, newDir := meta.Ino(in.NodeId), meta.Ino(in.Newdir)
+	if err := r.v.Rename(dir, name, newDir, newName, in.Flags); err != nil {
+		return status(err)
+	}
+	// The kernel moves its entry and asks no lookup: the name cache
+	// follows here, so that an open by the new name is named by it.
+	r.renamed(newDir, newName)
+	if in.Flags&meta.RenameExchange != 0 {
+		r.renamed(dir, name)
+	}
+	return fuse.OK
 }
 
 // Statfs reports the tree's usage; a bucket has no fixed capacity, so the

@@ -134,13 +134,24 @@ func (r *rawFS) knownInodes() []meta.Ino {
 // named fills out for inode in, handed to the kernel as name in
 // folder dir, and remembers the name for its opens.
 func (r *rawFS) named(in meta.Inode, dir meta.Ino, name string, out *fuse.EntryOut) {
+	r.remember(in.Ino, meta.Place{Parent: dir, Name: name})
+	r.entry(in, out)
+}
+
+// renamed remembers the inode now at name in dir by that name.
+func (r *rawFS) renamed(dir meta.Ino, name string) {
+	if in, err := r.v.Lookup(dir, name); err == nil {
+		r.remember(in.Ino, meta.Place{Parent: dir, Name: name})
+	}
+}
+
+func (r *rawFS) remember(ino meta.Ino, at meta.Place) {
 	r.recentMu.Lock()
 	if len(r.recent) >= recentNames {
 		r.prev, r.recent = r.recent, make(map[meta.Ino]meta.Place, recentNames)
 	}
-	r.recent[in.Ino] = meta.Place{Parent: dir, Name: name}
+	r.recent[ino] = at
 	r.recentMu.Unlock()
-	r.entry(in, out)
 }
 
 // placeOf is the name ino was last handed out by, if still remembered.

@@ -291,7 +291,7 @@ func (fs *Vault) Link(ino, parent meta.Ino, name string) (meta.Inode, error) {
 	if err != nil {
 		return meta.Inode{}, err
 	}
-	fs.markRenamed(ino)
+	fs.markRenamed(ino, meta.Place{Parent: parent, Name: name})
 	fs.overlay(&in)
 	return in, nil
 }
@@ -345,7 +345,7 @@ func (fs *Vault) Rename(oldParent meta.Ino, oldName string, newParent meta.Ino, 
 		n string
 	}{{newParent, newName}, {oldParent, oldName}} {
 		if in, err := fs.tree.Lookup(name.p, name.n); err == nil {
-			fs.markRenamed(in.Ino) // the old name exists again after an exchange
+			fs.markRenamed(in.Ino, meta.Place{Parent: name.p, Name: name.n}) // the old name exists again after an exchange
 		}
 	}
 	if replaced != 0 {
@@ -354,15 +354,18 @@ func (fs *Vault) Rename(oldParent meta.Ino, oldName string, newParent meta.Ino, 
 	return nil
 }
 
-// markRenamed notes that ino got a name while it has unpublished data:
-// the next commit publishes it first, even if it is still open.
-func (fs *Vault) markRenamed(ino meta.Ino) {
+// markRenamed notes that ino got a name, at: if it has unpublished data,
+// the next commit publishes it first, even if it is still open; and the
+// intent log names it by at, not by the name it was opened by (a wrong
+// hint costs a walk of the whole tree: Tree.Paths).
+func (fs *Vault) markRenamed(ino meta.Ino, at meta.Place) {
 	fs.mu.Lock()
 	f := fs.files[ino]
 	fs.mu.Unlock()
 	if f != nil {
 		f.mu.Lock()
 		f.renamed = f.dirty
+		f.place = at
 		f.mu.Unlock()
 	}
 }
