@@ -75,6 +75,7 @@ type Stats struct {
 	Flushes                              int64 // flushes handled (File.Flush, File.TakeError)
 	BackgroundPublishes                  int64 // background publishes (after close(2)) queued or running
 	GroupedFsyncs                        int64 // fsyncs whose changes another's commit had stored: no commit of their own
+	GroupWaits                           int64 // commits for an fsync that began to wait for other fsyncs' uploads (groupwait.go)
 	// DedupChunks and DedupBytes count the chunks (and their plaintext
 	// bytes) not uploaded since Open because their object was already
 	// stored; DedupRefreshed the objects uploaded again to keep a shared
@@ -90,6 +91,7 @@ func (fs *Vault) Stats() Stats {
 		CommitsDeferred: fs.count.deferred.Load(), SnapshotTicks: fs.count.snapTicks.Load(),
 		Polls: fs.count.polls.Load(), DirtyFiles: len(fs.dirtyFiles(false)), Parked: fs.count.parks.Load(), ParkedBytes: fs.count.parkedBytes.Load(),
 		Flushes: fs.count.flushes.Load(), BackgroundPublishes: fs.count.bgPublishes.Load(), GroupedFsyncs: fs.count.grouped.Load(),
+		GroupWaits:  fs.fsyncing.waits.Load(),
 		DedupChunks: fs.dedup.hits.Load(), DedupBytes: fs.dedup.hitBytes.Load(), DedupRefreshed: fs.dedup.refreshed.Load(),
 	}
 	if fs.stage != nil {

@@ -241,7 +241,9 @@ func (fs *Vault) fsync(ctx context.Context, f *file) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, fs.opts.FsyncTimeout)
 	defer cancel()
+	fs.fsyncing.start()
 	err := fs.publish(ctx, f, pubCurrent)
+	fs.fsyncing.done()
 	if err == nil {
 		err = fs.commitCovering(ctx, fs.tree.Changes())
 	}
@@ -274,6 +276,13 @@ func (fs *Vault) commitCovering(ctx context.Context, want uint64) error {
 	if want > 0 && fs.durable.Load() >= want {
 		fs.count.grouped.Add(1)
 		return nil
+	}
+	if want > 0 {
+		// Other fsyncs still uploading their data: this commit holds
+		// them too if it waits a little (groupwait.go).
+		fs.fsyncing.wait(ctx, fs.opts.Tuning.GroupCommitWait)
+		start := time.Now()
+		defer func() { fs.fsyncing.took(time.Since(start)) }()
 	}
 	// Publish without blocking renames first; then block them (nsMu) only
 	// for what was closed or renamed meanwhile, and for the commit itself.

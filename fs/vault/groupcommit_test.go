@@ -22,18 +22,7 @@ func TestGroupCommit(t *testing.T) {
 	forEachFaultStore(t, func(t *testing.T, store *faults.Store, tv *testVault) {
 		v := tv.open(t, func(o *Options) { o.CommitInterval = time.Hour })
 		ctx := context.Background()
-		var files [2]*File
-		want := map[string][]byte{}
-		for i := range files {
-			name := fmt.Sprintf("part-%d.bin", i)
-			want[name] = pattern(byte(i+1), 3000)
-			f, err := v.create(name)
-			ok(t, err)
-			_, err = f.WriteAt(ctx, want[name], 0)
-			ok(t, err)
-			files[i] = f
-		}
-		ok(t, v.commit(ctx)) // the creates: the fsyncs below commit only their data
+		files, want := twoWritten(t, v)
 		before := v.mlog.Head().Seq
 
 		// Both fsyncs publish, then wait for the commit lock, held here.
@@ -80,4 +69,78 @@ func TestGroupCommit(t *testing.T) {
 		v.close(t)
 		wantFiles(t, tv.open(t).Vault, want)
 	})
+}
+
+// TestGroupCommitWaitsForUploads: a commit made for an fsync waits for
+// the fsyncs still uploading their file's data, so that one commit holds
+// them all. The first fsync's upload is held at a gate; the second one's
+// goes through and its commit waits; once the first upload lands, one
+// head holds both files (without the wait: two commits, the second
+// fsync's alone, then the first's). Both read back after a reopen.
+func TestGroupCommitWaitsForUploads(t *testing.T) {
+	forEachFaultStore(t, func(t *testing.T, store *faults.Store, tv *testVault) {
+		v := tv.open(t, func(o *Options) { o.CommitInterval = time.Hour; o.Tuning.GroupCommitWait = time.Minute })
+		ctx := context.Background()
+		files, want := twoWritten(t, v)
+		before := v.mlog.Head().Seq
+
+		gate := faults.NewGate()
+		store.Inject(faults.Put, faults.Wait(gate).If(faults.KeyPrefix(layout.DataPrefix)).Times(1))
+		errs := make(chan error, len(files))
+		go func() { errs <- files[0].Fsync(ctx) }()
+		<-gate.Arrived() // the first fsync's upload waits
+		second := make(chan error, 1)
+		go func() { second <- files[1].Fsync(ctx) }()
+		eventually(t, "the second fsync's commit waits for the first upload, or the fsync returns", func() error {
+			select {
+			case err := <-second:
+				errs <- err
+				second = nil
+				return nil
+			default:
+			}
+			if v.Stats().GroupWaits == 0 {
+				return fmt.Errorf("no commit waits yet")
+			}
+			return nil
+		})
+		gate.Open()
+		if second != nil {
+			errs <- <-second
+		}
+		for range files {
+			ok(t, <-errs)
+		}
+		if got := v.mlog.Head().Seq - before; got != 1 {
+			t.Errorf("two fsyncs side by side made %d commits; want 1 (the second one's commit waits for the first upload)", got)
+		}
+		if got := v.Stats().GroupedFsyncs; got != 1 {
+			t.Errorf("GroupedFsyncs = %d, want 1", got)
+		}
+		for _, f := range files {
+			f.Release()
+		}
+		v.close(t)
+		wantFiles(t, tv.open(t).Vault, want)
+	})
+}
+
+// twoWritten creates two small files in v, open, with unpublished data,
+// and commits the creates: an fsync of either commits only its data.
+func twoWritten(t *testing.T, v *opened) ([2]*File, map[string][]byte) {
+	t.Helper()
+	ctx := context.Background()
+	var files [2]*File
+	want := map[string][]byte{}
+	for i := range files {
+		name := fmt.Sprintf("part-%d.bin", i)
+		want[name] = pattern(byte(i+1), 3000)
+		f, err := v.create(name)
+		ok(t, err)
+		_, err = f.WriteAt(ctx, want[name], 0)
+		ok(t, err)
+		files[i] = f
+	}
+	ok(t, v.commit(ctx))
+	return files, want
 }

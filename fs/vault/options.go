@@ -139,6 +139,11 @@ type Tuning struct {
 	// Set to hours, it proves that following invalidates the kernel's
 	// caches instead of waiting for them to expire.
 	FollowCacheTimeout time.Duration
+	// GroupCommitWait, when set, is how long a commit made for an fsync
+	// waits for other fsyncs still uploading their data, so that it holds
+	// them too (0: as long as the last such commit took, at most 250 ms;
+	// groupwait.go).
+	GroupCommitWait time.Duration
 	// ChunkPiece, when set, replaces what a chunk buffer allocates at a
 	// time (chunkbuf.go; at most the chunk size). Tests of parking set it
 	// to the chunk size: every buffer then costs a whole chunk, so memory

@@ -59,6 +59,7 @@ type Vault struct {
 	follow    follower     // a read-only mount following the writer (follow.go)
 	count     counters
 	durable   atomic.Uint64 // tree changes (Tree.Changes) known to be in the store (commitCovering)
+	fsyncing  publishing    // fsyncs publishing their data, for a commit to wait for (groupwait.go)
 }
 
 // counters count what the engine's background loops did. Tests wait for

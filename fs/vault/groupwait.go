@@ -1,0 +1,83 @@
+package vault
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// maxGroupWait bounds how long a commit waits for other fsyncs to
+// publish (publishing.wait) when Tuning.GroupCommitWait is not set.
+const maxGroupWait = 250 * time.Millisecond
+
+// publishing counts the fsyncs that are publishing their file's data (its
+// upload) and will then ask for a commit. A commit made for an fsync waits
+// for them, at most about as long as a commit takes, so that it holds
+// their files too: heads are one compare-and-swap chain, so commits run
+// one at a time, and a file whose upload ends just after a commit started
+// would wait for that one and then for one of its own. With writers
+// fsyncing side by side (a sync tool's 4 workers) one commit then holds
+// all of them where it held 1.4-1.9 files (docs/PERFORMANCE.md, "The
+// sync-tool pattern, phase by phase"). A lone fsync never waits: nobody
+// else is publishing.
+type publishing struct {
+	mu   sync.Mutex
+	n    int
+	idle chan struct{} // closed when n drops to 0; nil while nobody waits
+	last time.Duration // how long the last commit made for an fsync took
+
+	waits atomic.Int64 // waits begun (Stats.GroupWaits)
+}
+
+func (p *publishing) start() {
+	p.mu.Lock()
+	p.n++
+	p.mu.Unlock()
+}
+
+func (p *publishing) done() {
+	p.mu.Lock()
+	p.n--
+	if p.n == 0 && p.idle != nil {
+		close(p.idle)
+		p.idle = nil
+	}
+	p.mu.Unlock()
+}
+
+// wait returns once no fsync is publishing, or after limit (0: as long as
+// the last commit took, at most maxGroupWait), or when ctx ends.
+func (p *publishing) wait(ctx context.Context, limit time.Duration) {
+	p.mu.Lock()
+	if p.n == 0 {
+		p.mu.Unlock()
+		return
+	}
+	if p.idle == nil {
+		p.idle = make(chan struct{})
+	}
+	idle := p.idle
+	if limit <= 0 {
+		limit = min(p.last, maxGroupWait)
+	}
+	p.mu.Unlock()
+	if limit <= 0 {
+		return
+	}
+	p.waits.Add(1)
+	t := time.NewTimer(limit)
+	defer t.Stop()
+	select {
+	case <-idle:
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+// took notes how long a commit made for an fsync took.
+func (p *publishing) took(d time.Duration) {
+	p.mu.Lock()
+	p.last = d
+	p.mu.Unlock()
+}
