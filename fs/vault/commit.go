@@ -281,9 +281,8 @@ func (fs *Vault) commitCovering(ctx context.Context, want uint64) error {
 		// Other fsyncs still uploading their data: this commit holds
 		// them too if it waits a little (groupwait.go).
 		fs.fsyncing.wait(ctx, fs.opts.Tuning.GroupCommitWait)
-		start := time.Now()
-		defer func() { fs.fsyncing.took(time.Since(start)) }()
 	}
+	start := time.Now()
 	// Publish without blocking renames first; then block them (nsMu) only
 	// for what was closed or renamed meanwhile, and for the commit itself.
 	for range 2 {
@@ -317,6 +316,9 @@ func (fs *Vault) commitCovering(ctx context.Context, want uint64) error {
 		return err
 	}
 	h, err := fs.commitTree(ctx)
+	if want > 0 {
+		fs.fsyncing.took(time.Since(start)) // what a file waits for a commit of its own
+	}
 	if err != nil {
 		if errors.Is(err, errUploadsPending) {
 			return nil
