@@ -241,9 +241,18 @@ func (fs *Vault) fsync(ctx context.Context, f *file) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, fs.opts.FsyncTimeout)
 	defer cancel()
-	fs.fsyncing.start()
+	// Only a file with at most one chunk to upload is waited for
+	// (groupwait.go): its upload is about one PUT, as long as a commit.
+	f.mu.Lock()
+	small := len(f.chunks) <= 1
+	f.mu.Unlock()
+	if small {
+		fs.fsyncing.start()
+	}
 	err := fs.publish(ctx, f, pubCurrent)
-	fs.fsyncing.done()
+	if small {
+		fs.fsyncing.done()
+	}
 	if err == nil {
 		err = fs.commitCovering(ctx, fs.tree.Changes())
 	}

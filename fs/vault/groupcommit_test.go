@@ -144,3 +144,45 @@ func twoWritten(t *testing.T, v *opened) ([2]*File, map[string][]byte) {
 	ok(t, v.commit(ctx))
 	return files, want
 }
+
+// TestGroupCommitSkipsBigUploads: a commit does not wait for the fsync of
+// a file with several chunks to upload (longer than a commit: waiting for
+// it would only delay the small file's fsync). The big file's first chunk
+// is held at a gate while a small file is fsynced, with a group wait of a
+// minute: the small fsync returns, and no commit waited.
+func TestGroupCommitSkipsBigUploads(t *testing.T) {
+	forEachFaultStore(t, func(t *testing.T, store *faults.Store, tv *testVault) {
+		v := tv.open(t, func(o *Options) { o.CommitInterval = time.Hour; o.Tuning.GroupCommitWait = time.Minute })
+		ctx := context.Background()
+		files, want := twoWritten(t, v)
+		big, err := v.create("video.mp4")
+		ok(t, err)
+		want["video.mp4"] = pattern(9, 3*testChunk)
+		_, err = big.WriteAt(ctx, want["video.mp4"], 0)
+		ok(t, err)
+		ok(t, v.commit(ctx)) // its create, and its chunks: complete ones are already sent
+		_, err = big.WriteAt(ctx, []byte("edited"), testChunk/2)
+		ok(t, err)
+		_, err = big.WriteAt(ctx, []byte("edited"), 2*testChunk+10)
+		ok(t, err)
+		copy(want["video.mp4"][testChunk/2:], "edited")
+		copy(want["video.mp4"][2*testChunk+10:], "edited")
+
+		gate := faults.NewGate()
+		store.Inject(faults.Put, faults.Wait(gate).If(faults.KeyPrefix(layout.DataPrefix)).Times(1))
+		bigDone := make(chan error, 1)
+		go func() { bigDone <- big.Fsync(ctx) }()
+		<-gate.Arrived() // the big file's upload waits
+		ok(t, files[0].Fsync(ctx))
+		if n := v.Stats().GroupWaits; n != 0 {
+			t.Errorf("%d commits waited for a file of several chunks to upload; want 0", n)
+		}
+		gate.Open()
+		ok(t, <-bigDone)
+		for _, f := range append(files[:], big) {
+			f.Release()
+		}
+		v.close(t)
+		wantFiles(t, tv.open(t).Vault, want)
+	})
+}

@@ -20,7 +20,9 @@ const maxGroupWait = 250 * time.Millisecond
 // fsyncing side by side (a sync tool's 4 workers) one commit then holds
 // all of them where it held 1.4-1.9 files (docs/PERFORMANCE.md, "The
 // sync-tool pattern, phase by phase"). A lone fsync never waits: nobody
-// else is publishing.
+// else is publishing. Only the fsync of a file with at most one chunk to
+// upload counts (fsync): a bigger upload takes longer than a commit, and
+// waiting for it would only delay the small files' fsyncs.
 type publishing struct {
 	mu   sync.Mutex
 	n    int
