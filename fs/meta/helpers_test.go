@@ -149,3 +149,11 @@ func followCommit(t *testing.T, s remote.Store, l *Log, w *Tree, fol *Follower, 
 	}
 	return next
 }
+
+// encodeSnapshotLocked is the checkpoint's encoding whole, uncompressed
+// (writeSnapshotLocked): what tests decode and measure.
+func (t *Tree) encodeSnapshotLocked(seq uint64, suite crypt.Suite) []byte {
+	var out []byte
+	t.writeSnapshotLocked(seq, suite, func(b []byte) { out = append(out, b...) })
+	return out
+}

@@ -12,23 +12,11 @@ import (
 	"github.com/sealfs/sealfs/crypt"
 )
 
-// encodeSnapshotLocked encodes the whole tree as a checkpoint batch sealed
-// with suite (named in it with the tree's chunk size): the op
-// list that rebuilds it from nothing. Inodes come first (ascending), then
-// their xattrs, then every directory's entries (by directory, sorted by
-// name), then the extents of files. Inodes with nlink 0 (unlinked but still
-// open) are included so that journal batches written after the snapshot can
-// still refer to them; loading drops them at the end. The caller holds t.mu.
-func (t *Tree) encodeSnapshotLocked(seq uint64, suite crypt.Suite) []byte {
-	var out []byte
-	t.writeSnapshotLocked(seq, suite, func(b []byte) { out = append(out, b...) })
-	return out
-}
-
-// compressSnapshotLocked is encodeSnapshotLocked compressed into one zstd
-// frame (the checkpoint's record payload), encoded and compressed a piece
-// at a time: the encoded checkpoint of a million files (about 80 MB) is
-// never held whole, only its frame (about 10 MB). The caller holds t.mu.
+// compressSnapshotLocked encodes the whole tree as a checkpoint batch
+// (writeSnapshotLocked) compressed into one zstd frame, the checkpoint's
+// record payload, encoded and compressed a piece at a time: the encoded
+// checkpoint of a million files (about 80 MB) is never held whole, only
+// its frame (about 10 MB). The caller holds t.mu.
 func (t *Tree) compressSnapshotLocked(seq uint64, suite crypt.Suite) ([]byte, error) {
 	var frame bytes.Buffer
 	zw, err := zstd.NewWriter(&frame, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(snapshotWindow))
@@ -58,9 +46,12 @@ const snapshotWindow = 1 << 20
 // before handing them on.
 const snapshotPiece = 256 << 10
 
-// writeSnapshotLocked hands the checkpoint's encoding to w in pieces of
-// about snapshotPiece bytes (each valid only during the call). The op
-// count, which comes first, is counted in a pass of its own.
+// writeSnapshotLocked encodes the whole tree as a checkpoint batch sealed
+// with suite (named in it with the tree's chunk size): the op list that
+// rebuilds it from nothing (snapshotOps). It hands the encoding to w in
+// pieces of about snapshotPiece bytes (each valid only during the call).
+// The op count, which comes first, is counted in a pass of its own.
+// The caller holds t.mu.
 func (t *Tree) writeSnapshotLocked(seq uint64, suite crypt.Suite, w func([]byte)) {
 	nops := 0
 	t.snapshotOps(func(*op) { nops++ })
@@ -76,8 +67,12 @@ func (t *Tree) writeSnapshotLocked(seq uint64, suite crypt.Suite, w func([]byte)
 	w(buf)
 }
 
-// snapshotOps calls emit with each op of the checkpoint in order (see
-// encodeSnapshotLocked); the op is reused by the next call.
+// snapshotOps calls emit with each op of the checkpoint in order; the op
+// is reused by the next call. Inodes come first (ascending), then their
+// xattrs, then every directory's entries (by directory, sorted by name),
+// then the extents of files. Inodes with nlink 0 (unlinked but still
+// open) are included so that journal batches written after the
+// checkpoint can still refer to them; loading drops them at the end.
 func (t *Tree) snapshotOps(emit func(*op)) {
 	var o op
 	t.ins.each(func(ino Ino, n *rec) {

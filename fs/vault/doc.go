@@ -71,7 +71,7 @@
 //   - checkpoint: the metadata object holding the whole tree that a chain
 //     of journal batches builds on (fs/meta; record kind 3, ".snap" keys,
 //     and "snapshot" in the older identifiers of fs/meta: Log.Snapshot,
-//     SnapshotRef, encodeSnapshotLocked, headRecord.snapshot). A named
+//     SnapshotRef, compressSnapshotLocked, headRecord.snapshot). A named
 //     snapshot refers to a checkpoint.
 //   - journal batch: the ops of one commit, inline in the head or an
 //     object (format 2).
