@@ -35,17 +35,17 @@ type segEntry struct {
 // fetch is over and the last of its segments is evicted: a segment kept
 // alone cannot hide the rest of its buffer from the limit.
 //
-// The buffer is recycled (bufPool) once nothing holds it: not the cache
+// Its blocks become free blocks of the cache once nothing holds it: not the cache
 // (live segments), not a reader still copying from one of its segments,
 // nor the fetch filling it. A reader pins an entry (lookup, use) before it
 // reads the entry's data and releases it when done copying.
 type segBuf struct {
-	size     int64  // bytes
-	live     int    // segments of it in the cache
-	fetching bool   // its range request is not over (getBuf until fetched)
-	counted  bool   // its size is in the cache's size
-	refs     int    // live segments + readers holding its segments + its fetch
-	b        []byte // the buffer, handed back to the pool when refs drops to 0
+	size     int64    // bytes
+	live     int      // segments of it in the cache
+	fetching bool     // its range request is not over (getBuf until fetched)
+	counted  bool     // its size is in the cache's size
+	refs     int      // live segments + readers holding its segments + its fetch
+	blocks   [][]byte // the buffer (getBuf), free blocks once refs drops to 0
 }
 
 // segCache keeps decrypted segments in memory (never on disk), bounded by
@@ -57,7 +57,8 @@ type segCache struct {
 	size    int64
 	entries map[segKey]*segEntry
 	lru     *list.List // of *segEntry, front = most recent
-	bufs    bufPool    // range request buffers, recycled
+	free    [][]byte   // blocks no buffer holds, counted in size: taken first by getBuf, dropped first by evict
+	made    int64      // blocks allocated, ever (tests)
 }
 
 func newSegCache(limit int64) *segCache {
@@ -130,18 +131,53 @@ func (c *segCache) release(es ...*segEntry) {
 			e.waiting--
 		}
 	}
+	c.evict() // a buffer released into free blocks may go over the limit
 }
 
-// getBuf returns a buffer of n bytes for a range request, from the pool,
-// counted in the cache's size (evicting to make room) and held by the
-// fetch until it calls fetched.
+// getBuf returns a buffer of n bytes for a range request, counted in the
+// cache's size and held by the fetch until it calls fetched. Its blocks
+// (see blocksSize) are free blocks first, then blocks that evicting the
+// least recently used segments frees, and only then fresh memory, so a
+// full cache reads into memory it used before: a pool of buffers by size
+// (until December 2026) found one of the right size rarely, since a cold
+// read of a folder of photos asks for a different number of segments
+// nearly every time, and its sync.Pool was emptied by every other garbage
+// collection, which the mount's memory limit makes frequent; each miss
+// cost an allocation the runtime zeroes and the kernel faults in
+// (docs/PERFORMANCE.md, "Read buffers used again").
 func (c *segCache) getBuf(n int64) *segBuf {
-	b := c.bufs.get(n)
-	buf := &segBuf{size: int64(cap(b)), fetching: true, counted: true, refs: 1, b: b}
+	buf := &segBuf{size: blocksSize(n), fetching: true, counted: true, refs: 1}
+	if n < openPiece {
+		c.mu.Lock()
+		c.size += n
+		c.evict()
+		c.mu.Unlock()
+		buf.blocks = [][]byte{make([]byte, n)}
+		return buf
+	}
+	nb := int((n + openPiece - 1) / openPiece)
+	blocks := make([][]byte, 0, nb)
+	fresh := 0
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.size += buf.size
-	c.evict()
+	for len(blocks)+fresh < nb {
+		if k := len(c.free); k > 0 {
+			blocks = append(blocks, c.free[k-1]) // counted already
+			c.free[k-1] = nil
+			c.free = c.free[:k-1]
+		} else if c.size+openPiece <= c.limit || !c.evictOne() {
+			fresh++
+			c.size += openPiece
+		}
+	}
+	c.made += int64(fresh)
+	c.mu.Unlock()
+	for range fresh {
+		b := make([]byte, openPiece)
+		prefault(b)
+		blocks = append(blocks, b)
+	}
+	blocks[nb-1] = blocks[nb-1][:n-int64(nb-1)*openPiece]
+	buf.blocks = blocks
 	return buf
 }
 
@@ -154,6 +190,7 @@ func (c *segCache) fetched(buf *segBuf) {
 	buf.fetching = false
 	c.uncountIdle(buf)
 	c.unref(buf)
+	c.evict()
 }
 
 // uncountIdle takes buf out of the cache's size if nothing of it is cached
@@ -166,9 +203,14 @@ func (c *segCache) uncountIdle(buf *segBuf) {
 }
 
 func (c *segCache) unref(buf *segBuf) {
-	if buf.refs--; buf.refs == 0 && buf.b != nil {
-		c.bufs.put(buf.b)
-		buf.b = nil
+	if buf.refs--; buf.refs == 0 && buf.blocks != nil {
+		for _, b := range buf.blocks {
+			if cap(b) == openPiece {
+				c.free = append(c.free, b[:openPiece])
+				c.size += openPiece
+			}
+		}
+		buf.blocks = nil
 	}
 }
 
@@ -194,19 +236,34 @@ func (c *segCache) fill(e *segEntry, data []byte, buf *segBuf, err error) {
 	close(e.done)
 }
 
+// evict makes the cache fit its limit: free blocks go first, then the
+// least recently used segments.
 func (c *segCache) evict() {
 	for c.size > c.limit {
-		back := c.lru.Back()
-		if back == nil {
+		if k := len(c.free); k > 0 {
+			c.free[k-1] = nil // to the garbage collector
+			c.free = c.free[:k-1]
+			c.size -= openPiece
+		} else if !c.evictOne() {
 			return
 		}
-		e := back.Value.(*segEntry)
-		c.lru.Remove(back)
-		delete(c.entries, e.key)
-		e.buf.live--
-		c.uncountIdle(e.buf)
-		c.unref(e.buf)
 	}
+}
+
+// evictOne drops the least recently used segment; false if none is
+// cached. The blocks of a buffer it leaves unused become free blocks.
+func (c *segCache) evictOne() bool {
+	back := c.lru.Back()
+	if back == nil {
+		return false
+	}
+	e := back.Value.(*segEntry)
+	c.lru.Remove(back)
+	delete(c.entries, e.key)
+	e.buf.live--
+	c.uncountIdle(e.buf)
+	c.unref(e.buf)
+	return true
 }
 
 // wait blocks until e is filled.
@@ -236,55 +293,17 @@ func (c *segCache) demote(k segKey) {
 	}
 }
 
-// bufPool recycles range request buffers, so that a cold read does not
-// allocate (and the runtime zero, and the kernel fault in) a fresh 4 MiB
-// buffer per GET. Buffers are pooled by size class, a whole number of
-// cipher segments (a chunk's span is one class); small ones are not pooled.
-type bufPool struct {
-	mu    sync.Mutex
-	pools map[int64]*sync.Pool // by segments per buffer
-}
+// cipherSeg is one cipher segment's size in an object.
+const cipherSeg = crypt.SegmentSize + crypt.SegmentOverhead
 
-const (
-	cipherSeg = crypt.SegmentSize + crypt.SegmentOverhead
-	// pooledMin is the smallest pooled buffer: 4 segments.
-	pooledMin = 4 * cipherSeg
-)
-
-func (p *bufPool) class(segs int64) *sync.Pool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.pools == nil {
-		p.pools = make(map[int64]*sync.Pool)
+// blocksSize is the memory a buffer of n bytes from getBuf takes. A range
+// request's buffer is a list of blocks of openPiece bytes (four cipher
+// segments; the last block only as long as the rest of the request), so
+// that any buffer's blocks serve any later request whatever its size; a
+// request smaller than a block gets a buffer of its own.
+func blocksSize(n int64) int64 {
+	if n < openPiece {
+		return n
 	}
-	sp := p.pools[segs]
-	if sp == nil {
-		sp = new(sync.Pool)
-		p.pools[segs] = sp
-	}
-	return sp
-}
-
-// get returns a buffer of n bytes; its contents are unspecified.
-func (p *bufPool) get(n int64) []byte {
-	if n < pooledMin {
-		return make([]byte, n)
-	}
-	segs := (n + cipherSeg - 1) / cipherSeg
-	if b, ok := p.class(segs).Get().(*[]byte); ok {
-		return (*b)[:n]
-	}
-	b := make([]byte, n, segs*cipherSeg)
-	prefault(b[:cap(b)])
-	return b[:n]
-}
-
-// put hands b back; nothing may use it afterwards.
-func (p *bufPool) put(b []byte) {
-	c := int64(cap(b))
-	if c < pooledMin || c%cipherSeg != 0 {
-		return
-	}
-	b = b[:0]
-	p.class(c / cipherSeg).Put(&b)
+	return (n + openPiece - 1) / openPiece * openPiece
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -67,37 +68,37 @@ func TestCacheDemote(t *testing.T) {
 // once neither the cache nor any reader holds one of its segments, also
 // for a reader that pinned a segment while it was still being fetched.
 func TestCacheRecyclesBuffers(t *testing.T) {
-	c := newSegCache(int64(2 * pooledMin))
+	c := newSegCache(int64(2 * openPiece))
 	k := func(id byte, s int64) segKey { return segKey{crypt.ObjectID{id}, s} }
 	early, owner := c.lookup(k(1, 0)) // a reader waiting for the fetch
 	if !owner {
 		t.Fatal("empty cache: not the owner")
 	}
 	late := c.reserve(k(1, 1)) // read-ahead: nobody pinned
-	buf := c.getBuf(pooledMin)
-	c.fill(early, buf.b[:1], buf, nil)
-	c.fill(late, buf.b[1:2], buf, nil)
+	buf := c.getBuf(openPiece)
+	c.fill(early, buf.blocks[0][:1], buf, nil)
+	c.fill(late, buf.blocks[0][1:2], buf, nil)
 	c.fetched(buf)
 	reader := c.use(k(1, 1)) // a reader copying segment 1
 	// Two more buffers evict both segments of the first.
 	for id := byte(2); id <= 3; id++ {
 		e := c.reserve(k(id, 0))
-		b := c.getBuf(pooledMin)
-		c.fill(e, b.b[:1], b, nil)
+		b := c.getBuf(openPiece)
+		c.fill(e, b.blocks[0][:1], b, nil)
 		c.fetched(b)
 	}
 	if c.has(k(1, 0)) || c.has(k(1, 1)) {
 		t.Fatal("object 1 still cached")
 	}
-	if buf.b == nil {
+	if buf.blocks == nil {
 		t.Fatal("buffer recycled while two readers hold its segments")
 	}
 	c.release(early)
-	if buf.b == nil {
+	if buf.blocks == nil {
 		t.Fatal("buffer recycled while a reader holds a segment")
 	}
 	c.release(reader)
-	if buf.b != nil || buf.refs != 0 {
+	if buf.blocks != nil || buf.refs != 0 {
 		t.Fatalf("buffer not recycled after the last reader (refs %d)", buf.refs)
 	}
 	// A failed fetch: its pinned reader releases nothing.
@@ -112,34 +113,46 @@ func TestCacheRecyclesBuffers(t *testing.T) {
 // TestCacheCountsFetches: a buffer counts from the start of its range
 // request (read-ahead in flight is memory too, and the mount's memory
 // limit is tight), making room by eviction; a fetch that caches nothing
-// stops counting when it ends, and one that caches segments counts until
-// the last is evicted.
+// leaves free blocks when it ends, which still count until a request
+// takes them (before any fresh memory) or room is needed (before any
+// cached segment), and one that caches segments counts until the last
+// is evicted.
 func TestCacheCountsFetches(t *testing.T) {
-	c := newSegCache(int64(3 * pooledMin))
+	c := newSegCache(int64(3 * openPiece))
 	k := func(id byte, s int64) segKey { return segKey{crypt.ObjectID{id}, s} }
-	old := c.getBuf(pooledMin)
+	old := c.getBuf(openPiece)
 	e := c.reserve(k(1, 0))
-	c.fill(e, old.b[:1], old, nil)
+	c.fill(e, old.blocks[0][:1], old, nil)
 	c.fetched(old)
-	a, b := c.getBuf(pooledMin), c.getBuf(pooledMin)
-	if c.size != 3*pooledMin || !c.has(k(1, 0)) {
-		t.Fatalf("size %d with one cached and two fetching buffers, want %d", c.size, 3*pooledMin)
+	a, b := c.getBuf(openPiece), c.getBuf(openPiece)
+	if c.size != 3*openPiece || !c.has(k(1, 0)) {
+		t.Fatalf("size %d with one cached and two fetching buffers, want %d", c.size, 3*openPiece)
 	}
-	d := c.getBuf(pooledMin) // a fourth: the cached one makes room
-	if c.has(k(1, 0)) || c.size != 3*pooledMin {
-		t.Fatalf("size %d, cached segment kept: %v", c.size, c.has(k(1, 0)))
+	d := c.getBuf(openPiece) // a fourth: the cached one makes room
+	if c.has(k(1, 0)) || c.size != 3*openPiece || c.made != 3 {
+		t.Fatalf("size %d, cached segment kept: %v, %d blocks made (want 3: the evicted one's is used again)", c.size, c.has(k(1, 0)), c.made)
 	}
-	c.fetched(a) // failed: nothing cached
-	if c.size != 2*pooledMin {
-		t.Fatalf("size %d after a failed fetch, want %d", c.size, 2*pooledMin)
+	c.fetched(a) // failed: nothing cached, its block is free
+	if c.size != 3*openPiece || len(c.free) != 1 {
+		t.Fatalf("size %d, %d free blocks after a failed fetch, want %d and 1", c.size, len(c.free), 3*openPiece)
 	}
 	e = c.reserve(k(2, 0))
-	c.fill(e, b.b[:1], b, nil)
+	c.fill(e, b.blocks[0][:1], b, nil)
 	c.fetched(b)
 	c.fetched(d)
-	if c.size != pooledMin || !c.has(k(2, 0)) {
-		t.Fatalf("size %d, want the one cached buffer's %d", c.size, pooledMin)
+	if c.size != 3*openPiece || !c.has(k(2, 0)) || len(c.free) != 2 {
+		t.Fatalf("size %d, %d free, want the one cached buffer and two free blocks", c.size, len(c.free))
 	}
+	small := c.getBuf(100) // its own memory: a free block makes room
+	if !c.has(k(2, 0)) || len(c.free) != 1 || c.size != 2*openPiece+100 {
+		t.Fatalf("size %d, %d free, cached segment kept: %v", c.size, len(c.free), c.has(k(2, 0)))
+	}
+	c.fetched(small)
+	big := c.getBuf(3 * openPiece) // the free block, one fresh (room left), then the cached one's
+	if c.has(k(2, 0)) || c.made != 4 || c.size != 3*openPiece || len(c.free) != 0 {
+		t.Fatalf("size %d, %d free, %d made, cached segment kept: %v", c.size, len(c.free), c.made, c.has(k(2, 0)))
+	}
+	c.fetched(big)
 }
 
 // TestCacheRecycleConcurrentReads: many readers of random ranges of a file
@@ -278,14 +291,62 @@ func TestRewriteBypassesCache(t *testing.T) {
 	f.Release()
 	c := w.Vault.cache
 	c.mu.Lock()
-	size := c.size
+	size, cached := c.size-int64(len(c.free))*openPiece, c.lru.Len() // free blocks hold nothing
 	c.mu.Unlock()
-	if size != 0 {
-		t.Errorf("read cache holds %d bytes after a rewrite, want none", size)
+	if size != 0 || cached != 0 {
+		t.Errorf("read cache holds %d bytes, %d segments after a rewrite, want none", size, cached)
 	}
 	copy(data[testChunk+1000:], patch)
 	got, err := w.readFile("f")
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("file after the overwrite: %d bytes, %v; not what was written", len(got), err)
+	}
+}
+
+// TestCacheReusesBlocks: a cold read of a folder of files of every size
+// (range requests of a different number of segments nearly every time,
+// with garbage collections between them, as the mount's memory limit
+// makes frequent) reads into memory it used before: once the cache is
+// full, a new request takes the blocks of the buffers it evicted instead
+// of allocating, zeroing and faulting in fresh ones.
+func TestCacheReusesBlocks(t *testing.T) {
+	const limit = 16 << 20
+	c := newSegCache(limit)
+	rng := rand.New(rand.NewPCG(1, 2))
+	var requested int64
+	run := func(from, to int) {
+		for i := from; i < to; i++ {
+			segs := 4 + rng.Int64N(61)                          // 4-64 segments: 256 KiB to a chunk
+			n := segs*cipherSeg - rng.Int64N(crypt.SegmentSize) // a short last segment
+			e := c.reserve(segKey{crypt.ObjectID{byte(i), byte(i >> 8)}, 0})
+			buf := c.getBuf(n)
+			var got int64
+			for _, b := range buf.blocks {
+				got += int64(len(b))
+			}
+			if got != n {
+				t.Fatalf("request of %d bytes got %d", n, got)
+			}
+			c.fill(e, buf.blocks[0][:1], buf, nil)
+			c.fetched(buf)
+			requested += n
+			if i%10 == 0 {
+				runtime.GC()
+			}
+		}
+	}
+	run(0, 40) // fills the cache
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	requested = 0
+	made := c.made
+	run(40, 240)
+	runtime.ReadMemStats(&after)
+	t.Logf("blocks made %d", c.made-made)
+	if alloc := int64(after.TotalAlloc - before.TotalAlloc); alloc > requested/20 {
+		t.Fatalf("allocated %d MiB for %d MiB of range requests into a full cache (want under a twentieth)", alloc>>20, requested>>20)
+	}
+	if c.size > limit {
+		t.Fatalf("cache holds %d bytes, limit %d", c.size, limit)
 	}
 }

@@ -298,7 +298,7 @@ func (fs *Vault) fetchRun(ctx context.Context, id crypt.ObjectID, objSize int64,
 // getSegments fetches the segments holding object bytes [off, off+n) with
 // one range request into a buffer of the cache (cache.getBuf) and returns
 // their plaintext, one slice per segment, decrypted in place in that
-// buffer, and the buffer: the caller fills cache entries with the
+// buffer's blocks, and the buffer: the caller fills cache entries with the
 // segments or copies them out, then calls fs.cache.fetched(buf).
 //
 // Segments are decrypted a few at a time as they arrive, while they are
@@ -319,10 +319,9 @@ func (fs *Vault) getSegments(ctx context.Context, id crypt.ObjectID, objSize, of
 		return nil, nil, ctx.Err()
 	}
 	buf := fs.cache.getBuf(cLen)
-	ct := buf.b[:cLen]
 	segs := make([][]byte, 0, (cLen+cipherSeg-1)/cipherSeg)
 	for attempt := 1; ; attempt++ {
-		segs, err = readOpen(ctx, fs.opts.Store, op, id, cOff, firstSeg, ct, segs[:0])
+		segs, err = readOpen(ctx, fs.opts.Store, op, id, cOff, firstSeg, buf.blocks, segs[:0])
 		var broke *bodyError
 		if !errors.As(err, &broke) || !remote.IsTransient(err) || attempt == bodyRetries || ctx.Err() != nil {
 			break

@@ -26,39 +26,49 @@ const bodyRetries = 3
 // few segments, small enough to still be in the CPU cache.
 const openPiece = 4 * cipherSeg
 
-// readOpen reads the len(buf) ciphertext bytes at cOff of object id (the
-// span crypt.SegmentSpan named, starting at segment firstSeg) into buf and
-// opens the segments over their own ciphertext as they arrive, so a range
-// read costs one buffer, no zeroing, one key derivation and one pass over
-// the bytes while they are in the CPU cache. It appends one plaintext
-// slice per segment, each a slice of buf, to segs.
+// readOpen reads the ciphertext bytes at cOff of object id (the span
+// crypt.SegmentSpan named, starting at segment firstSeg), as many as the
+// blocks hold, into the blocks (segCache.getBuf: openPiece bytes each but
+// the last) and opens the segments over their own ciphertext as they
+// arrive, so a range read costs one buffer, no zeroing, one key
+// derivation and one pass over the bytes while they are in the CPU cache.
+// It appends one plaintext slice per segment, each a slice of a block, to
+// segs.
 //
 // A body cut short is transient (read the range again); an object shorter
 // than the range or a segment that does not authenticate is crypt.ErrAuth.
-// On any error buf is cleared, so no plaintext is left behind.
-func readOpen(ctx context.Context, store remote.Store, op *crypt.SegmentOpener, id crypt.ObjectID, cOff, firstSeg int64, buf []byte, segs [][]byte) (_ [][]byte, err error) {
+// On any error the blocks are cleared, so no plaintext is left behind.
+func readOpen(ctx context.Context, store remote.Store, op *crypt.SegmentOpener, id crypt.ObjectID, cOff, firstSeg int64, blocks [][]byte, segs [][]byte) (_ [][]byte, err error) {
 	defer func() {
 		if err != nil {
-			clear(buf)
+			for _, b := range blocks {
+				clear(b)
+			}
 		}
 	}()
-	rc, size, err := store.OpenRange(ctx, layout.DataKey(id), cOff, int64(len(buf)))
+	var want int64
+	for i, b := range blocks {
+		if len(b) != openPiece && i != len(blocks)-1 || len(b) > openPiece {
+			return nil, fmt.Errorf("object %s: read into a block of %d bytes", id, len(b))
+		}
+		want += int64(len(b))
+	}
+	rc, size, err := store.OpenRange(ctx, layout.DataKey(id), cOff, want)
 	if err != nil {
 		return nil, err
 	}
 	defer rc.Close()
-	if size != int64(len(buf)) {
-		return nil, fmt.Errorf("object %s: %d of %d bytes: %w", id, size, len(buf), crypt.ErrAuth)
+	if size != want {
+		return nil, fmt.Errorf("object %s: %d of %d bytes: %w", id, size, want, crypt.ErrAuth)
 	}
-	for lo := int64(0); lo < size; lo += openPiece {
-		p := buf[lo:min(lo+openPiece, size)]
+	for i, p := range blocks {
 		if _, err := io.ReadFull(rc, p); err != nil {
 			if errors.Is(err, io.EOF) {
 				err = io.ErrUnexpectedEOF
 			}
 			return nil, &bodyError{fmt.Errorf("object %s: %w", id, err)}
 		}
-		if segs, err = op.AppendOpenInPlace(segs, firstSeg+lo/cipherSeg, p); err != nil {
+		if segs, err = op.AppendOpenInPlace(segs, firstSeg+int64(i)*openPiece/cipherSeg, p); err != nil {
 			return nil, err
 		}
 	}

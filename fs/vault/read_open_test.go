@@ -54,7 +54,7 @@ func TestReadOpen(t *testing.T) {
 		off, n := r[0], min(r[1], int64(size)-r[0])
 		cOff, cLen, first := crypt.SegmentSpan(int64(size), off, n)
 		buf := make([]byte, cLen)
-		segs, err := readOpen(ctx, store, op, id, cOff, first, buf, nil)
+		segs, err := readOpen(ctx, store, op, id, cOff, first, inBlocks(buf), nil)
 		if err != nil {
 			t.Fatalf("span %v: %v", r, err)
 		}
@@ -84,20 +84,20 @@ func TestReadOpen(t *testing.T) {
 		bad[cOff+flip] ^= 1
 		put(bad)
 		buf := make([]byte, cLen)
-		_, err := readOpen(ctx, store, op, id, cOff, first, buf, nil)
+		_, err := readOpen(ctx, store, op, id, cOff, first, inBlocks(buf), nil)
 		wiped(fmt.Sprintf("flip at %d", flip), buf, err, true)
 	}
 	put(sealed[:len(sealed)-crypt.SegmentOverhead])
 	buf := make([]byte, cLen)
-	_, err = readOpen(ctx, store, op, id, cOff, first, buf, nil)
+	_, err = readOpen(ctx, store, op, id, cOff, first, inBlocks(buf), nil)
 	wiped("object cut short", buf, err, true)
 	put(sealed)
 	store.Inject(faults.GetRange, faults.Truncate(int(cLen-1)).Times(1))
 	// The faults store's truncation reports the shorter count: ErrAuth.
-	_, err = readOpen(ctx, store, op, id, cOff, first, buf, nil)
+	_, err = readOpen(ctx, store, op, id, cOff, first, inBlocks(buf), nil)
 	wiped("truncated", buf, err, true)
 	cut := &cutStore{Store: store, at: 6*cipherSeg + 100}
-	_, err = readOpen(ctx, cut, op, id, cOff, first, buf, nil)
+	_, err = readOpen(ctx, cut, op, id, cOff, first, inBlocks(buf), nil)
 	wiped("body cut short after 6 segments", buf, err, false)
 }
 
@@ -154,7 +154,7 @@ func BenchmarkOpenChunk(b *testing.B) {
 		b.SetBytes(int64(size))
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := readOpen(context.Background(), store, op, id, crypt.ObjectHeaderSize, 0, buf, nil); err != nil {
+			if _, err := readOpen(context.Background(), store, op, id, crypt.ObjectHeaderSize, 0, inBlocks(buf), nil); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -168,4 +168,15 @@ func BenchmarkCopyChunk(b *testing.B) {
 	for b.Loop() {
 		copy(buf, ct)
 	}
+}
+
+// inBlocks splits buf into blocks as segCache.getBuf lays out a buffer of
+// its size, each a slice of buf.
+func inBlocks(buf []byte) [][]byte {
+	var out [][]byte
+	for lo := 0; lo < len(buf); lo += openPiece {
+		hi := min(lo+openPiece, len(buf))
+		out = append(out, buf[lo:hi:hi])
+	}
+	return out
 }
