@@ -1,7 +1,6 @@
 package remote
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -83,7 +82,9 @@ func (s *S3) Put(ctx context.Context, key string, data []byte, opts PutOptions) 
 		po.SetMatchETag(opts.IfMatch)
 	}
 	cond := opts.IfNoneMatch || opts.IfMatch != ""
-	info, err := s.client.PutObject(ctx, s.bucket, s.prefix+key, bytes.NewReader(data), int64(len(data)), po)
+	body := &loan{data: data}
+	defer body.end()
+	info, err := s.client.PutObject(ctx, s.bucket, s.prefix+key, body.reader(), int64(len(data)), po)
 	if err != nil {
 		return "", s.mapErr("put", key, err, cond)
 	}

@@ -1,7 +1,6 @@
 package remote
 
 import (
-	"bytes"
 	"context"
 	"crypto/md5"
 	"encoding/base64"
@@ -78,10 +77,14 @@ func (s *S3) putUnquoted(ctx context.Context, key string, data []byte, opts PutO
 	if err != nil {
 		return "", s.mapErr("put", key, err, true)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, u.String(), bytes.NewReader(data))
+	lent := &loan{data: data}
+	defer lent.end()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, u.String(), lent.reader())
 	if err != nil {
 		return "", fmt.Errorf("remote: put %q: %w", key, err)
 	}
+	req.ContentLength = int64(len(data))
+	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(lent.reader()), nil }
 	for k, v := range h {
 		req.Header[k] = v
 	}

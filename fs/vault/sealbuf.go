@@ -98,15 +98,18 @@ func (b *sealBufs) seal(k *crypt.Keys, id crypt.ObjectID, plain plainSource, poo
 // putDoneOnReturn reports whether every Put of s is done with its data
 // when it returns, so that a sealed buffer may be reused once the Put
 // has returned. It holds for the stores that write or copy the data
-// before they return (the directory store, the memory store) behind
-// wrappers that call the wrapped Put synchronously. It does not hold for
-// the S3 store: net/http may read a request body after RoundTrip returned
-// (http.RoundTripper's contract), so an upload there seals into a fresh
-// buffer. Any store not known here is assumed not to keep the promise.
+// before they return (the directory store, the memory store), for the S3
+// store, which lends a Put's bytes to net/http only until it returns
+// (net/http may read a request body after RoundTrip returned; a read
+// after that fails: remote.TestS3PutLendsItsBuffer), and behind wrappers
+// that call the wrapped Put synchronously. Until December 2026 an upload
+// to S3 sealed into a fresh buffer, which the runtime zeroed and the
+// kernel faulted in (docs/PERFORMANCE.md, "Read buffers used again").
+// Any store not known here is assumed not to keep the promise.
 func putDoneOnReturn(s remote.Store) bool {
 	for {
 		switch t := s.(type) {
-		case *remote.Dir, *remote.Memory:
+		case *remote.Dir, *remote.Memory, *remote.S3:
 			return true
 		case *stagedStore:
 			s = t.Store

@@ -111,8 +111,8 @@ func TestPutDoneOnReturn(t *testing.T) {
 		{"memory", mem, true},
 		{"staged retry logging dir", &stagedStore{Store: retry(remote.WithLogging(dir, nil))}, true},
 		{"retry single-writer memory", retry(remote.WithSingleWriter(mem)), true},
-		{"s3", &remote.S3{}, false},
-		{"retry s3", retry(&remote.S3{}), false},
+		{"s3", &remote.S3{}, true},
+		{"retry s3", retry(&remote.S3{}), true},
 		{"faults memory", faults.New(mem), false},
 		{"retry faults memory", retry(faults.New(mem)), false},
 	} {
