@@ -35,10 +35,11 @@ type segEntry struct {
 // fetch is over and the last of its segments is evicted: a segment kept
 // alone cannot hide the rest of its buffer from the limit.
 //
-// Its blocks become free blocks of the cache once nothing holds it: not the cache
-// (live segments), not a reader still copying from one of its segments,
-// nor the fetch filling it. A reader pins an entry (lookup, use) before it
-// reads the entry's data and releases it when done copying.
+// Its blocks become free blocks of the cache once nothing holds it: not
+// the cache (live segments), not a reader still copying from one of its
+// segments, nor the fetch filling it. A reader pins an entry (lookup,
+// use) before it reads the entry's data and releases it when done
+// copying.
 type segBuf struct {
 	size     int64    // bytes
 	live     int      // segments of it in the cache
@@ -57,7 +58,7 @@ type segCache struct {
 	size    int64
 	entries map[segKey]*segEntry
 	lru     *list.List // of *segEntry, front = most recent
-	free    [][]byte   // blocks no buffer holds, counted in size: taken first by getBuf, dropped first by evict
+	free    [][]byte   // blocks no buffer holds, counted in size (getBuf takes them first, evict drops them first)
 	made    int64      // blocks allocated, ever (tests)
 }
 
