@@ -66,10 +66,10 @@ func (s *S3) Put(ctx context.Context, key string, data []byte, opts PutOptions) 
 	po := minio.PutObjectOptions{DisableMultipart: true, ContentType: "application/octet-stream"}
 	// Over plain http minio-go signs the body in chunks, SHA-256 of every
 	// byte, and the server hashes it again to check: without it a mount
-	// spends 27-31 % less CPU per MiB written (docs/PERFORMANCE.md). It buys nothing on loopback (no network between) nor
-	// over https (minio-go then sends UNSIGNED-PAYLOAD and TLS protects
-	// the body), and every object is sealed anyway: a changed body fails
-	// to open. So the body is signed only over plain http to another
+	// spends 27-31 % less CPU per MiB written (docs/PERFORMANCE.md). It
+	// buys nothing on loopback (no network between) nor over https
+	// (minio-go then sends UNSIGNED-PAYLOAD and TLS protects the body),
+	// and every object is sealed anyway: a changed body fails to open. So the body is signed only over plain http to another
 	// host (--s3-insecure), where the server's check is the only one
 	// between the wire and the bucket. An empty body is always sent
 	// unsigned: signed in chunks it has no chunk at all, which Ceph RGW

@@ -52,8 +52,10 @@ type IfMatchProxy struct {
 }
 
 // PutBodies counts the PUTs with a body the proxy has seen by how the
-// body was signed: hashed for SigV4 (X-Amz-Content-Sha256 a digest or a
-// STREAMING-... chunk signature) or sent as UNSIGNED-PAYLOAD.
+// body was signed: hashed for SigV4 (X-Amz-Content-Sha256 a digest or
+// STREAMING-AWS4-HMAC-SHA256-PAYLOAD[-TRAILER], chunk signatures) or not
+// (UNSIGNED-PAYLOAD, or STREAMING-UNSIGNED-PAYLOAD-TRAILER: chunks with
+// a trailing checksum but no signature).
 func (p *IfMatchProxy) PutBodies() (signed, unsigned int64) {
 	return p.signed.Load(), p.unsigned.Load()
 }
@@ -105,7 +107,7 @@ func (p *IfMatchProxy) handler(next http.Handler) http.Handler {
 			p.dataPut.Add(max(n, 0))
 		}
 		if r.Method == http.MethodPut && r.ContentLength != 0 {
-			if strings.HasPrefix(r.Header.Get("X-Amz-Content-Sha256"), "UNSIGNED-PAYLOAD") {
+			if strings.Contains(r.Header.Get("X-Amz-Content-Sha256"), "UNSIGNED-PAYLOAD") {
 				p.unsigned.Add(1)
 			} else {
 				p.signed.Add(1)
