@@ -304,6 +304,10 @@ func (fs *Vault) readChunk(ctx context.Context, f *file, e meta.Extent, n int64)
 	return buf, nil
 }
 
+// memoryPoll is how long a writer waiting for memory waits before it
+// looks again at what it could free (evict, the pack).
+const memoryPoll = 50 * time.Millisecond
+
 // waitForMemory blocks until n budget bytes are free. While the budget is
 // exhausted and no upload is running that would free some, it freezes
 // buffers (other files', and this file's other chunks) so that uploads
@@ -318,14 +322,15 @@ func (fs *Vault) waitForMemory(ctx context.Context, f *file, ci, n int64) error 
 		f.mu.Unlock()
 	}()
 	fs.clean.release()
-	// Small versions waiting to be packed hold memory too: they leave at
-	// once while this writer waits, including those closed meanwhile.
+	// Small versions waiting to be packed hold memory too: while this
+	// writer waits they leave when no other upload is in flight, and at
+	// the latest each time it has waited memoryPoll (squeeze).
 	defer fs.up.pack.squeeze()()
 	for {
 		if fs.up.inflight.Load() == 0 {
 			fs.evict(f, ci, n)
 		}
-		wctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+		wctx, cancel := context.WithTimeout(ctx, memoryPoll)
 		err := fs.budget.acquire(wctx, n)
 		cancel()
 		if err == nil {
@@ -334,6 +339,7 @@ func (fs *Vault) waitForMemory(ctx context.Context, f *file, ci, n int64) error 
 		if ctx.Err() != nil {
 			return err
 		}
+		fs.up.pack.flush()
 	}
 }
 

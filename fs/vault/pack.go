@@ -24,9 +24,10 @@ import (
 // version in it has waited the linger (Tuning.PackLinger, 50 ms), or at
 // once when something needs it in the store (an fsync, a commit: see
 // flush) or needs the memory it holds (a writer waiting for the write
-// budget: see squeeze). close(2) does not wait for uploads, so the linger
-// costs an application nothing; it bounds the memory held to one chunk
-// and lets a burst of small files share a few objects.
+// budget while no other upload would free any: see squeeze). close(2)
+// does not wait for uploads, so the linger costs an application nothing;
+// it bounds the memory held to one chunk and lets a burst of small files
+// share a few objects.
 type packer struct {
 	u      *uploader
 	max    int64 // largest version packed (its length)
@@ -36,9 +37,10 @@ type packer struct {
 	mu      sync.Mutex
 	cur     []packItem
 	size    int64       // sum of cur's data lengths
+	curN    int64       // sum of cur's version lengths (counted in u.inflight)
 	timer   *time.Timer // sends cur after linger; nil when cur is empty
 	urgent  bool        // the FS is closing: nothing lingers any more
-	waiters int         // writers waiting for memory: nothing lingers while > 0
+	waiters int         // writers waiting for memory (squeeze)
 }
 
 type packItem struct {
@@ -82,8 +84,9 @@ func (p *packer) add(v *version, n int64) bool {
 	}
 	p.cur = append(p.cur, it)
 	p.size += int64(len(it.data))
+	p.curN += n
 	switch {
-	case p.size >= p.target || p.urgent || p.waiters > 0:
+	case p.size >= p.target || p.urgent || p.waiters > 0 && !p.othersInFlightLocked():
 		p.sendLocked()
 	case p.timer == nil:
 		p.timer = time.AfterFunc(p.linger, p.flush)
@@ -103,18 +106,23 @@ func (p *packer) flush() {
 	p.mu.Unlock()
 }
 
-// squeeze is called by a writer that waits for write memory: what waits to
-// be packed is sent now, and so is every version that arrives until the
-// returned release is called. Small versions hold budget bytes until their
+// squeeze is called by a writer that waits for write memory, until it
+// calls the returned release. Small versions hold budget bytes until their
 // pack is uploaded; one that lingered while a writer waited would hold the
-// memory that writer needs for the whole linger.
+// memory that writer needs for the whole linger. So while a writer waits,
+// what waits to be packed is sent as soon as no other upload is in flight
+// (then nothing else would free memory), and the writer sends it itself
+// each time it has waited for a while (waitForMemory). While other
+// uploads are in flight, the versions closed meanwhile gather into the
+// next pack: sending each at once, alone, made a store slower than the
+// writer cost one PUT per small file (TestPacksStayFullWhileWritersWait).
 func (p *packer) squeeze() (release func()) {
 	if p == nil {
 		return func() {}
 	}
 	p.mu.Lock()
 	p.waiters++
-	if len(p.cur) > 0 {
+	if len(p.cur) > 0 && !p.othersInFlightLocked() {
 		p.sendLocked()
 	}
 	p.mu.Unlock()
@@ -123,6 +131,12 @@ func (p *packer) squeeze() (release func()) {
 		p.waiters--
 		p.mu.Unlock()
 	}
+}
+
+// othersInFlightLocked reports whether uploads other than the versions
+// waiting to be packed are in flight: their end frees write memory.
+func (p *packer) othersInFlightLocked() bool {
+	return p.u.inflight.Load() > p.curN
 }
 
 // waiting reports how many writers wait for memory (tests).
@@ -144,7 +158,7 @@ func (p *packer) drain() {
 // sendLocked starts uploading what waits as one pack.
 func (p *packer) sendLocked() {
 	batch := p.cur
-	p.cur, p.size = nil, 0
+	p.cur, p.size, p.curN = nil, 0, 0
 	if p.timer != nil {
 		p.timer.Stop()
 		p.timer = nil
