@@ -39,6 +39,10 @@ func (fs *Vault) write(ctx context.Context, f *file, data []byte, off int64) (in
 	return done, nil
 }
 
+// testHookPlanned, if set (tests), runs in writeChunk between planning a
+// write (under file.mu) and carrying it out (under file.mu again).
+var testHookPlanned func(f *file, ci int64)
+
 // chunkPlan is what writing into one chunk takes, decided under file.mu.
 type chunkPlan struct {
 	inPlace bool        // write into the existing unfrozen version
@@ -160,31 +164,44 @@ func (fs *Vault) writeChunk(ctx context.Context, f *file, ci, co int64, p []byte
 	var reserved int64
 	defer func() { fs.budget.release(reserved) }()
 	var plan chunkPlan
-	for {
-		f.mu.Lock()
-		plan = fs.planChunk(f, ci, co, end)
-		f.mu.Unlock()
-		if plan.need <= reserved {
-			break
-		}
-		if fs.budget.tryAcquire(plan.need - reserved) {
-			reserved = plan.need
-			break
-		}
-		if err := fs.waitForMemory(ctx, f, ci, plan.need-reserved); err != nil {
-			return err
-		}
-		reserved = plan.need
-		// Others may have frozen our buffer meanwhile: plan again.
-	}
 	var old []byte
-	if !plan.inPlace && plan.copyOld && plan.src == nil && !plan.patched {
-		var err error
-		if old, err = fs.readChunk(ctx, f, plan.ext, plan.srcLen); err != nil {
-			return err
+	for {
+		for {
+			f.mu.Lock()
+			plan = fs.planChunk(f, ci, co, end)
+			f.mu.Unlock()
+			if plan.need <= reserved {
+				break
+			}
+			if fs.budget.tryAcquire(plan.need - reserved) {
+				reserved = plan.need
+				break
+			}
+			if err := fs.waitForMemory(ctx, f, ci, plan.need-reserved); err != nil {
+				return err
+			}
+			reserved = plan.need
+			// Others may have frozen our buffer meanwhile: plan again.
 		}
+		old = nil
+		if !plan.inPlace && plan.copyOld && plan.src == nil && !plan.patched {
+			var err error
+			if old, err = fs.readChunk(ctx, f, plan.ext, plan.srcLen); err != nil {
+				return err
+			}
+		}
+		if testHookPlanned != nil {
+			testHookPlanned(f, ci)
+		}
+		f.mu.Lock()
+		if v := f.chunks[ci]; !plan.inPlace || v != nil && !v.frozen {
+			break
+		}
+		// Frozen since the plan (another writer's eviction parked it,
+		// a publish took it): writing into it would change bytes being
+		// sealed, or a buffer already dropped. Plan again.
+		f.mu.Unlock()
 	}
-	f.mu.Lock()
 	defer f.mu.Unlock()
 	var v *version
 	if plan.inPlace {

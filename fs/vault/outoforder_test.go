@@ -843,3 +843,50 @@ func TestParkedChunkTruncated(t *testing.T) {
 	v.close(t)
 	wantContent(t, tv.readOnly(t).Vault, "a.bin", want)
 }
+
+// TestWritePlannedOverFrozenVersion: a write plans to go into its chunk's
+// open version, and before it takes the file's lock again that version is
+// frozen (another writer's eviction parks it, a publish takes it) and its
+// upload ends, dropping the buffer. The write must plan again and land in
+// a new version. Before the fix it wrote into the frozen version: a nil
+// dereference once the buffer was dropped (seen once in
+// TestPatchesConcurrent under -race), or, while the seal ran, bytes
+// changed under it and then lost with the dropped buffer.
+func TestWritePlannedOverFrozenVersion(t *testing.T) {
+	tv := newVault(t, remote.NewMemory(), testChunk)
+	v := tv.open(t)
+	ctx := context.Background()
+	f, err := v.create("a.bin")
+	ok(t, err)
+	first := pattern(1, testChunk/4)
+	_, err = f.WriteAt(ctx, first, 0)
+	ok(t, err)
+	froze := 0
+	testHookPlanned = func(fl *file, ci int64) {
+		fl.mu.Lock()
+		ver := fl.chunks[ci]
+		if ver == nil || ver.frozen {
+			fl.mu.Unlock()
+			return
+		}
+		fl.fs.freezeLocked(fl, ver)
+		fl.mu.Unlock()
+		froze++
+		ver.mu.Lock()
+		done := ver.done
+		ver.mu.Unlock()
+		<-done // the upload ends and drops the buffer
+	}
+	t.Cleanup(func() { testHookPlanned = nil })
+	second := pattern(2, testChunk/4)
+	_, err = f.WriteAt(ctx, second, int64(len(first)))
+	testHookPlanned = nil
+	ok(t, err)
+	if froze != 1 {
+		t.Fatalf("the hook froze %d versions, want 1: the write did not plan into the open version", froze)
+	}
+	ok(t, f.Flush())
+	f.Release()
+	v.close(t)
+	wantContent(t, tv.readOnly(t).Vault, "a.bin", append(first, second...))
+}
