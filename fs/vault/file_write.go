@@ -197,9 +197,10 @@ func (fs *Vault) writeChunk(ctx context.Context, f *file, ci, co int64, p []byte
 		if v := f.chunks[ci]; !plan.inPlace || v != nil && !v.frozen {
 			break
 		}
-		// Frozen since the plan (another writer's eviction parked it,
-		// a publish took it): writing into it would change bytes being
-		// sealed, or a buffer already dropped. Plan again.
+		// Frozen since the plan (another writer's eviction, which picks
+		// chunks of writers waiting for memory, parked or sent it):
+		// writing into it would change bytes being sealed, or a buffer
+		// already dropped. Plan again.
 		f.mu.Unlock()
 	}
 	defer f.mu.Unlock()

@@ -846,8 +846,9 @@ func TestParkedChunkTruncated(t *testing.T) {
 
 // TestWritePlannedOverFrozenVersion: a write plans to go into its chunk's
 // open version, and before it takes the file's lock again that version is
-// frozen (another writer's eviction parks it, a publish takes it) and its
-// upload ends, dropping the buffer. The write must plan again and land in
+// frozen (another writer's eviction, which picks chunks of writers that
+// wait for memory, parks or sends it) and its upload ends, dropping the
+// buffer. The write must plan again and land in
 // a new version. Before the fix it wrote into the frozen version: a nil
 // dereference once the buffer was dropped (seen once in
 // TestPatchesConcurrent under -race), or, while the seal ran, bytes
