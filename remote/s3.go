@@ -69,11 +69,12 @@ func (s *S3) Put(ctx context.Context, key string, data []byte, opts PutOptions) 
 	// spends 27-31 % less CPU per MiB written (docs/PERFORMANCE.md). It
 	// buys nothing on loopback (no network between) nor over https
 	// (minio-go then sends UNSIGNED-PAYLOAD and TLS protects the body),
-	// and every object is sealed anyway: a changed body fails to open. So the body is signed only over plain http to another
-	// host (--s3-insecure), where the server's check is the only one
-	// between the wire and the bucket. An empty body is always sent
-	// unsigned: signed in chunks it has no chunk at all, which Ceph RGW
-	// 16.2 refuses (XAmzContentSHA256Mismatch).
+	// and every object is sealed anyway: a changed body fails to open.
+	// So the body is signed only over plain http to another host
+	// (--s3-insecure), where the server's check is the only one between
+	// the wire and the bucket. An empty body is always sent unsigned:
+	// signed in chunks it has no chunk at all, which Ceph RGW 16.2
+	// refuses (XAmzContentSHA256Mismatch).
 	po.DisableContentSha256 = s.unsignedBody || len(data) == 0
 	if opts.IfNoneMatch {
 		po.SetMatchETagExcept("*")

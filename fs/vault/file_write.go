@@ -159,6 +159,29 @@ func (fs *Vault) chargeLocked(v *version, before int64, reserved *int64) {
 	v.charged += delta
 }
 
+// reservePlan plans a write of chunk ci's bytes [co, end) and holds the
+// budget it needs in *reserved (which may already hold some), waiting
+// for memory if it must; after a wait it plans again, as others may have
+// frozen the chunk's buffer meanwhile.
+func (fs *Vault) reservePlan(ctx context.Context, f *file, ci, co, end int64, reserved *int64) (chunkPlan, error) {
+	for {
+		f.mu.Lock()
+		plan := fs.planChunk(f, ci, co, end)
+		f.mu.Unlock()
+		if plan.need <= *reserved {
+			return plan, nil
+		}
+		if fs.budget.tryAcquire(plan.need - *reserved) {
+			*reserved = plan.need
+			return plan, nil
+		}
+		if err := fs.waitForMemory(ctx, f, ci, plan.need-*reserved); err != nil {
+			return plan, err
+		}
+		*reserved = plan.need
+	}
+}
+
 func (fs *Vault) writeChunk(ctx context.Context, f *file, ci, co int64, p []byte) error {
 	end := co + int64(len(p))
 	var reserved int64
@@ -166,26 +189,12 @@ func (fs *Vault) writeChunk(ctx context.Context, f *file, ci, co int64, p []byte
 	var plan chunkPlan
 	var old []byte
 	for {
-		for {
-			f.mu.Lock()
-			plan = fs.planChunk(f, ci, co, end)
-			f.mu.Unlock()
-			if plan.need <= reserved {
-				break
-			}
-			if fs.budget.tryAcquire(plan.need - reserved) {
-				reserved = plan.need
-				break
-			}
-			if err := fs.waitForMemory(ctx, f, ci, plan.need-reserved); err != nil {
-				return err
-			}
-			reserved = plan.need
-			// Others may have frozen our buffer meanwhile: plan again.
+		var err error
+		if plan, err = fs.reservePlan(ctx, f, ci, co, end, &reserved); err != nil {
+			return err
 		}
 		old = nil
 		if !plan.inPlace && plan.copyOld && plan.src == nil && !plan.patched {
-			var err error
 			if old, err = fs.readChunk(ctx, f, plan.ext, plan.srcLen); err != nil {
 				return err
 			}
