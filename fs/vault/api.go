@@ -76,6 +76,8 @@ type Stats struct {
 	BackgroundPublishes                  int64 // background publishes (after close(2)) queued or running
 	GroupedFsyncs                        int64 // fsyncs whose changes another's commit had stored: no commit of their own
 	GroupWaits                           int64 // commits for an fsync that began to wait for other fsyncs' uploads (groupwait.go)
+	GatheredFsyncs                       int64 // fsyncs whose small file joined a pack another fsync's file opened (packRound)
+	GatherWaits                          int64 // fsyncs whose small file waited for others to join its pack (packRound)
 	// DedupChunks and DedupBytes count the chunks (and their plaintext
 	// bytes) not uploaded since Open because their object was already
 	// stored; DedupRefreshed the objects uploaded again to keep a shared
@@ -91,7 +93,7 @@ func (fs *Vault) Stats() Stats {
 		CommitsDeferred: fs.count.deferred.Load(), SnapshotTicks: fs.count.snapTicks.Load(),
 		Polls: fs.count.polls.Load(), DirtyFiles: len(fs.dirtyFiles(false)), Parked: fs.count.parks.Load(), ParkedBytes: fs.count.parkedBytes.Load(),
 		Flushes: fs.count.flushes.Load(), BackgroundPublishes: fs.count.bgPublishes.Load(), GroupedFsyncs: fs.count.grouped.Load(),
-		GroupWaits:  fs.fsyncing.waits.Load(),
+		GroupWaits: fs.fsyncing.waits.Load(), GatheredFsyncs: fs.packing.gathered.Load(), GatherWaits: fs.packing.waits.Load(),
 		DedupChunks: fs.dedup.hits.Load(), DedupBytes: fs.dedup.hitBytes.Load(), DedupRefreshed: fs.dedup.refreshed.Load(),
 	}
 	if fs.stage != nil {

@@ -28,7 +28,14 @@ const (
 	// pubBackground: pubClosed after close(2); nobody waits for it, so
 	// small files may linger to be packed together (pack.go).
 	pubBackground
+	// pubFsync: pubCurrent for fsync(2) of the file; a small file may
+	// wait a moment for other writers' fsyncs to share its pack
+	// (packRound).
+	pubFsync
 )
+
+// current reports whether m publishes the content as of now.
+func (m pubMode) current() bool { return m == pubCurrent || m == pubFsync }
 
 // publish makes f's content part of the tree, atomically: it freezes
 // every unpublished chunk of that content, waits until all of them are in
@@ -53,19 +60,22 @@ func (fs *Vault) publish(ctx context.Context, f *file, mode pubMode) error {
 		// by a change-time snapshot: in progress, unless nobody has it
 		// open (a truncate(2) by path) and a commit asks.
 		inProgress := !f.closed && (mode == pubBackground || mode == pubClosed && f.opens > 0)
-		if !f.dirty || f.gone || mode != pubCurrent && inProgress {
+		if !f.dirty || f.gone || !mode.current() && inProgress {
 			f.mu.Unlock()
 			f.wmu.Unlock()
 			return nil
 		}
 	}
-	if snap == nil || mode == pubCurrent {
+	if snap == nil || mode.current() {
 		snap = f.snapshotLocked() // the current content
 	}
 	f.mu.Unlock()
 	f.wmu.Unlock()
-	bg := mode == pubBackground
-	if !bg {
+	switch {
+	case mode == pubFsync && fs.up.pack.holds(snap.vers):
+		fs.packing.join(ctx, fs.up.pack, fs.opts.Tuning.PackGather)
+		defer fs.packing.leave()
+	case mode != pubBackground:
 		fs.up.pack.flush() // an fsync or a commit waits: do not linger
 	}
 	gen, size, truncAt, vers := snap.gen, snap.size, snap.truncAt, snap.vers
@@ -249,7 +259,7 @@ func (fs *Vault) fsync(ctx context.Context, f *file) error {
 	if small {
 		fs.fsyncing.start()
 	}
-	err := fs.publish(ctx, f, pubCurrent)
+	err := fs.publish(ctx, f, pubFsync)
 	if small {
 		fs.fsyncing.done()
 	}

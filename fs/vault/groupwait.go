@@ -83,3 +83,81 @@ func (p *publishing) took(d time.Duration) {
 	p.last = d
 	p.mu.Unlock()
 }
+
+// packRound gathers the small files of fsyncs that arrive side by side
+// into one pack: one PUT for a round of a sync tool's writers instead of
+// one each. On a store whose PUTs cost a disk sync each, the four writers'
+// objects were four PUTs the store made one after the other, then the head
+// was a fifth: the data, not the commit, took most of each round.
+//
+// A round opens when an fsync's file is ready to be sent and expects as
+// many fsyncs as were packing at once during the round before (peak):
+// writers fall into step under group commit (publishing), so that is how
+// many will come. It sends the pack when they have all come, or after a
+// short wait (limit). An fsync that has always been alone (Syncthing
+// finishes files one at a time, SQLite fsyncs one file after another)
+// expects nobody and never waits.
+type packRound struct {
+	mu   sync.Mutex
+	n    int // fsyncs whose small file is in the packer, until their publish ends
+	peak int // most of them at once since the current round opened
+	cur  *gathering
+
+	gathered atomic.Int64 // fsyncs that joined a round another opened (Stats.GatheredFsyncs)
+	waits    atomic.Int64 // fsyncs that waited for others to join (Stats.GatherWaits)
+}
+
+type gathering struct {
+	expect, arrived int
+	full            chan struct{} // closed when the round ends
+}
+
+// join adds an fsync whose small file is in the packer to the round, and
+// sends the pack once the round ends. The caller calls leave when its
+// publish is over.
+func (r *packRound) join(ctx context.Context, p *packer, limit time.Duration) {
+	r.mu.Lock()
+	r.n++
+	g := r.cur
+	if g == nil {
+		g = &gathering{expect: r.peak, full: make(chan struct{})}
+		r.cur, r.peak = g, 0
+	}
+	r.peak = max(r.peak, r.n)
+	g.arrived++
+	if g.arrived > 1 {
+		r.gathered.Add(1)
+	}
+	if g.arrived >= g.expect {
+		r.endLocked(g)
+		r.mu.Unlock()
+		p.flush()
+		return
+	}
+	r.mu.Unlock()
+	r.waits.Add(1)
+	t := time.NewTimer(limit)
+	select {
+	case <-g.full:
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	t.Stop()
+	r.mu.Lock()
+	r.endLocked(g)
+	r.mu.Unlock()
+	p.flush()
+}
+
+func (r *packRound) endLocked(g *gathering) {
+	if r.cur == g {
+		r.cur = nil
+		close(g.full)
+	}
+}
+
+func (r *packRound) leave() {
+	r.mu.Lock()
+	r.n--
+	r.mu.Unlock()
+}

@@ -144,6 +144,10 @@ type Tuning struct {
 	// them too (0: as long as the last such commit took, at most 250 ms;
 	// groupwait.go).
 	GroupCommitWait time.Duration
+	// PackGather is how long at most the fsync of a small file waits for
+	// the other writers' fsyncs it expects to share its pack
+	// (packRound; 5 ms).
+	PackGather time.Duration
 	// ChunkPiece, when set, replaces what a chunk buffer allocates at a
 	// time (chunkbuf.go; at most the chunk size). Tests of parking set it
 	// to the chunk size: every buffer then costs a whole chunk, so memory
@@ -153,6 +157,7 @@ type Tuning struct {
 
 var defaultTuning = Tuning{
 	PackLinger:       50 * time.Millisecond,
+	PackGather:       5 * time.Millisecond,
 	StageAfter:       time.Second,
 	DirectPutTimeout: 2 * time.Minute,
 	UploadBackoffMax: 5 * time.Second,
@@ -163,7 +168,7 @@ var defaultTuning = Tuning{
 func (t Tuning) withDefaults() Tuning {
 	d := defaultTuning
 	for _, f := range []struct{ v, def *time.Duration }{
-		{&t.PackLinger, &d.PackLinger}, {&t.StageAfter, &d.StageAfter},
+		{&t.PackLinger, &d.PackLinger}, {&t.PackGather, &d.PackGather}, {&t.StageAfter, &d.StageAfter},
 		{&t.DirectPutTimeout, &d.DirectPutTimeout}, {&t.UploadBackoffMax, &d.UploadBackoffMax},
 		{&t.PollTimeout, &d.PollTimeout}, {&t.LoadTimeout, &d.LoadTimeout},
 	} {

@@ -94,6 +94,20 @@ func (p *packer) add(v *version, n int64) bool {
 	return true
 }
 
+// holds reports whether vers is one version waiting in the packer (a
+// small file's whole content): what an fsync may gather (packRound).
+func (p *packer) holds(vers map[int64]*version) bool {
+	if p == nil || len(vers) != 1 {
+		return false
+	}
+	for _, v := range vers {
+		v.mu.Lock()
+		defer v.mu.Unlock()
+		return v.data != nil && v.data.Len() <= p.max && v.done != nil && !isClosed(v.done)
+	}
+	return false
+}
+
 // flush sends what waits to be packed now.
 func (p *packer) flush() {
 	if p == nil {

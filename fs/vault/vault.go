@@ -60,6 +60,7 @@ type Vault struct {
 	count     counters
 	durable   atomic.Uint64 // tree changes (Tree.Changes) known to be in the store (commitCovering)
 	fsyncing  publishing    // fsyncs publishing their data, for a commit to wait for (groupwait.go)
+	packing   packRound     // fsyncs gathering their small files into one pack (groupwait.go)
 }
 
 // counters count what the engine's background loops did. Tests wait for
