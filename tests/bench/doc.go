@@ -51,7 +51,8 @@
 // read-write mount (page cache) with 128 KiB reads, cp and sha256sum, and
 // reports the mount process's CPU time per MiB (/proc/PID/stat) next to a
 // floor measured in this process: AES-256-GCM over 64 KiB segments plus
-// the two copies each byte takes through the mount. --perf DIR records
+// the two copies each byte takes through the mount, the least of a
+// measurement before the run and one after the cold reads. --perf DIR records
 // each phase's mount process with perf record -g.
 //
 // It needs root (or fusermount3) and /dev/fuse, like any sealfs mount.

@@ -86,6 +86,11 @@ type floor struct {
 	Seal, Open, Copy time.Duration // per MiB
 }
 
+// least is the floor of the faster of f and g in each part.
+func (f floor) least(g floor) floor {
+	return floor{Seal: min(f.Seal, g.Seal), Open: min(f.Open, g.Open), Copy: min(f.Copy, g.Copy)}
+}
+
 func (f floor) read() time.Duration  { return f.Open + 2*f.Copy }
 func (f floor) write() time.Duration { return f.Seal + 2*f.Copy }
 
