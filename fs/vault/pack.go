@@ -94,8 +94,9 @@ func (p *packer) add(v *version, n int64) bool {
 	return true
 }
 
-// holds reports whether vers is one version waiting in the packer (a
-// small file's whole content): what an fsync may gather (packRound).
+// holds reports whether vers is one small version the packer took and
+// has not stored yet (a small file's whole content, waiting or, if its
+// pack filled up, uploading): what an fsync may gather (packRound).
 func (p *packer) holds(vers map[int64]*version) bool {
 	if p == nil || len(vers) != 1 {
 		return false
