@@ -213,7 +213,47 @@ func lockPolling(ctx context.Context, try func() bool, what string) error {
 // lockCommit takes commitMu, or gives up when ctx ends: an fsync must not
 // wait without bound behind a commit stuck in an outage.
 func (fs *Vault) lockCommit(ctx context.Context) error {
-	return lockPolling(ctx, fs.commitMu.TryLock, "a commit in progress")
+	if err := fs.commitMu.lockCtx(ctx); err != nil {
+		return fmt.Errorf("fs: waiting for a commit in progress: %w", err)
+	}
+	return nil
+}
+
+// ctxMutex is a mutex whose Lock can give up when a context ends
+// (lockCtx), and wakes a waiter as soon as it is unlocked. commitMu is
+// one: the fsyncs that a commit covered wait for it to let go and then
+// return at once (commitCovering); polling a sync.Mutex every 2 ms spread
+// their returns over the next ticks, and with them the writers' next
+// files, which the next round's pack waits for (packRound).
+type ctxMutex struct{ ch chan struct{} }
+
+func newCtxMutex() ctxMutex { return ctxMutex{ch: make(chan struct{}, 1)} }
+
+// Lock takes the mutex.
+func (m ctxMutex) Lock() { m.ch <- struct{}{} }
+
+// Unlock lets it go; it must be held.
+func (m ctxMutex) Unlock() {
+	select {
+	case <-m.ch:
+	default:
+		panic("vault: unlock of an unlocked ctxMutex")
+	}
+}
+
+// lockCtx takes the mutex, or returns ctx's error once ctx ends.
+func (m ctxMutex) lockCtx(ctx context.Context) error {
+	select {
+	case m.ch <- struct{}{}:
+		return nil
+	default:
+	}
+	select {
+	case m.ch <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // stallContext returns a context for the final commit that ends when

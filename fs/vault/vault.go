@@ -39,7 +39,7 @@ type Vault struct {
 	mu    sync.Mutex
 	files map[meta.Ino]*file // files open or with unpublished data
 
-	commitMu  sync.Mutex
+	commitMu  ctxMutex       // one commit at a time (lockCommit)
 	nsMu      sync.RWMutex   // renames and links (read) vs. the end of a commit
 	bg        sync.WaitGroup // background publishes
 	bgReads   sync.WaitGroup // read-ahead fetches
@@ -139,6 +139,7 @@ func newFS(opts Options, tree *meta.Tree, mlog *meta.Log) *Vault {
 		inflated: newInflated(max(1, int(inflateBytes/cs))),
 		gets:     make(chan struct{}, 16),
 		files:    make(map[meta.Ino]*file),
+		commitMu: newCtxMutex(),
 		loopStop: make(chan struct{}),
 		loopDone: make(chan struct{}),
 	}
