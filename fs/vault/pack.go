@@ -103,8 +103,9 @@ func (p *packer) holds(vers map[int64]*version) bool {
 	}
 	for _, v := range vers {
 		v.mu.Lock()
-		defer v.mu.Unlock()
-		return v.data != nil && v.data.Len() <= p.max && v.done != nil && !isClosed(v.done)
+		held := v.data != nil && v.data.Len() <= p.max && v.done != nil && !isClosed(v.done)
+		v.mu.Unlock()
+		return held
 	}
 	return false
 }
