@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sealfs/sealfs/crypt"
@@ -39,10 +40,14 @@ const restoreFinishers = 4
 type outFile struct {
 	it restoreItem
 
-	mu   sync.Mutex
-	out  *os.File // nil before the first part and after the end
-	left int      // parts not yet written
-	err  error    // the first failure: the file is not restored
+	mu     sync.Mutex
+	out    *os.File // nil before the first part and after the end
+	dout   *os.File // the same file open for direct writes, or nil (restore_direct.go)
+	padded bool     // a direct write went past the file's size: cut it back before the sync
+	left   int      // parts not yet written
+	err    error    // the first failure: the file is not restored
+
+	refused atomic.Bool // a direct write was refused: the rest go through out
 }
 
 // part is file bytes [fileOff, fileOff+n) at object offset objOff; or,
@@ -185,6 +190,7 @@ func (rs *restorer) download(ctx context.Context, files []restoreItem, parallel 
 	for _, f := range outs { // interrupted: no part of a file stays behind
 		f.mu.Lock()
 		if f.out != nil {
+			f.closeDirect()
 			f.out.Close()
 			f.out = nil
 			_ = rs.root.Remove(partialName(f.it.rel))
@@ -198,12 +204,21 @@ func (rs *restorer) download(ctx context.Context, files []restoreItem, parallel 
 func (rs *restorer) fetchRun(ctx context.Context, r objRun, done chan<- *outFile) {
 	cs := rs.r.v.ChunkSize()
 	next := 0 // the first part that may still overlap what comes
+	stages := make([]*stage, len(r.parts))
+	defer func() {
+		for _, s := range stages {
+			if s != nil {
+				s.release()
+			}
+		}
+	}()
 	err := rs.r.v.ReadObject(ctx, r.key.id, r.key.size, r.off, r.n, func(at int64, plain []byte) error {
 		end := at + int64(len(plain))
 		for next < len(r.parts) && r.parts[next].objOff+r.parts[next].span() <= at {
 			next++
 		}
-		for _, p := range r.parts[next:] {
+		for j := next; j < len(r.parts); j++ {
+			p := r.parts[j]
 			if p.objOff >= end {
 				break
 			}
@@ -218,10 +233,10 @@ func (rs *restorer) fetchRun(ctx context.Context, r objRun, done chan<- *outFile
 					if err != nil {
 						return err
 					}
-					rs.write(p.f, data[:p.n], p.fileOff)
+					rs.write(p.f, &stages[j], data[:p.n], p.fileOff, true)
 				}
 			default:
-				rs.write(p.f, plain[lo-at:hi-at], p.fileOff+lo-p.objOff)
+				rs.write(p.f, &stages[j], plain[lo-at:hi-at], p.fileOff+lo-p.objOff, hi == p.objOff+p.n)
 			}
 		}
 		return nil
@@ -243,23 +258,103 @@ func (rs *restorer) fetchRun(ctx context.Context, r objRun, done chan<- *outFile
 	}
 }
 
-// write writes b at off into f's partial file, creating it first.
-func (rs *restorer) write(f *outFile, b []byte, off int64) {
+// write writes b, the bytes of one part at file offset off (last: the
+// part's end), into f's partial file, creating it first. A file written
+// directly gathers each part's bytes in a stage (*st) first.
+func (rs *restorer) write(f *outFile, st **stage, b []byte, off int64, last bool) {
+	out, dout := rs.open(f)
+	if out == nil {
+		return
+	}
+	if *st == nil && (dout == nil || f.refused.Load() || off%directAlign != 0) {
+		rs.writeAt(f, out, b, off, len(b))
+		return
+	}
+	if *st == nil {
+		*st = newStage(off)
+	}
+	flush := func(block []byte, off int64, n int) error {
+		if !f.refused.Load() {
+			_, err := directWrite(dout, block, off)
+			if err == nil {
+				if off+int64(len(block)) > int64(f.it.in.Size) {
+					f.mu.Lock()
+					f.padded = true
+					f.mu.Unlock()
+				}
+				rs.stats.bytes.Add(int64(n))
+				return nil
+			}
+			if !directRefused(err) {
+				return rs.failWrite(f, err)
+			}
+			f.refused.Store(true)
+			directOff.Store(true)
+		}
+		return rs.writeAt(f, out, block, off, n)
+	}
+	err := (*st).add(b, flush)
+	if err == nil && last {
+		err = (*st).end(flush)
+	}
+	if err != nil || last {
+		(*st).release()
+		*st = nil
+	}
+}
+
+// writeAt writes b[:n] at off through the ordinary handle.
+func (rs *restorer) writeAt(f *outFile, out *os.File, b []byte, off int64, n int) error {
+	if _, err := out.WriteAt(b[:n], off); err != nil {
+		return rs.failWrite(f, err)
+	}
+	rs.stats.bytes.Add(int64(n))
+	return nil
+}
+
+// failWrite records a write's failure: the file is not restored.
+func (rs *restorer) failWrite(f *outFile, err error) error {
+	f.mu.Lock()
+	f.err = cmpErr(f.err, err)
+	f.mu.Unlock()
+	return err
+}
+
+// open returns f's partial file and, if it is written directly, the
+// direct handle, creating them with the file's first part; nil once the
+// file has failed. Writes go on without f.mu: parts never overlap, and
+// the handles stay open until the last part is written.
+func (rs *restorer) open(f *outFile) (out, dout *os.File) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.err != nil {
-		return
+		return nil, nil
 	}
 	if f.out == nil {
 		if f.out, f.err = rs.create(f.it); f.err != nil {
-			return
+			return nil, nil
+		}
+		if directUsable(int64(f.it.in.Size)) {
+			d, err := rs.root.OpenFile(partialName(f.it.rel), os.O_WRONLY|oDirect, 0)
+			switch {
+			case err == nil:
+				f.dout = d
+			case directRefused(err):
+				directOff.Store(true)
+			}
 		}
 	}
-	if _, err := f.out.WriteAt(b, off); err != nil {
-		f.err = err
-		return
+	return f.out, f.dout
+}
+
+// closeDirect closes f's direct handle, if any (f.mu held).
+func (f *outFile) closeDirect() error {
+	if f.dout == nil {
+		return nil
 	}
-	rs.stats.bytes.Add(int64(len(b)))
+	err := f.dout.Close()
+	f.dout = nil
+	return err
 }
 
 // create makes the partial file of it, of its size (what no part covers
@@ -292,6 +387,12 @@ func (rs *restorer) end(ctx context.Context, f *outFile, err error) {
 		f.out, err = rs.create(f.it)
 	}
 	if err == nil {
+		err = f.closeDirect()
+	}
+	if err == nil && f.padded {
+		err = f.out.Truncate(int64(f.it.in.Size)) // direct writes' zeros past the end
+	}
+	if err == nil {
 		err = rs.finish(f.it, f.out)
 		f.out = nil
 	}
@@ -300,6 +401,7 @@ func (rs *restorer) end(ctx context.Context, f *outFile, err error) {
 		rs.stats.restored.Add(int64(f.it.in.Size))
 		return
 	}
+	f.closeDirect()
 	if f.out != nil {
 		f.out.Close()
 		f.out = nil
