@@ -29,7 +29,17 @@ import (
 
 type restoreOptions struct {
 	readOptions
-	parallel int
+	parallel int // 0: restoreParallel of the vault's chunk size
+}
+
+// restoreParallel is how many range requests download at once unless
+// --parallel says: 16 with chunks of up to 4 MiB (with direct writes a
+// download also waits for its disk writes, and 16 overlapped them better
+// than 8: docs/PERFORMANCE.md, "Restore writes past the page cache"),
+// fewer with bigger chunks, so that the downloads' buffers stay near
+// 64 MiB.
+func restoreParallel(chunkSize int64) int {
+	return int(min(max(64<<20/chunkSize, 2), 16))
 }
 
 func (a *app) restoreCommand() *cobra.Command {
@@ -59,7 +69,9 @@ Data is downloaded by object, each written straight into the files it
 holds: a pack of small files is fetched once for all of them, and up to
 --parallel range requests (of at most a chunk each, 4 MiB by default) run
 at once, so memory stays bounded (about one chunk per download) and no
-byte is fetched twice.
+byte is fetched twice. Files of 64 KiB or more are written with direct I/O
+on local disk file systems (Linux: ext4, XFS, Btrfs, F2FS), past the page
+cache.
 
 Exit codes: 0 everything restored, 12 damaged files were named (the rest was
 restored), 1 restore could not finish (for example the store or DEST failed;
@@ -71,14 +83,16 @@ run it again), 2 usage, 10 wrong passphrase or recovery key.`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if o.parallel < 1 || o.parallel > 64 {
+			if !cmd.Flags().Changed("parallel") {
+				o.parallel = 0 // the default: by the vault's chunk size
+			} else if o.parallel < 1 || o.parallel > 64 {
 				return usageErr("--parallel %d is out of range: use 1 to 64", o.parallel)
 			}
 			return a.runRestore(cmd.Context(), args[0], args[1], args[2:], o)
 		},
 	}
 	o.addFlags(cmd)
-	cmd.Flags().IntVar(&o.parallel, "parallel", 8, "how many range requests (of up to a chunk each) download at once")
+	cmd.Flags().IntVar(&o.parallel, "parallel", 16, "how many range requests (of up to a chunk each) download at once (by default fewer with chunks over 4 MiB)")
 	return cmd
 }
 
@@ -124,6 +138,7 @@ func (a *app) runRestore(ctx context.Context, location, dest string, paths []str
 		return fmt.Errorf("cannot open the destination: %w", err)
 	}
 	defer root.Close()
+	directOff.Store(!directFS(dest)) // restore_direct.go
 
 	items, err := r.plan(paths)
 	if err != nil {
@@ -145,6 +160,9 @@ func (a *app) runRestore(ctx context.Context, location, dest string, paths []str
 		bar.tty = false // output to a file or a pipe: a script, no bar
 	}
 	stopBar := rs.watch(bar, total, len(downloads))
+	if o.parallel == 0 {
+		o.parallel = restoreParallel(r.v.ChunkSize())
+	}
 	rs.download(ctx, downloads, o.parallel)
 	stopBar()
 	if err := ctx.Err(); err != nil {

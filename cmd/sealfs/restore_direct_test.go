@@ -91,3 +91,16 @@ func TestRestoreDirectWrites(t *testing.T) {
 		})
 	}
 }
+
+// TestRestoreParallel: 16 downloads at once with the default chunks,
+// fewer with bigger chunks, so that their buffers stay near 64 MiB.
+func TestRestoreParallel(t *testing.T) {
+	for _, c := range []struct {
+		chunk int64
+		want  int
+	}{{64 << 10, 16}, {4 << 20, 16}, {8 << 20, 8}, {16 << 20, 4}, {64 << 20, 2}} {
+		if got := restoreParallel(c.chunk); got != c.want {
+			t.Errorf("chunks of %d bytes: %d downloads at once, want %d", c.chunk, got, c.want)
+		}
+	}
+}
