@@ -29,16 +29,17 @@ import (
 // same bytes through an ordinary write, and no further direct opens.
 
 const (
-	directAlign = 4096    // offsets, lengths and buffer addresses of direct writes
-	directBuf   = 1 << 20 // bytes a stage gathers before it writes
-	directMin   = 64 << 10
+	directAlign = 4096     // offsets, lengths and buffer addresses of direct writes
+	directBuf   = 1 << 20  // bytes a stage gathers before it writes
+	directMin   = 64 << 10 // smaller files are written ordinarily: little to copy, and a direct write waits for the disk
 )
 
 // directWrite writes a block through a direct handle (a test refuses it).
 var directWrite = (*os.File).WriteAt
 
-// directOff is set once a direct open or write failed: the destination's
-// file system does not take direct I/O (or not with our alignment).
+// directOff is set when DEST's file system is not one direct writes suit
+// (directFS), and once a direct open or write was refused (a file system
+// that does not take direct I/O, or not with this alignment).
 var directOff atomic.Bool
 
 // directUsable reports whether a file of size bytes is written directly.
