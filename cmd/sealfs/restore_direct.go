@@ -100,15 +100,12 @@ func (s *stage) add(b []byte, flush func(block []byte, off int64, n int) error) 
 }
 
 // end writes what is left, padded with zeros to a whole block; flush
-// gets the padded block and the true length.
+// gets the padded block and the true length. The stage is then released.
 func (s *stage) end(flush func(block []byte, off int64, n int) error) error {
 	if s.n == 0 {
 		return nil
 	}
 	padded := (s.n + directAlign - 1) &^ (directAlign - 1)
 	clear((*s.buf)[s.n:padded])
-	err := flush((*s.buf)[:padded], s.off, s.n)
-	s.off += int64(s.n)
-	s.n = 0
-	return err
+	return flush((*s.buf)[:padded], s.off, s.n)
 }
